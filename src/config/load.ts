@@ -1,0 +1,84 @@
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { configSchema, type Config } from './schema.js';
+
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+/** Every problem of a config file at once, each as `file:line: message`. */
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Values given on the command line; they win over the file. */
+export interface ConfigOverrides {
+  listen?: string;
+  procfs?: string;
+}
+
+function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[]): number {
+  // Walk up until a node of the path exists: a missing key is reported at its parent.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth) as unknown[], true);
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return 1;
+}
+
+function describeIssue(issue: { message: string; path: PropertyKey[]; code: string; keys?: string[] }): string {
+  const where = issue.path.length ? issue.path.join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys' && issue.keys) {
+    return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; see README "Configuration" for the keys this section takes`;
+  }
+  return `${where}: ${issue.message}`;
+}
+
+/** Parse and validate YAML text; pure, so tests and `kawatch run --check` share it. */
+export function parseConfig(text: string, file: string, overrides: ConfigOverrides = {}): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const problems: ConfigProblem[] = [];
+  for (const err of [...doc.errors, ...doc.warnings]) {
+    const line = err.linePos?.[0]?.line ?? lines.linePos(err.pos[0]).line;
+    problems.push({ file, line, message: `YAML: ${err.message.split('\n')[0]}` });
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([{ file, line: 1, message: 'expected a mapping of keys (see examples/kawatch.yml)' }]);
+  }
+  const merged = { ...raw, ...definedOnly(overrides) };
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => ({
+        file,
+        line: lineOf(doc, lines, issue.path),
+        message: describeIssue(issue as Parameters<typeof describeIssue>[0]),
+      })),
+    );
+  }
+  return result.data;
+}
+
+function definedOnly(o: ConfigOverrides): ConfigOverrides {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+export async function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<Config> {
+  if (file === undefined) return parseConfig('{}', '(flags)', overrides);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, line: 0, message: `cannot read: ${(err as Error).message}` }]);
+  }
+  return parseConfig(text, file, overrides);
+}

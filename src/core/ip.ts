@@ -1,0 +1,21 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * One spelling per address so VIPs from keepalived and addresses from netlink compare equal:
+ * dotted quad for IPv4, RFC 5952 compressed lowercase for IPv6 (the WHATWG URL serializer does it).
+ */
+export function canonicalIp(text: string): string | undefined {
+  if (isIPv4(text)) return text;
+  if (isIPv6(text)) return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  return undefined;
+}
+
+export function ipFromBytes(bytes: Uint8Array): string | undefined {
+  if (bytes.length === 4) return Array.from(bytes).join('.');
+  if (bytes.length === 16) {
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+    return canonicalIp(groups.join(':'));
+  }
+  return undefined;
+}

@@ -1,0 +1,160 @@
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { Logger } from '../core/log.js';
+import type { Part } from '../core/part.js';
+import type { StateStore } from '../state/store.js';
+import { DumpError, parseDump, type DumpInstance } from './dump.js';
+import { keepalivedTmpdir, probeKeepalived } from './process.js';
+
+const run = promisify(execFile);
+/** File timestamps use the kernel's coarse clock: two dumps closer than a few jiffies could share an mtime. */
+const MIN_GAP_MS = 25;
+const POLL_MS = 5;
+const TRANSITION_DEBOUNCE_MS = 10;
+
+export interface DumpSourceOptions {
+  trigger: 'signal' | 'none';
+  path?: string;
+  signal: 'auto' | number;
+  intervalMs: number;
+  timeoutMs: number;
+  onTransition: boolean;
+  pidFile: string;
+  procfs: string;
+  binary: string;
+}
+
+/** `keepalived --signum=JSON` prints the signal number this keepalived build uses for JSON dumps. */
+export async function resolveJsonSignal(binary: string): Promise<number> {
+  const { stdout } = await run(binary, ['--signum=JSON'], { timeout: 5000 });
+  const n = Number(stdout.trim());
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${binary} --signum=JSON printed ${JSON.stringify(stdout.trim())}; is keepalived built with --enable-json?`);
+  return n;
+}
+
+/** Distinguishes a freshly written dump from the previous one. */
+async function fileVersion(path: string): Promise<bigint | undefined> {
+  try {
+    return (await stat(path, { bigint: true })).mtimeNs;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes keepalived JSON dumps without the races that make other exporters flap: one dump at a
+ * time, and after signalling it waits (bounded) for a file that is newer than the previous one
+ * and parses completely, instead of reading whatever is there after a fixed delay.
+ */
+export class DumpSource implements Part {
+  readonly name = 'dump' as const;
+  private timer?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private inFlight?: Promise<void>;
+  private again = false;
+  private lastDumpAt = 0;
+  private signal?: number;
+  private unsubscribe?: () => void;
+  private stopped = false;
+
+  constructor(
+    private readonly options: DumpSourceOptions,
+    private readonly store: StateStore,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.store.apply({ type: 'source-enabled', source: 'dump', enabled: true });
+    if (this.options.trigger === 'signal') {
+      this.signal = this.options.signal === 'auto' ? await resolveJsonSignal(this.options.binary) : this.options.signal;
+    }
+    if (this.options.onTransition) {
+      this.unsubscribe = this.store.events.on('change', (c) => {
+        if ((c.type === 'transition' && c.source !== 'dump' && c.source !== 'process') || c.type === 'unattributed' || (c.type === 'process' && c.up)) {
+          this.requestSoon();
+        }
+      });
+    }
+    await this.request();
+    this.timer = setInterval(() => void this.request(), this.options.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearTimeout(this.debounce);
+    this.unsubscribe?.();
+    await this.inFlight;
+    this.store.apply({ type: 'source-enabled', source: 'dump', enabled: false });
+  }
+
+  private requestSoon(): void {
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.request(), TRANSITION_DEBOUNCE_MS);
+  }
+
+  /** Single-flight: requests during a dump are folded into one more dump after it. */
+  request(): Promise<void> {
+    if (this.inFlight) {
+      this.again = true;
+      return this.inFlight;
+    }
+    this.inFlight = (async () => {
+      do {
+        this.again = false;
+        await this.dumpOnce();
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async dumpOnce(): Promise<void> {
+    const wait = this.lastDumpAt + MIN_GAP_MS - Date.now();
+    if (wait > 0) await sleep(wait);
+    this.lastDumpAt = Date.now();
+    try {
+      const instances = await this.take();
+      if (instances) {
+        this.store.apply({ type: 'dump', at: Date.now(), instances });
+        this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
+      }
+    } catch (err) {
+      const error = (err as Error).message;
+      this.log.warn({ error }, 'keepalived dump failed');
+      this.store.apply({ type: 'source-error', source: 'dump', at: Date.now(), error });
+    }
+  }
+
+  /** Returns undefined when keepalived is not running: no data, which is not a failure of this source. */
+  private async take(): Promise<DumpInstance[] | undefined> {
+    const { trigger, procfs, pidFile, timeoutMs } = this.options;
+    if (trigger === 'none') {
+      const path = this.options.path ?? '/tmp/keepalived.json';
+      return parseDump(await readFile(path, 'utf8'), path);
+    }
+    const proc = await probeKeepalived(pidFile, procfs);
+    if (!proc.up || proc.pid === undefined) return undefined;
+    const path = this.options.path ?? join(await keepalivedTmpdir(procfs, proc.pid), 'keepalived.json');
+    const before = await fileVersion(path);
+    process.kill(proc.pid, this.signal!);
+    const deadline = Date.now() + timeoutMs;
+    let lastProblem = 'keepalived wrote no new dump';
+    while (Date.now() < deadline) {
+      await sleep(POLL_MS);
+      const version = await fileVersion(path);
+      if (version === undefined || version === before) continue;
+      try {
+        return parseDump(await readFile(path, 'utf8'), path);
+      } catch (err) {
+        // keepalived rewrites the file in place: a partial write parses as broken JSON for a moment.
+        if (!(err instanceof DumpError)) throw err;
+        lastProblem = err.message;
+      }
+    }
+    throw new Error(`no fresh, complete dump at ${path} within ${timeoutMs} ms after signal ${this.signal} to pid ${proc.pid}: ${lastProblem}`);
+  }
+}

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { canonicalIp } from '../core/ip.js';
+import type { VrrpState } from './report.js';
+
+/** VRRP counters as keepalived keeps them (`stats` of each dump entry). */
+export const VRRP_STAT_KEYS = [
+  'advert_rcvd',
+  'advert_sent',
+  'become_master',
+  'release_master',
+  'packet_len_err',
+  'advert_interval_err',
+  'ip_ttl_err',
+  'invalid_type_rcvd',
+  'addr_list_err',
+  'invalid_authtype',
+  'authtype_mismatch',
+  'auth_failure',
+  'pri_zero_rcvd',
+  'pri_zero_sent',
+] as const;
+export type VrrpStatKey = (typeof VRRP_STAT_KEYS)[number];
+export type VrrpStats = Record<VrrpStatKey, number>;
+
+export interface Vip {
+  address: string;
+  prefix?: number;
+  /** Interface the VIP is configured on (`dev X`), defaulting to the instance's interface. */
+  dev?: string;
+}
+
+/**
+ * One vrrp_instance from keepalived's JSON dump, reduced to what kawatch uses.
+ * The authentication password (`auth_data`) is deliberately not part of it: it never leaves the parser.
+ */
+export interface DumpInstance {
+  name: string;
+  vrid: number;
+  interface?: string;
+  state: VrrpState;
+  wantState?: VrrpState;
+  basePriority?: number;
+  effectivePriority?: number;
+  /** Epoch seconds of keepalived's last transition of this instance. */
+  lastTransition?: number;
+  advertInterval?: number;
+  nopreempt?: boolean;
+  authType?: number;
+  garpDelay?: number;
+  vips: Vip[];
+  stats?: VrrpStats;
+}
+
+export class DumpError extends Error {
+  override name = 'DumpError';
+}
+
+// keepalived's numeric states (vrrp.h): INIT 0, BACK 1, MAST 2, FAULT 3, DELETED 97, STOP 98.
+const STATE_BY_CODE: Record<number, VrrpState> = { 0: 'INIT', 1: 'BACKUP', 2: 'MASTER', 3: 'FAULT', 97: 'DELETED', 98: 'STOP' };
+
+const counter = z.number().int().nonnegative();
+const stateCode = z.number().int().refine((n) => n in STATE_BY_CODE, { message: 'unknown VRRP state code' });
+const entrySchema = z.object({
+  data: z.object({
+    iname: z.string().min(1),
+    vrid: z.number().int().min(1).max(255),
+    ifp_ifname: z.string().optional(),
+    state: stateCode,
+    wantstate: stateCode.optional(),
+    base_priority: z.number().int().min(0).max(255).optional(),
+    effective_priority: z.number().int().min(0).max(255).optional(),
+    last_transition: z.number().nonnegative().optional(),
+    adver_int: z.number().nonnegative().optional(),
+    nopreempt: z.union([z.boolean(), z.number()]).optional(),
+    auth_type: z.number().int().optional(),
+    garp_delay: z.number().nonnegative().optional(),
+    vips: z.array(z.string()).default([]),
+  }),
+  stats: z.object(Object.fromEntries(VRRP_STAT_KEYS.map((k) => [k, counter])) as Record<VrrpStatKey, typeof counter>).optional(),
+});
+
+/** "10.0.0.50/24 dev eth0 scope global set" → address, prefix, dev. */
+export function parseVip(text: string): Vip | undefined {
+  const [addr, ...rest] = text.trim().split(/\s+/);
+  const m = addr ? /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/.exec(addr) : null;
+  const address = m ? canonicalIp(m[1]!) : undefined;
+  if (!m || !address) return undefined;
+  const devAt = rest.indexOf('dev');
+  return {
+    address,
+    prefix: m[2] === undefined ? undefined : Number(m[2]),
+    dev: devAt >= 0 ? rest[devAt + 1] : undefined,
+  };
+}
+
+/**
+ * Parse the text of `keepalived.json`: an array of entries, or `{"vrrp": [...]}` (json_version 2).
+ * A broken entry fails the whole dump with its position: a half-applied snapshot would lie.
+ */
+export function parseDump(text: string, file = 'keepalived.json'): DumpInstance[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new DumpError(`${file}: not valid JSON (${(err as Error).message}); an incomplete write is retried, a persistent one is a keepalived problem`);
+  }
+  const entries = Array.isArray(doc) ? doc : isVrrpObject(doc) ? doc.vrrp : undefined;
+  if (!entries) throw new DumpError(`${file}: expected an array of VRRP instances or an object with a "vrrp" array`);
+  return entries.map((entry, index) => {
+    const parsed = entrySchema.safeParse(entry);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new DumpError(`${file}: entry ${index} (${issue.path.join('.') || 'entry'}): ${issue.message}`);
+    }
+    const { data, stats } = parsed.data;
+    const vips = data.vips.map((v) => parseVip(v)).filter((v): v is Vip => v !== undefined);
+    return {
+      name: data.iname,
+      vrid: data.vrid,
+      interface: data.ifp_ifname || undefined,
+      state: STATE_BY_CODE[data.state]!,
+      wantState: data.wantstate === undefined ? undefined : STATE_BY_CODE[data.wantstate],
+      basePriority: data.base_priority,
+      effectivePriority: data.effective_priority,
+      lastTransition: data.last_transition,
+      advertInterval: data.adver_int,
+      nopreempt: data.nopreempt === undefined ? undefined : Boolean(data.nopreempt),
+      authType: data.auth_type,
+      garpDelay: data.garp_delay,
+      vips: vips.map((v) => ({ ...v, dev: v.dev ?? data.ifp_ifname })),
+      stats: stats as VrrpStats | undefined,
+    };
+  });
+}
+
+function isVrrpObject(doc: unknown): doc is { vrrp: unknown[] } {
+  return typeof doc === 'object' && doc !== null && Array.isArray((doc as { vrrp?: unknown }).vrrp);
+}

@@ -1,0 +1,128 @@
+import { execFile } from 'node:child_process';
+import { constants, openSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { promisify } from 'node:util';
+import type { Logger } from '../core/log.js';
+import type { Part } from '../core/part.js';
+import type { StateStore } from '../state/store.js';
+import { parseFifoLine } from './fifo-line.js';
+
+const run = promisify(execFile);
+const MAX_PENDING = 64 * 1024;
+
+interface OpenFifo {
+  ino: number;
+  socket: Socket;
+}
+
+/**
+ * Reads keepalived's notify FIFOs continuously. Each FIFO is opened read-write and non-blocking:
+ * the open never waits for keepalived, and the pipe never reaches end-of-file when keepalived
+ * restarts. A FIFO that is removed or replaced (keepalived recreates its own on reload) is
+ * reopened by a periodic check of the path's inode.
+ */
+export class FifoSource implements Part {
+  readonly name = 'fifo' as const;
+  private readonly open = new Map<string, OpenFifo>();
+  private timer?: NodeJS.Timeout;
+  private checking?: Promise<void>;
+
+  constructor(
+    private readonly paths: readonly string[],
+    private readonly options: { create: boolean; checkIntervalMs: number },
+    private readonly store: StateStore,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.store.apply({ type: 'source-enabled', source: 'fifo', enabled: true });
+    await this.check();
+    this.timer = setInterval(() => {
+      this.checking ??= this.check().finally(() => (this.checking = undefined));
+    }, this.options.checkIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.checking;
+    for (const path of [...this.open.keys()]) this.close(path);
+    this.store.apply({ type: 'source-enabled', source: 'fifo', enabled: false });
+  }
+
+  private async check(): Promise<void> {
+    let healthy = true;
+    for (const path of this.paths) {
+      try {
+        await this.ensureOpen(path);
+      } catch (err) {
+        healthy = false;
+        this.close(path);
+        this.fail(`${path}: ${(err as Error).message}`);
+      }
+    }
+    if (healthy) this.store.apply({ type: 'source-ok', source: 'fifo', at: Date.now() });
+  }
+
+  private async ensureOpen(path: string): Promise<void> {
+    let st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!st) {
+      if (!this.options.create) throw new Error('does not exist (enable sources.fifo.create or start keepalived first)');
+      await run('mkfifo', ['-m', '0600', path]);
+      this.log.info({ path }, 'created notify FIFO');
+      st = await lstat(path);
+    }
+    if (!st.isFIFO()) throw new Error('exists but is not a FIFO; refusing to touch it');
+    const current = this.open.get(path);
+    if (current && current.ino === st.ino) return;
+    if (current) this.log.info({ path }, 'notify FIFO was replaced, reopening');
+    this.close(path);
+    const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+    const socket = new Socket({ fd, readable: true, writable: false });
+    this.open.set(path, { ino: st.ino, socket });
+    this.read(path, socket);
+  }
+
+  private read(path: string, socket: Socket): void {
+    let pending = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      if (pending.length > MAX_PENDING) {
+        this.reject(path, `dropped ${pending.length} bytes without a newline`);
+        pending = '';
+      }
+      const at = Date.now();
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        const parsed = parseFifoLine(line);
+        if (parsed.ok) this.store.apply({ type: 'report', source: 'fifo', at, report: parsed.value });
+        else this.reject(path, parsed.error);
+      }
+    });
+    socket.on('error', (err) => {
+      this.fail(`${path}: ${err.message}`);
+      this.close(path);
+    });
+  }
+
+  private close(path: string): void {
+    this.open.get(path)?.socket.destroy();
+    this.open.delete(path);
+  }
+
+  private reject(path: string, error: string): void {
+    this.log.warn({ path, error }, 'FIFO line rejected');
+    this.store.apply({ type: 'source-rejected', source: 'fifo', at: Date.now(), error: `${path}: ${error}` });
+  }
+
+  private fail(error: string): void {
+    this.log.warn({ error }, 'notify FIFO problem');
+    this.store.apply({ type: 'source-error', source: 'fifo', at: Date.now(), error });
+  }
+}

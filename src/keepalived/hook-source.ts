@@ -1,0 +1,112 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../core/log.js';
+import type { Part } from '../core/part.js';
+import type { StateStore } from '../state/store.js';
+import { parseNotifyArgs } from './notify-args.js';
+import { parseSpoolRecord, SPOOL_SUFFIX } from './spool.js';
+
+/** Safety net for inotify overflows; the watcher normally wakes the drain within a millisecond. */
+const RESCAN_MS = 5000;
+
+/**
+ * Follows `kawatch notify` through its spool directory: every hook writes one file, this part
+ * applies the files in the order the hooks ran and removes each once applied, so events raised
+ * while the daemon was down are replayed at start, exactly once.
+ */
+export class HookSource implements Part {
+  readonly name = 'hook' as const;
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private draining?: Promise<void>;
+  private again = false;
+
+  constructor(
+    private readonly spoolDir: string,
+    private readonly store: StateStore,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await mkdir(join(this.spoolDir, 'rejected'), { recursive: true, mode: 0o700 });
+    this.store.apply({ type: 'source-enabled', source: 'hook', enabled: true });
+    // Watch before the first drain so nothing written in between is missed.
+    this.watcher = watch(this.spoolDir, () => void this.drain());
+    this.watcher.on('error', (err) => this.fail(`watching ${this.spoolDir}: ${err.message}`));
+    this.timer = setInterval(() => void this.drain(), RESCAN_MS);
+    await this.drain();
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    clearInterval(this.timer);
+    await this.draining;
+    this.store.apply({ type: 'source-enabled', source: 'hook', enabled: false });
+  }
+
+  /** Single-flight: a wake-up during a drain runs one more pass after it. */
+  drain(): Promise<void> {
+    if (this.draining) {
+      this.again = true;
+      return this.draining;
+    }
+    this.draining = (async () => {
+      do {
+        this.again = false;
+        await this.drainOnce();
+      } while (this.again);
+    })().finally(() => (this.draining = undefined));
+    return this.draining;
+  }
+
+  private async drainOnce(): Promise<void> {
+    let names: string[];
+    try {
+      names = (await readdir(this.spoolDir)).filter((n) => n.endsWith(SPOOL_SUFFIX) && !n.startsWith('.')).sort();
+    } catch (err) {
+      this.fail(`reading spool ${this.spoolDir}: ${(err as Error).message}`);
+      return;
+    }
+    for (const name of names) await this.applyFile(name);
+    this.store.apply({ type: 'source-ok', source: 'hook', at: Date.now() });
+  }
+
+  private async applyFile(name: string): Promise<void> {
+    const path = join(this.spoolDir, name);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail(`reading ${path}: ${(err as Error).message}`);
+      return;
+    }
+    let problem: string | undefined;
+    try {
+      const record = parseSpoolRecord(text);
+      const parsed = record.error ? { ok: false as const, error: record.error } : parseNotifyArgs(record.args);
+      if (parsed.ok) {
+        this.store.apply({ type: 'report', source: 'hook', at: record.at, report: parsed.value });
+      } else {
+        problem = `kawatch notify ${JSON.stringify(record.args)} rejected: ${parsed.error.split('\n')[0]}`;
+      }
+    } catch (err) {
+      problem = `${path}: ${(err as Error).message}`;
+    }
+    if (problem) {
+      // Keep the evidence: an operator can read what keepalived actually passed.
+      this.log.warn({ file: name, error: problem }, 'notify event rejected');
+      this.store.apply({ type: 'source-rejected', source: 'hook', at: Date.now(), error: problem });
+      await rename(path, join(this.spoolDir, 'rejected', name)).catch(() => unlink(path).catch(() => {}));
+      return;
+    }
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') this.fail(`removing ${path}: ${err.message}`);
+    });
+  }
+
+  private fail(error: string): void {
+    this.log.warn({ error }, 'notify hook problem');
+    this.store.apply({ type: 'source-error', source: 'hook', at: Date.now(), error });
+  }
+}

@@ -1,0 +1,83 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../core/log.js';
+import type { Part } from '../core/part.js';
+import type { StateStore } from '../state/store.js';
+
+export interface ProcessState {
+  up: boolean;
+  pid?: number;
+  /** Why it is considered down; for logs and the state API. */
+  reason?: string;
+}
+
+/** A pid file names a live keepalived only if /proc/PID/comm says so: pids get reused. */
+export async function probeKeepalived(pidFile: string, procfs: string): Promise<ProcessState> {
+  let text: string;
+  try {
+    text = await readFile(pidFile, 'utf8');
+  } catch (err) {
+    return { up: false, reason: `pid file ${pidFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return { up: false, reason: `pid file ${pidFile} does not hold a pid: ${JSON.stringify(text.slice(0, 40))}` };
+  try {
+    const comm = (await readFile(join(procfs, String(pid), 'comm'), 'utf8')).trim();
+    if (comm !== 'keepalived') return { up: false, pid, reason: `pid ${pid} is ${JSON.stringify(comm)}, not keepalived (stale pid file)` };
+  } catch {
+    return { up: false, pid, reason: `pid ${pid} from ${pidFile} is not running` };
+  }
+  return { up: true, pid };
+}
+
+/** keepalived writes its JSON dump under its own TMPDIR, which may differ from ours. */
+export async function keepalivedTmpdir(procfs: string, pid: number): Promise<string> {
+  try {
+    const environ = await readFile(join(procfs, String(pid), 'environ'), 'latin1');
+    const entry = environ.split('\0').find((e) => e.startsWith('TMPDIR='));
+    const dir = entry?.slice('TMPDIR='.length);
+    if (dir && dir.startsWith('/')) return dir;
+  } catch {
+    // Not readable (other user, fixture without environ): keepalived's default applies.
+  }
+  return '/tmp';
+}
+
+/** Keeps `keepalived.up` current from the pid file, independent of dumps (which can be slow or fail). */
+export class ProcessSource implements Part {
+  readonly name = 'process' as const;
+  private timer?: NodeJS.Timeout;
+  private lastReason?: string;
+
+  constructor(
+    private readonly pidFile: string,
+    private readonly procfs: string,
+    private readonly intervalMs: number,
+    private readonly store: StateStore,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.store.apply({ type: 'source-enabled', source: 'process', enabled: true });
+    await this.poll();
+    this.timer = setInterval(() => void this.poll(), this.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.store.apply({ type: 'source-enabled', source: 'process', enabled: false });
+  }
+
+  async poll(): Promise<ProcessState> {
+    const state = await probeKeepalived(this.pidFile, this.procfs);
+    if (state.reason !== this.lastReason) {
+      if (state.up) this.log.info({ pid: state.pid }, 'keepalived is running');
+      else this.log.warn({ reason: state.reason }, 'keepalived is not running');
+      this.lastReason = state.reason;
+    }
+    const at = Date.now();
+    this.store.apply({ type: 'process', at, up: state.up, pid: state.pid });
+    this.store.apply({ type: 'source-ok', source: 'process', at });
+    return state;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * What keepalived tells about itself through its notify hooks and FIFOs, validated.
+ * Hook arguments and FIFO lines are untrusted: everything here is checked before it is used.
+ */
+
+export const VRRP_STATES = ['INIT', 'BACKUP', 'MASTER', 'FAULT', 'STOP', 'DELETED'] as const;
+export type VrrpState = (typeof VRRP_STATES)[number];
+
+/** A state change of a vrrp_instance or vrrp_sync_group. */
+export interface StateReport {
+  kind: 'state';
+  scope: 'instance' | 'group';
+  /** Absent when a per-state hook (`notify_master "kawatch notify master"`) names no instance. */
+  name?: string;
+  state: VrrpState;
+  priority?: number;
+}
+
+/** keepalived's MASTER_RX_LOWER_PRI notification: a MASTER heard a lower-priority MASTER. */
+export interface LowerPriorityReport {
+  kind: 'master-rx-lower-priority';
+  name: string;
+  priority?: number;
+}
+
+/** Health-checker verdict from the LVS side (`VS ... UP`, `RS ... DOWN`). */
+export interface CheckerReport {
+  kind: 'checker';
+  /** `[10.0.0.1]:tcp:80`, `FWM 5` or `[group]:80`, as keepalived prints it. */
+  virtualServer: string;
+  /** Absent for a virtual-server quorum line. */
+  realServer?: string;
+  up: boolean;
+}
+
+export type KeepalivedReport = StateReport | LowerPriorityReport | CheckerReport;
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const NAME_MAX = 128;
+
+/** keepalived names are single tokens of printable characters; reject anything that could smuggle control bytes. */
+export function checkName(name: string, what: string): string | undefined {
+  if (name.length === 0) return `empty ${what} name`;
+  if (name.length > NAME_MAX) return `${what} name longer than ${NAME_MAX} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f"]/.test(name)) return `${what} name ${JSON.stringify(name)} contains whitespace, quotes or control characters`;
+  return undefined;
+}
+
+export function checkState(token: string): Parsed<VrrpState> {
+  const upper = token.toUpperCase();
+  if ((VRRP_STATES as readonly string[]).includes(upper)) return { ok: true, value: upper as VrrpState };
+  return { ok: false, error: `unknown state ${JSON.stringify(token)}, expected one of ${VRRP_STATES.join(', ')}` };
+}
+
+export function checkPriority(token: string): Parsed<number> {
+  if (!/^\d{1,3}$/.test(token) || Number(token) > 255) {
+    return { ok: false, error: `priority ${JSON.stringify(token)} is not an integer 0..255` };
+  }
+  return { ok: true, value: Number(token) };
+}
+
+/** `INSTANCE|GROUP NAME STATE [PRIORITY]`, shared by the generic notify hook and the FIFO. */
+export function parseScopedState(scopeToken: string, name: string, stateToken: string, priorityToken?: string): Parsed<KeepalivedReport> {
+  const scope = scopeToken === 'INSTANCE' ? 'instance' : scopeToken === 'GROUP' ? 'group' : undefined;
+  if (!scope) return { ok: false, error: `unknown scope ${JSON.stringify(scopeToken)}, expected INSTANCE or GROUP` };
+  const nameError = checkName(name, scope);
+  if (nameError) return { ok: false, error: nameError };
+  let priority: number | undefined;
+  if (priorityToken !== undefined) {
+    const p = checkPriority(priorityToken);
+    if (!p.ok) return p;
+    priority = p.value;
+  }
+  if (scope === 'instance' && stateToken === 'MASTER_RX_LOWER_PRI') {
+    return { ok: true, value: { kind: 'master-rx-lower-priority', name, priority } };
+  }
+  const state = checkState(stateToken);
+  if (!state.ok) return state;
+  return { ok: true, value: { kind: 'state', scope, name, state: state.value, priority } };
+}

@@ -1,0 +1,99 @@
+import type { DumpInstance, Vip, VrrpStats } from '../keepalived/dump.js';
+import type { KeepalivedReport, VrrpState } from '../keepalived/report.js';
+
+export const SOURCE_NAMES = ['hook', 'fifo', 'netlink', 'dump', 'process'] as const;
+export type SourceName = (typeof SOURCE_NAMES)[number];
+
+export interface InstanceView {
+  name: string;
+  vrid?: number;
+  interface?: string;
+  state: VrrpState;
+  /** Epoch ms since which `state` holds; from keepalived's last_transition or the event's time. */
+  stateSince?: number;
+  basePriority?: number;
+  effectivePriority?: number;
+  advertInterval?: number;
+  nopreempt?: boolean;
+  authType?: number;
+  garpDelay?: number;
+  /** VIPs keepalived is configured to hold for this instance (from the dump). */
+  vips: Vip[];
+  stats?: VrrpStats;
+  /** MASTER_RX_LOWER_PRI notifications: another router claimed MASTER with a lower priority. */
+  lowerPriorityAdverts: number;
+}
+
+export interface GroupView {
+  name: string;
+  state: VrrpState;
+  stateSince?: number;
+}
+
+export interface AddressView {
+  address: string;
+  prefix: number;
+  ifname: string;
+  family: 4 | 6;
+}
+
+export interface CheckerView {
+  virtualServer: string;
+  realServer?: string;
+  up: boolean;
+  since: number;
+}
+
+export interface SourceHealth {
+  enabled: boolean;
+  up: boolean;
+  lastSuccess?: number;
+  lastError?: string;
+  /** Failures to read the source itself. */
+  errors: number;
+  /** Inputs the source read but refused: malformed lines, arguments, records. */
+  rejected: number;
+  events: number;
+}
+
+export interface Snapshot {
+  node: string;
+  keepalived: { up: boolean; pid?: number; checkedAt?: number };
+  instances: Readonly<Record<string, InstanceView>>;
+  groups: Readonly<Record<string, GroupView>>;
+  /** Addresses on this host's interfaces, from netlink; `undefined` until the first full dump. */
+  addresses?: readonly AddressView[];
+  checkers: Readonly<Record<string, CheckerView>>;
+  sources: Readonly<Record<SourceName, SourceHealth>>;
+}
+
+export type Update =
+  | { type: 'report'; source: SourceName; at: number; report: KeepalivedReport }
+  | { type: 'dump'; at: number; instances: DumpInstance[] }
+  | { type: 'addresses'; at: number; addresses: AddressView[] }
+  | { type: 'address'; at: number; op: 'add' | 'del'; address: AddressView }
+  | { type: 'process'; at: number; up: boolean; pid?: number }
+  | { type: 'source-ok'; at: number; source: SourceName }
+  | { type: 'source-error'; at: number; source: SourceName; error: string }
+  | { type: 'source-rejected'; at: number; source: SourceName; error: string }
+  | { type: 'source-enabled'; source: SourceName; enabled: boolean };
+
+export type Change =
+  | { type: 'transition'; scope: 'instance' | 'group'; name: string; vrid?: number; from: VrrpState; to: VrrpState; at: number; source: SourceName }
+  | { type: 'master-rx-lower-priority'; name: string; at: number }
+  | { type: 'checker'; key: string; virtualServer: string; realServer?: string; up: boolean; at: number }
+  | { type: 'addresses'; at: number }
+  | { type: 'process'; up: boolean; pid?: number; at: number }
+  /** A per-state hook named no instance: only a fresh dump can tell which one moved. */
+  | { type: 'unattributed'; state: VrrpState; at: number; source: SourceName };
+
+export function emptySnapshot(node: string): Snapshot {
+  const sources = Object.fromEntries(
+    SOURCE_NAMES.map((s) => [s, { enabled: false, up: false, errors: 0, rejected: 0, events: 0 } satisfies SourceHealth]),
+  ) as Record<SourceName, SourceHealth>;
+  return { node, keepalived: { up: false }, instances: {}, groups: {}, checkers: {}, sources };
+}
+
+export function checkerKey(virtualServer: string, realServer?: string): string {
+  return realServer ? `${realServer} ${virtualServer}` : virtualServer;
+}

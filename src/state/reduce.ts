@@ -1,0 +1,164 @@
+import type { DumpInstance } from '../keepalived/dump.js';
+import type { KeepalivedReport, StateReport } from '../keepalived/report.js';
+import { checkerKey, type AddressView, type Change, type InstanceView, type Snapshot, type SourceName, type Update } from './model.js';
+
+export interface Reduced {
+  snapshot: Snapshot;
+  changes: Change[];
+}
+
+/** The single place where state changes: pure, so every merge rule is a unit test. */
+export function reduce(s: Snapshot, u: Update): Reduced {
+  switch (u.type) {
+    case 'report':
+      return countEvent(applyReport(s, u.report, u.at, u.source), u.source);
+    case 'dump':
+      return countEvent(applyDump(s, u.instances, u.at), 'dump');
+    case 'addresses':
+      return countEvent({ snapshot: { ...s, addresses: dedupeAddresses(u.addresses) }, changes: [{ type: 'addresses', at: u.at }] }, 'netlink');
+    case 'address':
+      return countEvent(applyAddress(s, u.op, u.address, u.at), 'netlink');
+    case 'process':
+      return applyProcess(s, u.up, u.pid, u.at);
+    case 'source-ok':
+      return unchanged(withSource(s, u.source, (h) => ({ ...h, up: true, lastSuccess: u.at, lastError: undefined })));
+    case 'source-error':
+      return unchanged(withSource(s, u.source, (h) => ({ ...h, up: false, lastError: u.error, errors: h.errors + 1 })));
+    case 'source-rejected':
+      return unchanged(withSource(s, u.source, (h) => ({ ...h, lastError: u.error, rejected: h.rejected + 1 })));
+    case 'source-enabled':
+      return unchanged(withSource(s, u.source, (h) => ({ ...h, enabled: u.enabled, up: u.enabled && h.up })));
+  }
+}
+
+function unchanged(snapshot: Snapshot): Reduced {
+  return { snapshot, changes: [] };
+}
+
+function withSource(s: Snapshot, source: SourceName, f: (h: Snapshot['sources'][SourceName]) => Snapshot['sources'][SourceName]): Snapshot {
+  return { ...s, sources: { ...s.sources, [source]: f(s.sources[source]) } };
+}
+
+function countEvent(r: Reduced, source: SourceName): Reduced {
+  return { ...r, snapshot: withSource(r.snapshot, source, (h) => ({ ...h, events: h.events + 1 })) };
+}
+
+function newInstance(name: string): InstanceView {
+  return { name, state: 'INIT', vips: [], lowerPriorityAdverts: 0 };
+}
+
+function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: SourceName): Reduced {
+  switch (report.kind) {
+    case 'state':
+      if (report.name === undefined) return { snapshot: s, changes: [{ type: 'unattributed', state: report.state, at, source }] };
+      return report.scope === 'instance' ? applyInstanceState(s, { ...report, name: report.name }, at, source) : applyGroupState(s, { ...report, name: report.name }, at, source);
+    case 'master-rx-lower-priority': {
+      const current = s.instances[report.name] ?? newInstance(report.name);
+      const next = { ...current, lowerPriorityAdverts: current.lowerPriorityAdverts + 1 };
+      return { snapshot: { ...s, instances: { ...s.instances, [report.name]: next } }, changes: [{ type: 'master-rx-lower-priority', name: report.name, at }] };
+    }
+    case 'checker': {
+      const key = checkerKey(report.virtualServer, report.realServer);
+      const previous = s.checkers[key];
+      if (previous && previous.up === report.up) return { snapshot: s, changes: [] };
+      const view = { virtualServer: report.virtualServer, realServer: report.realServer, up: report.up, since: at };
+      return {
+        snapshot: { ...s, checkers: { ...s.checkers, [key]: view } },
+        changes: [{ type: 'checker', key, virtualServer: report.virtualServer, realServer: report.realServer, up: report.up, at }],
+      };
+    }
+  }
+}
+
+type NamedStateReport = StateReport & { name: string };
+
+function applyInstanceState(s: Snapshot, report: NamedStateReport, at: number, source: SourceName): Reduced {
+  const current = s.instances[report.name] ?? newInstance(report.name);
+  // The hook and the FIFO both report the same transition, and a hook replayed from the spool
+  // may be older than what a dump already showed: only a newer, different state is a transition.
+  if (current.stateSince !== undefined && at < current.stateSince) return { snapshot: s, changes: [] };
+  const next: InstanceView = { ...current, effectivePriority: report.priority ?? current.effectivePriority };
+  const changes: Change[] = [];
+  if (current.state !== report.state) {
+    next.state = report.state;
+    next.stateSince = at;
+    changes.push({ type: 'transition', scope: 'instance', name: report.name, vrid: current.vrid, from: current.state, to: report.state, at, source });
+  }
+  return { snapshot: { ...s, instances: { ...s.instances, [report.name]: next } }, changes };
+}
+
+function applyGroupState(s: Snapshot, report: NamedStateReport, at: number, source: SourceName): Reduced {
+  const current = s.groups[report.name] ?? { name: report.name, state: 'INIT' as const };
+  if (current.state === report.state || (current.stateSince !== undefined && at < current.stateSince)) return { snapshot: s, changes: [] };
+  return {
+    snapshot: { ...s, groups: { ...s.groups, [report.name]: { name: report.name, state: report.state, stateSince: at } } },
+    changes: [{ type: 'transition', scope: 'group', name: report.name, from: current.state, to: report.state, at, source }],
+  };
+}
+
+/**
+ * A dump is keepalived's own full view: it replaces configuration and counters, drops instances
+ * that are gone after a reload, and moves the state only when keepalived's transition is at
+ * least as recent as what the hook or FIFO already told (a dump can be older than an event).
+ */
+function applyDump(s: Snapshot, dumped: DumpInstance[], at: number): Reduced {
+  const instances: Record<string, InstanceView> = {};
+  const changes: Change[] = [];
+  for (const d of dumped) {
+    const current = s.instances[d.name];
+    const keepalivedSince = d.lastTransition !== undefined && d.lastTransition > 0 ? Math.round(d.lastTransition * 1000) : at;
+    const next: InstanceView = {
+      name: d.name,
+      vrid: d.vrid,
+      interface: d.interface,
+      state: current?.state ?? d.state,
+      stateSince: current?.stateSince ?? keepalivedSince,
+      basePriority: d.basePriority,
+      effectivePriority: d.effectivePriority,
+      advertInterval: d.advertInterval,
+      nopreempt: d.nopreempt,
+      authType: d.authType,
+      garpDelay: d.garpDelay,
+      vips: d.vips,
+      stats: d.stats,
+      lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0,
+    };
+    if (current && current.state !== d.state && (current.stateSince === undefined || keepalivedSince >= current.stateSince)) {
+      next.state = d.state;
+      next.stateSince = keepalivedSince;
+      changes.push({ type: 'transition', scope: 'instance', name: d.name, vrid: d.vrid, from: current.state, to: d.state, at: keepalivedSince, source: 'dump' });
+    }
+    instances[d.name] = next;
+  }
+  return { snapshot: { ...s, instances }, changes };
+}
+
+function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: number): Reduced {
+  if (s.keepalived.up === up && s.keepalived.pid === pid) return unchanged({ ...s, keepalived: { up, pid, checkedAt: at } });
+  const changes: Change[] = [{ type: 'process', up, pid, at }];
+  let instances = s.instances;
+  if (!up) {
+    // A dead keepalived holds nothing: every instance it ran is stopped, whatever the last event said.
+    instances = Object.fromEntries(
+      Object.entries(s.instances).map(([name, inst]) => {
+        if (inst.state === 'STOP') return [name, inst];
+        changes.push({ type: 'transition', scope: 'instance', name, vrid: inst.vrid, from: inst.state, to: 'STOP', at, source: 'process' });
+        return [name, { ...inst, state: 'STOP' as const, stateSince: at }];
+      }),
+    );
+  }
+  return { snapshot: { ...s, instances, keepalived: { up, pid, checkedAt: at } }, changes };
+}
+
+function addressKey(a: AddressView): string {
+  return `${a.ifname}|${a.address}/${a.prefix}`;
+}
+
+function dedupeAddresses(list: readonly AddressView[]): AddressView[] {
+  return [...new Map(list.map((a) => [addressKey(a), a])).values()];
+}
+
+function applyAddress(s: Snapshot, op: 'add' | 'del', address: AddressView, at: number): Reduced {
+  const others = (s.addresses ?? []).filter((a) => addressKey(a) !== addressKey(address));
+  return { snapshot: { ...s, addresses: op === 'add' ? [...others, address] : others }, changes: [{ type: 'addresses', at }] };
+}
