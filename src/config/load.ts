@@ -60,7 +60,8 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
     throw new ConfigError(
       result.error.issues.map((issue) => ({
         file,
-        line: lineOf(doc, lines, issue.path),
+        // An unknown key is reported on its own line, not on its section's.
+        line: lineOf(doc, lines, issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path),
         message: describeIssue(issue as Parameters<typeof describeIssue>[0]),
       })),
     );

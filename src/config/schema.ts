@@ -19,7 +19,7 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return ms;
 });
 
-const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, {
+const listenAddress = z.string({ error: 'expected HOST:PORT as a string, e.g. "0.0.0.0:9650"' }).regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, {
   message: 'expected HOST:PORT, e.g. "0.0.0.0:9650" or "[::1]:9650"',
 });
 

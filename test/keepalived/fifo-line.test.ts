@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseFifoLine } from '../../src/keepalived/fifo-line.js';
+
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/keepalived/${name}`, import.meta.url), 'utf8');
+
+describe('parseFifoLine', () => {
+  it('parses every line a real keepalived wrote to its vrrp_notify_fifo', () => {
+    const lines = [...fixture('fifo-lb1.log').split('\n'), ...fixture('fifo-lb2.log').split('\n')].filter(Boolean);
+    expect(lines.length).toBeGreaterThan(10);
+    for (const line of lines) expect(parseFifoLine(line), line).toMatchObject({ ok: true });
+    expect(parseFifoLine('GROUP "G_WEB" MASTER 0')).toEqual({ ok: true, value: { kind: 'state', scope: 'group', name: 'G_WEB', state: 'MASTER', priority: 0 } });
+  });
+
+  it('parses instance lines and MASTER_RX_LOWER_PRI', () => {
+    expect(parseFifoLine('INSTANCE "VI_1" MASTER 100')).toEqual({ ok: true, value: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'MASTER', priority: 100 } });
+    expect(parseFifoLine('INSTANCE "VI_1" MASTER_RX_LOWER_PRI 100')).toEqual({ ok: true, value: { kind: 'master-rx-lower-priority', name: 'VI_1', priority: 100 } });
+  });
+
+  it("parses the checker's VS and RS lines in keepalived's formats (address, FWM, group)", () => {
+    expect(parseFifoLine('RS [192.168.1.101]:tcp:80 [192.168.1.100]:tcp:80 DOWN')).toEqual({
+      ok: true,
+      value: { kind: 'checker', realServer: '[192.168.1.101]:tcp:80', virtualServer: '[192.168.1.100]:tcp:80', up: false },
+    });
+    expect(parseFifoLine('RS [fd00::11]:udp:53 FWM 7 UP')).toEqual({
+      ok: true,
+      value: { kind: 'checker', realServer: '[fd00::11]:udp:53', virtualServer: 'FWM 7', up: true },
+    });
+    expect(parseFifoLine('VS [web_group]:80 DOWN')).toEqual({ ok: true, value: { kind: 'checker', virtualServer: '[web_group]:80', up: false } });
+    expect(parseFifoLine('VS [192.168.1.100]:sctp:3868 UP')).toMatchObject({ ok: true, value: { virtualServer: '[192.168.1.100]:sctp:3868' } });
+  });
+
+  it.each([
+    ['garbage', 'unrecognised line'],
+    ['INSTANCE VI_1 MASTER 100', 'unrecognised line'],
+    ['INSTANCE "VI_1" SLAVE 100', 'unknown state'],
+    ['INSTANCE "VI_1" MASTER 1000', 'priority'],
+    ['INSTANCE "VI 1" MASTER 100', 'whitespace'],
+    ['RS [10.0.0.1]:tcp:80 [10.0.0.2]:tcp:80 MAYBE', 'unrecognised line'],
+    ['X'.repeat(5000), 'longer than'],
+  ])('rejects %j', (line, why) => {
+    const parsed = parseFifoLine(line);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.error).toContain(why);
+  });
+});

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseDump } from '../../src/keepalived/dump.js';
+import { emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/model.js';
+import { reduce } from '../../src/state/reduce.js';
+
+const dump = (name: string) => parseDump(readFileSync(new URL(`../fixtures/keepalived/${name}`, import.meta.url), 'utf8'));
+
+function run(updates: Update[], start: Snapshot = emptySnapshot('lb1')): { s: Snapshot; changes: Change[] } {
+  let s = start;
+  const changes: Change[] = [];
+  for (const u of updates) {
+    const r = reduce(s, u);
+    s = r.snapshot;
+    changes.push(...r.changes);
+  }
+  return { s, changes };
+}
+
+const state = (at: number, name: string, st: 'MASTER' | 'BACKUP' | 'FAULT', source: 'hook' | 'fifo' = 'fifo'): Update => ({
+  type: 'report',
+  source,
+  at,
+  report: { kind: 'state', scope: 'instance', name, state: st, priority: 100 },
+});
+
+describe('reduce', () => {
+  it('records a transition once when the hook and the FIFO both report it', () => {
+    const { s, changes } = run([state(1000, 'VI_1', 'BACKUP'), state(2000, 'VI_1', 'MASTER', 'fifo'), state(2003, 'VI_1', 'MASTER', 'hook')]);
+    expect(changes.filter((c) => c.type === 'transition').map((c) => c.type === 'transition' && [c.from, c.to, c.source])).toEqual([
+      ['INIT', 'BACKUP', 'fifo'],
+      ['BACKUP', 'MASTER', 'fifo'],
+    ]);
+    expect(s.instances.VI_1).toMatchObject({ state: 'MASTER', stateSince: 2000, effectivePriority: 100 });
+    expect(s.sources.fifo.events).toBe(2);
+    expect(s.sources.hook.events).toBe(1);
+  });
+
+  it('takes configuration and counters from a dump without treating first sight as a transition', () => {
+    const { s, changes } = run([{ type: 'dump', at: 5000, instances: dump('dump-lb1.json') }]);
+    expect(changes).toEqual([]);
+    expect(s.instances.VI_1).toMatchObject({ vrid: 51, state: 'MASTER', basePriority: 100, interface: 'kwfx-a0' });
+    expect(s.instances.VI_1!.vips).toHaveLength(2);
+    expect(s.instances.VI_2).toMatchObject({ vrid: 55, state: 'BACKUP' });
+  });
+
+  it('ignores the state of a dump older than the last event, and follows a newer one', () => {
+    const lb2 = dump('dump-lb2.json'); // VI_1 BACKUP, as keepalived saw it before the failover
+    const lastTransition = (lb2.find((i) => i.name === 'VI_1')!.lastTransition! * 1000);
+    const after = run([{ type: 'dump', at: lastTransition + 10, instances: lb2 }, state(lastTransition + 5000, 'VI_1', 'MASTER')]);
+    const stale = run([{ type: 'dump', at: lastTransition + 6000, instances: lb2 }], after.s);
+    expect(stale.changes).toEqual([]);
+    expect(stale.s.instances.VI_1!.state).toBe('MASTER');
+
+    const newer = dump('dump-lb2-after-failover.json');
+    const fresh = run([{ type: 'dump', at: Date.now(), instances: newer }], stale.s);
+    expect(fresh.s.instances.VI_1!.state).toBe('MASTER');
+    expect(fresh.changes).toEqual([]);
+  });
+
+  it('lets a dump correct a state whose event was missed', () => {
+    const start = run([state(1000, 'VI_2', 'MASTER')]).s;
+    const lb1 = dump('dump-lb1.json'); // VI_2 BACKUP with keepalived's last_transition far after t=1000
+    const { s, changes } = run([{ type: 'dump', at: Date.now(), instances: lb1 }], start);
+    expect(s.instances.VI_2!.state).toBe('BACKUP');
+    expect(changes).toEqual([expect.objectContaining({ type: 'transition', name: 'VI_2', from: 'MASTER', to: 'BACKUP', source: 'dump' })]);
+  });
+
+  it('drops instances a reload removed', () => {
+    const start = run([{ type: 'dump', at: 1, instances: dump('dump-lb1.json') }]).s;
+    const { s } = run([{ type: 'dump', at: 2, instances: dump('dump-lb1.json').filter((i) => i.name === 'VI_1') }], start);
+    expect(Object.keys(s.instances)).toEqual(['VI_1']);
+  });
+
+  it('stops every instance when keepalived dies, once', () => {
+    const start = run([{ type: 'dump', at: 1, instances: dump('dump-lb1.json') }, { type: 'process', at: 2, up: true, pid: 7 }]).s;
+    const { s, changes } = run([{ type: 'process', at: 10, up: false }, { type: 'process', at: 11, up: false }], start);
+    expect(Object.values(s.instances).map((i) => i.state)).toEqual(['STOP', 'STOP']);
+    expect(changes.filter((c) => c.type === 'transition')).toHaveLength(2);
+    expect(changes.filter((c) => c.type === 'process')).toHaveLength(1);
+  });
+
+  it('asks for a dump when a per-state hook names no instance', () => {
+    const { changes } = run([{ type: 'report', source: 'hook', at: 1, report: { kind: 'state', scope: 'instance', state: 'MASTER' } }]);
+    expect(changes).toEqual([{ type: 'unattributed', state: 'MASTER', at: 1, source: 'hook' }]);
+  });
+
+  it('tracks checker verdicts and sync groups, reporting only changes', () => {
+    const rs = (up: boolean, at: number): Update => ({ type: 'report', source: 'fifo', at, report: { kind: 'checker', virtualServer: '[10.0.0.1]:tcp:80', realServer: '[10.0.0.11]:tcp:80', up } });
+    const group: Update = { type: 'report', source: 'fifo', at: 3, report: { kind: 'state', scope: 'group', name: 'G', state: 'MASTER' } };
+    const { s, changes } = run([rs(true, 1), rs(true, 2), rs(false, 3), group, { ...group, at: 4 }]);
+    expect(changes.map((c) => c.type)).toEqual(['checker', 'checker', 'transition']);
+    expect(Object.values(s.checkers)).toEqual([{ virtualServer: '[10.0.0.1]:tcp:80', realServer: '[10.0.0.11]:tcp:80', up: false, since: 3 }]);
+    expect(s.groups.G).toEqual({ name: 'G', state: 'MASTER', stateSince: 3 });
+  });
+
+  it('keeps netlink addresses as a set: full dumps replace, events add and remove', () => {
+    const a = { address: '198.18.0.50', prefix: 24, ifname: 'pri0', family: 4 as const };
+    const b = { address: 'fd00::1', prefix: 64, ifname: 'pri0', family: 6 as const };
+    const { s } = run([
+      { type: 'addresses', at: 1, addresses: [a, a] },
+      { type: 'address', at: 2, op: 'add', address: b },
+      { type: 'address', at: 3, op: 'add', address: b },
+      { type: 'address', at: 4, op: 'del', address: a },
+    ]);
+    expect(s.addresses).toEqual([b]);
+  });
+
+  it('separates failures of a source from inputs it refused', () => {
+    const { s } = run([
+      { type: 'source-enabled', source: 'fifo', enabled: true },
+      { type: 'source-ok', source: 'fifo', at: 1 },
+      { type: 'source-rejected', source: 'fifo', at: 2, error: 'bad line' },
+      { type: 'source-error', source: 'dump', at: 3, error: 'timeout' },
+    ]);
+    expect(s.sources.fifo).toMatchObject({ enabled: true, up: true, rejected: 1, errors: 0, lastError: 'bad line' });
+    expect(s.sources.dump).toMatchObject({ up: false, errors: 1, lastError: 'timeout' });
+  });
+});
