@@ -6,7 +6,7 @@ const fixture = (name: string) => readFileSync(new URL(`../fixtures/keepalived/$
 
 describe('parseFifoLine', () => {
   it('parses every line a real keepalived wrote to its vrrp_notify_fifo', () => {
-    const lines = [...fixture('fifo-lb1.log').split('\n'), ...fixture('fifo-lb2.log').split('\n')].filter(Boolean);
+    const lines = [...fixture('fifo-lb1.txt').split('\n'), ...fixture('fifo-lb2.txt').split('\n')].filter(Boolean);
     expect(lines.length).toBeGreaterThan(10);
     for (const line of lines) expect(parseFifoLine(line), line).toMatchObject({ ok: true });
     expect(parseFifoLine('GROUP "G_WEB" MASTER 0')).toEqual({ ok: true, value: { kind: 'state', scope: 'group', name: 'G_WEB', state: 'MASTER', priority: 0 } });
