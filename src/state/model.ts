@@ -49,6 +49,8 @@ export interface SourceHealth {
   up: boolean;
   lastSuccess?: number;
   lastError?: string;
+  /** The last input the source refused, for the operator to read. */
+  lastRejected?: string;
   /** Failures to read the source itself. */
   errors: number;
   /** Inputs the source read but refused: malformed lines, arguments, records. */

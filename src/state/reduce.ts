@@ -25,7 +25,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'source-error':
       return unchanged(withSource(s, u.source, (h) => ({ ...h, up: false, lastError: u.error, errors: h.errors + 1 })));
     case 'source-rejected':
-      return unchanged(withSource(s, u.source, (h) => ({ ...h, lastError: u.error, rejected: h.rejected + 1 })));
+      return unchanged(withSource(s, u.source, (h) => ({ ...h, lastRejected: u.error, rejected: h.rejected + 1 })));
     case 'source-enabled':
       return unchanged(withSource(s, u.source, (h) => ({ ...h, enabled: u.enabled, up: u.enabled && h.up })));
   }

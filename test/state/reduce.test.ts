@@ -113,7 +113,7 @@ describe('reduce', () => {
       { type: 'source-rejected', source: 'fifo', at: 2, error: 'bad line' },
       { type: 'source-error', source: 'dump', at: 3, error: 'timeout' },
     ]);
-    expect(s.sources.fifo).toMatchObject({ enabled: true, up: true, rejected: 1, errors: 0, lastError: 'bad line' });
+    expect(s.sources.fifo).toMatchObject({ enabled: true, up: true, rejected: 1, errors: 0, lastRejected: 'bad line' });
     expect(s.sources.dump).toMatchObject({ up: false, errors: 1, lastError: 'timeout' });
   });
 });
