@@ -184,12 +184,13 @@ export function registerKeepalivedMetrics(registry: Registry, store: StateStore)
   const transitions = new Counter({
     name: 'keepalived_vrrp_transitions_total',
     help: 'VRRP state transitions seen by kawatch, by instance, from and to state.',
-    labelNames: ['iname', 'vrid', 'from', 'to'],
+    // No vrid: a transition can be reported before the first dump tells it, and one instance must stay one series.
+    labelNames: ['iname', 'from', 'to'],
     registers: [registry],
   });
   store.events.on('change', (c) => {
     if (c.type === 'transition' && c.scope === 'instance') {
-      transitions.inc({ iname: c.name, vrid: c.vrid === undefined ? '' : String(c.vrid), from: c.from, to: c.to });
+      transitions.inc({ iname: c.name, from: c.from, to: c.to });
     }
   });
 }

@@ -1,0 +1,91 @@
+import { stringify } from 'yaml';
+import type { ConfigInput } from '../config/schema.js';
+import { API_PORT, VRRP_AUTH_PASS, nodePaths, type LabPlan, type NodePlan } from './plan.js';
+
+/** The absolute paths keepalived needs to run `kawatch notify`. */
+export interface NotifyCommand {
+  node: string;
+  cli: string;
+}
+
+/** keepalived splits a script line on whitespace and treats quotes specially: such paths cannot be passed through it. */
+export function checkScriptPath(path: string): string | undefined {
+  return /^\/[^\s"'\\]*$/.test(path) ? undefined : `${JSON.stringify(path)} cannot appear in a keepalived script line (needs an absolute path without spaces, quotes or backslashes)`;
+}
+
+export function renderKeepalivedConf(plan: LabPlan, node: NodePlan, notify: NotifyCommand): string {
+  const paths = nodePaths(node.dir);
+  const hook = `${notify.node} ${notify.cli} notify --spool ${paths.spool}`;
+  const lines = [
+    `# keepalived for ${node.name} of kawatch lab "${plan.prefix}"; written by \`kawatch lab up\`.`,
+    'global_defs {',
+    `    router_id ${node.netns}`,
+    // Without script_user keepalived looks for a "keepalived_script" user and refuses scripts when it is missing.
+    '    script_user root',
+    `    vrrp_notify_fifo ${paths.notifyFifo}`,
+    '}',
+  ];
+  for (const instance of plan.instances) {
+    const priority = instance.priorities[node.name];
+    if (priority === undefined) throw new Error(`instance ${instance.name} has no priority for ${node.name}`);
+    lines.push(
+      '',
+      `vrrp_instance ${instance.name} {`,
+      // BACKUP on both sides: the priorities alone elect the MASTER, as in a multi-master pair after a restart.
+      '    state BACKUP',
+      `    interface ${node.primary.ifname}`,
+      `    virtual_router_id ${instance.vrid}`,
+      `    priority ${priority}`,
+      '    advert_int 1',
+      '    authentication {',
+      '        auth_type PASS',
+      `        auth_pass ${VRRP_AUTH_PASS}`,
+      '    }',
+      '    virtual_ipaddress {',
+      `        ${instance.vip}/${instance.vipPrefixLength}`,
+      '    }',
+      `    notify "${hook}"`,
+      '}',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function renderKawatchConfig(plan: LabPlan, node: NodePlan): string {
+  const paths = nodePaths(node.dir);
+  const config: ConfigInput = {
+    node_name: node.name,
+    listen: `${node.management.address}:${API_PORT}`,
+    keepalived: { pid_file: paths.keepalivedPid },
+    sources: {
+      hook: { spool_dir: paths.spool },
+      fifo: { enabled: true, paths: [paths.notifyFifo] },
+    },
+  };
+  return `# kawatch daemon for ${node.name} of lab "${plan.prefix}"; written by \`kawatch lab up\`.\n${stringify(config)}`;
+}
+
+export const SPLIT_TABLE = 'kawatch_lab';
+
+/**
+ * Declaring the table before deleting it makes removal succeed whether or not it exists
+ * (nftables 1.0.6 has no `destroy`); the whole script is applied atomically.
+ */
+export function renderHealRuleset(): string {
+  return `table inet ${SPLIT_TABLE}\ndelete table inet ${SPLIT_TABLE}\n`;
+}
+
+/** Drops VRRP (IP protocol 112) on the primary segment only, both ways: the node neither hears nor is heard. */
+export function renderSplitRuleset(primaryIfname: string): string {
+  return `${renderHealRuleset()}table inet ${SPLIT_TABLE} {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "${primaryIfname}" meta l4proto vrrp drop
+  }
+  chain output {
+    type filter hook output priority filter; policy accept;
+    oifname "${primaryIfname}" meta l4proto vrrp drop
+  }
+}
+`;
+}

@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { writeSpoolRecord } from '../../src/keepalived/spool.js';
+import { describeWithPrereqs } from '../support/prereq.js';
+import { silentLog } from '../support/log.js';
+import { waitFor } from '../support/wait.js';
+
+const fixtures = new URL('../fixtures/', import.meta.url).pathname;
+const goldenFile = join(fixtures, 'golden/metrics.prom');
+const run = promisify(execFile);
+
+/** Values that depend on when the test runs, not on what the daemon was fed. */
+export function normalise(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.replace(/^(\w+_timestamp_seconds\{[^}]*\}) \S+$/, '$1 <timestamp>').replace(/version="[^"]*"/, 'version="<version>"'))
+    .join('\n');
+}
+
+let dir: string;
+let daemon: Daemon;
+let metrics: string;
+
+describeWithPrereqs('golden /metrics on fixtures', { commands: ['promtool', 'mkfifo'] }, () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kawatch-golden-'));
+    // A procfs tree where pid 4242 is keepalived.
+    mkdirSync(join(dir, 'proc/4242'), { recursive: true });
+    writeFileSync(join(dir, 'proc/4242/comm'), 'keepalived\n');
+    writeFileSync(join(dir, 'keepalived.pid'), '4242\n');
+    copyFileSync(join(fixtures, 'keepalived/dump-lb2-after-failover.json'), join(dir, 'keepalived.json'));
+    const spool = join(dir, 'spool');
+    for (const e of JSON.parse(readFileSync(join(fixtures, 'golden/hook-events.json'), 'utf8')) as { at: number; args: string[] }[]) {
+      writeSpoolRecord(spool, { v: 1, at: e.at, args: e.args });
+    }
+    const config = parseConfig(
+      [
+        'node_name: lb2',
+        'listen: 127.0.0.1:0',
+        `procfs: ${dir}/proc`,
+        `keepalived: { pid_file: ${dir}/keepalived.pid }`,
+        'sources:',
+        `  hook: { spool_dir: ${spool} }`,
+        `  fifo: { enabled: true, paths: [${dir}/notify.fifo], check_interval: 100ms }`,
+        '  netlink: { enabled: false }',
+        `  dump: { trigger: none, path: ${dir}/keepalived.json, on_transition: false, interval: 1h }`,
+      ].join('\n'),
+      'golden.yml',
+    );
+    daemon = new Daemon(config, { log: silentLog, processMetrics: false });
+    await daemon.start();
+    const lines = [readFileSync(join(fixtures, 'keepalived/fifo-lb2.txt'), 'utf8'), readFileSync(join(fixtures, 'golden/fifo-checker.txt'), 'utf8')].join('');
+    writeFileSync(join(dir, 'notify.fifo'), lines);
+    const expected = lines.split('\n').filter(Boolean).length;
+    await waitFor(() => daemon.store.snapshot.sources.fifo.events === expected, `${expected} FIFO events`);
+    const res = await fetch(`http://${daemon.listenAddress}/metrics`);
+    metrics = await res.text();
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('matches the checked-in output (UPDATE_GOLDEN=1 regenerates it)', () => {
+    const actual = normalise(metrics);
+    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(goldenFile)) writeFileSync(goldenFile, actual);
+    expect(actual).toBe(readFileSync(goldenFile, 'utf8'));
+  });
+
+  it('passes promtool check metrics without a single remark', async () => {
+    const child = run('promtool', ['check', 'metrics']);
+    child.child.stdin!.end(metrics);
+    const { stdout, stderr } = await child;
+    expect(stdout + stderr).toBe('');
+  });
+
+  it('never shows the VRRP passwords of the dump', () => {
+    const dump = readFileSync(join(fixtures, 'keepalived/dump-lb2-after-failover.json'), 'utf8');
+    const passwords = [...dump.matchAll(/"auth_data":"([^"]+)"/g)].map((m) => m[1]!);
+    expect(passwords.length).toBeGreaterThan(0);
+    for (const p of passwords) expect(metrics).not.toContain(p);
+  });
+});
