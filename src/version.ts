@@ -2,19 +2,22 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package version, found by walking up from this file (works from src/ and from dist/src/). */
-function findVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'kawatch' && pkg.version) return pkg.version;
-    } catch {
-      // not here; look one level up
-    }
-    dir = dirname(dir);
+function readPackage(dir: string): { name?: string; version?: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+  } catch {
+    return undefined;
   }
-  return '0.0.0-unknown';
 }
 
-export const VERSION = findVersion();
+/** The kawatch package directory, found by walking up from this file (works from src/ and from dist/src/). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (readPackage(dir)?.name !== 'kawatch') {
+    if (dirname(dir) === dir) throw new Error('cannot find the kawatch package directory');
+    dir = dirname(dir);
+  }
+  return dir;
+}
+
+export const VERSION = readPackage(packageRoot())?.version ?? '0.0.0-unknown';

@@ -74,7 +74,9 @@ export class DumpSource implements Part {
     }
     if (this.options.onTransition) {
       this.unsubscribe = this.store.events.on('change', (c) => {
-        if ((c.type === 'transition' && c.source !== 'dump' && c.source !== 'process') || c.type === 'unattributed' || (c.type === 'process' && c.up)) {
+        // Not after STOP: a stopping keepalived no longer answers the signal.
+        const news = c.type === 'transition' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
+        if (news || c.type === 'unattributed' || (c.type === 'process' && c.up)) {
           this.requestSoon();
         }
       });
@@ -155,6 +157,8 @@ export class DumpSource implements Part {
         lastProblem = err.message;
       }
     }
+    // A keepalived that stopped while we waited left no data; that is not a failure of this source.
+    if (!(await probeKeepalived(pidFile, procfs)).up) return undefined;
     throw new Error(`no fresh, complete dump at ${path} within ${timeoutMs} ms after signal ${this.signal} to pid ${proc.pid}: ${lastProblem}`);
   }
 }

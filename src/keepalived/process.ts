@@ -11,7 +11,21 @@ export interface ProcessState {
   reason?: string;
 }
 
-/** A pid file names a live keepalived only if /proc/PID/comm says so: pids get reused. */
+/**
+ * `/proc/PID/stat` → command name and state letter. The name is parenthesised and may itself
+ * contain spaces or parentheses, so the state is what follows the *last* ") ".
+ */
+export function parseProcStat(text: string): { comm: string; state: string } | undefined {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(') ');
+  if (open < 0 || close < open) return undefined;
+  return { comm: text.slice(open + 1, close), state: text.slice(close + 2, close + 3) };
+}
+
+/**
+ * A pid file names a live keepalived only if /proc/PID/stat says so: pids get reused, and a
+ * killed keepalived stays a zombie (with its name) until it is reaped.
+ */
 export async function probeKeepalived(pidFile: string, procfs: string): Promise<ProcessState> {
   let text: string;
   try {
@@ -21,12 +35,14 @@ export async function probeKeepalived(pidFile: string, procfs: string): Promise<
   }
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0) return { up: false, reason: `pid file ${pidFile} does not hold a pid: ${JSON.stringify(text.slice(0, 40))}` };
+  let stat: ReturnType<typeof parseProcStat>;
   try {
-    const comm = (await readFile(join(procfs, String(pid), 'comm'), 'utf8')).trim();
-    if (comm !== 'keepalived') return { up: false, pid, reason: `pid ${pid} is ${JSON.stringify(comm)}, not keepalived (stale pid file)` };
+    stat = parseProcStat(await readFile(join(procfs, String(pid), 'stat'), 'utf8'));
   } catch {
     return { up: false, pid, reason: `pid ${pid} from ${pidFile} is not running` };
   }
+  if (stat?.comm !== 'keepalived') return { up: false, pid, reason: `pid ${pid} is ${JSON.stringify(stat?.comm)}, not keepalived (stale pid file)` };
+  if (stat.state === 'Z' || stat.state === 'X') return { up: false, pid, reason: `keepalived pid ${pid} has exited (not yet reaped)` };
   return { up: true, pid };
 }
 

@@ -1,5 +1,141 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { LabError, labDown, labHeal, labSplit, labStatus, labUp, readMasters, type LabDownResult, type LabInfo, type LabStatus, type SplitState } from './lab.js';
+import { DEFAULT_PREFIX, LAB_POLICIES, PRIMARY_IFNAME, type LabPolicy } from './plan.js';
+
+interface CommonOptions {
+  prefix: string;
+  json?: boolean;
+}
+
+function withCommonOptions(command: Command): Command {
+  return command
+    .option('--prefix <name>', 'names the lab: its namespaces, host links and directory', DEFAULT_PREFIX)
+    .option('--json', 'print one JSON object on stdout');
+}
+
+/** The command line that reaches the same lab again. */
+function labCommand(prefix: string, sub: string): string {
+  return `kawatch lab ${sub}${prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  return rows.map((r) => `  ${r.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd()}`).join('\n');
+}
+
+function formatUp(info: LabInfo, masters: Record<string, string[]>, seconds: number): string {
+  const instancesLedBy = (node: string) =>
+    Object.entries(masters)
+      .filter(([, nodes]) => nodes.includes(node))
+      .map(([name]) => `${name} (${info.vips[name]})`)
+      .join(', ') || '-';
+  const [first] = info.nodes;
+  return [
+    `lab "${info.prefix}" is up in ${seconds.toFixed(1)} s (watchdog policy recorded: ${info.policy})`,
+    '',
+    table([['node', 'namespace', 'API', 'primary', 'secondary', 'MASTER of'], ...info.nodes.map((n) => [n.name, n.netns, n.api, n.primary, n.secondary, instancesLedBy(n.name)])]),
+    '',
+    `  mail recorder: ${info.smtp} from the host, ${info.nodes.map((n) => `${n.smtp} from ${n.name}`).join(', ')}`,
+    `  received mail: ${info.mail}`,
+    `  lab files:     ${info.dir} (lab.json; per node: configs, logs, pid files)`,
+    '',
+    'Try:',
+    first ? `  curl -s ${first.api}/api/v1/state` : '',
+    first ? `  curl -s ${first.api}/metrics | grep ^keepalived_` : '',
+    `  ${labCommand(info.prefix, 'split')}    # drop VRRP on lb2's primary link: split brain`,
+    `  ${labCommand(info.prefix, 'status')}`,
+    `  ${labCommand(info.prefix, 'heal')}`,
+    `  ${labCommand(info.prefix, 'down')}`,
+  ].join('\n');
+}
+
+function formatStatus(s: LabStatus): string {
+  if (!s.info && s.processes.length === 0 && s.strays.length === 0 && !s.namespaces.some((n) => n.present)) {
+    return `lab "${s.prefix}" is down (nothing in ${s.dir}, no namespaces)`;
+  }
+  const lines = [`lab "${s.prefix}" is ${s.up ? 'up' : 'NOT fully up'}${s.policy ? ` (watchdog policy: ${s.policy})` : ''}${s.split.length ? `, split on ${s.split.join(', ')}` : ''}`];
+  if (!s.info) lines.push(`  (no finished lab in ${s.dir}: left over from a failed or crashed \`up\`? ${labCommand(s.prefix, 'down')} removes it)`);
+  for (const n of s.nodes) {
+    const instances = n.instances ? Object.entries(n.instances).map(([name, state]) => `${name} ${state}`).join(', ') : '';
+    lines.push(`  ${n.name}  ${n.api}  ${n.error ? `unreachable: ${n.error}` : `keepalived ${n.keepalived ? 'up' : 'down'}; ${instances || 'no instances'}`}`);
+  }
+  lines.push(`  processes:  ${s.processes.map((p) => `${p.role}${p.node ? ` ${p.node}` : ''} ${p.pid} ${p.running ? 'running' : 'GONE'}`).join('; ') || 'none recorded'}`);
+  if (s.strays.length) lines.push(`  unrecorded lab processes: ${s.strays.join(', ')}`);
+  lines.push(`  namespaces: ${s.namespaces.map((n) => `${n.name}${n.present ? '' : ' (missing)'}`).join(', ')}`, `  files:      ${s.dir}`);
+  return lines.join('\n');
+}
+
+function formatDown(r: LabDownResult): string {
+  const removed = [
+    r.processes.length ? `${r.processes.length} process(es)` : '',
+    r.namespaces.length ? `namespaces ${r.namespaces.join(', ')}` : '',
+    r.hostLinks.length ? `host links ${r.hostLinks.join(', ')}` : '',
+    r.removedDir ? r.dir : '',
+  ].filter(Boolean);
+  return removed.length ? `lab "${r.prefix}" removed: ${removed.join('; ')}` : `lab "${r.prefix}": nothing to remove`;
+}
+
+function formatSplit(s: SplitState): string {
+  if (s.split.length === 0) return `lab "${s.prefix}" healed: VRRP flows between the directors again; expect one MASTER per instance within a few seconds (${labCommand(s.prefix, 'status')})`;
+  return [
+    `lab "${s.prefix}": VRRP dropped on the primary link (${PRIMARY_IFNAME}) of ${s.split.join(', ')}`,
+    `expect both directors to be MASTER of both instances within about 4 s (${labCommand(s.prefix, 'status')}); undo with ${labCommand(s.prefix, 'heal')}`,
+  ].join('\n');
+}
+
+/** Prints the result as JSON or as text; a failure becomes a message on stderr and exit status 1. */
+function output<T>(
+  name: string,
+  work: (opts: CommonOptions & Record<string, unknown>) => Promise<T>,
+  text: (result: T) => string | Promise<string>,
+  json: (result: T) => unknown = (result) => result,
+) {
+  return async (opts: CommonOptions & Record<string, unknown>) => {
+    try {
+      const result = await work(opts);
+      process.stdout.write(`${opts.json ? JSON.stringify(json(result)) : await text(result)}\n`);
+    } catch (err) {
+      process.stderr.write(`kawatch lab ${name}: ${err instanceof LabError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
 
 export function registerLabCommands(program: Command): void {
-  program.command('lab').description('two-director keepalived lab in network namespaces');
+  const lab = program
+    .command('lab')
+    .description('two-director keepalived lab in network namespaces, for demos and integration tests (root)');
+
+  withCommonOptions(lab.command('up'))
+    .description('build the lab (removing one with the same prefix first) and wait until each instance has its MASTER')
+    .addOption(new Option('--policy <policy>', 'watchdog policy to record for the lab').choices(LAB_POLICIES).default('alert'))
+    .action(
+      output(
+        'up',
+        async (opts) => {
+          const startedAt = performance.now();
+          const info = await labUp({ prefix: opts.prefix, policy: opts.policy as LabPolicy });
+          return { info, seconds: (performance.now() - startedAt) / 1000 };
+        },
+        async ({ info, seconds }) => formatUp(info, await readMasters(info), seconds),
+        ({ info }) => info,
+      ),
+    );
+
+  withCommonOptions(lab.command('split'))
+    .description("split brain: drop VRRP (IP protocol 112) on one director's primary link with nftables")
+    .option('--node <name>', 'the director whose primary link drops VRRP', 'lb2')
+    .action(output('split', (opts) => labSplit({ prefix: opts.prefix, node: opts.node as string }), formatSplit));
+
+  withCommonOptions(lab.command('heal'))
+    .description('remove the split-brain rules from every director (harmless when there are none)')
+    .action(output('heal', (opts) => labHeal({ prefix: opts.prefix }), formatSplit));
+
+  withCommonOptions(lab.command('status'))
+    .description('what is up: namespaces, processes, and each daemon\'s view of the instances')
+    .action(output('status', (opts) => labStatus({ prefix: opts.prefix }), formatStatus));
+
+  withCommonOptions(lab.command('down'))
+    .description('remove everything the lab made, even after a crash (idempotent)')
+    .action(output('down', (opts) => labDown({ prefix: opts.prefix }), formatDown));
 }

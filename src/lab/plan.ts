@@ -4,9 +4,14 @@ import { join } from 'node:path';
  * The lab's topology as data: names, addresses and file paths, derived from a prefix, a directory
  * and a management slot. Pure, so the whole layout is readable (and testable) without root.
  *
- *   host ── <prefix>-lb1 ═ mgmt0 ─ lb1 ─ pri0 ═ lb1 ┐
- *                                   └─ sec0 ═ sec0  │ br0 in <prefix>-sw (primary segment)
- *   host ── <prefix>-lb2 ═ mgmt0 ─ lb2 ─ pri0 ═ lb2 ┘
+ *   host namespace    <prefix>-lb1, <prefix>-lb2       <prefix>-sw
+ *   <prefix>-lb1 ════ mgmt0 (lb1)
+ *                     pri0  (lb1) ════════════════════ lb1 ─┐
+ *                     sec0  (lb1)                           br0  primary segment (VRRP, VIPs)
+ *                       ║ secondary link                    │
+ *                     sec0  (lb2)                           │
+ *                     pri0  (lb2) ════════════════════ lb2 ─┘
+ *   <prefix>-lb2 ════ mgmt0 (lb2)
  */
 
 export const DEFAULT_PREFIX = 'kwlab';

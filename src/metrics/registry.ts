@@ -13,6 +13,13 @@ export function createRegistry(store: StateStore, options: MetricsOptions): Regi
   const registry = new Registry();
   registerKeepalivedMetrics(registry, store);
   registerKawatchMetrics(registry, store, options.version);
-  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client types these totals as gauges; promtool rightly objects to a gauge named *_total.
+    // The per-type series (nodejs_active_handles{type=...}) carry the same information.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(name);
+    }
+  }
   return registry;
 }

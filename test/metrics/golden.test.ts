@@ -32,7 +32,7 @@ describeWithPrereqs('golden /metrics on fixtures', { commands: ['promtool', 'mkf
     dir = mkdtempSync(join(tmpdir(), 'kawatch-golden-'));
     // A procfs tree where pid 4242 is keepalived.
     mkdirSync(join(dir, 'proc/4242'), { recursive: true });
-    writeFileSync(join(dir, 'proc/4242/comm'), 'keepalived\n');
+    writeFileSync(join(dir, 'proc/4242/stat'), '4242 (keepalived) S 1 4242 4242 0 -1 4194560 164 0 0 0 0 0 0 0 20 0 1 0 1234 12345678 1234 18446744073709551615\n');
     writeFileSync(join(dir, 'keepalived.pid'), '4242\n');
     copyFileSync(join(fixtures, 'keepalived/dump-lb2-after-failover.json'), join(dir, 'keepalived.json'));
     const spool = join(dir, 'spool');

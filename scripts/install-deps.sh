@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what kawatch's lab needs on Debian (root): keepalived, nftables, iproute2, curl — and
+# with --tests also what the test suite needs (promtool) — then the npm packages, and builds.
+# Skips apt when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v keepalived >/dev/null || need+=(keepalived)
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+if [ "${1:-}" = --tests ]; then command -v promtool >/dev/null || need+=(prometheus); fi
+command -v curl >/dev/null || need+=(curl)
+command -v pkill >/dev/null || need+=(procps)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing ${need[*]}: run as root (or install them) first" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the packages' own services (keepalived, prometheus) from starting.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+npm run build

@@ -1,0 +1,94 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { labPaths, type LabPolicy } from './plan.js';
+import { LabError } from './system.js';
+
+/** One director as `kawatch lab up --json` prints it. */
+export interface LabNode {
+  name: string;
+  netns: string;
+  /** Base URL of the node's kawatch API, reachable from the host namespace. */
+  api: string;
+  primary: string;
+  secondary: string;
+  /** The node's files: configs, logs, pid files, spool, FIFO. */
+  dir: string;
+  /** Where this node reaches the lab's mail recorder (the host end of its management link). */
+  smtp: string;
+}
+
+export interface LabInfo {
+  prefix: string;
+  policy: LabPolicy;
+  nodes: LabNode[];
+  /** Instance name → VIP. */
+  vips: Record<string, string>;
+  /** Directory where the mail recorder writes each message. */
+  mail: string;
+  /** The mail recorder on the host's loopback. */
+  smtp: string;
+  dir: string;
+}
+
+export type LabProcessRole = 'mail-recorder' | 'daemon' | 'keepalived';
+
+export interface LabProcess {
+  role: LabProcessRole;
+  node?: string;
+  pid: number;
+}
+
+/** `lab.json`: everything the lab created, written before each thing is created so a crash leaves a usable record. */
+export interface LabState {
+  version: 1;
+  prefix: string;
+  dir: string;
+  policy: LabPolicy;
+  createdAt: string;
+  namespaces: string[];
+  hostLinks: string[];
+  processes: LabProcess[];
+  /** Nodes whose primary segment currently drops VRRP. */
+  split: string[];
+  /** Set once `up` has finished. */
+  info?: LabInfo;
+}
+
+/** Undefined when there is no usable state file: never created, already removed, or not ours. */
+export async function readLabState(dir: string): Promise<LabState | undefined> {
+  let doc: Partial<LabState>;
+  try {
+    doc = JSON.parse(await readFile(labPaths(dir).state, 'utf8')) as Partial<LabState>;
+  } catch {
+    return undefined;
+  }
+  if (doc.version !== 1 || !Array.isArray(doc.namespaces) || !Array.isArray(doc.hostLinks) || !Array.isArray(doc.processes)) return undefined;
+  return { split: [], ...doc } as LabState;
+}
+
+/** Atomic (temp file + rename): a reader never sees half a state file. */
+export async function writeLabState(state: LabState): Promise<void> {
+  const path = labPaths(state.dir).state;
+  await writeFile(`${path}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(`${path}.tmp`, path);
+}
+
+/** Updates of this process, one after the other: parts started in parallel record themselves concurrently. */
+let updates: Promise<unknown> = Promise.resolve();
+
+export function updateLabState(dir: string, change: (state: LabState) => LabState): Promise<LabState> {
+  const update = updates.then(async () => {
+    const state = await readLabState(dir);
+    if (!state) throw new LabError(`no lab state in ${dir}: is the lab up?`);
+    const next = change(state);
+    await writeLabState(next);
+    return next;
+  });
+  updates = update.catch(() => {});
+  return update;
+}
+
+/** Records a started process, replacing the entry of the process it restarts. */
+export function withProcess(state: LabState, entry: LabProcess): LabState {
+  const others = state.processes.filter((p) => p.role !== entry.role || p.node !== entry.node);
+  return { ...state, processes: [...others, entry] };
+}

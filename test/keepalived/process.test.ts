@@ -1,0 +1,54 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { keepalivedTmpdir, parseProcStat, probeKeepalived } from '../../src/keepalived/process.js';
+
+let dir: string;
+const stat = (pid: number, comm: string, state: string) => {
+  mkdirSync(join(dir, 'proc', String(pid)), { recursive: true });
+  writeFileSync(join(dir, 'proc', String(pid), 'stat'), `${pid} (${comm}) ${state} 1 ${pid} ${pid} 0 -1 4194560 164 0 0 0\n`);
+};
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kawatch-proc-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('probeKeepalived', () => {
+  it('is up only for a live keepalived named by the pid file', async () => {
+    writeFileSync(join(dir, 'pid'), '4242\n');
+    stat(4242, 'keepalived', 'S');
+    expect(await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).toEqual({ up: true, pid: 4242 });
+  });
+
+  it.each([
+    ['a zombie', 'keepalived', 'Z', 'has exited'],
+    ['a reused pid', 'nginx', 'S', 'not keepalived'],
+  ])('is down for %s', async (_what, comm, state, why) => {
+    writeFileSync(join(dir, 'pid'), '4242\n');
+    stat(4242, comm, state);
+    const probe = await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'));
+    expect(probe.up).toBe(false);
+    expect(probe.reason).toContain(why);
+  });
+
+  it('is down, with the reason, for a missing or garbled pid file and a dead pid', async () => {
+    expect((await probeKeepalived(join(dir, 'none'), join(dir, 'proc'))).reason).toContain('ENOENT');
+    writeFileSync(join(dir, 'pid'), 'keepalived\n');
+    expect((await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('does not hold a pid');
+    writeFileSync(join(dir, 'pid'), '999999\n');
+    expect((await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('is not running');
+  });
+
+  it('reads names with spaces and parentheses', () => {
+    expect(parseProcStat('77 (a) b) (c) R 1 2')).toEqual({ comm: 'a) b) (c', state: 'R' });
+  });
+
+  it("finds keepalived's TMPDIR in its environment, else /tmp", async () => {
+    mkdirSync(join(dir, 'proc/7'), { recursive: true });
+    writeFileSync(join(dir, 'proc/7/environ'), 'PATH=/bin\0TMPDIR=/run/ka-tmp\0LANG=C\0');
+    expect(await keepalivedTmpdir(join(dir, 'proc'), 7)).toBe('/run/ka-tmp');
+    expect(await keepalivedTmpdir(join(dir, 'proc'), 8)).toBe('/tmp');
+  });
+});
