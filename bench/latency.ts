@@ -117,11 +117,11 @@ async function idleFootprint(pid: number): Promise<{ rssMb: number; cpuPercent: 
 }
 
 async function hookCost(node: LabNode): Promise<number[]> {
-  const cli = new URL('../src/cli/main.js', import.meta.url).pathname;
+  const launcher = new URL('../../bin/kawatch', import.meta.url).pathname;
   const times: number[] = [];
   for (let i = 0; i < 20; i++) {
     const started = performance.now();
-    await run('ip', ['netns', 'exec', node.netns, process.execPath, cli, 'notify', '--spool', nodePaths(node.dir).spool, 'INSTANCE', 'VI_BENCH', 'BACKUP', '1']);
+    await run('ip', ['netns', 'exec', node.netns, launcher, 'notify', '--spool', nodePaths(node.dir).spool, 'INSTANCE', 'VI_BENCH', 'BACKUP', '1']);
     times.push(performance.now() - started);
   }
   return times;

@@ -87,7 +87,7 @@ export async function runCli(argv: string[]): Promise<void> {
 
   program
     .command('notify')
-    .description('keepalived hook target: notify "/usr/bin/kawatch notify" or notify_master "/usr/bin/kawatch notify master VI_1"')
+    .description('keepalived hook target: notify "/usr/bin/kawatch notify" or notify_master "/usr/bin/kawatch notify master VI_1"; --check ARGS validates')
     .helpOption(false)
     .allowUnknownOption()
     .argument('[args...]')

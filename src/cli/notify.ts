@@ -1,48 +1,38 @@
-import { parseNotifyArgs, NOTIFY_USAGE } from '../keepalived/notify-args.js';
-import { writeSpoolRecord } from '../keepalived/spool.js';
+import { NOTIFY_USAGE, parseNotifyArgs } from '../keepalived/notify-args.js';
 
-export const DEFAULT_SPOOL_DIR = '/var/spool/kawatch';
+export const NOTIFY_HELP = `${NOTIFY_USAGE}
+       kawatch notify --check ARGS...                      (say whether ARGS would be accepted)
 
-const HELP = `${NOTIFY_USAGE}
-
-The keepalived hook target. Writes the event to the spool directory (one atomic file) and
-returns at once; the daemon picks it up within milliseconds, or replays it when it starts.
-Never talks to the network, never runs a shell, never waits for the daemon.
+The keepalived hook target. bin/kawatch writes the arguments, unevaluated, into one spool file
+(atomically) and returns within milliseconds; it never talks to the network and never waits for
+the daemon. The daemon picks the file up at once, or replays it when it starts, validates it,
+and keeps a rejected call in SPOOL/rejected/ (see kawatch_source_rejected_total and its log).
 
 Options (before the keepalived arguments):
-  --spool DIR     spool directory (default: $KAWATCH_SPOOL_DIR or ${DEFAULT_SPOOL_DIR});
+  --spool DIR     spool directory (default: $KAWATCH_SPOOL_DIR or /var/spool/kawatch);
                   must match sources.hook.spool_dir of the daemon
-  -h, --help      this text
+  --check         validate the arguments the way the daemon will, print the verdict, spool nothing
+  -h, --help      this text`;
 
-Exit status: 0 spooled, 2 arguments rejected (still recorded for the daemon to report), 1 spool not writable.`;
-
-/** Synchronous and dependency-light on purpose: keepalived forks this on every transition. */
-export function runNotify(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
-  let args = [...argv];
-  let spool = env.KAWATCH_SPOOL_DIR || DEFAULT_SPOOL_DIR;
-  if (args[0] === '-h' || args[0] === '--help') {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
-  if (args[0] === '--spool') {
-    if (!args[1]?.startsWith('/')) {
-      process.stderr.write('kawatch notify: --spool needs an absolute directory\n');
-      return 2;
+/**
+ * The Node side of `kawatch notify`: help and `--check`. The hook itself is bin/kawatch, which
+ * keepalived can fork on every transition without paying for a Node start-up.
+ */
+export function runNotify(argv: readonly string[]): number {
+  const [first, ...rest] = argv;
+  if (first === '--check') {
+    const parsed = parseNotifyArgs(rest);
+    if (parsed.ok) {
+      process.stdout.write(`accepted: ${JSON.stringify(parsed.value)}\n`);
+      return 0;
     }
-    spool = args[1];
-    args = args.slice(2);
-  }
-  const parsed = parseNotifyArgs(args);
-  const at = Date.now();
-  try {
-    writeSpoolRecord(spool, parsed.ok ? { v: 1, at, args } : { v: 1, at, args, error: parsed.error.split('\n')[0] });
-  } catch (err) {
-    process.stderr.write(`kawatch notify: cannot write to spool ${spool}: ${(err as Error).message}\n`);
-    return 1;
-  }
-  if (!parsed.ok) {
-    process.stderr.write(`kawatch notify: ${parsed.error}\n`);
+    process.stderr.write(`rejected: ${parsed.error}\n`);
     return 2;
   }
-  return 0;
+  if (first === '-h' || first === '--help') {
+    process.stdout.write(`${NOTIFY_HELP}\n`);
+    return 0;
+  }
+  process.stderr.write('kawatch notify: the hook is bin/kawatch (the installed `kawatch` command); this entry point only does --help and --check\n');
+  return 2;
 }

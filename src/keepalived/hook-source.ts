@@ -12,8 +12,8 @@ const RESCAN_MS = 5000;
 
 /**
  * Follows `kawatch notify` through its spool directory: every hook writes one file, this part
- * applies the files in the order the hooks ran and removes each once applied, so events raised
- * while the daemon was down are replayed at start, exactly once.
+ * validates and applies the files in the order the hooks ran and removes each once applied, so
+ * events raised while the daemon was down are replayed at start, exactly once.
  */
 export class HookSource implements Part {
   readonly name = 'hook' as const;
@@ -74,17 +74,17 @@ export class HookSource implements Part {
 
   private async applyFile(name: string): Promise<void> {
     const path = join(this.spoolDir, name);
-    let text: string;
+    let data: Buffer;
     try {
-      text = await readFile(path, 'utf8');
+      data = await readFile(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail(`reading ${path}: ${(err as Error).message}`);
       return;
     }
     let problem: string | undefined;
     try {
-      const record = parseSpoolRecord(text);
-      const parsed = record.error ? { ok: false as const, error: record.error } : parseNotifyArgs(record.args);
+      const record = parseSpoolRecord(data);
+      const parsed = parseNotifyArgs(record.args);
       if (parsed.ok) {
         this.store.apply({ type: 'report', source: 'hook', at: record.at, report: parsed.value });
       } else {

@@ -1,47 +1,24 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-
-/** One invocation of `kawatch notify`, as written to the spool directory. */
+/**
+ * The spool record `kawatch notify` (bin/kawatch) writes for each keepalived hook call:
+ * NUL-separated fields — a magic word, the time in epoch ms, then the hook's arguments byte for
+ * byte. NUL is the one byte no argument can contain, so no quoting is needed and none can go wrong.
+ */
 export interface SpoolRecord {
-  v: 1;
   /** Epoch ms when keepalived ran the hook. */
   at: number;
   args: string[];
-  /** Set when the hook already found the arguments invalid; kept so the daemon can report it. */
-  error?: string;
 }
 
+export const SPOOL_MAGIC = 'kawatch-spool-1';
 export const SPOOL_SUFFIX = '.event';
-const MAX_ARGS_BYTES = 4096;
-let sequence = 0;
+const MAX_RECORD_BYTES = 64 * 1024;
 
-/**
- * File names sort in the order the hooks ran: wall-clock ms, then the system-wide monotonic
- * clock (concurrent hooks in one ms), then pid and a per-process counter.
- */
-function spoolName(at: number): string {
-  const mono = process.hrtime.bigint().toString().padStart(20, '0');
-  return `${String(at).padStart(13, '0')}-${mono}-${process.pid}-${sequence++}${SPOOL_SUFFIX}`;
-}
-
-/** Atomic write (temp file + rename) so the daemon never reads half a record. Synchronous: the hook exits right after. */
-export function writeSpoolRecord(dir: string, record: SpoolRecord): string {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  let args = record.args;
-  if (Buffer.byteLength(JSON.stringify(args)) > MAX_ARGS_BYTES) {
-    args = [JSON.stringify(args).slice(0, MAX_ARGS_BYTES)];
+export function parseSpoolRecord(data: Buffer): SpoolRecord {
+  if (data.length > MAX_RECORD_BYTES) throw new Error(`record of ${data.length} bytes, larger than ${MAX_RECORD_BYTES}`);
+  const fields = data.toString('utf8').split('\0');
+  const [magic, at, ...args] = fields;
+  if (magic !== SPOOL_MAGIC || fields.at(-1) !== '' || !/^\d{1,15}$/.test(at ?? '')) {
+    throw new Error(`not a kawatch spool record (expected "${SPOOL_MAGIC}\\0<epoch ms>\\0<arg>\\0...", as bin/kawatch writes)`);
   }
-  const name = spoolName(record.at);
-  const tmp = join(dir, `.tmp-${name}`);
-  writeFileSync(tmp, JSON.stringify({ ...record, args }), { mode: 0o600 });
-  renameSync(tmp, join(dir, name));
-  return name;
-}
-
-export function parseSpoolRecord(text: string): SpoolRecord {
-  const doc = JSON.parse(text) as Partial<SpoolRecord>;
-  if (doc.v !== 1 || typeof doc.at !== 'number' || !Number.isFinite(doc.at) || !Array.isArray(doc.args) || !doc.args.every((a) => typeof a === 'string')) {
-    throw new Error('not a kawatch spool record (expected {"v":1,"at":<ms>,"args":[strings]})');
-  }
-  return { v: 1, at: doc.at, args: doc.args, error: typeof doc.error === 'string' ? doc.error : undefined };
+  return { at: Number(at), args: args.slice(0, -1) };
 }

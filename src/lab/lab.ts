@@ -79,13 +79,20 @@ function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 interface Programs {
   node: string;
   cli: string;
+  /** bin/kawatch: keepalived's hook, as on a real director. */
+  launcher: string;
   mailRecorder: string;
 }
 
 /** The compiled CLI and mail recorder, found from this file whether it runs from src/ (tests) or dist/src/. */
 async function findPrograms(): Promise<Programs> {
   const root = packageRoot();
-  const programs = { node: process.execPath, cli: join(root, 'dist/src/cli/main.js'), mailRecorder: join(root, 'dist/src/lab/mail-recorder-main.js') };
+  const programs = {
+    node: process.execPath,
+    cli: join(root, 'dist/src/cli/main.js'),
+    launcher: join(root, 'bin/kawatch'),
+    mailRecorder: join(root, 'dist/src/lab/mail-recorder-main.js'),
+  };
   for (const file of [programs.cli, programs.mailRecorder]) {
     await access(file).catch(() => {
       throw new LabError(`${file} is missing: run \`npm run build\` first`);
@@ -298,7 +305,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   if (!LAB_POLICIES.includes(policy)) throw new LabError(`invalid policy ${JSON.stringify(policy)}: expected ${LAB_POLICIES.join(', ')}`);
   await checkPrerequisites();
   const programs = await findPrograms();
-  const unusable = [programs.node, programs.cli, dir].map(checkScriptPath).find((p) => p !== undefined);
+  const unusable = [programs.launcher, dir].map(checkScriptPath).find((p) => p !== undefined);
   if (unusable) throw new LabError(unusable);
 
   await labDown({ prefix, dir });

@@ -2,10 +2,9 @@ import { stringify } from 'yaml';
 import type { ConfigInput } from '../config/schema.js';
 import { API_PORT, VRRP_AUTH_PASS, nodePaths, type LabPlan, type NodePlan } from './plan.js';
 
-/** The absolute paths keepalived needs to run `kawatch notify`. */
+/** The absolute path of the `kawatch` launcher (bin/kawatch), which keepalived runs as its hook. */
 export interface NotifyCommand {
-  node: string;
-  cli: string;
+  launcher: string;
 }
 
 /** keepalived splits a script line on whitespace and treats quotes specially: such paths cannot be passed through it. */
@@ -15,7 +14,7 @@ export function checkScriptPath(path: string): string | undefined {
 
 export function renderKeepalivedConf(plan: LabPlan, node: NodePlan, notify: NotifyCommand): string {
   const paths = nodePaths(node.dir);
-  const hook = `${notify.node} ${notify.cli} notify --spool ${paths.spool}`;
+  const hook = `${notify.launcher} notify --spool ${paths.spool}`;
   const lines = [
     `# keepalived for ${node.name} of kawatch lab "${plan.prefix}"; written by \`kawatch lab up\`.`,
     'global_defs {',

@@ -12,7 +12,7 @@ import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 
 const PREFIX = 'kwtpipe';
-const cli = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+const launcher = new URL('../../bin/kawatch', import.meta.url).pathname;
 const run = promisify(execFile);
 
 let lab: LabInfo;
@@ -147,9 +147,12 @@ describeWithPrereqs('daemon against real keepalived (lab)', { root: true, comman
 
   it('rejects malformed notify arguments and FIFO lines with a clear error, losing nothing else', async () => {
     const paths = nodePaths(lb1.dir);
-    const bad = await nodeExec(lb1, [process.execPath, cli, 'notify', '--spool', paths.spool, 'INSTANCE', 'VI_1', 'TAKEOVER', '100']);
-    expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toContain('unknown state "TAKEOVER"');
+    // The hook spools whatever keepalived passes; `--check` shows an operator the daemon's verdict.
+    const bad = await nodeExec(lb1, [launcher, 'notify', '--spool', paths.spool, 'INSTANCE', 'VI_1', 'TAKEOVER', '100']);
+    expect(bad.exitCode).toBe(0);
+    const check = await nodeExec(lb1, [launcher, 'notify', '--check', 'INSTANCE', 'VI_1', 'TAKEOVER', '100']);
+    expect(check.exitCode).toBe(2);
+    expect(check.stderr).toContain('unknown state "TAKEOVER"');
     writeFileSync(paths.notifyFifo, 'INSTANCE "VI_1" MASTER\u0000 100\nnot a keepalived line\n');
     await waitFor(async () => (await metric(lb1, 'kawatch_source_rejected_total', { source: 'fifo' })) === 2, 'two FIFO lines rejected');
     await waitFor(async () => (await metric(lb1, 'kawatch_source_rejected_total', { source: 'hook' })) === 1, 'one hook call rejected');

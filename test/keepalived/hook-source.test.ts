@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runNotify } from '../../src/cli/notify.js';
+import { spawnSync } from 'node:child_process';
 import { HookSource } from '../../src/keepalived/hook-source.js';
 import type { Change } from '../../src/state/model.js';
 import { StateStore } from '../../src/state/store.js';
@@ -13,8 +13,11 @@ let dir: string;
 let store: StateStore;
 let transitions: string[];
 
+const launcher = new URL('../../bin/kawatch', import.meta.url).pathname;
+
+/** The real hook, as keepalived runs it. */
 function notify(...args: string[]): number {
-  return runNotify(['--spool', dir, ...args], {});
+  return spawnSync(launcher, ['notify', '--spool', dir, ...args]).status ?? -1;
 }
 
 beforeEach(() => {
@@ -62,7 +65,7 @@ describe('HookSource', () => {
 
   it('keeps a rejected invocation for inspection, counts it, and loses nothing else', async () => {
     expect(notify('INSTANCE', 'VI_1', 'MASTER', '100')).toBe(0);
-    expect(notify('INSTANCE', 'VI_1;rm -rf /', 'MASTER', '100')).toBe(2);
+    expect(notify('INSTANCE', 'VI_1;rm -rf /', 'MASTER', '100')).toBe(0); // spooled as is, judged by the daemon
     expect(notify('INSTANCE', 'VI_2', 'MASTER', '100')).toBe(0);
     const source = new HookSource(dir, store, silentLog);
     await source.start();
@@ -73,14 +76,26 @@ describe('HookSource', () => {
     expect(store.snapshot.sources.hook.lastRejected).toContain('VI_1;rm -rf /');
   });
 
+  it('carries any argument bytes through the spool unevaluated', async () => {
+    notify('INSTANCE', 'VI_"$(touch /tmp/kawatch-pwned)"`id`', 'MASTER', '100');
+    notify('master', 'VI_ü');
+    const source = new HookSource(dir, store, silentLog);
+    await source.start();
+    await source.stop();
+    expect(transitions).toEqual(['VI_ü:INIT>MASTER']);
+    expect(store.snapshot.sources.hook.lastRejected).toContain('VI_\\"$(touch /tmp/kawatch-pwned)\\"`id`');
+    expect(existsSync('/tmp/kawatch-pwned')).toBe(false);
+  });
+
   it('refuses a spool file that is not a record, and keeps going', async () => {
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(join(dir, '0000000000001-x.event'), '{"v":1,"at":"yesterday"}');
+    writeFileSync(join(dir, '00000000000000000001-x.event'), 'kawatch-spool-1\0yesterday\0INSTANCE\0');
     notify('INSTANCE', 'VI_1', 'BACKUP', '90');
     const source = new HookSource(dir, store, silentLog);
     await source.start();
     await source.stop();
     expect(transitions).toEqual(['VI_1:INIT>BACKUP']);
     expect(store.snapshot.sources.hook.lastRejected).toMatch(/not a kawatch spool record/);
+    expect(readdirSync(join(dir, 'rejected'))).toEqual(['00000000000000000001-x.event']);
   });
 });

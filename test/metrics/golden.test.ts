@@ -6,9 +6,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { writeSpoolRecord } from '../../src/keepalived/spool.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { silentLog } from '../support/log.js';
+import { writeSpoolFixture } from '../support/spool.js';
 import { waitFor } from '../support/wait.js';
 
 const fixtures = new URL('../fixtures/', import.meta.url).pathname;
@@ -37,7 +37,7 @@ describeWithPrereqs('golden /metrics on fixtures', { commands: ['promtool', 'mkf
     copyFileSync(join(fixtures, 'keepalived/dump-lb2-after-failover.json'), join(dir, 'keepalived.json'));
     const spool = join(dir, 'spool');
     for (const e of JSON.parse(readFileSync(join(fixtures, 'golden/hook-events.json'), 'utf8')) as { at: number; args: string[] }[]) {
-      writeSpoolRecord(spool, { v: 1, at: e.at, args: e.args });
+      writeSpoolFixture(spool, e.at, e.args);
     }
     const config = parseConfig(
       [
