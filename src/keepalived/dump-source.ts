@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
+import { SingleFlight } from '../core/single-flight.js';
 import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump, type DumpInstance } from './dump.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
@@ -53,8 +54,7 @@ export class DumpSource implements Part {
   readonly name = 'dump' as const;
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
-  private inFlight?: Promise<void>;
-  private again = false;
+  private readonly dumper = new SingleFlight(() => (this.stopped ? Promise.resolve() : this.dumpOnce()));
   private lastDumpAt = 0;
   private signal?: number;
   private unsubscribe?: () => void;
@@ -90,7 +90,7 @@ export class DumpSource implements Part {
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     this.unsubscribe?.();
-    await this.inFlight;
+    await this.dumper.idle();
     this.store.apply({ type: 'source-enabled', source: 'dump', enabled: false });
   }
 
@@ -99,19 +99,9 @@ export class DumpSource implements Part {
     this.debounce = setTimeout(() => void this.request(), TRANSITION_DEBOUNCE_MS);
   }
 
-  /** Single-flight: requests during a dump are folded into one more dump after it. */
+  /** Requests during a dump are folded into one more dump after it. */
   request(): Promise<void> {
-    if (this.inFlight) {
-      this.again = true;
-      return this.inFlight;
-    }
-    this.inFlight = (async () => {
-      do {
-        this.again = false;
-        await this.dumpOnce();
-      } while (this.again && !this.stopped);
-    })().finally(() => (this.inFlight = undefined));
-    return this.inFlight;
+    return this.dumper.run();
   }
 
   private async dumpOnce(): Promise<void> {

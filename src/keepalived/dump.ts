@@ -29,26 +29,30 @@ export interface Vip {
   dev?: string;
 }
 
-/**
- * One vrrp_instance from keepalived's JSON dump, reduced to what kawatch uses.
- * The authentication password (`auth_data`) is deliberately not part of it: it never leaves the parser.
- */
-export interface DumpInstance {
-  name: string;
+/** What keepalived's configuration and statistics say about an instance. */
+export interface InstanceSettings {
   vrid: number;
   interface?: string;
-  state: VrrpState;
-  wantState?: VrrpState;
   basePriority?: number;
   effectivePriority?: number;
-  /** Epoch seconds of keepalived's last transition of this instance. */
-  lastTransition?: number;
   advertInterval?: number;
   nopreempt?: boolean;
   authType?: number;
   garpDelay?: number;
+  /** VIPs keepalived is configured to hold for this instance. */
   vips: Vip[];
   stats?: VrrpStats;
+}
+
+/**
+ * One vrrp_instance from keepalived's JSON dump, reduced to what kawatch uses.
+ * The authentication password (`auth_data`) is deliberately not part of it: it never leaves the parser.
+ */
+export interface DumpInstance extends InstanceSettings {
+  name: string;
+  state: VrrpState;
+  /** Epoch seconds of keepalived's last transition of this instance. */
+  lastTransition?: number;
 }
 
 export class DumpError extends Error {
@@ -66,7 +70,6 @@ const entrySchema = z.object({
     vrid: z.number().int().min(1).max(255),
     ifp_ifname: z.string().optional(),
     state: stateCode,
-    wantstate: stateCode.optional(),
     base_priority: z.number().int().min(0).max(255).optional(),
     effective_priority: z.number().int().min(0).max(255).optional(),
     last_transition: z.number().nonnegative().optional(),
@@ -119,7 +122,6 @@ export function parseDump(text: string, file = 'keepalived.json'): DumpInstance[
       vrid: data.vrid,
       interface: data.ifp_ifname || undefined,
       state: STATE_BY_CODE[data.state]!,
-      wantState: data.wantstate === undefined ? undefined : STATE_BY_CODE[data.wantstate],
       basePriority: data.base_priority,
       effectivePriority: data.effective_priority,
       lastTransition: data.last_transition,

@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
+import { SingleFlight } from '../core/single-flight.js';
 import type { StateStore } from '../state/store.js';
 import { parseNotifyArgs } from './notify-args.js';
 import { parseSpoolRecord, SPOOL_SUFFIX } from './spool.js';
@@ -19,8 +20,7 @@ export class HookSource implements Part {
   readonly name = 'hook' as const;
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
-  private draining?: Promise<void>;
-  private again = false;
+  private readonly drainer = new SingleFlight(() => this.drainOnce());
 
   constructor(
     private readonly spoolDir: string,
@@ -41,23 +41,13 @@ export class HookSource implements Part {
   async stop(): Promise<void> {
     this.watcher?.close();
     clearInterval(this.timer);
-    await this.draining;
+    await this.drainer.idle();
     this.store.apply({ type: 'source-enabled', source: 'hook', enabled: false });
   }
 
-  /** Single-flight: a wake-up during a drain runs one more pass after it. */
+  /** A wake-up during a drain runs one more pass after it. */
   drain(): Promise<void> {
-    if (this.draining) {
-      this.again = true;
-      return this.draining;
-    }
-    this.draining = (async () => {
-      do {
-        this.again = false;
-        await this.drainOnce();
-      } while (this.again);
-    })().finally(() => (this.draining = undefined));
-    return this.draining;
+    return this.drainer.run();
   }
 
   private async drainOnce(): Promise<void> {

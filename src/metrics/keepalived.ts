@@ -69,23 +69,22 @@ export function registerKeepalivedMetrics(registry: Registry, store: StateStore)
     },
   });
 
-  snapshotGauge(registry, read, {
-    name: 'keepalived_vrrp_base_priority',
-    help: 'Configured VRRP priority of the instance.',
-    labelNames: ['iname', 'intf', 'vrid'],
-    fill: (s, emit) => {
-      for (const i of running(s)) if (i.basePriority !== undefined) emit(instanceLabels(i), i.basePriority);
-    },
-  });
-
-  snapshotGauge(registry, read, {
-    name: 'keepalived_vrrp_effective_priority',
-    help: 'VRRP priority after track_script/track_interface/track_file weights.',
-    labelNames: ['iname', 'intf', 'vrid'],
-    fill: (s, emit) => {
-      for (const i of running(s)) if (i.effectivePriority !== undefined) emit(instanceLabels(i), i.effectivePriority);
-    },
-  });
+  for (const [name, help, field] of [
+    ['keepalived_vrrp_base_priority', 'Configured VRRP priority of the instance.', 'basePriority'],
+    ['keepalived_vrrp_effective_priority', 'VRRP priority after track_script/track_interface/track_file weights.', 'effectivePriority'],
+  ] as const) {
+    snapshotGauge(registry, read, {
+      name,
+      help,
+      labelNames: ['iname', 'intf', 'vrid'],
+      fill: (s, emit) => {
+        for (const i of running(s)) {
+          const value = i[field];
+          if (value !== undefined) emit(instanceLabels(i), value);
+        }
+      },
+    });
+  }
 
   snapshotGauge(registry, read, {
     name: 'keepalived_vrrp_last_transition_timestamp_seconds',

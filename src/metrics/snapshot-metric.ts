@@ -12,33 +12,36 @@ interface Spec<L extends string> {
   fill: (snapshot: Snapshot, emit: Emit<L>) => void;
 }
 
-/** A gauge whose series are rebuilt from the state snapshot on every scrape. */
-export function snapshotGauge<L extends string>(registry: Registry, read: () => Snapshot, spec: Spec<L>): void {
-  new Gauge<L>({
-    name: spec.name,
-    help: spec.help,
-    labelNames: spec.labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      spec.fill(read(), (labels, value) => this.set(labels, value));
-    },
-  });
+/**
+ * A metric whose series are rebuilt from the state snapshot on every scrape. As a counter it
+ * mirrors a counter kept elsewhere (keepalived's statistics, the store's tallies), so it is
+ * exact and never double-counts.
+ */
+function snapshotMetric<L extends string>(type: 'gauge' | 'counter', registry: Registry, read: () => Snapshot, spec: Spec<L>): void {
+  const config = { name: spec.name, help: spec.help, labelNames: spec.labelNames, registers: [registry] };
+  if (type === 'gauge') {
+    new Gauge<L>({
+      ...config,
+      collect() {
+        this.reset();
+        spec.fill(read(), (labels, value) => this.set(labels, value));
+      },
+    });
+  } else {
+    new Counter<L>({
+      ...config,
+      collect() {
+        this.reset();
+        spec.fill(read(), (labels, value) => this.inc(labels, value));
+      },
+    });
+  }
 }
 
-/**
- * A counter that mirrors a counter kept elsewhere (keepalived's own statistics, the store's
- * tallies): rebuilt from the snapshot on every scrape, so it is exact and never double-counts.
- */
+export function snapshotGauge<L extends string>(registry: Registry, read: () => Snapshot, spec: Spec<L>): void {
+  snapshotMetric('gauge', registry, read, spec);
+}
+
 export function snapshotCounter<L extends string>(registry: Registry, read: () => Snapshot, spec: Spec<L>): void {
-  new Counter<L>({
-    name: spec.name,
-    help: spec.help,
-    labelNames: spec.labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      spec.fill(read(), (labels, value) => this.inc(labels, value));
-    },
-  });
+  snapshotMetric('counter', registry, read, spec);
 }

@@ -1,25 +1,16 @@
-import type { DumpInstance, Vip, VrrpStats } from '../keepalived/dump.js';
+import type { DumpInstance, InstanceSettings, Vip } from '../keepalived/dump.js';
 import type { KeepalivedReport, VrrpState } from '../keepalived/report.js';
 
 export const SOURCE_NAMES = ['hook', 'fifo', 'netlink', 'dump', 'process'] as const;
 export type SourceName = (typeof SOURCE_NAMES)[number];
 
-export interface InstanceView {
+/** An instance as kawatch knows it: keepalived's settings once a dump told them, and its state from every source. */
+export interface InstanceView extends Partial<InstanceSettings> {
   name: string;
-  vrid?: number;
-  interface?: string;
   state: VrrpState;
   /** Epoch ms since which `state` holds; from keepalived's last_transition or the event's time. */
   stateSince?: number;
-  basePriority?: number;
-  effectivePriority?: number;
-  advertInterval?: number;
-  nopreempt?: boolean;
-  authType?: number;
-  garpDelay?: number;
-  /** VIPs keepalived is configured to hold for this instance (from the dump). */
   vips: Vip[];
-  stats?: VrrpStats;
   /** MASTER_RX_LOWER_PRI notifications: another router claimed MASTER with a lower priority. */
   lowerPriorityAdverts: number;
 }

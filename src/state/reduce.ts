@@ -105,30 +105,22 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number): Reduced {
   const instances: Record<string, InstanceView> = {};
   const changes: Change[] = [];
   for (const d of dumped) {
-    const current = s.instances[d.name];
-    const keepalivedSince = d.lastTransition !== undefined && d.lastTransition > 0 ? Math.round(d.lastTransition * 1000) : at;
+    const { name, state, lastTransition, ...settings } = d;
+    const current = s.instances[name];
+    const keepalivedSince = lastTransition !== undefined && lastTransition > 0 ? Math.round(lastTransition * 1000) : at;
     const next: InstanceView = {
-      name: d.name,
-      vrid: d.vrid,
-      interface: d.interface,
-      state: current?.state ?? d.state,
+      ...settings,
+      name,
+      state: current?.state ?? state,
       stateSince: current?.stateSince ?? keepalivedSince,
-      basePriority: d.basePriority,
-      effectivePriority: d.effectivePriority,
-      advertInterval: d.advertInterval,
-      nopreempt: d.nopreempt,
-      authType: d.authType,
-      garpDelay: d.garpDelay,
-      vips: d.vips,
-      stats: d.stats,
       lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0,
     };
-    if (current && current.state !== d.state && (current.stateSince === undefined || keepalivedSince >= current.stateSince)) {
-      next.state = d.state;
+    if (current && current.state !== state && (current.stateSince === undefined || keepalivedSince >= current.stateSince)) {
+      next.state = state;
       next.stateSince = keepalivedSince;
-      changes.push({ type: 'transition', scope: 'instance', name: d.name, vrid: d.vrid, from: current.state, to: d.state, at: keepalivedSince, source: 'dump' });
+      changes.push({ type: 'transition', scope: 'instance', name, vrid: d.vrid, from: current.state, to: state, at: keepalivedSince, source: 'dump' });
     }
-    instances[d.name] = next;
+    instances[name] = next;
   }
   return { snapshot: { ...s, instances }, changes };
 }

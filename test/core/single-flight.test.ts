@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { SingleFlight } from '../../src/core/single-flight.js';
+
+describe('SingleFlight', () => {
+  it('folds every call made during a run into exactly one more run', async () => {
+    let runs = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const flight = new SingleFlight(async () => {
+      runs++;
+      if (runs === 1) await gate;
+    });
+    const calls = [flight.run(), flight.run(), flight.run(), flight.run()];
+    expect(runs).toBe(1);
+    release();
+    await Promise.all(calls);
+    expect(runs).toBe(2);
+    await flight.run();
+    expect(runs).toBe(3);
+  });
+});
