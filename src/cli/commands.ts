@@ -45,7 +45,10 @@ async function run(opts: RunOptions): Promise<number> {
       stopping = true;
       log.info({ signal }, 'stopping');
       daemon.stop().then(
-        () => resolve(0),
+        () => {
+          log.info('stopped');
+          resolve(0);
+        },
         (err: unknown) => {
           log.error({ err }, 'stop failed');
           resolve(1);

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'vitest';
 
 /** Why the machine cannot run a test that needs real parts, or undefined when it can. */
-export function missing(needs: { root?: boolean; commands?: string[] }): string | undefined {
+export function missing(needs: { root?: boolean; commands?: string[]; files?: string[] }): string | undefined {
   if (needs.root && process.getuid?.() !== 0) return 'needs root (network namespaces)';
+  for (const file of needs.files ?? []) if (!existsSync(file)) return `needs ${file} (run npm run build)`;
   for (const cmd of needs.commands ?? []) {
     try {
       execFileSync('sh', ['-c', 'command -v "$1"', 'sh', cmd], { stdio: 'ignore' });
