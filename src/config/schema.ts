@@ -60,6 +60,30 @@ const dumpSource = z.strictObject({
   on_transition: z.boolean().default(true),
 });
 
+const peerMember = z.strictObject({
+  /** The peer's node_name. */
+  name: z.string().min(1).max(64),
+  /** Its peer API on the secondary link. */
+  address: listenAddress,
+});
+
+const peersSchema = z.strictObject({
+  /** This daemon's peer API: an address of the secondary link, apart from the metrics listener. */
+  listen: listenAddress,
+  /** Shared secret of the group (mode 600), not the config file: configs get copied around. */
+  secret_file: absolutePath,
+  members: z.array(peerMember).min(1),
+  /** Exchange views with every peer this often (and at once on every local change). */
+  interval: duration.default(1000),
+  timeout: duration.default(500),
+  /** Largest clock difference accepted between directors; messages older than this are refused. */
+  max_skew: duration.default(5000),
+  /** A peer with no exchange for this long is unreachable. */
+  unreachable_after: duration.default(3500),
+  /** Two MASTERs must coexist this long to be a split brain (a preemption hand-over overlaps for milliseconds). */
+  confirm_after: duration.default(150),
+});
+
 export const configSchema = z.strictObject({
   node_name: z.string().min(1).max(64).default(hostname()),
   listen: listenAddress.default('0.0.0.0:9650'),
@@ -80,6 +104,18 @@ export const configSchema = z.strictObject({
       dump: dumpSource.prefault({}),
     })
     .prefault({}),
+  /** The other directors of this VRRP group, cross-checked over the secondary link. */
+  peers: peersSchema.optional(),
+}).superRefine((config, ctx) => {
+  const names = new Set<string>();
+  config.peers?.members.forEach((member, index) => {
+    if (member.name === config.node_name) {
+      ctx.addIssue({ code: 'custom', path: ['peers', 'members', index, 'name'], message: `"${member.name}" is this node's own node_name; list the other directors only` });
+    } else if (names.has(member.name)) {
+      ctx.addIssue({ code: 'custom', path: ['peers', 'members', index, 'name'], message: `peer "${member.name}" is listed twice` });
+    }
+    names.add(member.name);
+  });
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -7,15 +7,21 @@ import { HookSource } from '../keepalived/hook-source.js';
 import { ProcessSource } from '../keepalived/process.js';
 import { createRegistry } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
-import type { SourceName } from '../state/model.js';
-import { StateStore } from '../state/store.js';
 import type { Part } from '../core/part.js';
-
-/** A part that feeds the store; its name is the source it reports health for. */
-type SourcePart = Part & { readonly name: SourceName };
+import { PeerLink } from '../peer/link.js';
+import { SOURCE_NAMES, type SourceName } from '../state/model.js';
+import { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
+import { diagnose, type Verdict } from '../watchdog/diagnose.js';
+import { Watchdog } from '../watchdog/watchdog.js';
 
 const PROCESS_POLL_MS = 1000;
+/** Without peers, verdicts are local only and these values do not matter. */
+function diagnoseOptions(config: Config): { unreachableAfterMs: number; confirmAfterMs: number } {
+  return { unreachableAfterMs: config.peers?.unreachable_after ?? 3500, confirmAfterMs: config.peers?.confirm_after ?? 150 };
+}
+
+const isSource = (name: string): name is SourceName => (SOURCE_NAMES as readonly string[]).includes(name);
 
 export interface DaemonOptions {
   log: Logger;
@@ -25,20 +31,21 @@ export interface DaemonOptions {
 
 /**
  * The one wiring place: builds the context (store, registry, HTTP app) and starts the parts in
- * order — spooled hook events first, so a replay is never mistaken for news by a later dump —
- * and stops them in reverse.
+ * order — spooled hook events first, so a replay is never mistaken for news by a later dump;
+ * the peer link and the watchdog once the sources have a view to share — and stops them in reverse.
  */
 export class Daemon {
   readonly store: StateStore;
   private readonly http: HttpServer;
-  private sources: SourcePart[] = [];
+  private parts: Part[] = [];
   private config: Config;
 
   constructor(config: Config, private readonly options: DaemonOptions) {
     this.config = config;
     this.store = new StateStore(config.node_name, options.log);
-    const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true });
-    this.http = new HttpServer(config.listen, createApp(this.store, registry, VERSION), options.log);
+    const verdicts = () => this.verdicts();
+    const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts });
+    this.http = new HttpServer(config.listen, createApp(this.store, registry, VERSION, verdicts), options.log);
     this.store.events.on('change', (change) => {
       if (change.type === 'transition') options.log.info({ part: 'state', ...change }, `${change.scope} ${change.name}: ${change.from} -> ${change.to}`);
     });
@@ -48,10 +55,15 @@ export class Daemon {
     return this.http.address;
   }
 
-  private buildSources(config: Config): SourcePart[] {
+  /** The group's verdicts now, from this node's state and its peers' recent views. */
+  verdicts(now = Date.now()): Verdict[] {
+    return diagnose(this.store.snapshot, { now, ...diagnoseOptions(this.config) });
+  }
+
+  private buildParts(config: Config): Part[] {
     const { log } = this.options;
     const { hook, fifo, netlink, dump } = config.sources;
-    const parts: SourcePart[] = [];
+    const parts: Part[] = [];
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, this.store, log.child({ part: 'hook' })));
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, this.store, log.child({ part: 'fifo' })));
     if (netlink.enabled) parts.push(new AddressSource(this.store, log.child({ part: 'netlink' })));
@@ -75,40 +87,45 @@ export class Daemon {
         ),
       );
     }
+    if (config.peers) {
+      const { listen, secret_file, members, interval, timeout, max_skew } = config.peers;
+      parts.push(new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew }, this.store, log.child({ part: 'peers' })));
+    }
+    parts.push(new Watchdog(this.store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, log.child({ part: 'watchdog' })));
     return parts;
   }
 
   async start(): Promise<void> {
-    await this.startSources(this.config);
+    await this.startParts(this.config);
     await this.http.start();
   }
 
-  private async startSources(config: Config): Promise<void> {
-    this.sources = this.buildSources(config);
-    for (const part of this.sources) {
+  private async startParts(config: Config): Promise<void> {
+    this.parts = this.buildParts(config);
+    for (const part of this.parts) {
       try {
         await part.start();
       } catch (err) {
-        // A source that cannot start is reported, not fatal: the others still tell the truth.
-        this.options.log.error({ part: part.name, err }, 'source failed to start');
-        this.store.apply({ type: 'source-error', source: part.name, at: Date.now(), error: (err as Error).message });
+        // A part that cannot start is reported, not fatal: the others still tell the truth.
+        this.options.log.error({ part: part.name, error: (err as Error).message }, 'part failed to start');
+        if (isSource(part.name)) this.store.apply({ type: 'source-error', source: part.name, at: Date.now(), error: (err as Error).message });
       }
     }
   }
 
-  private async stopSources(): Promise<void> {
-    for (const part of [...this.sources].reverse()) {
+  private async stopParts(): Promise<void> {
+    for (const part of [...this.parts].reverse()) {
       await part.stop().catch((err: unknown) => this.options.log.error({ part: part.name, err }, 'stop failed'));
     }
-    this.sources = [];
+    this.parts = [];
   }
 
   /** Apply a new, already validated configuration; the state store (and so history) survives. */
   async reload(config: Config): Promise<void> {
-    await this.stopSources();
+    await this.stopParts();
     const listenChanged = config.listen !== this.config.listen;
     this.config = config;
-    await this.startSources(config);
+    await this.startParts(config);
     if (listenChanged) {
       await this.http.stop();
       await this.http.start(config.listen);
@@ -117,6 +134,6 @@ export class Daemon {
 
   async stop(): Promise<void> {
     await this.http.stop();
-    await this.stopSources();
+    await this.stopParts();
   }
 }

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import type { StateStore } from '../state/store.js';
+import type { Verdict } from '../watchdog/diagnose.js';
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
@@ -11,7 +12,7 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
 
-export function createApp(store: StateStore, registry: Registry, version: string): express.Express {
+export function createApp(store: StateStore, registry: Registry, version: string, verdicts: () => Verdict[]): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/metrics', async (_req, res, next) => {
@@ -23,7 +24,7 @@ export function createApp(store: StateStore, registry: Registry, version: string
     }
   });
   app.get('/api/v1/state', (_req, res) => {
-    res.json({ version, generatedAt: new Date().toISOString(), ...store.snapshot });
+    res.json({ version, generatedAt: new Date().toISOString(), ...store.snapshot, verdicts: verdicts() });
   });
   app.get('/healthz', (_req, res) => {
     const s = store.snapshot;

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { LabError, labDown, labHeal, labSplit, labStatus, labUp, readMasters, type LabDownResult, type LabInfo, type LabStatus, type SplitState } from './lab.js';
-import { DEFAULT_PREFIX, LAB_POLICIES, PRIMARY_IFNAME, type LabPolicy } from './plan.js';
+import { LabError, labDown, labHeal, labSplit, labStatus, labUp, readMasters, type LabDownResult, type LabInfo, type LabStatus, type SplitLink, type SplitState } from './lab.js';
+import { DEFAULT_PREFIX, LAB_POLICIES, PRIMARY_IFNAME, SECONDARY_IFNAME, type LabPolicy } from './plan.js';
 
 interface CommonOptions {
   prefix: string;
@@ -76,10 +76,13 @@ function formatDown(r: LabDownResult): string {
 }
 
 function formatSplit(s: SplitState): string {
-  if (s.split.length === 0) return `lab "${s.prefix}" healed: VRRP flows between the directors again; expect one MASTER per instance within a few seconds (${labCommand(s.prefix, 'status')})`;
+  if (s.split.length === 0 && s.cut.length === 0) return `lab "${s.prefix}" healed: VRRP flows between the directors again; expect one MASTER per instance within a few seconds (${labCommand(s.prefix, 'status')})`;
   return [
-    `lab "${s.prefix}": VRRP dropped on the primary link (${PRIMARY_IFNAME}) of ${s.split.join(', ')}`,
-    `expect both directors to be MASTER of both instances within about 4 s (${labCommand(s.prefix, 'status')}); undo with ${labCommand(s.prefix, 'heal')}`,
+    ...(s.split.length
+      ? [`lab "${s.prefix}": VRRP dropped on the primary link (${PRIMARY_IFNAME}) of ${s.split.join(', ')}: expect both directors to be MASTER of both instances within about 4 s`]
+      : []),
+    ...(s.cut.length ? [`lab "${s.prefix}": secondary link (${SECONDARY_IFNAME}) cut on ${s.cut.join(', ')}: the daemons lose each other`] : []),
+    `see ${labCommand(s.prefix, 'status')}; undo with ${labCommand(s.prefix, 'heal')}`,
   ].join('\n');
 }
 
@@ -123,9 +126,10 @@ export function registerLabCommands(program: Command): void {
     );
 
   withCommonOptions(lab.command('split'))
-    .description("split brain: drop VRRP (IP protocol 112) on one director's primary link with nftables")
-    .option('--node <name>', 'the director whose primary link drops VRRP', 'lb2')
-    .action(output('split', (opts) => labSplit({ prefix: opts.prefix, node: opts.node as string }), formatSplit));
+    .description("split brain: drop VRRP (IP protocol 112) on one director's primary link with nftables (--link secondary cuts the secondary link instead)")
+    .option('--node <name>', 'the director whose link drops traffic', 'lb2')
+    .addOption(new Option('--link <link>', 'primary: drop VRRP there; secondary: cut the secondary link; both').choices(['primary', 'secondary', 'both']).default('primary'))
+    .action(output('split', (opts) => labSplit({ prefix: opts.prefix, node: opts.node as string, link: opts.link as SplitLink }), formatSplit));
 
   withCommonOptions(lab.command('heal'))
     .description('remove the split-brain rules from every director (harmless when there are none)')

@@ -1,4 +1,5 @@
 import { access, mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { packageRoot } from '../version.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Snapshot } from '../state/model.js';
@@ -8,6 +9,7 @@ import {
   DEFAULT_PREFIX,
   LAB_POLICIES,
   PRIMARY_IFNAME,
+  SECONDARY_IFNAME,
   apiUrl,
   checkPrefix,
   defaultLabDir,
@@ -101,6 +103,20 @@ async function findPrograms(): Promise<Programs> {
   return programs;
 }
 
+/**
+ * keepalived's script security refuses a hook that a non-root user could replace: the file or
+ * any directory above it writable by group or others. Said here, not as a silent missing hook.
+ */
+async function writableByOthers(path: string): Promise<string | undefined> {
+  for (let p = path; ; p = dirname(p)) {
+    const info = await stat(p);
+    if ((info.mode & 0o022) !== 0 && !(info.isDirectory() && (info.mode & 0o1000) !== 0 && info.uid === 0)) {
+      return `${p} is writable by group or others, so keepalived (enable_script_security) would refuse to run ${path} as its hook; chmod go-w ${p}`;
+    }
+    if (dirname(p) === p) return undefined;
+  }
+}
+
 async function record(dir: string, entry: LabProcess): Promise<void> {
   await updateLabState(dir, (s) => withProcess(s, entry));
 }
@@ -153,6 +169,7 @@ async function buildTopology(plan: LabPlan): Promise<void> {
 }
 
 async function writeNodeFiles(plan: LabPlan, programs: Programs): Promise<void> {
+  await writeFile(labPaths(plan.dir).peerSecret, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   for (const node of plan.nodes) {
     const paths = nodePaths(node.dir);
     await mkdir(paths.keepalivedTmp, { recursive: true });
@@ -210,6 +227,10 @@ async function launchKeepalived(node: NodeRef): Promise<number> {
   // -P: VRRP only (the lab host may have no IPVS); -n: stay in the foreground so the pid is keepalived's;
   // -l -D: detailed log on stdout, which goes to the node's keepalived.log; -G: keep the host's syslog clean.
   const argv = ['ip', 'netns', 'exec', node.netns, 'keepalived', '-P', '-n', '-l', '-D', '-G', '-f', paths.keepalivedConf, '-p', paths.keepalivedPid, '-r', paths.vrrpPid];
+  // After a SIGKILL the VRRP child can linger as a zombie until init reaps it, and keepalived
+  // refuses to start while its pid file names a process that exists. No lab keepalived of this
+  // node runs at this point (callers check), so its pid files are stale.
+  await Promise.all([rm(paths.keepalivedPid, { force: true }), rm(paths.vrrpPid, { force: true })]);
   const pid = await spawnDetached(argv, paths.keepalivedLog, childEnv({ TMPDIR: paths.keepalivedTmp }));
   await record(labDirOf(node), { role: 'keepalived', node: node.name, pid });
   return pid;
@@ -305,7 +326,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   if (!LAB_POLICIES.includes(policy)) throw new LabError(`invalid policy ${JSON.stringify(policy)}: expected ${LAB_POLICIES.join(', ')}`);
   await checkPrerequisites();
   const programs = await findPrograms();
-  const unusable = [programs.launcher, dir].map(checkScriptPath).find((p) => p !== undefined);
+  const unusable = [programs.launcher, dir].map(checkScriptPath).find((p) => p !== undefined) ?? (await writableByOthers(programs.launcher));
   if (unusable) throw new LabError(unusable);
 
   await labDown({ prefix, dir });
@@ -315,7 +336,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   const plan = planLab(prefix, dir, slot);
   const names = labNames(prefix);
   // Recorded before they exist: a crash halfway leaves a state file that names all of it.
-  await writeLabState({ version: 1, prefix, dir, policy, createdAt: new Date().toISOString(), ...names, processes: [], split: [] });
+  await writeLabState({ version: 1, prefix, dir, policy, createdAt: new Date().toISOString(), ...names, processes: [], split: [], cut: [] });
 
   try {
     await buildTopology(plan);
@@ -350,7 +371,11 @@ export interface SplitState {
   prefix: string;
   /** Nodes whose primary segment drops VRRP. */
   split: string[];
+  /** Nodes whose secondary link drops everything. */
+  cut: string[];
 }
+
+export type SplitLink = 'primary' | 'secondary' | 'both';
 
 async function requireLab(ref: LabRef): Promise<{ prefix: string; dir: string; state: LabState & { info: LabInfo } }> {
   const { prefix, dir, state } = await openLab(ref);
@@ -358,15 +383,23 @@ async function requireLab(ref: LabRef): Promise<{ prefix: string; dir: string; s
   return { prefix, dir, state: state as LabState & { info: LabInfo } };
 }
 
-/** Drops VRRP on one node's primary interface, both ways: each side stops hearing the other and both become MASTER. */
-export async function labSplit(options: LabRef & { node?: string } = {}): Promise<SplitState> {
+/**
+ * On one node: `primary` drops VRRP on its primary interface, both ways (each side stops hearing
+ * the other and both become MASTER); `secondary` cuts its secondary link; `both` does both.
+ */
+export async function labSplit(options: LabRef & { node?: string; link?: SplitLink } = {}): Promise<SplitState> {
   const { prefix, dir, state } = await requireLab(options);
   const nodeName = options.node ?? 'lb2';
+  const link = options.link ?? 'primary';
   const node = state.info.nodes.find((n) => n.name === nodeName);
   if (!node) throw new LabError(`no node ${JSON.stringify(nodeName)} in lab "${prefix}" (nodes: ${state.info.nodes.map((n) => n.name).join(', ')})`);
-  await nftInNetns(node.netns, renderSplitRuleset(PRIMARY_IFNAME));
-  const next = await updateLabState(dir, (s) => ({ ...s, split: [...new Set([...s.split, nodeName])] }));
-  return { prefix, split: next.split };
+  const add = (list: string[], yes: boolean) => (yes ? [...new Set([...list, nodeName])] : list);
+  const split = add(state.split, link !== 'secondary');
+  const cut = add(state.cut, link !== 'primary');
+  // Rules first, record after: lab.json never claims a split that nft failed to make.
+  await nftInNetns(node.netns, renderSplitRuleset({ dropVrrpOn: split.includes(nodeName) ? PRIMARY_IFNAME : undefined, dropAllOn: cut.includes(nodeName) ? SECONDARY_IFNAME : undefined }));
+  const next = await updateLabState(dir, (s) => ({ ...s, split: add(s.split, link !== 'secondary'), cut: add(s.cut, link !== 'primary') }));
+  return { prefix, split: next.split, cut: next.cut };
 }
 
 /** Removes the split rules from every node; harmless when there are none. */
@@ -376,8 +409,8 @@ export async function labHeal(ref: LabRef = {}): Promise<SplitState> {
   for (const node of state.info.nodes) {
     if (present.has(node.netns)) await nftInNetns(node.netns, renderHealRuleset());
   }
-  await updateLabState(dir, (s) => ({ ...s, split: [] }));
-  return { prefix, split: [] };
+  await updateLabState(dir, (s) => ({ ...s, split: [], cut: [] }));
+  return { prefix, split: [], cut: [] };
 }
 
 // ---- single parts, for failover and restart tests ---------------------------------------
@@ -449,6 +482,7 @@ export interface LabStatus {
   up: boolean;
   policy?: LabPolicy;
   split: string[];
+  cut: string[];
   namespaces: { name: string; present: boolean }[];
   processes: (LabProcess & { running: boolean })[];
   /** Lab processes (by command line) that lab.json does not list: left over from a crash. */
@@ -481,7 +515,7 @@ export async function labStatus(ref: LabRef = {}): Promise<LabStatus> {
     }),
   );
   const up = state?.info !== undefined && namespaces.every((n) => n.present) && processes.every((p) => p.running);
-  return { prefix, dir, up, policy: state?.policy, split: state?.split ?? [], namespaces, processes, strays, nodes, info: state?.info };
+  return { prefix, dir, up, policy: state?.policy, split: state?.split ?? [], cut: state?.cut ?? [], namespaces, processes, strays, nodes, info: state?.info };
 }
 
 export interface LabDownResult {

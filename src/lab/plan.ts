@@ -27,6 +27,8 @@ export const PRIMARY_IFNAME = 'pri0';
 export const SECONDARY_IFNAME = 'sec0';
 export const MANAGEMENT_IFNAME = 'mgmt0';
 export const API_PORT = 9650;
+/** The peer API, on the secondary link. */
+export const PEER_PORT = 9651;
 /** keepalived's PASS authentication takes at most 8 characters. */
 export const VRRP_AUTH_PASS = 'kawatch1';
 
@@ -171,6 +173,8 @@ export function nodePaths(nodeDir: string): NodePaths {
 
 export interface LabPaths {
   state: string;
+  /** The directors' shared peer secret (mode 600). */
+  peerSecret: string;
   mail: string;
   mailRecorderReady: string;
   mailRecorderLog: string;
@@ -179,6 +183,7 @@ export interface LabPaths {
 export function labPaths(dir: string): LabPaths {
   return {
     state: join(dir, 'lab.json'),
+    peerSecret: join(dir, 'peer.secret'),
     mail: join(dir, 'mail'),
     mailRecorderReady: join(dir, 'mail-recorder.json'),
     mailRecorderLog: join(dir, 'mail-recorder.log'),

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import type { ConfigInput } from '../config/schema.js';
-import { API_PORT, VRRP_AUTH_PASS, nodePaths, type LabPlan, type NodePlan } from './plan.js';
+import { API_PORT, PEER_PORT, VRRP_AUTH_PASS, labPaths, nodePaths, type LabPlan, type NodePlan } from './plan.js';
 
 /** The absolute path of the `kawatch` launcher (bin/kawatch), which keepalived runs as its hook. */
 export interface NotifyCommand {
@@ -19,8 +19,10 @@ export function renderKeepalivedConf(plan: LabPlan, node: NodePlan, notify: Noti
     `# keepalived for ${node.name} of kawatch lab "${plan.prefix}"; written by \`kawatch lab up\`.`,
     'global_defs {',
     `    router_id ${node.netns}`,
-    // Without script_user keepalived looks for a "keepalived_script" user and refuses scripts when it is missing.
+    // Without script_user keepalived looks for a "keepalived_script" user and refuses scripts when it is missing;
+    // script security makes it refuse a hook that a non-root user could replace, as on a hardened director.
     '    script_user root',
+    '    enable_script_security',
     `    vrrp_notify_fifo ${paths.notifyFifo}`,
     '}',
   ];
@@ -60,6 +62,12 @@ export function renderKawatchConfig(plan: LabPlan, node: NodePlan): string {
       hook: { spool_dir: paths.spool },
       fifo: { enabled: true, paths: [paths.notifyFifo] },
     },
+    // The cross-check runs over the direct secondary link, not the primary segment a split cuts.
+    peers: {
+      listen: `${node.secondary.address}:${PEER_PORT}`,
+      secret_file: labPaths(plan.dir).peerSecret,
+      members: plan.nodes.filter((n) => n !== node).map((n) => ({ name: n.name, address: `${n.secondary.address}:${PEER_PORT}` })),
+    },
   };
   return `# kawatch daemon for ${node.name} of lab "${plan.prefix}"; written by \`kawatch lab up\`.\n${stringify(config)}`;
 }
@@ -74,17 +82,20 @@ export function renderHealRuleset(): string {
   return `table inet ${SPLIT_TABLE}\ndelete table inet ${SPLIT_TABLE}\n`;
 }
 
-/** Drops VRRP (IP protocol 112) on the primary segment only, both ways: the node neither hears nor is heard. */
-export function renderSplitRuleset(primaryIfname: string): string {
-  return `${renderHealRuleset()}table inet ${SPLIT_TABLE} {
-  chain input {
-    type filter hook input priority filter; policy accept;
-    iifname "${primaryIfname}" meta l4proto vrrp drop
-  }
-  chain output {
-    type filter hook output priority filter; policy accept;
-    oifname "${primaryIfname}" meta l4proto vrrp drop
-  }
+export interface SplitRules {
+  /** Interface on which VRRP (IP protocol 112) is dropped both ways: the primary segment. */
+  dropVrrpOn?: string;
+  /** Interface on which everything is dropped both ways: a cut secondary link. */
+  dropAllOn?: string;
 }
-`;
+
+/** One node's split rules, replacing whatever it had: the node neither hears nor is heard there. */
+export function renderSplitRuleset(rules: SplitRules): string {
+  const matches = [
+    ...(rules.dropVrrpOn ? [{ ifname: rules.dropVrrpOn, what: ' meta l4proto vrrp' }] : []),
+    ...(rules.dropAllOn ? [{ ifname: rules.dropAllOn, what: '' }] : []),
+  ];
+  const chain = (name: string, hook: string, dir: string) =>
+    [`  chain ${name} {`, `    type filter hook ${hook} priority filter; policy accept;`, ...matches.map((m) => `    ${dir} "${m.ifname}"${m.what} drop`), '  }'].join('\n');
+  return `${renderHealRuleset()}table inet ${SPLIT_TABLE} {\n${chain('input', 'input', 'iifname')}\n${chain('output', 'output', 'oifname')}\n}\n`;
 }

@@ -49,6 +49,8 @@ export interface LabState {
   processes: LabProcess[];
   /** Nodes whose primary segment currently drops VRRP. */
   split: string[];
+  /** Nodes whose secondary link is cut. */
+  cut: string[];
   /** Set once `up` has finished. */
   info?: LabInfo;
 }
@@ -62,7 +64,7 @@ export async function readLabState(dir: string): Promise<LabState | undefined> {
     return undefined;
   }
   if (doc.version !== 1 || !Array.isArray(doc.namespaces) || !Array.isArray(doc.hostLinks) || !Array.isArray(doc.processes)) return undefined;
-  return { split: [], ...doc } as LabState;
+  return { split: [], cut: [], ...doc } as LabState;
 }
 
 /** Atomic (temp file + rename): a reader never sees half a state file. */

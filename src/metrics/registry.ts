@@ -1,5 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { StateStore } from '../state/store.js';
+import type { Verdict } from '../watchdog/diagnose.js';
+import { registerWatchdogMetrics } from './watchdog.js';
 import { registerKawatchMetrics } from './kawatch.js';
 import { registerKeepalivedMetrics } from './keepalived.js';
 
@@ -7,12 +9,15 @@ export interface MetricsOptions {
   version: string;
   /** process_* and nodejs_* metrics of the daemon itself; off for byte-stable golden output. */
   processMetrics: boolean;
+  /** The watchdog's verdicts now; metrics are computed from them at scrape time. */
+  verdicts: () => Verdict[];
 }
 
 export function createRegistry(store: StateStore, options: MetricsOptions): Registry {
   const registry = new Registry();
   registerKeepalivedMetrics(registry, store);
   registerKawatchMetrics(registry, store, options.version);
+  registerWatchdogMetrics(registry, store, options.verdicts);
   if (options.processMetrics) {
     collectDefaultMetrics({ register: registry });
     // prom-client types these totals as gauges; promtool rightly objects to a gauge named *_total.

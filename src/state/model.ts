@@ -1,5 +1,7 @@
 import type { DumpInstance, InstanceSettings, Vip } from '../keepalived/dump.js';
 import type { KeepalivedReport, VrrpState } from '../keepalived/report.js';
+import type { RejectReason } from '../peer/auth.js';
+import type { PeerView } from '../peer/view.js';
 
 export const SOURCE_NAMES = ['hook', 'fifo', 'netlink', 'dump', 'process'] as const;
 export type SourceName = (typeof SOURCE_NAMES)[number];
@@ -49,6 +51,19 @@ export interface SourceHealth {
   events: number;
 }
 
+/** A peer director on the secondary link, as far as this one knows it. */
+export interface PeerState {
+  name: string;
+  address: string;
+  /** The last view it sent, answering us or pushing to us. */
+  view?: PeerView;
+  /** Epoch ms of the last authenticated exchange in either direction. */
+  lastExchange?: number;
+  rttMs?: number;
+  lastError?: string;
+  errors: number;
+}
+
 export interface Snapshot {
   node: string;
   keepalived: { up: boolean; pid?: number; checkedAt?: number };
@@ -58,6 +73,9 @@ export interface Snapshot {
   addresses?: readonly AddressView[];
   checkers: Readonly<Record<string, CheckerView>>;
   sources: Readonly<Record<SourceName, SourceHealth>>;
+  peers: Readonly<Record<string, PeerState>>;
+  /** Peer API messages refused, by reason. */
+  peerRejected: Readonly<Partial<Record<RejectReason, number>>>;
 }
 
 export type Update =
@@ -69,7 +87,11 @@ export type Update =
   | { type: 'source-ok'; at: number; source: SourceName }
   | { type: 'source-error'; at: number; source: SourceName; error: string }
   | { type: 'source-rejected'; at: number; source: SourceName; error: string }
-  | { type: 'source-enabled'; source: SourceName; enabled: boolean };
+  | { type: 'source-enabled'; source: SourceName; enabled: boolean }
+  | { type: 'peers-configured'; peers: { name: string; address: string }[] }
+  | { type: 'peer-view'; at: number; peer: string; view: PeerView; rttMs?: number }
+  | { type: 'peer-error'; at: number; peer: string; error: string }
+  | { type: 'peer-rejected'; at: number; reason: RejectReason };
 
 export type Change =
   | { type: 'transition'; scope: 'instance' | 'group'; name: string; vrid?: number; from: VrrpState; to: VrrpState; at: number; source: SourceName }
@@ -84,7 +106,7 @@ export function emptySnapshot(node: string): Snapshot {
   const sources = Object.fromEntries(
     SOURCE_NAMES.map((s) => [s, { enabled: false, up: false, errors: 0, rejected: 0, events: 0 } satisfies SourceHealth]),
   ) as Record<SourceName, SourceHealth>;
-  return { node, keepalived: { up: false }, instances: {}, groups: {}, checkers: {}, sources };
+  return { node, keepalived: { up: false }, instances: {}, groups: {}, checkers: {}, sources, peers: {}, peerRejected: {} };
 }
 
 export function checkerKey(virtualServer: string, realServer?: string): string {

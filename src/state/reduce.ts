@@ -1,6 +1,6 @@
 import type { DumpInstance } from '../keepalived/dump.js';
 import type { KeepalivedReport, StateReport } from '../keepalived/report.js';
-import { checkerKey, type AddressView, type Change, type InstanceView, type Snapshot, type SourceName, type Update } from './model.js';
+import { checkerKey, type AddressView, type Change, type InstanceView, type PeerState, type Snapshot, type SourceName, type Update } from './model.js';
 
 export interface Reduced {
   snapshot: Snapshot;
@@ -28,6 +28,17 @@ export function reduce(s: Snapshot, u: Update): Reduced {
       return unchanged(withSource(s, u.source, (h) => ({ ...h, lastRejected: u.error, rejected: h.rejected + 1 })));
     case 'source-enabled':
       return unchanged(withSource(s, u.source, (h) => ({ ...h, enabled: u.enabled, up: u.enabled && h.up })));
+    case 'peers-configured':
+      return unchanged({
+        ...s,
+        peers: Object.fromEntries(u.peers.map((p) => [p.name, { ...(s.peers[p.name] ?? { errors: 0 }), name: p.name, address: p.address }])),
+      });
+    case 'peer-view':
+      return unchanged(withPeer(s, u.peer, (p) => ({ ...p, view: u.view, lastExchange: u.at, rttMs: u.rttMs ?? p.rttMs, lastError: undefined })));
+    case 'peer-error':
+      return unchanged(withPeer(s, u.peer, (p) => ({ ...p, lastError: u.error, errors: p.errors + 1 })));
+    case 'peer-rejected':
+      return unchanged({ ...s, peerRejected: { ...s.peerRejected, [u.reason]: (s.peerRejected[u.reason] ?? 0) + 1 } });
   }
 }
 
@@ -37,6 +48,12 @@ function unchanged(snapshot: Snapshot): Reduced {
 
 function withSource(s: Snapshot, source: SourceName, f: (h: Snapshot['sources'][SourceName]) => Snapshot['sources'][SourceName]): Snapshot {
   return { ...s, sources: { ...s.sources, [source]: f(s.sources[source]) } };
+}
+
+/** Updates for peers that are not configured (any more) are dropped: the peer list comes from the config alone. */
+function withPeer(s: Snapshot, name: string, f: (p: PeerState) => PeerState): Snapshot {
+  const peer = s.peers[name];
+  return peer ? { ...s, peers: { ...s.peers, [name]: f(peer) } } : s;
 }
 
 function countEvent(r: Reduced, source: SourceName): Reduced {

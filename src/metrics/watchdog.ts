@@ -1,0 +1,99 @@
+import type { Registry } from 'prom-client';
+import { REJECT_REASONS } from '../peer/auth.js';
+import { STATE_VALUE } from './keepalived.js';
+import type { StateStore } from '../state/store.js';
+import { knownInstances, type Verdict } from '../watchdog/diagnose.js';
+import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
+
+/** Peers on the secondary link and the watchdog's verdicts; every verdict is a metric. */
+export function registerWatchdogMetrics(registry: Registry, store: StateStore, verdicts: () => Verdict[]): void {
+  const read = () => store.snapshot;
+  const vridLabel = (vrid: number | undefined) => (vrid === undefined ? '' : String(vrid));
+
+  snapshotGauge(registry, read, {
+    name: 'kawatch_peer_up',
+    help: 'Whether the peer answered an authenticated exchange on the secondary link recently.',
+    labelNames: ['peer'],
+    fill: (s, emit) => {
+      const unreachable = new Set(verdicts().flatMap((v) => (v.kind === 'peer-unreachable' ? [v.peer] : [])));
+      for (const p of Object.values(s.peers)) emit({ peer: p.name }, unreachable.has(p.name) ? 0 : 1);
+    },
+  });
+  snapshotGauge(registry, read, {
+    name: 'kawatch_peer_rtt_seconds',
+    help: 'Round-trip time of the last exchange this node started with the peer.',
+    labelNames: ['peer'],
+    fill: (s, emit) => {
+      for (const p of Object.values(s.peers)) if (p.rttMs !== undefined) emit({ peer: p.name }, p.rttMs / 1000);
+    },
+  });
+  snapshotGauge(registry, read, {
+    name: 'kawatch_peer_last_exchange_timestamp_seconds',
+    help: 'When the last authenticated exchange with the peer happened, in either direction.',
+    labelNames: ['peer'],
+    fill: (s, emit) => {
+      for (const p of Object.values(s.peers)) if (p.lastExchange !== undefined) emit({ peer: p.name }, p.lastExchange / 1000);
+    },
+  });
+  snapshotCounter(registry, read, {
+    name: 'kawatch_peer_exchange_errors_total',
+    help: 'Exchanges with the peer that failed: unreachable, timed out, or answered unauthenticated.',
+    labelNames: ['peer'],
+    fill: (s, emit) => {
+      for (const p of Object.values(s.peers)) emit({ peer: p.name }, p.errors);
+    },
+  });
+  snapshotCounter(registry, read, {
+    name: 'kawatch_peer_rejected_total',
+    help: 'Peer API messages refused, by reason (forged, replayed, stale, malformed, ...).',
+    labelNames: ['reason'],
+    fill: (s, emit) => {
+      for (const reason of REJECT_REASONS) emit({ reason }, s.peerRejected[reason] ?? 0);
+    },
+  });
+  snapshotGauge(registry, read, {
+    name: 'kawatch_peer_vrrp_state',
+    help: "VRRP state each peer last reported per instance (0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT, 4 STOP); see kawatch_peer_up for its freshness.",
+    labelNames: ['peer', 'iname', 'vrid'],
+    fill: (s, emit) => {
+      for (const p of Object.values(s.peers)) {
+        for (const i of p.view?.instances ?? []) emit({ peer: p.name, iname: i.name, vrid: vridLabel(i.vrid) }, STATE_VALUE[i.state]);
+      }
+    },
+  });
+
+  for (const [name, kind, help] of [
+    ['kawatch_split_brain', 'split-brain', 'More than one director is MASTER for the instance, by their own accounts over the secondary link.'],
+    ['kawatch_no_master', 'no-master', 'Every director is reachable and runs keepalived, and none is MASTER for the instance.'],
+  ] as const) {
+    snapshotGauge(registry, read, {
+      name,
+      help: `${help} 1 while detected, 0 otherwise; present for every known instance.`,
+      labelNames: ['iname', 'vrid'],
+      fill: (s, emit) => {
+        const active = new Set(verdicts().filter((v) => v.kind === kind).map((v) => (v as { iname: string }).iname));
+        for (const [iname, vrid] of knownInstances(s)) emit({ iname, vrid: vridLabel(vrid) }, active.has(iname) ? 1 : 0);
+      },
+    });
+  }
+
+  snapshotGauge(registry, read, {
+    name: 'kawatch_vip_on_several_nodes',
+    help: 'The VIP is on the interfaces of more than one director (netlink on each).',
+    labelNames: ['iname', 'vrid', 'ip_address'],
+    fill: (s, emit) => {
+      const active = new Set(verdicts().flatMap((v) => (v.kind === 'vip-on-several-nodes' ? [`${v.iname} ${v.address}`] : [])));
+      for (const i of Object.values(s.instances)) {
+        for (const vip of i.vips) emit({ iname: i.name, vrid: vridLabel(i.vrid), ip_address: vip.address }, active.has(`${i.name} ${vip.address}`) ? 1 : 0);
+      }
+    },
+  });
+  snapshotGauge(registry, read, {
+    name: 'kawatch_vip_absent_on_master',
+    help: 'The MASTER of the instance (this node or a peer) does not hold this VIP.',
+    labelNames: ['iname', 'vrid', 'ip_address', 'node'],
+    fill: (_s, emit) => {
+      for (const v of verdicts()) if (v.kind === 'vip-absent-on-master') emit({ iname: v.iname, vrid: vridLabel(v.vrid), ip_address: v.address, node: v.node }, 1);
+    },
+  });
+}

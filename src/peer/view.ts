@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { VRRP_STATES } from '../keepalived/report.js';
+import type { InstanceView, Snapshot } from '../state/model.js';
+
+const name = z.string().min(1).max(128);
+const ip = z.string().min(2).max(45);
+
+const instanceSchema = z.strictObject({
+  name,
+  vrid: z.number().int().min(1).max(255).optional(),
+  state: z.enum(VRRP_STATES),
+  stateSince: z.number().nonnegative().optional(),
+  basePriority: z.number().int().min(0).max(255).optional(),
+  effectivePriority: z.number().int().min(0).max(255).optional(),
+  /** The address VRRP adverts come from (RFC 5798 breaks priority ties with it). */
+  primaryAddress: ip.optional(),
+  vips: z.array(ip).max(1024),
+  /** Which of the VIPs are on this node's interfaces now (netlink); absent when unknown. */
+  vipsPresent: z.array(ip).max(1024).optional(),
+  advertSent: z.number().int().nonnegative().optional(),
+  advertReceived: z.number().int().nonnegative().optional(),
+});
+
+/** What one director tells its peers. Built from the state snapshot; never holds a secret. */
+export const peerViewSchema = z.strictObject({
+  v: z.literal(1),
+  node: name,
+  keepalivedUp: z.boolean(),
+  instances: z.array(instanceSchema).max(1024),
+});
+
+export type PeerView = z.infer<typeof peerViewSchema>;
+export type PeerInstance = z.infer<typeof instanceSchema>;
+
+/** The first address on the instance's interface that is not one of its VIPs: the advert source. */
+function primaryAddress(s: Snapshot, instance: InstanceView): string | undefined {
+  const vips = new Set(instance.vips.map((v) => v.address));
+  const family = instance.vips[0]?.address.includes(':') ? 6 : 4;
+  return s.addresses?.find((a) => a.ifname === instance.interface && a.family === family && !vips.has(a.address))?.address;
+}
+
+export function buildView(s: Snapshot): PeerView {
+  const present = s.addresses && new Set(s.addresses.map((a) => a.address));
+  return {
+    v: 1,
+    node: s.node,
+    keepalivedUp: s.keepalived.up,
+    instances: Object.values(s.instances).map((i) => ({
+      name: i.name,
+      vrid: i.vrid,
+      state: i.state,
+      stateSince: i.stateSince,
+      basePriority: i.basePriority,
+      effectivePriority: i.effectivePriority,
+      primaryAddress: primaryAddress(s, i),
+      vips: i.vips.map((v) => v.address),
+      vipsPresent: present && i.vips.map((v) => v.address).filter((a) => present.has(a)),
+      advertSent: i.stats?.advert_sent,
+      advertReceived: i.stats?.advert_rcvd,
+    })),
+  };
+}

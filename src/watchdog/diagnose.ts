@@ -1,0 +1,129 @@
+import { buildView, type PeerInstance, type PeerView } from '../peer/view.js';
+import type { Snapshot } from '../state/model.js';
+
+export type Verdict =
+  /**
+   * More than one director is MASTER for one instance, each by its own account over the secondary
+   * link, for longer than a VRRP hand-over takes. `since`: when the last of them became MASTER.
+   */
+  | { kind: 'split-brain'; iname: string; vrid?: number; masters: string[]; since?: number }
+  /** Every director of the group is reachable and runs keepalived, and none is MASTER. */
+  | { kind: 'no-master'; iname: string; vrid?: number; nodes: string[] }
+  /** One VIP sits on the interfaces of several directors. */
+  | { kind: 'vip-on-several-nodes'; iname: string; vrid?: number; address: string; nodes: string[] }
+  /** The MASTER does not hold a VIP it should. */
+  | { kind: 'vip-absent-on-master'; iname: string; vrid?: number; address: string; node: string }
+  /** No authenticated exchange with this peer lately: its view is unknown, nothing is concluded from it. */
+  | { kind: 'peer-unreachable'; peer: string; lastExchange?: number; error?: string };
+
+export type VerdictKind = Verdict['kind'];
+
+export interface DiagnoseOptions {
+  now: number;
+  /** A peer whose last exchange is older than this is unreachable, and its last view is not used. */
+  unreachableAfterMs: number;
+  /**
+   * How long two MASTERs must coexist to be a split brain. A preempting MASTER and the one it
+   * replaces overlap for the few milliseconds the hand-over advert takes: that is VRRP working.
+   */
+  confirmAfterMs: number;
+}
+
+/** The views that count right now: ours, and those of peers heard from recently. */
+export function currentViews(s: Snapshot, options: DiagnoseOptions): { views: PeerView[]; unreachable: Verdict[] } {
+  const views: PeerView[] = [buildView(s)];
+  const unreachable: Verdict[] = [];
+  for (const peer of Object.values(s.peers)) {
+    const fresh = peer.view && peer.lastExchange !== undefined && options.now - peer.lastExchange <= options.unreachableAfterMs;
+    if (fresh) views.push(peer.view!);
+    else unreachable.push({ kind: 'peer-unreachable', peer: peer.name, lastExchange: peer.lastExchange, error: peer.lastError });
+  }
+  return { views, unreachable };
+}
+
+/** Instance name → each node's account of it. */
+function byInstance(views: PeerView[]): Map<string, { node: string; view: PeerView; instance: PeerInstance }[]> {
+  const map = new Map<string, { node: string; view: PeerView; instance: PeerInstance }[]>();
+  for (const view of views) {
+    for (const instance of view.instances) {
+      const list = map.get(instance.name) ?? [];
+      list.push({ node: view.node, view, instance });
+      map.set(instance.name, list);
+    }
+  }
+  return map;
+}
+
+/**
+ * Everything wrong with the group, from this node's view and its peers' recent views. Pure: the
+ * same views give the same verdicts on every director, which is what lets exactly one of them act.
+ */
+export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
+  const { views, unreachable } = currentViews(s, options);
+  const verdicts: Verdict[] = [...unreachable];
+  const everyoneHeard = unreachable.length === 0;
+  for (const [iname, accounts] of byInstance(views)) {
+    const vrid = accounts.find((a) => a.instance.vrid !== undefined)?.instance.vrid;
+    const masters = accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER');
+    const since = dualMasterSince(masters.map((m) => m.instance));
+    if (since !== undefined && options.now - since >= options.confirmAfterMs) {
+      verdicts.push({ kind: 'split-brain', iname, vrid, masters: masters.map((m) => m.node).sort(), since: Number.isFinite(since) ? since : undefined });
+    }
+    const running = accounts.filter((a) => a.view.keepalivedUp);
+    // Only with every peer heard and every keepalived up: otherwise the MASTER may be the one we cannot see.
+    if (masters.length === 0 && everyoneHeard && running.length === views.length && running.every((a) => a.instance.state === 'BACKUP')) {
+      verdicts.push({ kind: 'no-master', iname, vrid, nodes: running.map((a) => a.node).sort() });
+    }
+    const addresses = new Set(accounts.flatMap((a) => a.instance.vips));
+    for (const address of addresses) {
+      const holders = accounts.filter((a) => a.instance.vipsPresent?.includes(address)).map((a) => a.node);
+      if (holders.length > 1) verdicts.push({ kind: 'vip-on-several-nodes', iname, vrid, address, nodes: holders.sort() });
+      for (const m of masters) {
+        if (m.instance.vipsPresent && !m.instance.vipsPresent.includes(address)) verdicts.push({ kind: 'vip-absent-on-master', iname, vrid, address, node: m.node });
+      }
+    }
+  }
+  return verdicts;
+}
+
+/** When several MASTERs began to coexist: the latest of their transitions (unknown ones count as long ago). */
+function dualMasterSince(masters: PeerInstance[]): number | undefined {
+  if (masters.length < 2) return undefined;
+  return Math.max(...masters.map((m) => m.stateSince ?? -Infinity));
+}
+
+/**
+ * When the next dual MASTER not yet confirmed would become a split brain, if it lasts: the
+ * watchdog looks again then, rather than waiting for its next tick.
+ */
+export function nextConfirmation(s: Snapshot, options: DiagnoseOptions): number | undefined {
+  let next: number | undefined;
+  for (const accounts of byInstance(currentViews(s, options).views).values()) {
+    const since = dualMasterSince(accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER').map((a) => a.instance));
+    const at = since === undefined ? undefined : since + options.confirmAfterMs;
+    if (at !== undefined && at > options.now && (next === undefined || at < next)) next = at;
+  }
+  return next;
+}
+
+/** Every instance name known in the group, local or reported by a peer, with its vrid when known. */
+export function knownInstances(s: Snapshot): Map<string, number | undefined> {
+  const known = new Map<string, number | undefined>();
+  const note = (name: string, vrid?: number) => known.set(name, known.get(name) ?? vrid);
+  for (const i of Object.values(s.instances)) note(i.name, i.vrid);
+  for (const p of Object.values(s.peers)) for (const i of p.view?.instances ?? []) note(i.name, i.vrid);
+  return known;
+}
+
+/** A stable key per verdict, to tell raised from cleared between two diagnoses. */
+export function verdictKey(v: Verdict): string {
+  switch (v.kind) {
+    case 'peer-unreachable':
+      return `${v.kind}|${v.peer}`;
+    case 'vip-on-several-nodes':
+    case 'vip-absent-on-master':
+      return `${v.kind}|${v.iname}|${v.address}`;
+    default:
+      return `${v.kind}|${v.iname}`;
+  }
+}

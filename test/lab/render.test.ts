@@ -1,0 +1,469 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import {
+  API_PORT,
+  MANAGEMENT_SLOTS,
+  PRIMARY_IFNAME,
+  SECONDARY_IFNAME,
+  checkPrefix,
+  freeManagementSlot,
+  masterOf,
+  nodePaths,
+  planLab,
+  type LabPlan,
+  type NodePlan,
+} from '../../src/lab/plan.js';
+import { SPLIT_TABLE, checkScriptPath, renderHealRuleset, renderKawatchConfig, renderKeepalivedConf, renderSplitRuleset } from '../../src/lab/render.js';
+import { describeWithPrereqs } from '../support/prereq.js';
+
+const LAUNCHER = fileURLToPath(new URL('../../bin/kawatch', import.meta.url));
+const PLAN = planLab('kwtrender', '/run/kawatch-lab/kwtrender', 3);
+const runFile = promisify(execFile);
+
+function nodeNamed(plan: LabPlan, name: string): NodePlan {
+  const node = plan.nodes.find((n) => n.name === name);
+  if (!node) throw new Error(`no node ${name} in the plan`);
+  return node;
+}
+
+// ---- a tiny reader for keepalived's configuration syntax ----------------------------------
+
+/** One `keyword args… {` block or `keyword args…` line of a keepalived configuration. */
+interface ConfNode {
+  keyword: string;
+  args: string[];
+  children: ConfNode[];
+}
+
+/** Enough of keepalived's grammar for rendered files: one statement per line, `{`/`}` nesting, `#` comments. */
+function parseKeepalivedConf(text: string): ConfNode[] {
+  const root: ConfNode = { keyword: '', args: [], children: [] };
+  const stack = [root];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (!line) continue;
+    if (line === '}') {
+      stack.pop();
+      if (stack.length === 0) throw new Error('unbalanced }');
+      continue;
+    }
+    const opens = line.endsWith('{');
+    const words = (opens ? line.slice(0, -1) : line).trim().match(/"[^"]*"|\S+/g) ?? [];
+    const node: ConfNode = { keyword: words[0] ?? '', args: words.slice(1), children: [] };
+    stack.at(-1)!.children.push(node);
+    if (opens) stack.push(node);
+  }
+  if (stack.length !== 1) throw new Error('unclosed block');
+  return root.children;
+}
+
+function child(block: ConfNode, keyword: string): ConfNode {
+  const found = block.children.filter((c) => c.keyword === keyword);
+  if (found.length !== 1) throw new Error(`expected one ${keyword} in ${block.keyword}, found ${found.length}`);
+  return found[0]!;
+}
+
+/** The settings of every vrrp_instance, by instance name, as keepalived would read them. */
+function instancesOf(conf: string): Map<string, { priority: number; vrid: number; iface: string; vips: string[]; notify: string[] }> {
+  const result = new Map<string, { priority: number; vrid: number; iface: string; vips: string[]; notify: string[] }>();
+  for (const block of parseKeepalivedConf(conf).filter((b) => b.keyword === 'vrrp_instance')) {
+    const notify = child(block, 'notify').args;
+    if (notify.length !== 1) throw new Error(`notify takes one quoted command line, got ${notify.join(' ')}`);
+    result.set(block.args[0]!, {
+      priority: Number(child(block, 'priority').args[0]),
+      vrid: Number(child(block, 'virtual_router_id').args[0]),
+      iface: child(block, 'interface').args[0]!,
+      vips: child(block, 'virtual_ipaddress').children.map((c) => c.keyword),
+      // keepalived splits the quoted script line on whitespace.
+      notify: notify[0]!.replace(/^"|"$/g, '').split(/\s+/),
+    });
+  }
+  return result;
+}
+
+function globalDefs(conf: string): ConfNode {
+  const blocks = parseKeepalivedConf(conf).filter((b) => b.keyword === 'global_defs');
+  expect(blocks).toHaveLength(1);
+  return blocks[0]!;
+}
+
+const confOf = (node: NodePlan) => renderKeepalivedConf(PLAN, node, { launcher: LAUNCHER });
+
+// ---- addresses ------------------------------------------------------------------------
+
+function ipv4ToInt(address: string): number {
+  const parts = address.split('.').map(Number);
+  expect(parts, address).toHaveLength(4);
+  for (const p of parts) expect(Number.isInteger(p) && p >= 0 && p <= 255, address).toBe(true);
+  return parts.reduce((n, p) => n * 256 + p, 0);
+}
+
+function inNetwork(address: string, network: string, prefixLength: number): boolean {
+  const size = 2 ** (32 - prefixLength);
+  return Math.floor(ipv4ToInt(address) / size) === Math.floor(ipv4ToInt(network) / size);
+}
+
+/** Every IPv4 address the plan puts on an interface, host ends of the management links included. */
+function planAddresses(plan: LabPlan): string[] {
+  return [
+    ...plan.nodes.flatMap((n) => [n.primary.address, n.secondary.address, n.management.address, n.management.hostAddress]),
+    ...plan.instances.map((i) => i.vip),
+  ];
+}
+
+function managementAddresses(plan: LabPlan): string[] {
+  return plan.nodes.flatMap((n) => [n.management.address, n.management.hostAddress]);
+}
+
+describe('planLab', () => {
+  it('keeps every address inside 198.18.0.0/15 (RFC 2544), distinct', () => {
+    const addresses = planAddresses(PLAN);
+    for (const a of addresses) expect(inNetwork(a, '198.18.0.0', 15), a).toBe(true);
+    expect(new Set(addresses).size).toBe(addresses.length);
+  });
+
+  it('gives every management slot its own addresses, so labs side by side never share one', () => {
+    const all = Array.from({ length: MANAGEMENT_SLOTS }, (_, slot) => managementAddresses(planLab('kwtrender', '/tmp/x', slot))).flat();
+    for (const a of all) expect(inNetwork(a, '198.18.0.0', 15), a).toBe(true);
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('puts both ends of each management link in one subnet, apart from the other node', () => {
+    for (const node of PLAN.nodes) {
+      const m = node.management;
+      expect(inNetwork(m.address, m.hostAddress, m.prefixLength), node.name).toBe(true);
+      for (const other of PLAN.nodes.filter((n) => n !== node)) {
+        expect(inNetwork(other.management.address, m.hostAddress, m.prefixLength), `${other.name} in ${node.name}'s subnet`).toBe(false);
+      }
+    }
+  });
+
+  it('names everything after the prefix and makes each director MASTER of exactly one instance', () => {
+    expect(PLAN.nodes.map((n) => n.netns)).toEqual(['kwtrender-lb1', 'kwtrender-lb2']);
+    for (const n of PLAN.nodes) expect(n.management.hostIfname.startsWith('kwtrender-')).toBe(true);
+    expect(PLAN.switchNetns.startsWith('kwtrender-')).toBe(true);
+    const masters = PLAN.instances.map(masterOf).sort();
+    expect(masters).toEqual(PLAN.nodes.map((n) => n.name).sort());
+  });
+
+  it('refuses prefixes that could collide or overflow interface names, and slots out of range', () => {
+    expect(checkPrefix('kwtrender')).toBeUndefined();
+    for (const bad of ['', 'KW', 'kw-x', '1kw', 'abcdefghijkl', 'kw lab']) {
+      expect(checkPrefix(bad), bad).toBeDefined();
+      expect(() => planLab(bad, '/tmp/x', 0), bad).toThrow(/invalid lab prefix/);
+    }
+    expect(() => planLab('kw', '/tmp/x', -1)).toThrow(/out of range/);
+    expect(() => planLab('kw', '/tmp/x', MANAGEMENT_SLOTS)).toThrow(/out of range/);
+    expect(() => planLab('kw', '/tmp/x', 1.5)).toThrow(/out of range/);
+  });
+});
+
+describe('freeManagementSlot', () => {
+  const slotAddresses = (slot: number) => managementAddresses(planLab('kwtrender', '/tmp/x', slot));
+
+  it('takes slot 0 on a host without a lab, whatever else the host has', () => {
+    expect(freeManagementSlot([])).toBe(0);
+    // Only the management network counts: the primary segment lives in namespaces, not on the host.
+    expect(freeManagementSlot(['127.0.0.1', '10.0.0.7', PLAN.nodes[0]!.primary.address])).toBe(0);
+  });
+
+  it('skips a slot when any one of its addresses is in use', () => {
+    expect(freeManagementSlot(slotAddresses(0))).toBe(1);
+    for (const address of slotAddresses(0)) expect(freeManagementSlot([address]), address).toBe(1);
+  });
+
+  it('returns the first free slot, not the one after the last used', () => {
+    const used = [...slotAddresses(0), ...slotAddresses(1), ...slotAddresses(3)];
+    expect(freeManagementSlot(used)).toBe(2);
+  });
+
+  it('returns undefined when every slot is in use', () => {
+    const used = Array.from({ length: MANAGEMENT_SLOTS }, (_, slot) => slotAddresses(slot)).flat();
+    expect(freeManagementSlot(used)).toBeUndefined();
+  });
+});
+
+// ---- keepalived.conf ---------------------------------------------------------------------
+
+describe('renderKeepalivedConf', () => {
+  const lb1 = instancesOf(confOf(nodeNamed(PLAN, 'lb1')));
+  const lb2 = instancesOf(confOf(nodeNamed(PLAN, 'lb2')));
+
+  it('declares the same instances on both directors', () => {
+    expect([...lb1.keys()].sort()).toEqual(['VI_1', 'VI_2']);
+    expect([...lb2.keys()].sort()).toEqual(['VI_1', 'VI_2']);
+  });
+
+  it('encodes the multi-master model: VI_1 prefers lb1, VI_2 prefers lb2', () => {
+    expect(lb1.get('VI_1')!.priority).toBeGreaterThan(lb2.get('VI_1')!.priority);
+    expect(lb2.get('VI_2')!.priority).toBeGreaterThan(lb1.get('VI_2')!.priority);
+  });
+
+  it('gives an instance the same VRID and VIP on both directors, and each instance its own', () => {
+    for (const instance of PLAN.instances) {
+      const a = lb1.get(instance.name)!;
+      const b = lb2.get(instance.name)!;
+      expect(a.vrid).toBe(b.vrid);
+      expect(a.vips).toEqual(b.vips);
+      expect(a.vips).toEqual([`${instance.vip}/${instance.vipPrefixLength}`]);
+    }
+    expect(new Set([...lb1.values()].map((i) => i.vrid)).size).toBe(lb1.size);
+    expect(new Set([...lb1.values()].flatMap((i) => i.vips)).size).toBe(lb1.size);
+  });
+
+  it('runs VRRP on the primary interface', () => {
+    for (const i of [...lb1.values(), ...lb2.values()]) expect(i.iface).toBe(PRIMARY_IFNAME);
+  });
+
+  it('calls the launcher as the notify hook with the node\'s own spool', () => {
+    for (const [node, instances] of [[nodeNamed(PLAN, 'lb1'), lb1], [nodeNamed(PLAN, 'lb2'), lb2]] as const) {
+      for (const i of instances.values()) expect(i.notify).toEqual([LAUNCHER, 'notify', '--spool', nodePaths(node.dir).spool]);
+    }
+    // keepalived -t does not notice a missing script: check here that the hook can actually run.
+    accessSync(LAUNCHER, constants.X_OK);
+  });
+
+  it('writes transitions to the node\'s vrrp_notify_fifo', () => {
+    for (const node of PLAN.nodes) {
+      expect(child(globalDefs(confOf(node)), 'vrrp_notify_fifo').args).toEqual([nodePaths(node.dir).notifyFifo]);
+    }
+  });
+
+  it('refuses an instance that has no priority for the node', () => {
+    const partial: LabPlan = { ...PLAN, instances: [{ ...PLAN.instances[0]!, priorities: { lb1: 100 } }] };
+    expect(() => renderKeepalivedConf(partial, nodeNamed(partial, 'lb2'), { launcher: LAUNCHER })).toThrow(/no priority for lb2/);
+  });
+});
+
+describe('checkScriptPath', () => {
+  it('accepts the launcher and refuses what keepalived would split or unquote', () => {
+    expect(checkScriptPath(LAUNCHER)).toBeUndefined();
+    for (const bad of ['relative/kawatch', '/opt/my kawatch', '/opt/"kawatch"', "/opt/it's", '/opt/back\\slash', '/opt/tab\there']) {
+      expect(checkScriptPath(bad), bad).toBeDefined();
+    }
+  });
+});
+
+// ---- kawatch.yml --------------------------------------------------------------------------
+
+describe('renderKawatchConfig', () => {
+  for (const node of PLAN.nodes) {
+    it(`is a valid config for ${node.name}, listening on its management address and wired to its keepalived`, () => {
+      const config = parseConfig(renderKawatchConfig(PLAN, node), `${node.name}/kawatch.yml`);
+      const paths = nodePaths(node.dir);
+      expect(config.node_name).toBe(node.name);
+      expect(config.listen).toBe(`${node.management.address}:${API_PORT}`);
+      // What keepalived is told (hook spool, FIFO) is what the daemon reads.
+      const hook = instancesOf(confOf(node)).get('VI_1')!.notify;
+      expect(config.sources.hook.enabled).toBe(true);
+      expect(config.sources.hook.spool_dir).toBe(hook[hook.indexOf('--spool') + 1]);
+      expect(config.sources.fifo.enabled).toBe(true);
+      expect(config.sources.fifo.paths).toEqual(child(globalDefs(confOf(node)), 'vrrp_notify_fifo').args);
+      expect(config.keepalived.pid_file).toBe(paths.keepalivedPid);
+    });
+  }
+
+  it('cross-checks the peers over the secondary link, with one secret for the pair', () => {
+    const configs = PLAN.nodes.map((node) => ({ node, config: parseConfig(renderKawatchConfig(PLAN, node), `${node.name}/kawatch.yml`) }));
+    for (const { node, config } of configs) {
+      const others = PLAN.nodes.filter((n) => n !== node);
+      expect(config.peers?.listen.split(':')[0]).toBe(node.secondary.address);
+      expect(config.peers?.members.map((m) => ({ name: m.name, host: m.address.split(':')[0] }))).toEqual(others.map((n) => ({ name: n.name, host: n.secondary.address })));
+      // Each member's address is where that member listens.
+      for (const member of config.peers!.members) expect(member.address).toBe(configs.find((c) => c.node.name === member.name)!.config.peers!.listen);
+    }
+    const secrets = new Set(configs.map((c) => c.config.peers?.secret_file));
+    expect(secrets.size).toBe(1);
+    expect([...secrets][0]!.startsWith(`${PLAN.dir}/`)).toBe(true);
+  });
+});
+
+// ---- nftables -----------------------------------------------------------------------------
+
+/** The rule lines of an nft script: everything that ends in a verdict other than a chain policy. */
+function ruleLines(script: string): string[] {
+  return script
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /\b(drop|accept|reject)$/.test(l) && !l.startsWith('type '));
+}
+
+/** The split as `kawatch lab split` makes it by default, and with the secondary link cut too. */
+const VRRP_SPLIT = { dropVrrpOn: PRIMARY_IFNAME };
+const SPLIT_AND_CUT = { dropVrrpOn: PRIMARY_IFNAME, dropAllOn: SECONDARY_IFNAME };
+
+describe('split and heal rulesets', () => {
+  it('drop VRRP only, only on the given interface, both ways', () => {
+    for (const ifname of [PRIMARY_IFNAME, 'eth7']) {
+      const rules = ruleLines(renderSplitRuleset({ dropVrrpOn: ifname }));
+      expect(rules).toHaveLength(2);
+      expect(rules.filter((r) => r.startsWith(`iifname "${ifname}" `))).toHaveLength(1);
+      expect(rules.filter((r) => r.startsWith(`oifname "${ifname}" `))).toHaveLength(1);
+      for (const r of rules) expect(r).toMatch(/ meta l4proto vrrp drop$/);
+    }
+  });
+
+  it('cut the secondary link entirely when asked, leaving the primary to VRRP-only rules', () => {
+    const rules = ruleLines(renderSplitRuleset(SPLIT_AND_CUT));
+    expect(rules).toHaveLength(4);
+    expect(rules.filter((r) => r.includes(`"${PRIMARY_IFNAME}"`)).every((r) => r.endsWith(' meta l4proto vrrp drop'))).toBe(true);
+    expect(rules.filter((r) => r.includes(`"${SECONDARY_IFNAME}"`)).sort()).toEqual([`iifname "${SECONDARY_IFNAME}" drop`, `oifname "${SECONDARY_IFNAME}" drop`]);
+  });
+
+  it('touch only the lab\'s own table', () => {
+    for (const script of [renderSplitRuleset(SPLIT_AND_CUT), renderHealRuleset()]) {
+      const tables = [...script.matchAll(/^(?:\w+ )?table (\w+) (\w+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+      expect(tables.length).toBeGreaterThan(0);
+      expect(new Set(tables)).toEqual(new Set([`inet ${SPLIT_TABLE}`]));
+    }
+  });
+});
+
+// ---- the real tools, in a throwaway network namespace ------------------------------------------
+
+/**
+ * Runs a shell script in a fresh network namespace that dies with it, so nothing touches the host's
+ * interfaces or ruleset. Root needs no user namespace; anyone else gets one (mapped to root).
+ */
+async function inPrivateNetns(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const unshare = process.getuid?.() === 0 ? ['--net'] : ['--map-root-user', '--net'];
+  const run = runFile('unshare', [...unshare, 'sh', '-c', script, 'sh', ...args], { timeout: 10_000 });
+  run.child.stdin!.end();
+  return run.then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: { code?: number | string; stdout?: string; stderr?: string }) => {
+      if (typeof err.code !== 'number') throw err as Error;
+      return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+    },
+  );
+}
+
+/** keepalived's config test in a namespace where the primary interface exists, as in a lab node. */
+function keepalivedTest(file: string) {
+  return inPrivateNetns('ip link add "$1" type veth peer name peer0 && exec keepalived -t -f "$2"', [PRIMARY_IFNAME, file]);
+}
+
+describeWithPrereqs('rendered keepalived.conf under the real keepalived', { commands: ['keepalived', 'unshare', 'ip'] }, () => {
+  let dir: string;
+  const files = new Map<string, string>();
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kawatch-render-'));
+    for (const node of PLAN.nodes) {
+      const file = join(dir, `${node.name}.conf`);
+      writeFileSync(file, confOf(node));
+      files.set(node.name, file);
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const name of ['lb1', 'lb2']) {
+    it(`is accepted by keepalived -t without a remark for ${name}`, async () => {
+      const result = await keepalivedTest(files.get(name)!);
+      expect(result.stderr.trim()).toBe('');
+      expect(result.code).toBe(0);
+    });
+  }
+
+  it('would notice a broken file (the check above can fail)', async () => {
+    const broken = join(dir, 'broken.conf');
+    writeFileSync(broken, confOf(nodeNamed(PLAN, 'lb1')).replace(/virtual_router_id \d+/, 'virtual_router_id 999'));
+    const result = await keepalivedTest(broken);
+    expect(result.stderr).toMatch(/999/);
+    expect(result.code).not.toBe(0);
+  });
+});
+
+interface NftRule {
+  chain: string;
+  expr: unknown[];
+}
+
+/** The parts of nft's JSON listing (`nft -p -j list ruleset`: protocols as numbers) these tests look at. */
+function rulesOf(listing: string): { tables: string[]; chains: { name: string; hook: string; policy: string }[]; rules: NftRule[] } {
+  const items = (JSON.parse(listing) as { nftables: Record<string, Record<string, unknown>>[] }).nftables;
+  const tables = items.filter((i) => i.table).map((i) => `${String(i.table!.family)} ${String(i.table!.name)}`);
+  const chains = items.filter((i) => i.chain).map((i) => ({ name: String(i.chain!.name), hook: String(i.chain!.hook), policy: String(i.chain!.policy) }));
+  const rules = items.filter((i) => i.rule).map((i) => ({ chain: String(i.rule!.chain), expr: i.rule!.expr as unknown[] }));
+  return { tables, chains, rules };
+}
+
+describeWithPrereqs('split and heal rulesets under the real nft', { commands: ['nft', 'unshare'] }, () => {
+  const apply = (scripts: string[]) =>
+    inPrivateNetns('for f in "$@"; do nft -f "$f" || exit $?; done; nft -p -j list ruleset', scripts);
+  let dir: string;
+  let split: string;
+  let cut: string;
+  let heal: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kawatch-nft-'));
+    split = join(dir, 'split.nft');
+    cut = join(dir, 'cut.nft');
+    heal = join(dir, 'heal.nft');
+    writeFileSync(split, renderSplitRuleset(VRRP_SPLIT));
+    writeFileSync(cut, renderSplitRuleset(SPLIT_AND_CUT));
+    writeFileSync(heal, renderHealRuleset());
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('all pass nft -c', async () => {
+    for (const file of [split, cut, heal]) {
+      const result = await inPrivateNetns('exec nft -c -f "$1"', [file]);
+      expect(result.stderr).toBe('');
+      expect(result.code, file).toBe(0);
+    }
+  });
+
+  it('split installs exactly: drop IP protocol 112 in on and out of the primary interface', async () => {
+    const result = await apply([split]);
+    expect(result.code, result.stderr).toBe(0);
+    const { tables, chains, rules } = rulesOf(result.stdout);
+    expect(tables).toEqual([`inet ${SPLIT_TABLE}`]);
+    expect(chains.map((c) => `${c.hook}/${c.policy}`).sort()).toEqual(['input/accept', 'output/accept']);
+    const byChain = new Map(chains.map((c) => [c.name, c.hook]));
+    expect(rules).toHaveLength(2);
+    for (const rule of rules) {
+      const direction = byChain.get(rule.chain) === 'input' ? 'iifname' : 'oifname';
+      expect(rule.expr).toEqual([
+        { match: { op: '==', left: { meta: { key: direction } }, right: PRIMARY_IFNAME } },
+        { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 112 } },
+        { drop: null },
+      ]);
+    }
+  });
+
+  it('a cut secondary link drops everything there, and the primary still only VRRP', async () => {
+    const result = await apply([cut]);
+    expect(result.code, result.stderr).toBe(0);
+    const { chains, rules } = rulesOf(result.stdout);
+    const byChain = new Map(chains.map((c) => [c.name, c.hook]));
+    const onSecondary = rules.filter((r) => JSON.stringify(r.expr).includes(`"${SECONDARY_IFNAME}"`));
+    expect(onSecondary).toHaveLength(2);
+    for (const rule of onSecondary) {
+      const direction = byChain.get(rule.chain) === 'input' ? 'iifname' : 'oifname';
+      expect(rule.expr).toEqual([{ match: { op: '==', left: { meta: { key: direction } }, right: SECONDARY_IFNAME } }, { drop: null }]);
+    }
+    const others = rules.filter((r) => !onSecondary.includes(r));
+    expect(others).toHaveLength(2);
+    for (const rule of others) expect(rule.expr).toContainEqual({ match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 112 } });
+  });
+
+  it('each split replaces the rules before it; heal removes them; heal alone is harmless', async () => {
+    const twice = await apply([cut, split]);
+    expect(twice.code, twice.stderr).toBe(0);
+    expect(rulesOf(twice.stdout).rules).toHaveLength(2);
+    const healed = await apply([cut, heal]);
+    expect(healed.code, healed.stderr).toBe(0);
+    expect(rulesOf(healed.stdout).tables).toEqual([]);
+    const healOnly = await apply([heal, heal]);
+    expect(healOnly.code, healOnly.stderr).toBe(0);
+    expect(rulesOf(healOnly.stdout).tables).toEqual([]);
+  });
+});

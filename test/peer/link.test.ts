@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EXCHANGE_PATH, sealHeaders } from '../../src/peer/protocol.js';
+import { PeerLink } from '../../src/peer/link.js';
+import { StateStore } from '../../src/state/store.js';
+import { silentLog } from '../support/log.js';
+import { waitFor } from '../support/wait.js';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+let dir: string;
+let secretFile: string;
+const stores: Record<string, StateStore> = {};
+const links: PeerLink[] = [];
+const ports: Record<string, number> = {};
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kawatch-peer-'));
+  secretFile = join(dir, 'peer.secret');
+  writeFileSync(secretFile, 'a shared secret that is long enough\n', { mode: 0o600 });
+});
+
+async function startPair(intervalMs: number): Promise<void> {
+  ports.lb1 = await freePort();
+  ports.lb2 = await freePort();
+  for (const [self, other] of [['lb1', 'lb2'], ['lb2', 'lb1']] as const) {
+    stores[self] = new StateStore(self, silentLog);
+    stores[self]!.apply({ type: 'report', source: 'fifo', at: 1, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: self === 'lb1' ? 'MASTER' : 'BACKUP' } });
+    links.push(
+      new PeerLink(
+        { listen: `127.0.0.1:${ports[self]}`, secretFile, members: [{ name: other, address: `127.0.0.1:${ports[other]}` }], intervalMs, timeoutMs: 500, maxSkewMs: 5000 },
+        stores[self]!,
+        silentLog,
+      ),
+    );
+  }
+  for (const link of links) await link.start();
+}
+
+afterEach(async () => {
+  for (const link of links.splice(0)) await link.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const url = (node: string) => `http://127.0.0.1:${ports[node]}${EXCHANGE_PATH}`;
+
+describe('PeerLink (two daemons on loopback)', () => {
+  it('exchanges views both ways, and pushes a change at once', async () => {
+    // No periodic exchange within the test: only the start and the change itself can carry views.
+    await startPair(3_600_000);
+    await waitFor(() => stores.lb1!.snapshot.peers.lb2?.view?.instances[0]?.state === 'BACKUP', 'lb1 sees lb2 BACKUP');
+    await waitFor(() => stores.lb2!.snapshot.peers.lb1?.view?.instances[0]?.state === 'MASTER', 'lb2 sees lb1 MASTER');
+    stores.lb2!.apply({ type: 'report', source: 'fifo', at: Date.now(), report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'MASTER' } });
+    await waitFor(() => stores.lb1!.snapshot.peers.lb2?.view?.instances[0]?.state === 'MASTER', 'lb1 sees lb2 MASTER, pushed by the change');
+  });
+
+  it('refuses forged, replayed and malformed messages, counts them, and keeps working', async () => {
+    await startPair(200);
+    // Answers to lb1's own (periodic) exchanges carry a round-trip time; pushes from lb2 do not.
+    await waitFor(() => (stores.lb1!.snapshot.peers.lb2?.rttMs ?? 0) > 0, 'a round-trip time');
+    const body = Buffer.from(JSON.stringify({ v: 1, node: 'lb2', keepalivedUp: true, instances: [{ name: 'VI_1', state: 'MASTER', vips: [] }] }));
+    const forged = sealHeaders(Buffer.from('not the shared secret, but long'), { method: 'POST', path: EXCHANGE_PATH, node: 'lb2', body }, Date.now());
+    expect((await fetch(url('lb1'), { method: 'POST', headers: forged, body })).status).toBe(401);
+
+    const genuine = sealHeaders(Buffer.from('a shared secret that is long enough'), { method: 'POST', path: EXCHANGE_PATH, node: 'lb2', body }, Date.now());
+    expect((await fetch(url('lb1'), { method: 'POST', headers: genuine, body })).status).toBe(200);
+    expect((await fetch(url('lb1'), { method: 'POST', headers: genuine, body })).status).toBe(401);
+
+    const junk = Buffer.from('{"v":1,"node":"lb2","keepalivedUp":"yes"}');
+    const signedJunk = sealHeaders(Buffer.from('a shared secret that is long enough'), { method: 'POST', path: EXCHANGE_PATH, node: 'lb2', body: junk }, Date.now());
+    expect((await fetch(url('lb1'), { method: 'POST', headers: signedJunk, body: junk })).status).toBe(400);
+    expect((await fetch(url('lb1'), { method: 'POST', body: 'x'.repeat(300 * 1024) }).catch(() => ({ status: 413 }))).status).toBe(413);
+
+    expect(stores.lb1!.snapshot.peerRejected).toMatchObject({ signature: 1, replay: 1, malformed: 1, 'too-large': 1 });
+    const before = stores.lb1!.snapshot.peers.lb2!.lastExchange!;
+    await waitFor(() => stores.lb1!.snapshot.peers.lb2!.lastExchange! > before, 'a genuine exchange after the attacks');
+  });
+
+  it('notices a peer that stops answering', async () => {
+    await startPair(200);
+    await waitFor(() => stores.lb1!.snapshot.peers.lb2?.view !== undefined, 'first exchange');
+    await links[1]!.stop();
+    await waitFor(() => stores.lb1!.snapshot.peers.lb2!.lastError !== undefined, 'an exchange error');
+    expect(stores.lb1!.snapshot.peers.lb2!.errors).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { PeerView } from '../../src/peer/view.js';
+import { emptySnapshot, type Snapshot } from '../../src/state/model.js';
+import { diagnose, knownInstances, nextConfirmation } from '../../src/watchdog/diagnose.js';
+
+const NOW = 1_800_000_000_000;
+const vip = (address: string) => ({ address, prefix: 24, dev: 'pri0' });
+
+/** lb1's own state: VI_1 in `state`, holding its VIP when MASTER. */
+function local(state: 'MASTER' | 'BACKUP', opts: { keepalivedUp?: boolean; vipPresent?: boolean } = {}): Snapshot {
+  const s = emptySnapshot('lb1');
+  const present = opts.vipPresent ?? state === 'MASTER';
+  return {
+    ...s,
+    keepalived: { up: opts.keepalivedUp ?? true },
+    instances: { VI_1: { name: 'VI_1', vrid: 51, interface: 'pri0', state, vips: [vip('198.18.0.50')], lowerPriorityAdverts: 0 } },
+    addresses: [{ address: '198.18.0.1', prefix: 24, ifname: 'pri0', family: 4 }, ...(present ? [{ address: '198.18.0.50', prefix: 24, ifname: 'pri0', family: 4 as const }] : [])],
+  };
+}
+
+function peerView(state: 'MASTER' | 'BACKUP' | 'STOP', opts: { keepalivedUp?: boolean; vipPresent?: boolean } = {}): PeerView {
+  const present = opts.vipPresent ?? state === 'MASTER';
+  return {
+    v: 1,
+    node: 'lb2',
+    keepalivedUp: opts.keepalivedUp ?? true,
+    instances: [{ name: 'VI_1', vrid: 51, state, vips: ['198.18.0.50'], vipsPresent: present ? ['198.18.0.50'] : [] }],
+  };
+}
+
+function withPeer(s: Snapshot, view: PeerView | undefined, heardMsAgo = 100): Snapshot {
+  return { ...s, peers: { lb2: { name: 'lb2', address: '198.18.1.2:9651', view, lastExchange: view ? NOW - heardMsAgo : undefined, errors: 0 } } };
+}
+
+const OPTIONS = { now: NOW, unreachableAfterMs: 3500, confirmAfterMs: 150 };
+const run = (s: Snapshot) => diagnose(s, OPTIONS);
+
+describe('diagnose', () => {
+  it('finds nothing wrong in a healthy pair', () => {
+    expect(run(withPeer(local('MASTER'), peerView('BACKUP')))).toEqual([]);
+  });
+
+  it('reports a split brain when both views say MASTER, with the VIP on both', () => {
+    expect(run(withPeer(local('MASTER'), peerView('MASTER')))).toEqual([
+      { kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'] },
+      { kind: 'vip-on-several-nodes', iname: 'VI_1', vrid: 51, address: '198.18.0.50', nodes: ['lb1', 'lb2'] },
+    ]);
+  });
+
+  it('waits out a VRRP hand-over before calling two MASTERs a split brain', () => {
+    const justPreempted = withPeer(local('MASTER'), peerView('MASTER'));
+    const lb1 = justPreempted.instances.VI_1!;
+    const s = { ...justPreempted, instances: { VI_1: { ...lb1, stateSince: NOW - 40 } } };
+    expect(run(s).map((v) => v.kind)).toEqual(['vip-on-several-nodes']);
+    expect(nextConfirmation(s, OPTIONS)).toBe(NOW - 40 + 150);
+    const later = diagnose(s, { ...OPTIONS, now: NOW + 110 });
+    expect(later[0]).toEqual({ kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: NOW - 40 });
+    expect(nextConfirmation(s, { ...OPTIONS, now: NOW + 110 })).toBeUndefined();
+  });
+
+  it('never concludes a split brain from a peer it has not heard lately', () => {
+    const verdicts = run(withPeer(local('MASTER'), peerView('MASTER'), 10_000));
+    expect(verdicts.map((v) => v.kind)).toEqual(['peer-unreachable']);
+    expect(run(withPeer(local('MASTER'), undefined)).map((v) => v.kind)).toEqual(['peer-unreachable']);
+  });
+
+  it('reports no MASTER only when every director is heard and runs keepalived', () => {
+    expect(run(withPeer(local('BACKUP'), peerView('BACKUP')))).toEqual([{ kind: 'no-master', iname: 'VI_1', vrid: 51, nodes: ['lb1', 'lb2'] }]);
+    expect(run(withPeer(local('BACKUP'), peerView('STOP', { keepalivedUp: false })))).toEqual([]);
+    expect(run(withPeer(local('BACKUP'), peerView('BACKUP'), 10_000)).map((v) => v.kind)).toEqual(['peer-unreachable']);
+  });
+
+  it('reports a MASTER without its VIP', () => {
+    expect(run(withPeer(local('MASTER', { vipPresent: false }), peerView('BACKUP')))).toEqual([
+      { kind: 'vip-absent-on-master', iname: 'VI_1', vrid: 51, address: '198.18.0.50', node: 'lb1' },
+    ]);
+  });
+
+  it('gives the same verdicts from either side of the pair', () => {
+    const fromLb1 = run(withPeer(local('MASTER'), peerView('MASTER')));
+    const lb2 = emptySnapshot('lb2');
+    const lb2Snapshot: Snapshot = {
+      ...lb2,
+      keepalived: { up: true },
+      instances: { VI_1: { name: 'VI_1', vrid: 51, interface: 'pri0', state: 'MASTER', vips: [vip('198.18.0.50')], lowerPriorityAdverts: 0 } },
+      addresses: [{ address: '198.18.0.50', prefix: 24, ifname: 'pri0', family: 4 }],
+      peers: { lb1: { name: 'lb1', address: 'x:1', view: { ...peerView('MASTER'), node: 'lb1' }, lastExchange: NOW, errors: 0 } },
+    };
+    expect(run(lb2Snapshot)).toEqual(fromLb1);
+  });
+
+  it('knows instances reported by peers only', () => {
+    const s = withPeer(emptySnapshot('lb1'), { ...peerView('MASTER'), instances: [{ name: 'VI_9', vrid: 99, state: 'MASTER', vips: [] }] });
+    expect([...knownInstances(s)]).toEqual([['VI_9', 99]]);
+  });
+});

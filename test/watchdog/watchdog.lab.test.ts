@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { labDown, labHeal, labSplit, labUp, stopKeepalived, startKeepalived, type LabInfo, type LabNode } from '../../src/lab/lab.js';
+import type { Snapshot } from '../../src/state/model.js';
+import type { Verdict } from '../../src/watchdog/diagnose.js';
+import { scrape, valueOf } from '../support/metrics.js';
+import { describeWithPrereqs } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
+
+const PREFIX = 'kwtwatch';
+let lab: LabInfo;
+let lb1: LabNode;
+let lb2: LabNode;
+
+type State = Snapshot & { verdicts: Verdict[] };
+async function state(node: LabNode): Promise<State> {
+  return (await (await fetch(`${node.api}/api/v1/state`, { signal: AbortSignal.timeout(2000) })).json()) as State;
+}
+const kinds = async (node: LabNode) => (await state(node)).verdicts.map((v) => v.kind).sort();
+const splitBrain = async (node: LabNode, iname: string) => valueOf(await scrape(node.api), 'kawatch_split_brain', { iname });
+const peerUp = async (node: LabNode, peer: string) => valueOf(await scrape(node.api), 'kawatch_peer_up', { peer });
+
+async function healthy(): Promise<void> {
+  await labHeal({ prefix: PREFIX });
+  for (const node of [lb1, lb2]) await waitFor(async () => (await kinds(node)).length === 0 && (await state(node)).instances.VI_1?.state !== undefined, `${node.name} without verdicts`, 30_000);
+}
+
+describeWithPrereqs('split-brain watchdog against real keepalived (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'] }, () => {
+  beforeAll(async () => {
+    await labDown({ prefix: PREFIX });
+    lab = await labUp({ prefix: PREFIX });
+    [lb1, lb2] = lab.nodes as [LabNode, LabNode];
+  });
+  afterAll(async () => {
+    await labDown({ prefix: PREFIX });
+  });
+
+  it('sees its peer over the secondary link and finds nothing wrong in a healthy lab', async () => {
+    await healthy();
+    expect(await peerUp(lb1, 'lb2')).toBe(1);
+    expect(await peerUp(lb2, 'lb1')).toBe(1);
+    const m = await scrape(lb1.api);
+    expect(valueOf(m, 'kawatch_split_brain', { iname: 'VI_1' })).toBe(0);
+    expect(valueOf(m, 'kawatch_split_brain', { iname: 'VI_2' })).toBe(0);
+    expect(valueOf(m, 'kawatch_peer_vrrp_state', { peer: 'lb2', iname: 'VI_2' })).toBe(2);
+    expect(valueOf(m, 'kawatch_peer_rtt_seconds', { peer: 'lb2' })).toBeGreaterThan(0);
+  });
+
+  it('reports the split brain on both directors when VRRP is blocked on the primary segment, and its end after the heal', async () => {
+    await labSplit({ prefix: PREFIX, link: 'primary' });
+    for (const node of [lb1, lb2]) {
+      for (const iname of ['VI_1', 'VI_2']) await waitFor(async () => (await splitBrain(node, iname)) === 1, `${node.name} split brain on ${iname}`, 20_000);
+      const verdicts = (await state(node)).verdicts.filter((v) => v.kind === 'split-brain');
+      expect(verdicts).toEqual(expect.arrayContaining([expect.objectContaining({ iname: 'VI_1', masters: ['lb1', 'lb2'] })]));
+      expect(valueOf(await scrape(node.api), 'kawatch_vip_on_several_nodes', { iname: 'VI_1' })).toBe(1);
+    }
+    await healthy();
+    expect(await splitBrain(lb1, 'VI_1')).toBe(0);
+    expect(await splitBrain(lb2, 'VI_2')).toBe(0);
+  });
+
+  it('reports only an unreachable peer when the secondary link alone is cut', async () => {
+    await labSplit({ prefix: PREFIX, link: 'secondary' });
+    await waitFor(async () => (await peerUp(lb1, 'lb2')) === 0, 'lb1 loses lb2', 20_000);
+    await waitFor(async () => (await peerUp(lb2, 'lb1')) === 0, 'lb2 loses lb1', 20_000);
+    for (const node of [lb1, lb2]) {
+      expect(await kinds(node)).toEqual(['peer-unreachable']);
+      expect(await splitBrain(node, 'VI_1')).toBe(0);
+    }
+    await healthy();
+  });
+
+  it('concludes nothing it cannot confirm when both links are cut', async () => {
+    await labSplit({ prefix: PREFIX, link: 'both' });
+    // keepalived really is MASTER on both sides now, but neither daemon can hear the other.
+    await waitFor(async () => (await state(lb2)).instances.VI_1?.state === 'MASTER', 'lb2 MASTER of VI_1', 20_000);
+    await waitFor(async () => (await peerUp(lb1, 'lb2')) === 0, 'lb1 loses lb2', 20_000);
+    for (const node of [lb1, lb2]) {
+      expect(await kinds(node)).toEqual(['peer-unreachable']);
+      expect(await splitBrain(node, 'VI_1')).toBe(0);
+    }
+    await healthy();
+  });
+
+  it('sees a clean failover when keepalived dies on a MASTER, without ever calling it a split brain', async () => {
+    const samples: number[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) for (const node of [lb1, lb2]) samples.push((await splitBrain(node, 'VI_1')) ?? -1);
+    })();
+    try {
+      await stopKeepalived(lb1, { signal: 'SIGKILL' });
+      await waitFor(async () => (await state(lb2)).instances.VI_1?.state === 'MASTER', 'lb2 takes VI_1 over', 20_000);
+      await startKeepalived(lb1);
+      await waitFor(async () => (await state(lb1)).instances.VI_1?.state === 'MASTER', 'lb1 takes VI_1 back', 20_000);
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    expect(samples.length).toBeGreaterThan(10);
+    expect(samples.filter((v) => v !== 0)).toEqual([]);
+  });
+});
