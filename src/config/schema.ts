@@ -84,12 +84,30 @@ const peersSchema = z.strictObject({
   confirm_after: duration.default(150),
 });
 
+const watchdogSchema = z.strictObject({
+  /** alert: report only; demote: the loser puts its own instance in FAULT via a track file; stop: the loser stops keepalived. */
+  policy: z.enum(['alert', 'demote', 'stop']).default('alert'),
+  /** Decide and journal as if acting, but touch nothing. */
+  dry_run: z.boolean().default(false),
+  hold_down: duration.default(2000),
+  cooldown: duration.default(10_000),
+  max_actions_per_hour: z.number().int().min(1).max(1000).default(6),
+  restore_after: duration.default(30_000),
+  max_restore_after: duration.default(900_000),
+  /** Track files kawatch writes, one per instance, named after it (keepalived: track_file ... file DIR/NAME). */
+  track_dir: absolutePath.default('/run/kawatch/track'),
+  /** Run without a shell for policy stop. */
+  stop_command: z.array(z.string().min(1)).min(1).default(['systemctl', 'stop', 'keepalived']),
+});
+
 export const configSchema = z.strictObject({
   node_name: z.string().min(1).max(64).default(hostname()),
   listen: listenAddress.default('0.0.0.0:9650'),
   /** Root for every /proc read, so kernel sources run on fixtures. */
   procfs: absolutePath.default('/proc'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  /** kawatch's own lasting state: the watchdog's action journal. */
+  state_dir: absolutePath.default('/var/lib/kawatch'),
   keepalived: z
     .strictObject({
       pid_file: absolutePath.default('/run/keepalived.pid'),
@@ -106,6 +124,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** The other directors of this VRRP group, cross-checked over the secondary link. */
   peers: peersSchema.optional(),
+  watchdog: watchdogSchema.prefault({}),
 }).superRefine((config, ctx) => {
   const names = new Set<string>();
   config.peers?.members.forEach((member, index) => {

@@ -14,6 +14,9 @@ import { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import { diagnose, type Verdict } from '../watchdog/diagnose.js';
 import { Watchdog } from '../watchdog/watchdog.js';
+import { Fencer } from '../watchdog/fencer.js';
+import type { JournalEntry } from '../watchdog/journal.js';
+import { join } from 'node:path';
 
 const PROCESS_POLL_MS = 1000;
 /** Without peers, verdicts are local only and these values do not matter. */
@@ -38,14 +41,16 @@ export class Daemon {
   readonly store: StateStore;
   private readonly http: HttpServer;
   private parts: Part[] = [];
+  private fencer?: Fencer;
   private config: Config;
 
   constructor(config: Config, private readonly options: DaemonOptions) {
     this.config = config;
     this.store = new StateStore(config.node_name, options.log);
     const verdicts = () => this.verdicts();
-    const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts });
-    this.http = new HttpServer(config.listen, createApp(this.store, registry, VERSION, verdicts), options.log);
+    const actions = () => this.actions;
+    const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions });
+    this.http = new HttpServer(config.listen, createApp({ store: this.store, registry, version: VERSION, verdicts, actions }), options.log);
     this.store.events.on('change', (change) => {
       if (change.type === 'transition') options.log.info({ part: 'state', ...change }, `${change.scope} ${change.name}: ${change.from} -> ${change.to}`);
     });
@@ -53,6 +58,11 @@ export class Daemon {
 
   get listenAddress(): string | undefined {
     return this.http.address;
+  }
+
+  /** The watchdog's journal of actions, oldest first. */
+  get actions(): readonly JournalEntry[] {
+    return this.fencer?.entries ?? [];
   }
 
   /** The group's verdicts now, from this node's state and its peers' recent views. */
@@ -91,7 +101,28 @@ export class Daemon {
       const { listen, secret_file, members, interval, timeout, max_skew } = config.peers;
       parts.push(new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew }, this.store, log.child({ part: 'peers' })));
     }
-    parts.push(new Watchdog(this.store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, log.child({ part: 'watchdog' })));
+    const w = config.watchdog;
+    const fencer = new Fencer(
+      this.store,
+      {
+        policy: {
+          mode: w.policy,
+          dryRun: w.dry_run,
+          holdDownMs: w.hold_down,
+          cooldownMs: w.cooldown,
+          maxActionsPerHour: w.max_actions_per_hour,
+          restoreAfterMs: w.restore_after,
+          maxRestoreAfterMs: w.max_restore_after,
+        },
+        diagnose: diagnoseOptions(config),
+        journalFile: join(config.state_dir, 'actions.jsonl'),
+        trackDir: w.track_dir,
+        stopCommand: w.stop_command,
+      },
+      log.child({ part: 'fencer' }),
+    );
+    this.fencer = fencer;
+    parts.push(new Watchdog(this.store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, log.child({ part: 'watchdog' }), fencer));
     return parts;
   }
 

@@ -5,6 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
+import type { JournalEntry } from '../watchdog/journal.js';
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
@@ -12,7 +13,15 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
 
-export function createApp(store: StateStore, registry: Registry, version: string, verdicts: () => Verdict[]): express.Express {
+export interface AppContext {
+  store: StateStore;
+  registry: Registry;
+  version: string;
+  verdicts: () => Verdict[];
+  actions: () => readonly JournalEntry[];
+}
+
+export function createApp({ store, registry, version, verdicts, actions }: AppContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/metrics', async (_req, res, next) => {
@@ -24,7 +33,7 @@ export function createApp(store: StateStore, registry: Registry, version: string
     }
   });
   app.get('/api/v1/state', (_req, res) => {
-    res.json({ version, generatedAt: new Date().toISOString(), ...store.snapshot, verdicts: verdicts() });
+    res.json({ version, generatedAt: new Date().toISOString(), ...store.snapshot, verdicts: verdicts(), actions: actions() });
   });
   app.get('/healthz', (_req, res) => {
     const s = store.snapshot;

@@ -31,7 +31,7 @@ function formatUp(info: LabInfo, masters: Record<string, string[]>, seconds: num
       .join(', ') || '-';
   const [first] = info.nodes;
   return [
-    `lab "${info.prefix}" is up in ${seconds.toFixed(1)} s (watchdog policy recorded: ${info.policy})`,
+    `lab "${info.prefix}" is up in ${seconds.toFixed(1)} s (watchdog policy: ${info.policy})`,
     '',
     table([['node', 'namespace', 'API', 'primary', 'secondary', 'MASTER of'], ...info.nodes.map((n) => [n.name, n.netns, n.api, n.primary, n.secondary, instancesLedBy(n.name)])]),
     '',

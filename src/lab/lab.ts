@@ -39,7 +39,7 @@ export interface LabRef {
 }
 
 export interface LabUpOptions extends LabRef {
-  /** Recorded for the watchdog; nothing acts on it yet. */
+  /** The daemons' watchdog policy (alert, demote, stop). */
   policy?: LabPolicy;
 }
 
@@ -168,13 +168,14 @@ async function buildTopology(plan: LabPlan): Promise<void> {
   for (const args of topologyCommands(plan)) await ip(args);
 }
 
-async function writeNodeFiles(plan: LabPlan, programs: Programs): Promise<void> {
+async function writeNodeFiles(plan: LabPlan, programs: Programs, policy: LabPolicy): Promise<void> {
   await writeFile(labPaths(plan.dir).peerSecret, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   for (const node of plan.nodes) {
     const paths = nodePaths(node.dir);
     await mkdir(paths.keepalivedTmp, { recursive: true });
+    await mkdir(paths.trackDir, { recursive: true });
     await writeFile(paths.keepalivedConf, renderKeepalivedConf(plan, node, programs));
-    await writeFile(paths.kawatchConfig, renderKawatchConfig(plan, node));
+    await writeFile(paths.kawatchConfig, renderKawatchConfig(plan, node, policy));
   }
 }
 
@@ -340,7 +341,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
 
   try {
     await buildTopology(plan);
-    await writeNodeFiles(plan, programs);
+    await writeNodeFiles(plan, programs, policy);
     const smtpPort = await startMailRecorder(plan, programs);
     const info = describeLab(plan, policy, smtpPort);
     // Daemons first, so they create the FIFOs (keepalived would otherwise own them) and see every transition.

@@ -155,6 +155,10 @@ export interface NodePaths {
   spool: string;
   kawatchConfig: string;
   daemonLog: string;
+  /** keepalived track files the daemon writes to demote one instance. */
+  trackDir: string;
+  /** The daemon's journal of watchdog actions. */
+  stateDir: string;
 }
 
 export function nodePaths(nodeDir: string): NodePaths {
@@ -168,6 +172,8 @@ export function nodePaths(nodeDir: string): NodePaths {
     spool: join(nodeDir, 'spool'),
     kawatchConfig: join(nodeDir, 'kawatch.yml'),
     daemonLog: join(nodeDir, 'kawatch.log'),
+    trackDir: join(nodeDir, 'track'),
+    stateDir: join(nodeDir, 'state'),
   };
 }
 

@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { ConfigInput } from '../config/schema.js';
-import { API_PORT, PEER_PORT, VRRP_AUTH_PASS, labPaths, nodePaths, type LabPlan, type NodePlan } from './plan.js';
+import { API_PORT, PEER_PORT, VRRP_AUTH_PASS, labPaths, nodePaths, type LabPlan, type LabPolicy, type NodePlan } from './plan.js';
 
 /** The absolute path of the `kawatch` launcher (bin/kawatch), which keepalived runs as its hook. */
 export interface NotifyCommand {
@@ -26,6 +27,17 @@ export function renderKeepalivedConf(plan: LabPlan, node: NodePlan, notify: Noti
     `    vrrp_notify_fifo ${paths.notifyFifo}`,
     '}',
   ];
+  // One track file per instance, owned by the daemon: writing 1 puts only that instance in FAULT (policy demote).
+  for (const instance of plan.instances) {
+    lines.push(
+      '',
+      `track_file kawatch_${instance.name} {`,
+      `    file ${join(paths.trackDir, instance.name)}`,
+      '    weight 0',
+      '    init_file 0 overwrite',
+      '}',
+    );
+  }
   for (const instance of plan.instances) {
     const priority = instance.priorities[node.name];
     if (priority === undefined) throw new Error(`instance ${instance.name} has no priority for ${node.name}`);
@@ -46,13 +58,16 @@ export function renderKeepalivedConf(plan: LabPlan, node: NodePlan, notify: Noti
       `        ${instance.vip}/${instance.vipPrefixLength}`,
       '    }',
       `    notify "${hook}"`,
+      '    track_file {',
+      `        kawatch_${instance.name}`,
+      '    }',
       '}',
     );
   }
   return `${lines.join('\n')}\n`;
 }
 
-export function renderKawatchConfig(plan: LabPlan, node: NodePlan): string {
+export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPolicy = 'alert'): string {
   const paths = nodePaths(node.dir);
   const config: ConfigInput = {
     node_name: node.name,
@@ -67,6 +82,13 @@ export function renderKawatchConfig(plan: LabPlan, node: NodePlan): string {
       listen: `${node.secondary.address}:${PEER_PORT}`,
       secret_file: labPaths(plan.dir).peerSecret,
       members: plan.nodes.filter((n) => n !== node).map((n) => ({ name: n.name, address: `${n.secondary.address}:${PEER_PORT}` })),
+    },
+    state_dir: paths.stateDir,
+    watchdog: {
+      policy,
+      track_dir: paths.trackDir,
+      // policy stop: the lab's keepalived is no systemd unit; pkill reads its pid file (no shell).
+      stop_command: ['pkill', '-TERM', '-F', paths.keepalivedPid],
     },
   };
   return `# kawatch daemon for ${node.name} of lab "${plan.prefix}"; written by \`kawatch lab up\`.\n${stringify(config)}`;

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
+import type { JournalEntry } from '../watchdog/journal.js';
 import { registerWatchdogMetrics } from './watchdog.js';
 import { registerKawatchMetrics } from './kawatch.js';
 import { registerKeepalivedMetrics } from './keepalived.js';
@@ -11,13 +12,15 @@ export interface MetricsOptions {
   processMetrics: boolean;
   /** The watchdog's verdicts now; metrics are computed from them at scrape time. */
   verdicts: () => Verdict[];
+  /** The watchdog's action journal. */
+  actions: () => readonly JournalEntry[];
 }
 
 export function createRegistry(store: StateStore, options: MetricsOptions): Registry {
   const registry = new Registry();
   registerKeepalivedMetrics(registry, store);
   registerKawatchMetrics(registry, store, options.version);
-  registerWatchdogMetrics(registry, store, options.verdicts);
+  registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
   if (options.processMetrics) {
     collectDefaultMetrics({ register: registry });
     // prom-client types these totals as gauges; promtool rightly objects to a gauge named *_total.

@@ -3,10 +3,12 @@ import { REJECT_REASONS } from '../peer/auth.js';
 import { STATE_VALUE } from './keepalived.js';
 import type { StateStore } from '../state/store.js';
 import { knownInstances, type Verdict } from '../watchdog/diagnose.js';
+import type { JournalEntry } from '../watchdog/journal.js';
+import { activeDemotions } from '../watchdog/policy.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
 
 /** Peers on the secondary link and the watchdog's verdicts; every verdict is a metric. */
-export function registerWatchdogMetrics(registry: Registry, store: StateStore, verdicts: () => Verdict[]): void {
+export function registerWatchdogMetrics(registry: Registry, store: StateStore, verdicts: () => Verdict[], actions: () => readonly JournalEntry[]): void {
   const read = () => store.snapshot;
   const vridLabel = (vrid: number | undefined) => (vrid === undefined ? '' : String(vrid));
 
@@ -94,6 +96,31 @@ export function registerWatchdogMetrics(registry: Registry, store: StateStore, v
     labelNames: ['iname', 'vrid', 'ip_address', 'node'],
     fill: (_s, emit) => {
       for (const v of verdicts()) if (v.kind === 'vip-absent-on-master') emit({ iname: v.iname, vrid: vridLabel(v.vrid), ip_address: v.address, node: v.node }, 1);
+    },
+  });
+
+  snapshotCounter(registry, read, {
+    name: 'kawatch_watchdog_actions_total',
+    help: 'Actions the watchdog took (or, with dry_run, would have taken), from its journal.',
+    labelNames: ['action', 'iname', 'dry_run'],
+    fill: (_s, emit) => {
+      const counts = new Map<string, { action: string; iname: string; dry_run: string; n: number }>();
+      for (const e of actions()) {
+        const key = `${e.action} ${e.iname} ${e.dryRun}`;
+        const c = counts.get(key) ?? { action: e.action, iname: e.iname, dry_run: String(e.dryRun), n: 0 };
+        c.n++;
+        counts.set(key, c);
+      }
+      for (const { n, ...labels } of counts.values()) emit(labels, n);
+    },
+  });
+  snapshotGauge(registry, read, {
+    name: 'kawatch_watchdog_demoted',
+    help: 'Whether the watchdog holds this local instance in FAULT through its track file (1), for every local instance.',
+    labelNames: ['iname', 'vrid'],
+    fill: (s, emit) => {
+      const demoted = activeDemotions([...actions()].filter((e) => !e.dryRun));
+      for (const i of Object.values(s.instances)) emit({ iname: i.name, vrid: vridLabel(i.vrid) }, demoted.has(i.name) ? 1 : 0);
     },
   });
 }

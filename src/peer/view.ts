@@ -12,6 +12,8 @@ const instanceSchema = z.strictObject({
   stateSince: z.number().nonnegative().optional(),
   basePriority: z.number().int().min(0).max(255).optional(),
   effectivePriority: z.number().int().min(0).max(255).optional(),
+  /** Seconds between adverts. */
+  advertInterval: z.number().positive().max(3600).optional(),
   /** The address VRRP adverts come from (RFC 5798 breaks priority ties with it). */
   primaryAddress: ip.optional(),
   vips: z.array(ip).max(1024),
@@ -52,6 +54,7 @@ export function buildView(s: Snapshot): PeerView {
       stateSince: i.stateSince,
       basePriority: i.basePriority,
       effectivePriority: i.effectivePriority,
+      advertInterval: i.advertInterval,
       primaryAddress: primaryAddress(s, i),
       vips: i.vips.map((v) => v.address),
       vipsPresent: present && i.vips.map((v) => v.address).filter((a) => present.has(a)),

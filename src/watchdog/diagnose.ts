@@ -1,4 +1,5 @@
-import { buildView, type PeerInstance, type PeerView } from '../peer/view.js';
+import { buildView, type PeerView } from '../peer/view.js';
+import { electionOrder, type Contender } from './election.js';
 import type { Snapshot } from '../state/model.js';
 
 export type Verdict =
@@ -41,9 +42,11 @@ export function currentViews(s: Snapshot, options: DiagnoseOptions): { views: Pe
   return { views, unreachable };
 }
 
+type Account = Contender & { view: PeerView };
+
 /** Instance name → each node's account of it. */
-function byInstance(views: PeerView[]): Map<string, { node: string; view: PeerView; instance: PeerInstance }[]> {
-  const map = new Map<string, { node: string; view: PeerView; instance: PeerInstance }[]>();
+function byInstance(views: PeerView[]): Map<string, Account[]> {
+  const map = new Map<string, Account[]>();
   for (const view of views) {
     for (const instance of view.instances) {
       const list = map.get(instance.name) ?? [];
@@ -65,9 +68,9 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
   for (const [iname, accounts] of byInstance(views)) {
     const vrid = accounts.find((a) => a.instance.vrid !== undefined)?.instance.vrid;
     const masters = accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER');
-    const since = dualMasterSince(masters.map((m) => m.instance));
-    if (since !== undefined && options.now - since >= options.confirmAfterMs) {
-      verdicts.push({ kind: 'split-brain', iname, vrid, masters: masters.map((m) => m.node).sort(), since: Number.isFinite(since) ? since : undefined });
+    const dual = dualMaster(masters, options.confirmAfterMs);
+    if (dual && options.now >= dual.confirmAt) {
+      verdicts.push({ kind: 'split-brain', iname, vrid, masters: masters.map((m) => m.node).sort(), since: Number.isFinite(dual.since) ? dual.since : undefined });
     }
     const running = accounts.filter((a) => a.view.keepalivedUp);
     // Only with every peer heard and every keepalived up: otherwise the MASTER may be the one we cannot see.
@@ -86,10 +89,21 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
   return verdicts;
 }
 
-/** When several MASTERs began to coexist: the latest of their transitions (unknown ones count as long ago). */
-function dualMasterSince(masters: PeerInstance[]): number | undefined {
+/**
+ * When several MASTERs began to coexist (the latest of their transitions; unknown ones count as
+ * long ago), and when that becomes a split brain. A newcomer that outranks a MASTER already there
+ * is preempting it, and VRRP hands over within an advert interval: only a dual MASTER lasting
+ * longer is a split. A newcomer that does not outrank anyone became MASTER because it hears
+ * nobody: that is a split at once, after the short `confirmAfterMs` guard.
+ */
+function dualMaster(masters: Contender[], confirmAfterMs: number): { since: number; confirmAt: number } | undefined {
   if (masters.length < 2) return undefined;
-  return Math.max(...masters.map((m) => m.stateSince ?? -Infinity));
+  const sinceOf = (m: Contender) => m.instance.stateSince ?? -Infinity;
+  const since = Math.max(...masters.map(sinceOf));
+  const newest = masters.find((m) => sinceOf(m) === since)!;
+  const order = electionOrder(masters);
+  const preempting = order !== undefined && order.indexOf(newest) < order.length - 1;
+  return { since, confirmAt: since + confirmAfterMs + (preempting ? (newest.instance.advertInterval ?? 1) * 1000 : 0) };
 }
 
 /**
@@ -99,8 +113,7 @@ function dualMasterSince(masters: PeerInstance[]): number | undefined {
 export function nextConfirmation(s: Snapshot, options: DiagnoseOptions): number | undefined {
   let next: number | undefined;
   for (const accounts of byInstance(currentViews(s, options).views).values()) {
-    const since = dualMasterSince(accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER').map((a) => a.instance));
-    const at = since === undefined ? undefined : since + options.confirmAfterMs;
+    const at = dualMaster(accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER'), options.confirmAfterMs)?.confirmAt;
     if (at !== undefined && at > options.now && (next === undefined || at < next)) next = at;
   }
   return next;

@@ -2,22 +2,25 @@ import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import type { StateStore } from '../state/store.js';
 import { diagnose, nextConfirmation, verdictKey, type DiagnoseOptions, type Verdict } from './diagnose.js';
+import type { Fencer } from './fencer.js';
 
 /**
- * Follows the verdicts over time: diagnoses after every state update and on a tick (a peer goes
- * stale with time alone), and logs each verdict when it is raised and when it clears.
+ * Follows the verdicts over time: diagnoses after every state update, on a tick (a peer goes
+ * stale with time alone) and when a pending confirmation, hold-down or restore falls due; logs
+ * each verdict when it is raised and when it clears, and hands the verdicts to the fencer.
  */
 export class Watchdog implements Part {
   readonly name = 'watchdog';
   private active = new Map<string, Verdict>();
   private timer?: NodeJS.Timeout;
-  private confirmation?: NodeJS.Timeout;
+  private due?: NodeJS.Timeout;
   private unsubscribe?: () => void;
 
   constructor(
     private readonly store: StateStore,
     private readonly options: Omit<DiagnoseOptions, 'now'> & { tickMs: number },
     private readonly log: Logger,
+    private readonly fencer: Fencer,
   ) {}
 
   verdicts(now = Date.now()): Verdict[] {
@@ -25,6 +28,7 @@ export class Watchdog implements Part {
   }
 
   async start(): Promise<void> {
+    await this.fencer.load();
     this.unsubscribe = this.store.events.on('snapshot', () => this.review());
     this.timer = setInterval(() => this.review(), this.options.tickMs);
     this.review();
@@ -32,16 +36,15 @@ export class Watchdog implements Part {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    clearTimeout(this.confirmation);
+    clearTimeout(this.due);
     this.unsubscribe?.();
+    await this.fencer.idle();
   }
 
   private review(): void {
     const now = Date.now();
-    const next = new Map(this.verdicts(now).map((v) => [verdictKey(v), v]));
-    clearTimeout(this.confirmation);
-    const confirmAt = nextConfirmation(this.store.snapshot, { ...this.options, now });
-    if (confirmAt !== undefined) this.confirmation = setTimeout(() => this.review(), confirmAt - now + 1);
+    const verdicts = this.verdicts(now);
+    const next = new Map(verdicts.map((v) => [verdictKey(v), v]));
     for (const [key, verdict] of next) {
       if (!this.active.has(key)) this.log.warn({ verdict }, `verdict raised: ${describe(verdict)}`);
     }
@@ -49,6 +52,13 @@ export class Watchdog implements Part {
       if (!next.has(key)) this.log.info({ verdict }, `verdict cleared: ${describe(verdict)}`);
     }
     this.active = next;
+    void this.fencer.consider(verdicts).then(() => this.scheduleDue(now));
+  }
+
+  private scheduleDue(now: number): void {
+    clearTimeout(this.due);
+    const times = [nextConfirmation(this.store.snapshot, { ...this.options, now }), this.fencer.nextReview(Date.now())].filter((t): t is number => t !== undefined);
+    if (times.length) this.due = setTimeout(() => this.review(), Math.max(0, Math.min(...times) - Date.now()) + 1);
   }
 }
 

@@ -25,6 +25,7 @@ async function freePort(): Promise<number> {
 function config(port: number, extra = ''): string {
   return [
     'node_name: lb-test',
+    `state_dir: ${dir}/state`,
     `listen: 127.0.0.1:${port}`,
     `keepalived: { pid_file: ${dir}/keepalived.pid }`,
     'sources:',
@@ -74,7 +75,7 @@ describeWithPrereqs('kawatch run (the built CLI)', { files: [cli] }, () => {
     writeFileSync(file, config(second, '  fifo: { paths: [relative] }'));
     child.kill('SIGHUP');
     await waitFor(() => output.includes('reload rejected'), 'the rejected reload in the log');
-    expect(output).toContain(`${file}:8: sources.fifo.paths.0: expected an absolute path`);
+    expect(output).toContain(`${file}:9: sources.fifo.paths.0: expected an absolute path`);
     expect(await answers(second)).toBe(true);
 
     const code = new Promise((r) => child!.on('exit', r));

@@ -42,6 +42,7 @@ describeWithPrereqs('golden /metrics on fixtures', { commands: ['promtool', 'mkf
     const config = parseConfig(
       [
         'node_name: lb2',
+        `state_dir: ${dir}/state`,
         'listen: 127.0.0.1:0',
         `procfs: ${dir}/proc`,
         `keepalived: { pid_file: ${dir}/keepalived.pid }`,

@@ -58,6 +58,16 @@ describe('diagnose', () => {
     expect(nextConfirmation(s, { ...OPTIONS, now: NOW + 110 })).toBeUndefined();
   });
 
+  it('gives a preempting MASTER an advert interval to take over before calling it a split brain', () => {
+    const base = withPeer(local('MASTER'), { ...peerView('MASTER'), instances: [{ ...peerView('MASTER').instances[0]!, effectivePriority: 80, stateSince: NOW - 60_000 }] });
+    const preempting = { ...base, instances: { VI_1: { ...base.instances.VI_1!, effectivePriority: 100, advertInterval: 1, stateSince: NOW - 40 } } };
+    expect(nextConfirmation(preempting, OPTIONS)).toBe(NOW - 40 + 150 + 1000);
+    expect(diagnose(preempting, { ...OPTIONS, now: NOW + 500 }).map((v) => v.kind)).toEqual(['vip-on-several-nodes']);
+    // The newcomer with the lower priority became MASTER because it hears nobody: no extra wait.
+    const deaf = { ...base, instances: { VI_1: { ...base.instances.VI_1!, effectivePriority: 50, advertInterval: 1, stateSince: NOW - 40 } } };
+    expect(nextConfirmation(deaf, OPTIONS)).toBe(NOW - 40 + 150);
+  });
+
   it('never concludes a split brain from a peer it has not heard lately', () => {
     const verdicts = run(withPeer(local('MASTER'), peerView('MASTER'), 10_000));
     expect(verdicts.map((v) => v.kind)).toEqual(['peer-unreachable']);

@@ -1,0 +1,133 @@
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '../core/log.js';
+import { SingleFlight } from '../core/single-flight.js';
+import type { StateStore } from '../state/store.js';
+import { currentViews, type DiagnoseOptions, type Verdict } from './diagnose.js';
+import { Journal, type JournalEntry } from './journal.js';
+import { decide, type Decision, type PolicyConfig } from './policy.js';
+
+const run = promisify(execFile);
+
+export interface FencerOptions {
+  policy: PolicyConfig;
+  diagnose: Omit<DiagnoseOptions, 'now'>;
+  journalFile: string;
+  trackDir: string;
+  stopCommand: string[];
+}
+
+/** What kawatch writes into an instance's track file: keepalived puts the instance in FAULT for non-zero. */
+const DEMOTED = '1\n';
+const RESTORED = '0\n';
+
+/**
+ * Carries out the policy's decisions: each action is journaled before it is done, so it is
+ * neither lost nor repeated across a restart, and in dry-run it is only journaled.
+ */
+export class Fencer {
+  private journal: JournalEntry[] = [];
+  private readonly store: Journal;
+  private readonly flight = new SingleFlight(() => this.act());
+  private pending: Verdict[] = [];
+  private lastWaits = new Map<string, string>();
+
+  constructor(
+    private readonly state: StateStore,
+    private readonly options: FencerOptions,
+    private readonly log: Logger,
+    private readonly onAction: (entry: JournalEntry) => void = () => {},
+  ) {
+    this.store = new Journal(options.journalFile);
+  }
+
+  get entries(): readonly JournalEntry[] {
+    return this.journal;
+  }
+
+  async load(): Promise<void> {
+    const { entries, problems } = await this.store.read();
+    for (const problem of problems) this.log.warn({ problem }, 'journal line skipped');
+    this.journal = entries;
+    if (this.options.policy.mode !== 'alert') await mkdir(this.options.trackDir, { recursive: true });
+  }
+
+  /** Reviews the verdicts; returns when the next look is due (a hold-down or restore time), if any. */
+  consider(verdicts: Verdict[]): Promise<void> {
+    this.pending = verdicts;
+    return this.flight.run();
+  }
+
+  nextReview(now: number): number | undefined {
+    const waits = this.decisions(now).flatMap((d) => (d.kind === 'wait' && d.until !== undefined ? [d.until] : []));
+    return waits.length ? Math.min(...waits) : undefined;
+  }
+
+  async idle(): Promise<void> {
+    await this.flight.idle();
+  }
+
+  private decisions(now: number): Decision[] {
+    const snapshot = this.state.snapshot;
+    return decide({
+      node: snapshot.node,
+      now,
+      verdicts: this.pending,
+      views: currentViews(snapshot, { ...this.options.diagnose, now }).views,
+      journal: this.journal,
+      config: this.options.policy,
+    });
+  }
+
+  private async act(): Promise<void> {
+    const now = Date.now();
+    const waits = new Map<string, string>();
+    for (const d of this.decisions(now)) {
+      if (d.kind === 'wait') {
+        waits.set(d.iname, d.why);
+        if (this.lastWaits.get(d.iname) !== d.why) this.log.info({ iname: d.iname, why: d.why }, `not acting on ${d.iname}: ${d.why}`);
+        continue;
+      }
+      const entry: JournalEntry = {
+        at: now,
+        action: d.kind,
+        iname: d.iname,
+        vrid: d.vrid,
+        winner: d.winner,
+        reason: d.reason,
+        dryRun: this.options.policy.dryRun,
+        restoreAfterMs: d.kind === 'restore' ? undefined : d.restoreAfterMs,
+      };
+      await this.store.append(entry);
+      this.journal.push(entry);
+      this.log.warn({ action: entry }, `${entry.dryRun ? '[dry run] would ' : ''}${d.kind} ${d.iname}: ${d.reason}`);
+      if (!entry.dryRun) {
+        try {
+          await this.execute(d);
+        } catch (err) {
+          this.log.error({ action: entry, error: (err as Error).message }, `${d.kind} ${d.iname} failed`);
+        }
+      }
+      this.onAction(entry);
+    }
+    this.lastWaits = waits;
+  }
+
+  private async execute(d: Exclude<Decision, { kind: 'wait' }>): Promise<void> {
+    switch (d.kind) {
+      case 'demote':
+      case 'restore':
+        // The name comes from this node's own keepalived, but it becomes a path: keep it a plain file name.
+        if (!/^[\w.:-]+$/.test(d.iname) || d.iname.startsWith('.')) throw new Error(`instance name ${JSON.stringify(d.iname)} cannot name a track file`);
+        // keepalived reads the file on close-after-write (inotify): write it whole, in place.
+        await writeFile(join(this.options.trackDir, d.iname), d.kind === 'demote' ? DEMOTED : RESTORED);
+        return;
+      case 'stop': {
+        const [file, ...args] = this.options.stopCommand;
+        await run(file!, args, { timeout: 30_000 });
+      }
+    }
+  }
+}

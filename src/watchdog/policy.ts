@@ -1,0 +1,149 @@
+import type { PeerInstance, PeerView } from '../peer/view.js';
+import type { JournalEntry } from './journal.js';
+import type { Verdict } from './diagnose.js';
+import { addressValue, electionOrder, type Contender } from './election.js';
+
+export interface PolicyConfig {
+  mode: 'alert' | 'demote' | 'stop';
+  dryRun: boolean;
+  /** A split brain must last this long (from its onset) before this node acts. */
+  holdDownMs: number;
+  /** Least time between two actions on one instance. */
+  cooldownMs: number;
+  maxActionsPerHour: number;
+  /** First wait before restoring a demoted instance; doubled each time the split comes back. */
+  restoreAfterMs: number;
+  maxRestoreAfterMs: number;
+}
+
+export type Decision =
+  | { kind: 'demote' | 'stop'; iname: string; vrid?: number; winner: string; reason: string; restoreAfterMs: number }
+  | { kind: 'restore'; iname: string; vrid?: number; winner?: string; reason: string }
+  /** Nothing to do yet; `until` is when to look again. */
+  | { kind: 'wait'; iname: string; why: string; until?: number };
+
+export interface PolicyInput {
+  node: string;
+  now: number;
+  verdicts: Verdict[];
+  /** This node's view and its peers' fresh views: the same on every director. */
+  views: PeerView[];
+  journal: JournalEntry[];
+  config: PolicyConfig;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The one director to stop: the one that wins fewest split VRIDs by VRRP's order; then the lower
+ * sum of priorities over them; then the lower primary address. The same on every director.
+ */
+export function stopLoser(orders: Contender[][]): string | undefined {
+  const score = new Map<string, { wins: number; priority: number; address: bigint }>();
+  for (const order of orders) {
+    order.forEach((c, rank) => {
+      const s = score.get(c.node) ?? { wins: 0, priority: 0, address: addressValue(c.instance.primaryAddress) ?? 0n };
+      s.wins += rank === 0 ? 1 : 0;
+      s.priority += c.instance.effectivePriority ?? c.instance.basePriority ?? 0;
+      score.set(c.node, s);
+    });
+  }
+  const ranked = [...score].sort(([na, a], [nb, b]) => a.wins - b.wins || a.priority - b.priority || (a.address < b.address ? -1 : a.address > b.address ? 1 : na < nb ? -1 : 1));
+  return ranked[0]?.[0];
+}
+
+/** Demotions still in force: the last demote of an instance with no restore after it. */
+export function activeDemotions(journal: JournalEntry[]): Map<string, JournalEntry> {
+  const active = new Map<string, JournalEntry>();
+  for (const e of journal) {
+    if (e.action === 'demote') active.set(e.iname, e);
+    else if (e.action === 'restore') active.delete(e.iname);
+  }
+  return active;
+}
+
+function masterOf(views: PeerView[], node: string, iname: string): boolean {
+  const view = views.find((v) => v.node === node);
+  return Boolean(view?.keepalivedUp && view.instances.some((i) => i.name === iname && i.state === 'MASTER'));
+}
+
+/**
+ * What this node should do about split brains, from the same facts every director has. Pure:
+ * the loser by VRRP's own order acts on its own instance only, and only while the winner is
+ * heard and MASTER; a demotion is undone after a while, at once if the winner goes away.
+ */
+export function decide(input: PolicyInput): Decision[] {
+  const { node, now, verdicts, views, journal, config } = input;
+  const decisions: Decision[] = [];
+  const demoted = activeDemotions(journal);
+  const recent = journal.filter((e) => now - e.at < HOUR_MS);
+
+  const ripe: { verdict: Extract<Verdict, { kind: 'split-brain' }>; order: Contender[] }[] = [];
+  const orders: Contender[][] = [];
+  for (const v of verdicts) {
+    if (v.kind !== 'split-brain' || !v.masters.includes(node) || config.mode === 'alert') continue;
+    const contenders = v.masters.flatMap((m) => {
+      const instance = views.find((view) => view.node === m)?.instances.find((i) => i.name === v.iname);
+      return instance ? [{ node: m, instance }] : [];
+    });
+    const order = electionOrder(contenders);
+    if (order) orders.push(order);
+    if (demoted.has(v.iname)) {
+      decisions.push({ kind: 'wait', iname: v.iname, why: `demoted, yet still MASTER: is track_file kawatch_${v.iname} in its vrrp_instance (see README, "Fencing")?` });
+      continue;
+    }
+    const onset = v.since ?? now;
+    if (now - onset < config.holdDownMs) {
+      decisions.push({ kind: 'wait', iname: v.iname, why: 'hold-down', until: onset + config.holdDownMs });
+      continue;
+    }
+    if (!order) {
+      decisions.push({ kind: 'wait', iname: v.iname, why: 'equal priorities and no primary addresses to break the tie: nobody acts' });
+      continue;
+    }
+    ripe.push({ verdict: v, order });
+  }
+
+  // Stopping keepalived ends every instance of the node: in the multi-master model each director
+  // loses one VRID, so one director is chosen for the whole group (the one that wins fewest), from
+  // every split seen — not only those past their hold-down, which ripen at different moments.
+  const kind = config.mode === 'stop' ? 'stop' : 'demote';
+  const targets = kind === 'stop' ? (stopLoser(orders) === node ? ripe.slice(0, 1) : []) : ripe.filter((r) => r.order[0]!.node !== node);
+  for (const { verdict: v, order } of targets) {
+    const winner = order.find((c) => c.node !== node)!.node;
+    const last = journal.filter((e) => e.iname === v.iname || kind === 'stop').at(-1);
+    if (last && now - last.at < config.cooldownMs) {
+      decisions.push({ kind: 'wait', iname: v.iname, why: 'cooldown', until: last.at + config.cooldownMs });
+      continue;
+    }
+    if (recent.length >= config.maxActionsPerHour) {
+      decisions.push({ kind: 'wait', iname: v.iname, why: `${recent.length} actions in the last hour, the cap is ${config.maxActionsPerHour}` });
+      continue;
+    }
+    // The split came back after a restore: wait twice as long before the next try.
+    const lastDemote = journal.filter((e) => e.iname === v.iname && e.action === 'demote').at(-1);
+    const restoreAfterMs = lastDemote?.restoreAfterMs && last?.action === 'restore' && now - last.at < 2 * lastDemote.restoreAfterMs
+      ? Math.min(2 * lastDemote.restoreAfterMs, config.maxRestoreAfterMs)
+      : config.restoreAfterMs;
+    const reason = kind === 'stop'
+      ? `split brain on ${ripe.map((r) => r.verdict.iname).join(', ')}: this director wins fewest of them, ${winner} keeps them`
+      : `split brain on ${v.iname} with ${winner}, which wins VRRP's election`;
+    decisions.push({ kind, iname: v.iname, vrid: v.vrid, winner, reason, restoreAfterMs });
+  }
+
+  for (const [iname, entry] of demoted) {
+    const winnerHolds = entry.winner !== undefined && masterOf(views, entry.winner, iname);
+    const local = views.find((v) => v.node === node)?.instances.find((i) => i.name === iname);
+    if (!local) {
+      decisions.push({ kind: 'restore', iname, vrid: entry.vrid, winner: entry.winner, reason: `${iname} is no longer configured here` });
+    } else if (!winnerHolds) {
+      // Our demotion must never leave the instance without a MASTER.
+      decisions.push({ kind: 'restore', iname, vrid: entry.vrid, winner: entry.winner, reason: `${entry.winner ?? 'the winner'} is no longer heard as MASTER of ${iname}` });
+    } else if (now - entry.at >= (entry.restoreAfterMs ?? config.restoreAfterMs)) {
+      decisions.push({ kind: 'restore', iname, vrid: entry.vrid, winner: entry.winner, reason: `no split brain for ${Math.round((now - entry.at) / 1000)} s: trying ${iname} again` });
+    } else {
+      decisions.push({ kind: 'wait', iname, why: 'demoted', until: entry.at + (entry.restoreAfterMs ?? config.restoreAfterMs) });
+    }
+  }
+  return decisions;
+}
