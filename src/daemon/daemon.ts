@@ -1,5 +1,8 @@
+import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
+import { EventBus } from '../core/bus.js';
 import type { Logger } from '../core/log.js';
+import type { Part } from '../core/part.js';
 import { createApp, HttpServer } from '../http/server.js';
 import { DumpSource } from '../keepalived/dump-source.js';
 import { FifoSource } from '../keepalived/fifo-source.js';
@@ -7,16 +10,14 @@ import { HookSource } from '../keepalived/hook-source.js';
 import { ProcessSource } from '../keepalived/process.js';
 import { createRegistry } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
-import type { Part } from '../core/part.js';
 import { PeerLink } from '../peer/link.js';
 import { SOURCE_NAMES, type SourceName } from '../state/model.js';
 import { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import { diagnose, type Verdict } from '../watchdog/diagnose.js';
-import { Watchdog } from '../watchdog/watchdog.js';
 import { Fencer } from '../watchdog/fencer.js';
 import type { JournalEntry } from '../watchdog/journal.js';
-import { join } from 'node:path';
+import { Watchdog, type WatchdogEvents } from '../watchdog/watchdog.js';
 
 const PROCESS_POLL_MS = 1000;
 /** Without peers, verdicts are local only and these values do not matter. */
@@ -42,11 +43,14 @@ export class Daemon {
   private readonly http: HttpServer;
   private parts: Part[] = [];
   private fencer?: Fencer;
+  /** Outlives reloads, so subscribers (the mailer) stay subscribed. */
+  readonly watchdogEvents: EventBus<WatchdogEvents>;
   private config: Config;
 
   constructor(config: Config, private readonly options: DaemonOptions) {
     this.config = config;
     this.store = new StateStore(config.node_name, options.log);
+    this.watchdogEvents = new EventBus<WatchdogEvents>(options.log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
     const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions });
@@ -120,9 +124,10 @@ export class Daemon {
         stopCommand: w.stop_command,
       },
       log.child({ part: 'fencer' }),
+      (entry) => this.watchdogEvents.emit('action', entry),
     );
     this.fencer = fencer;
-    parts.push(new Watchdog(this.store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, log.child({ part: 'watchdog' }), fencer));
+    parts.push(new Watchdog(this.store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, log.child({ part: 'watchdog' }), fencer, this.watchdogEvents));
     return parts;
   }
 

@@ -2,7 +2,16 @@ import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import type { StateStore } from '../state/store.js';
 import { diagnose, nextConfirmation, verdictKey, type DiagnoseOptions, type Verdict } from './diagnose.js';
+import type { EventBus } from '../core/bus.js';
 import type { Fencer } from './fencer.js';
+import type { JournalEntry } from './journal.js';
+
+/** What the watchdog tells the rest of the daemon (the mailer, for one). */
+export interface WatchdogEvents {
+  'verdict-raised': { verdict: Verdict; at: number };
+  'verdict-cleared': { verdict: Verdict; at: number };
+  action: JournalEntry;
+}
 
 /**
  * Follows the verdicts over time: diagnoses after every state update, on a tick (a peer goes
@@ -21,6 +30,7 @@ export class Watchdog implements Part {
     private readonly options: Omit<DiagnoseOptions, 'now'> & { tickMs: number },
     private readonly log: Logger,
     private readonly fencer: Fencer,
+    private readonly events: EventBus<WatchdogEvents>,
   ) {}
 
   verdicts(now = Date.now()): Verdict[] {
@@ -46,10 +56,14 @@ export class Watchdog implements Part {
     const verdicts = this.verdicts(now);
     const next = new Map(verdicts.map((v) => [verdictKey(v), v]));
     for (const [key, verdict] of next) {
-      if (!this.active.has(key)) this.log.warn({ verdict }, `verdict raised: ${describe(verdict)}`);
+      if (this.active.has(key)) continue;
+      this.log.warn({ verdict }, `verdict raised: ${describe(verdict)}`);
+      this.events.emit('verdict-raised', { verdict, at: now });
     }
     for (const [key, verdict] of this.active) {
-      if (!next.has(key)) this.log.info({ verdict }, `verdict cleared: ${describe(verdict)}`);
+      if (next.has(key)) continue;
+      this.log.info({ verdict }, `verdict cleared: ${describe(verdict)}`);
+      this.events.emit('verdict-cleared', { verdict, at: now });
     }
     this.active = next;
     void this.fencer.consider(verdicts).then(() => this.scheduleDue(now));
