@@ -95,6 +95,7 @@ export class Daemon {
             pidFile: config.keepalived.pid_file,
             procfs: config.procfs,
             binary: config.keepalived.binary,
+            authKeyFile: config.peers?.secret_file,
           },
           this.store,
           log.child({ part: 'dump' }),

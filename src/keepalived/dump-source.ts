@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -6,6 +7,7 @@ import { promisify } from 'node:util';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import { SingleFlight } from '../core/single-flight.js';
+import { readSecret } from '../peer/auth.js';
 import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump, type DumpInstance } from './dump.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
@@ -26,6 +28,8 @@ export interface DumpSourceOptions {
   pidFile: string;
   procfs: string;
   binary: string;
+  /** Keys the digest of each instance's authentication settings (the peer secret file); none, no digest. */
+  authKeyFile?: string;
 }
 
 /** `keepalived --signum=JSON` prints the signal number this keepalived build uses for JSON dumps. */
@@ -57,6 +61,7 @@ export class DumpSource implements Part {
   private readonly dumper = new SingleFlight(() => (this.stopped ? Promise.resolve() : this.dumpOnce()));
   private lastDumpAt = 0;
   private signal?: number;
+  private digestAuth?: (material: string) => string;
   private unsubscribe?: () => void;
   private stopped = false;
 
@@ -69,6 +74,10 @@ export class DumpSource implements Part {
   async start(): Promise<void> {
     this.stopped = false;
     this.store.apply({ type: 'source-enabled', source: 'dump', enabled: true });
+    if (this.options.authKeyFile) {
+      const key = await readSecret(this.options.authKeyFile);
+      this.digestAuth = (material) => createHmac('sha256', key).update(`kawatch-auth-digest\n${material}`).digest('hex').slice(0, 16);
+    }
     if (this.options.trigger === 'signal') {
       this.signal = this.options.signal === 'auto' ? await resolveJsonSignal(this.options.binary) : this.options.signal;
     }
@@ -126,7 +135,7 @@ export class DumpSource implements Part {
     const { trigger, procfs, pidFile, timeoutMs } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
-      return parseDump(await readFile(path, 'utf8'), path);
+      return parseDump(await readFile(path, 'utf8'), path, this.digestAuth);
     }
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
@@ -140,7 +149,7 @@ export class DumpSource implements Part {
       const version = await fileVersion(path);
       if (version === undefined || version === before) continue;
       try {
-        return parseDump(await readFile(path, 'utf8'), path);
+        return parseDump(await readFile(path, 'utf8'), path, this.digestAuth);
       } catch (err) {
         // keepalived rewrites the file in place: a partial write parses as broken JSON for a moment.
         if (!(err instanceof DumpError)) throw err;

@@ -38,6 +38,11 @@ export interface InstanceSettings {
   advertInterval?: number;
   nopreempt?: boolean;
   authType?: number;
+  /**
+   * A keyed digest of the authentication settings, so directors can tell whether theirs match
+   * without ever exchanging the password. Absent without a key (no peers configured).
+   */
+  authDigest?: string;
   garpDelay?: number;
   /** VIPs keepalived is configured to hold for this instance. */
   vips: Vip[];
@@ -76,6 +81,7 @@ const entrySchema = z.object({
     adver_int: z.number().nonnegative().optional(),
     nopreempt: z.union([z.boolean(), z.number()]).optional(),
     auth_type: z.number().int().optional(),
+    auth_data: z.string().optional(),
     garp_delay: z.number().nonnegative().optional(),
     vips: z.array(z.string()).default([]),
   }),
@@ -99,8 +105,9 @@ export function parseVip(text: string): Vip | undefined {
 /**
  * Parse the text of `keepalived.json`: an array of entries, or `{"vrrp": [...]}` (json_version 2).
  * A broken entry fails the whole dump with its position: a half-applied snapshot would lie.
+ * The password (`auth_data`) goes no further than `digestAuth`.
  */
-export function parseDump(text: string, file = 'keepalived.json'): DumpInstance[] {
+export function parseDump(text: string, file = 'keepalived.json', digestAuth?: (material: string) => string): DumpInstance[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -128,6 +135,7 @@ export function parseDump(text: string, file = 'keepalived.json'): DumpInstance[
       advertInterval: data.adver_int,
       nopreempt: data.nopreempt === undefined ? undefined : Boolean(data.nopreempt),
       authType: data.auth_type,
+      authDigest: digestAuth?.(`${data.auth_type ?? 0}:${data.auth_data ?? ''}`),
       garpDelay: data.garp_delay,
       vips: vips.map((v) => ({ ...v, dev: v.dev ?? data.ifp_ifname })),
       stats: stats as VrrpStats | undefined,

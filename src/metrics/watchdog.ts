@@ -2,7 +2,7 @@ import type { Registry } from 'prom-client';
 import { REJECT_REASONS } from '../peer/auth.js';
 import { STATE_VALUE } from './keepalived.js';
 import type { StateStore } from '../state/store.js';
-import { knownInstances, type Verdict } from '../watchdog/diagnose.js';
+import { knownInstances, MISMATCH_FIELDS, type Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { activeDemotions } from '../watchdog/policy.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
@@ -67,6 +67,8 @@ export function registerWatchdogMetrics(registry: Registry, store: StateStore, v
   for (const [name, kind, help] of [
     ['kawatch_split_brain', 'split-brain', 'More than one director is MASTER for the instance, by their own accounts over the secondary link.'],
     ['kawatch_no_master', 'no-master', 'Every director is reachable and runs keepalived, and none is MASTER for the instance.'],
+    ['kawatch_equal_priority', 'equal-priority', 'Several directors have the highest priority for the instance: the MASTER is chosen by address alone.'],
+    ['kawatch_not_on_preferred_owner', 'not-on-preferred-owner', 'The instance runs on another director than its highest-priority one (failover without failback).'],
   ] as const) {
     snapshotGauge(registry, read, {
       name,
@@ -78,6 +80,18 @@ export function registerWatchdogMetrics(registry: Registry, store: StateStore, v
       },
     });
   }
+
+  snapshotGauge(registry, read, {
+    name: 'kawatch_config_mismatch',
+    help: 'The directors disagree on this setting of the instance (virtual_router_id, authentication, virtual_ipaddress, advert_int).',
+    labelNames: ['iname', 'vrid', 'field'],
+    fill: (s, emit) => {
+      const active = new Set(verdicts().flatMap((v) => (v.kind === 'config-mismatch' ? [`${v.iname} ${v.field}`] : [])));
+      for (const [iname, vrid] of knownInstances(s)) {
+        for (const field of MISMATCH_FIELDS) emit({ iname, vrid: vridLabel(vrid), field }, active.has(`${iname} ${field}`) ? 1 : 0);
+      }
+    },
+  });
 
   snapshotGauge(registry, read, {
     name: 'kawatch_vip_on_several_nodes',

@@ -14,6 +14,9 @@ const instanceSchema = z.strictObject({
   effectivePriority: z.number().int().min(0).max(255).optional(),
   /** Seconds between adverts. */
   advertInterval: z.number().positive().max(3600).optional(),
+  /** Keyed digest of the authentication settings (never the password itself). */
+  authDigest: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+  nopreempt: z.boolean().optional(),
   /** The address VRRP adverts come from (RFC 5798 breaks priority ties with it). */
   primaryAddress: ip.optional(),
   vips: z.array(ip).max(1024),
@@ -55,6 +58,8 @@ export function buildView(s: Snapshot): PeerView {
       basePriority: i.basePriority,
       effectivePriority: i.effectivePriority,
       advertInterval: i.advertInterval,
+      authDigest: i.authDigest,
+      nopreempt: i.nopreempt,
       primaryAddress: primaryAddress(s, i),
       vips: i.vips.map((v) => v.address),
       vipsPresent: present && i.vips.map((v) => v.address).filter((a) => present.has(a)),

@@ -1,4 +1,4 @@
-import { buildView, type PeerView } from '../peer/view.js';
+import { buildView, type PeerInstance, type PeerView } from '../peer/view.js';
 import { electionOrder, type Contender } from './election.js';
 import type { Snapshot } from '../state/model.js';
 
@@ -7,7 +7,7 @@ export type Verdict =
    * More than one director is MASTER for one instance, each by its own account over the secondary
    * link, for longer than a VRRP hand-over takes. `since`: when the last of them became MASTER.
    */
-  | { kind: 'split-brain'; iname: string; vrid?: number; masters: string[]; since?: number }
+  | { kind: 'split-brain'; iname: string; vrid?: number; masters: string[]; since?: number; causes: string[] }
   /** Every director of the group is reachable and runs keepalived, and none is MASTER. */
   | { kind: 'no-master'; iname: string; vrid?: number; nodes: string[] }
   /** One VIP sits on the interfaces of several directors. */
@@ -15,7 +15,16 @@ export type Verdict =
   /** The MASTER does not hold a VIP it should. */
   | { kind: 'vip-absent-on-master'; iname: string; vrid?: number; address: string; node: string }
   /** No authenticated exchange with this peer lately: its view is unknown, nothing is concluded from it. */
-  | { kind: 'peer-unreachable'; peer: string; lastExchange?: number; error?: string };
+  | { kind: 'peer-unreachable'; peer: string; lastExchange?: number; error?: string }
+  /** The directors disagree on a setting that must match for VRRP to work (a classic split-brain cause). */
+  | { kind: 'config-mismatch'; iname: string; vrid?: number; field: MismatchField; values: Record<string, string> }
+  /** Several directors have the same priority: the MASTER is chosen by address alone. */
+  | { kind: 'equal-priority'; iname: string; vrid?: number; priority: number; nodes: string[] }
+  /** The instance runs on another director than the one with the highest priority (failover without failback). */
+  | { kind: 'not-on-preferred-owner'; iname: string; vrid?: number; preferred: string; master: string };
+
+export const MISMATCH_FIELDS = ['virtual_router_id', 'authentication', 'virtual_ipaddress', 'advert_int'] as const;
+export type MismatchField = (typeof MISMATCH_FIELDS)[number];
 
 export type VerdictKind = Verdict['kind'];
 
@@ -68,10 +77,14 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
   for (const [iname, accounts] of byInstance(views)) {
     const vrid = accounts.find((a) => a.instance.vrid !== undefined)?.instance.vrid;
     const masters = accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER');
+    const mismatches = configMismatches(iname, vrid, accounts);
+    verdicts.push(...mismatches);
     const dual = dualMaster(masters, options.confirmAfterMs);
     if (dual && options.now >= dual.confirmAt) {
-      verdicts.push({ kind: 'split-brain', iname, vrid, masters: masters.map((m) => m.node).sort(), since: Number.isFinite(dual.since) ? dual.since : undefined });
+      const masterNodes = masters.map((m) => m.node).sort();
+      verdicts.push({ kind: 'split-brain', iname, vrid, masters: masterNodes, since: Number.isFinite(dual.since) ? dual.since : undefined, causes: probableCauses(mismatches, masterNodes) });
     }
+    verdicts.push(...priorityFindings(iname, vrid, accounts, masters, everyoneHeard));
     const running = accounts.filter((a) => a.view.keepalivedUp);
     // Only with every peer heard and every keepalived up: otherwise the MASTER may be the one we cannot see.
     if (masters.length === 0 && everyoneHeard && running.length === views.length && running.every((a) => a.instance.state === 'BACKUP')) {
@@ -119,6 +132,61 @@ export function nextConfirmation(s: Snapshot, options: DiagnoseOptions): number 
   return next;
 }
 
+function describeValue(field: MismatchField, instance: PeerInstance): string | undefined {
+  switch (field) {
+    case 'virtual_router_id':
+      return instance.vrid === undefined ? undefined : String(instance.vrid);
+    case 'authentication':
+      return instance.authDigest;
+    case 'virtual_ipaddress':
+      return [...instance.vips].sort().join(' ');
+    case 'advert_int':
+      return instance.advertInterval === undefined ? undefined : `${instance.advertInterval}s`;
+  }
+}
+
+/** Settings that differ between the directors' accounts of one instance (unknown values are not compared). */
+function configMismatches(iname: string, vrid: number | undefined, accounts: Account[]): Verdict[] {
+  const found: Verdict[] = [];
+  for (const field of MISMATCH_FIELDS) {
+    const values: Record<string, string> = {};
+    for (const a of accounts) {
+      const value = describeValue(field, a.instance);
+      if (value !== undefined) values[a.node] = value;
+    }
+    if (new Set(Object.values(values)).size > 1) {
+      // The digests themselves mean nothing to a reader: say only that they differ.
+      found.push({ kind: 'config-mismatch', iname, vrid, field, values: field === 'authentication' ? Object.fromEntries(Object.keys(values).map((n) => [n, 'differs'])) : values });
+    }
+  }
+  return found;
+}
+
+function probableCauses(mismatches: Verdict[], masters: string[]): string[] {
+  const causes = mismatches.flatMap((m) =>
+    m.kind === 'config-mismatch' ? [`${m.field} differs between directors (${Object.entries(m.values).map(([n, v]) => `${n}: ${v}`).join(', ')}): each ignores the other's adverts`] : [],
+  );
+  if (causes.length === 0) {
+    causes.push(`VRRP adverts are not getting through between ${masters.join(' and ')}: IP protocol 112 dropped by a firewall (nftables, iptables, security group), multicast 224.0.0.18 filtered by the switch, or the primary link down`);
+  }
+  return causes;
+}
+
+/** Equal priorities, and an instance left on another director than its preferred (highest-priority) one. */
+function priorityFindings(iname: string, vrid: number | undefined, accounts: Account[], masters: Account[], everyoneHeard: boolean): Verdict[] {
+  const found: Verdict[] = [];
+  const known = accounts.filter((a) => a.instance.basePriority !== undefined);
+  if (known.length < 2 || known.length !== accounts.length) return found;
+  const top = Math.max(...known.map((a) => a.instance.basePriority!));
+  const atTop = known.filter((a) => a.instance.basePriority === top);
+  if (atTop.length > 1) found.push({ kind: 'equal-priority', iname, vrid, priority: top, nodes: atTop.map((a) => a.node).sort() });
+  const preferred = atTop.length === 1 ? atTop[0]! : undefined;
+  if (everyoneHeard && preferred && masters.length === 1 && masters[0]!.node !== preferred.node && preferred.view.keepalivedUp && preferred.instance.state === 'BACKUP') {
+    found.push({ kind: 'not-on-preferred-owner', iname, vrid, preferred: preferred.node, master: masters[0]!.node });
+  }
+  return found;
+}
+
 /** Every instance name known in the group, local or reported by a peer, with its vrid when known. */
 export function knownInstances(s: Snapshot): Map<string, number | undefined> {
   const known = new Map<string, number | undefined>();
@@ -136,6 +204,8 @@ export function verdictKey(v: Verdict): string {
     case 'vip-on-several-nodes':
     case 'vip-absent-on-master':
       return `${v.kind}|${v.iname}|${v.address}`;
+    case 'config-mismatch':
+      return `${v.kind}|${v.iname}|${v.field}`;
     default:
       return `${v.kind}|${v.iname}`;
   }

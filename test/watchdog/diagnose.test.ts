@@ -42,7 +42,7 @@ describe('diagnose', () => {
 
   it('reports a split brain when both views say MASTER, with the VIP on both', () => {
     expect(run(withPeer(local('MASTER'), peerView('MASTER')))).toEqual([
-      { kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'] },
+      { kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], causes: [expect.stringContaining('IP protocol 112')] },
       { kind: 'vip-on-several-nodes', iname: 'VI_1', vrid: 51, address: '198.18.0.50', nodes: ['lb1', 'lb2'] },
     ]);
   });
@@ -54,7 +54,7 @@ describe('diagnose', () => {
     expect(run(s).map((v) => v.kind)).toEqual(['vip-on-several-nodes']);
     expect(nextConfirmation(s, OPTIONS)).toBe(NOW - 40 + 150);
     const later = diagnose(s, { ...OPTIONS, now: NOW + 110 });
-    expect(later[0]).toEqual({ kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: NOW - 40 });
+    expect(later[0]).toEqual({ kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: NOW - 40, causes: [expect.any(String)] });
     expect(nextConfirmation(s, { ...OPTIONS, now: NOW + 110 })).toBeUndefined();
   });
 
@@ -97,6 +97,29 @@ describe('diagnose', () => {
       peers: { lb1: { name: 'lb1', address: 'x:1', view: { ...peerView('MASTER'), node: 'lb1' }, lastExchange: NOW, errors: 0 } },
     };
     expect(run(lb2Snapshot)).toEqual(fromLb1);
+  });
+
+  it('names a configuration mismatch as the probable cause, without revealing the authentication', () => {
+    const lb1 = local('MASTER');
+    const s: Snapshot = { ...lb1, instances: { VI_1: { ...lb1.instances.VI_1!, authDigest: '0123456789abcdef', advertInterval: 1 } } };
+    const peer = peerView('MASTER');
+    const other = { ...peer, instances: [{ ...peer.instances[0]!, vrid: 52, authDigest: 'fedcba9876543210', advertInterval: 1 }] };
+    const verdicts = run(withPeer(s, other));
+    expect(verdicts.filter((v) => v.kind === 'config-mismatch')).toEqual([
+      { kind: 'config-mismatch', iname: 'VI_1', vrid: 51, field: 'virtual_router_id', values: { lb1: '51', lb2: '52' } },
+      { kind: 'config-mismatch', iname: 'VI_1', vrid: 51, field: 'authentication', values: { lb1: 'differs', lb2: 'differs' } },
+    ]);
+    const split = verdicts.find((v) => v.kind === 'split-brain');
+    expect(split?.kind === 'split-brain' && split.causes).toEqual([expect.stringContaining('virtual_router_id differs'), expect.stringContaining('authentication differs')]);
+    expect(JSON.stringify(verdicts)).not.toContain('0123456789abcdef');
+  });
+
+  it('reports equal priorities, and an instance left away from its preferred director', () => {
+    const withPriority = (s: Snapshot, p: number) => ({ ...s, instances: { VI_1: { ...s.instances.VI_1!, basePriority: p } } });
+    const peerWith = (state: 'MASTER' | 'BACKUP', p: number) => ({ ...peerView(state), instances: [{ ...peerView(state).instances[0]!, basePriority: p }] });
+    expect(run(withPeer(withPriority(local('MASTER'), 100), peerWith('BACKUP', 100)))).toEqual([{ kind: 'equal-priority', iname: 'VI_1', vrid: 51, priority: 100, nodes: ['lb1', 'lb2'] }]);
+    expect(run(withPeer(withPriority(local('BACKUP'), 100), peerWith('MASTER', 80)))).toEqual([{ kind: 'not-on-preferred-owner', iname: 'VI_1', vrid: 51, preferred: 'lb1', master: 'lb2' }]);
+    expect(run(withPeer(withPriority(local('MASTER'), 100), peerWith('BACKUP', 80)))).toEqual([]);
   });
 
   it('knows instances reported by peers only', () => {

@@ -12,7 +12,7 @@ function view(node: string, state: 'MASTER' | 'BACKUP' | 'FAULT', priority: numb
   return { v: 1, node, keepalivedUp: true, instances: [{ name: 'VI_1', vrid: 51, state, effectivePriority: priority, primaryAddress, vips: [] }] };
 }
 
-const split: Verdict = { kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: NOW - 5000 };
+const split: Verdict = { kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: NOW - 5000, causes: [] };
 const both = [view('lb1', 'MASTER', 100, '198.18.0.1'), view('lb2', 'MASTER', 80, '198.18.0.2')];
 
 function input(node: string, over: Partial<PolicyInput> = {}): PolicyInput {
@@ -76,7 +76,7 @@ describe('decide', () => {
 
 describe('decide under policy stop', () => {
   const stop = { ...CONFIG, mode: 'stop' as const };
-  const vi2: Verdict = { kind: 'split-brain', iname: 'VI_2', vrid: 55, masters: ['lb1', 'lb2'], since: NOW - 5000 };
+  const vi2: Verdict = { kind: 'split-brain', iname: 'VI_2', vrid: 55, masters: ['lb1', 'lb2'], since: NOW - 5000, causes: [] };
   const multiMaster = [
     { v: 1 as const, node: 'lb1', keepalivedUp: true, instances: [
       { name: 'VI_1', vrid: 51, state: 'MASTER' as const, effectivePriority: 100, primaryAddress: '198.18.0.1', vips: [] },
