@@ -76,6 +76,17 @@ export interface Snapshot {
   peers: Readonly<Record<string, PeerState>>;
   /** Peer API messages refused, by reason. */
   peerRejected: Readonly<Partial<Record<RejectReason, number>>>;
+  /** The witness, when one is configured: whether this node reaches it. */
+  witness?: WitnessState;
+}
+
+export interface WitnessState {
+  target: string;
+  /** Epoch ms of the last answer. */
+  lastReached?: number;
+  /** Since when it has not answered (unset while it answers). */
+  unreachableSince?: number;
+  error?: string;
 }
 
 export type Update =
@@ -91,7 +102,8 @@ export type Update =
   | { type: 'peers-configured'; peers: { name: string; address: string }[] }
   | { type: 'peer-view'; at: number; peer: string; view: PeerView; rttMs?: number }
   | { type: 'peer-error'; at: number; peer: string; error: string }
-  | { type: 'peer-rejected'; at: number; reason: RejectReason };
+  | { type: 'peer-rejected'; at: number; reason: RejectReason }
+  | { type: 'witness'; at: number; target: string; error?: string };
 
 export type Change =
   | { type: 'transition'; scope: 'instance' | 'group'; name: string; vrid?: number; from: VrrpState; to: VrrpState; at: number; source: SourceName }

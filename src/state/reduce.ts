@@ -37,6 +37,13 @@ export function reduce(s: Snapshot, u: Update): Reduced {
       return unchanged(withPeer(s, u.peer, (p) => ({ ...p, view: u.view, lastExchange: u.at, rttMs: u.rttMs ?? p.rttMs, lastError: undefined })));
     case 'peer-error':
       return unchanged(withPeer(s, u.peer, (p) => ({ ...p, lastError: u.error, errors: p.errors + 1 })));
+    case 'witness': {
+      const previous = s.witness?.target === u.target ? s.witness : undefined;
+      const witness = u.error === undefined
+        ? { target: u.target, lastReached: u.at }
+        : { target: u.target, lastReached: previous?.lastReached, unreachableSince: previous?.unreachableSince ?? u.at, error: u.error };
+      return unchanged({ ...s, witness });
+    }
     case 'peer-rejected':
       return unchanged({ ...s, peerRejected: { ...s.peerRejected, [u.reason]: (s.peerRejected[u.reason] ?? 0) + 1 } });
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../core/log.js';
 import { SingleFlight } from '../core/single-flight.js';
+import type { Snapshot } from '../state/model.js';
 import type { StateStore } from '../state/store.js';
 import { currentViews, type DiagnoseOptions, type Verdict } from './diagnose.js';
 import { Journal, type JournalEntry } from './journal.js';
@@ -17,6 +18,18 @@ export interface FencerOptions {
   journalFile: string;
   trackDir: string;
   stopCommand: string[];
+}
+
+/**
+ * Since when this node has heard neither any peer nor the witness; undefined while it hears one,
+ * or when no witness is configured (then isolation cannot be told from the peers being down).
+ */
+export function isolatedSince(s: Snapshot, now: number, unreachableAfterMs: number): number | undefined {
+  const peers = Object.values(s.peers);
+  if (!s.witness?.unreachableSince || peers.length === 0) return undefined;
+  const lostPeersAt = peers.map((p) => (p.lastExchange ?? 0) + unreachableAfterMs);
+  if (lostPeersAt.some((t) => t > now)) return undefined;
+  return Math.max(s.witness.unreachableSince, ...lostPeersAt);
 }
 
 /** What kawatch writes into an instance's track file: keepalived puts the instance in FAULT for non-zero. */
@@ -78,6 +91,7 @@ export class Fencer {
       views: currentViews(snapshot, { ...this.options.diagnose, now }).views,
       journal: this.journal,
       config: this.options.policy,
+      isolatedSince: isolatedSince(snapshot, now, this.options.diagnose.unreachableAfterMs),
     });
   }
 
@@ -99,6 +113,7 @@ export class Fencer {
         reason: d.reason,
         dryRun: this.options.policy.dryRun,
         restoreAfterMs: d.kind === 'restore' ? undefined : d.restoreAfterMs,
+        isolation: d.kind === 'demote' && d.isolation ? true : undefined,
       };
       await this.store.append(entry);
       this.journal.push(entry);

@@ -13,6 +13,8 @@ export interface JournalEntry {
   dryRun: boolean;
   /** For a demotion: how long to wait before trying to restore. */
   restoreAfterMs?: number;
+  /** Self-fencing: this node could reach neither its peers nor the witness; restored when it can again. */
+  isolation?: boolean;
 }
 
 /**

@@ -17,7 +17,7 @@ export interface PolicyConfig {
 }
 
 export type Decision =
-  | { kind: 'demote' | 'stop'; iname: string; vrid?: number; winner: string; reason: string; restoreAfterMs: number }
+  | { kind: 'demote' | 'stop'; iname: string; vrid?: number; winner?: string; reason: string; restoreAfterMs: number; isolation?: boolean }
   | { kind: 'restore'; iname: string; vrid?: number; winner?: string; reason: string }
   /** Nothing to do yet; `until` is when to look again. */
   | { kind: 'wait'; iname: string; why: string; until?: number };
@@ -30,6 +30,8 @@ export interface PolicyInput {
   views: PeerView[];
   journal: JournalEntry[];
   config: PolicyConfig;
+  /** Set when every peer is unreachable and so is the configured witness: since when. */
+  isolatedSince?: number;
 }
 
 const HOUR_MS = 3_600_000;
@@ -73,7 +75,7 @@ function masterOf(views: PeerView[], node: string, iname: string): boolean {
  * heard and MASTER; a demotion is undone after a while, at once if the winner goes away.
  */
 export function decide(input: PolicyInput): Decision[] {
-  const { node, now, verdicts, views, journal, config } = input;
+  const { node, now, verdicts, views, journal, config, isolatedSince } = input;
   const decisions: Decision[] = [];
   const demoted = activeDemotions(journal);
   const recent = journal.filter((e) => now - e.at < HOUR_MS);
@@ -131,7 +133,24 @@ export function decide(input: PolicyInput): Decision[] {
     decisions.push({ kind, iname: v.iname, vrid: v.vrid, winner, reason, restoreAfterMs });
   }
 
+  // Self-fencing (like sbd): a MASTER that hears neither its peers nor the witness is the one cut
+  // off, so it steps down itself — never the other way round, and never without a witness.
+  const isolated = isolatedSince !== undefined && config.mode !== 'alert';
+  if (isolated && now - isolatedSince >= config.holdDownMs) {
+    const local = views.find((v) => v.node === node);
+    for (const instance of local?.instances ?? []) {
+      if (instance.state !== 'MASTER' || demoted.has(instance.name)) continue;
+      decisions.push({ kind: 'demote', iname: instance.name, vrid: instance.vrid, reason: 'isolated: neither the peers nor the witness answer', restoreAfterMs: config.restoreAfterMs, isolation: true });
+    }
+  } else if (isolated) {
+    decisions.push({ kind: 'wait', iname: '*', why: 'isolated: hold-down', until: isolatedSince + config.holdDownMs });
+  }
+
   for (const [iname, entry] of demoted) {
+    if (entry.isolation) {
+      if (!isolated) decisions.push({ kind: 'restore', iname, vrid: entry.vrid, reason: 'a peer or the witness answers again' });
+      continue;
+    }
     const winnerHolds = entry.winner !== undefined && masterOf(views, entry.winner, iname);
     const local = views.find((v) => v.node === node)?.instances.find((i) => i.name === iname);
     if (!local) {

@@ -95,3 +95,22 @@ describe('decide under policy stop', () => {
     expect(lb1).toEqual([expect.objectContaining({ kind: 'stop', winner: 'lb2' })]);
   });
 });
+
+describe('self-fencing with a witness', () => {
+  const alone = [view('lb2', 'MASTER', 80, '198.18.0.2')];
+
+  it('demotes the MASTER instances of a node that hears neither its peers nor the witness, after the hold-down', () => {
+    expect(decide(input('lb2', { verdicts: [], views: alone, isolatedSince: NOW - 500 }))).toEqual([{ kind: 'wait', iname: '*', why: 'isolated: hold-down', until: NOW + 1500 }]);
+    expect(actions(input('lb2', { verdicts: [], views: alone, isolatedSince: NOW - 2500 }))).toEqual([
+      { kind: 'demote', iname: 'VI_1', vrid: 51, reason: expect.stringContaining('isolated'), restoreAfterMs: 30_000, isolation: true },
+    ]);
+    expect(actions(input('lb2', { verdicts: [], views: alone, isolatedSince: NOW - 2500, config: { ...CONFIG, mode: 'alert' } }))).toEqual([]);
+  });
+
+  it('restores once a peer or the witness answers again, and not before', () => {
+    const journal: JournalEntry[] = [{ at: NOW - 60_000, action: 'demote', iname: 'VI_1', reason: 'isolated', dryRun: false, restoreAfterMs: 30_000, isolation: true }];
+    const demotedView = [view('lb2', 'FAULT', 80, '198.18.0.2')];
+    expect(actions(input('lb2', { verdicts: [], views: demotedView, journal, isolatedSince: NOW - 60_000 }))).toEqual([]);
+    expect(actions(input('lb2', { verdicts: [], views: demotedView, journal }))).toEqual([expect.objectContaining({ kind: 'restore', iname: 'VI_1' })]);
+  });
+});
