@@ -11,6 +11,7 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 if [ "${1:-}" = --tests ]; then command -v promtool >/dev/null || need+=(prometheus); fi
 command -v curl >/dev/null || need+=(curl)
+command -v ping >/dev/null || need+=(iputils-ping)
 command -v pkill >/dev/null || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

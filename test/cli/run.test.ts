@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeWithPrereqs } from '../support/prereq.js';
+import { freePort } from '../support/net.js';
 import { waitFor } from '../support/wait.js';
 
 const launcher = new URL('../../bin/kawatch', import.meta.url).pathname;
@@ -14,13 +14,6 @@ let dir: string;
 let child: ChildProcess | undefined;
 let output = '';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function config(port: number, extra = ''): string {
   return [

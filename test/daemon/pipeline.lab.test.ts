@@ -3,10 +3,10 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { nodePaths, VRRP_AUTH_PASS } from '../../src/lab/plan.js';
-import { labDown, labHeal, labSplit, labUp, nodeExec, startDaemon, startKeepalived, stopDaemon, stopKeepalived, type LabInfo, type LabNode } from '../../src/lab/lab.js';
-import type { Snapshot } from '../../src/state/model.js';
+import { labHeal, labSplit, nodeExec, startDaemon, startKeepalived, stopDaemon, stopKeepalived, type LabNode } from '../../src/lab/lab.js';
+import { nodeState, useLab } from '../support/lab.js';
 import { scrape, valueOf } from '../support/metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
@@ -15,14 +15,7 @@ const PREFIX = 'kwtpipe';
 const launcher = new URL('../../bin/kawatch', import.meta.url).pathname;
 const run = promisify(execFile);
 
-let lab: LabInfo;
-let lb1: LabNode;
-let lb2: LabNode;
-
-async function state(node: LabNode): Promise<Snapshot> {
-  const res = await fetch(`${node.api}/api/v1/state`, { signal: AbortSignal.timeout(2000) });
-  return (await res.json()) as Snapshot;
-}
+const state = nodeState;
 
 /** Waits until the node's daemon reports the instance in the given state. */
 async function untilState(node: LabNode, instance: string, want: string, timeoutMs = 20_000): Promise<void> {
@@ -34,14 +27,11 @@ async function metric(node: LabNode, name: string, labels: Record<string, string
 }
 
 describeWithPrereqs('daemon against real keepalived (lab)', { root: true, commands: ['keepalived', 'nft', 'ip', 'promtool'] }, () => {
-  beforeAll(async () => {
-    await labDown({ prefix: PREFIX });
-    lab = await labUp({ prefix: PREFIX });
-    [lb1, lb2] = lab.nodes as [LabNode, LabNode];
-  });
-
-  afterAll(async () => {
-    await labDown({ prefix: PREFIX });
+  const lab = useLab(PREFIX);
+  let lb1: LabNode;
+  let lb2: LabNode;
+  beforeAll(() => {
+    ({ lb1, lb2 } = lab);
   });
 
   it('starts with one MASTER per instance, as configured, and every source up', async () => {
@@ -51,8 +41,8 @@ describeWithPrereqs('daemon against real keepalived (lab)', { root: true, comman
     await untilState(lb2, 'VI_1', 'BACKUP');
     const m1 = await scrape(lb1.api);
     expect(valueOf(m1, 'keepalived_up')).toBe(1);
-    expect(valueOf(m1, 'keepalived_vrrp_state', { iname: 'VI_1', ip_address: lab.vips.VI_1! })).toBe(2);
-    expect(valueOf(m1, 'keepalived_vrrp_state', { iname: 'VI_2', ip_address: lab.vips.VI_2! })).toBe(1);
+    expect(valueOf(m1, 'keepalived_vrrp_state', { iname: 'VI_1', ip_address: lab.info.vips.VI_1! })).toBe(2);
+    expect(valueOf(m1, 'keepalived_vrrp_state', { iname: 'VI_2', ip_address: lab.info.vips.VI_2! })).toBe(1);
     await waitFor(async () => (await metric(lb1, 'keepalived_vip_present', { iname: 'VI_1' })) === 1, 'VI_1 VIP on lb1');
     expect(await metric(lb1, 'keepalived_vip_present', { iname: 'VI_2' })).toBe(0);
     expect(await metric(lb1, 'keepalived_vip_mismatch', { iname: 'VI_1' })).toBe(0);
@@ -101,7 +91,7 @@ describeWithPrereqs('daemon against real keepalived (lab)', { root: true, comman
     await untilState(lb1, 'VI_2', 'MASTER');
     expect((await state(lb1)).instances.VI_1!.state).toBe('MASTER');
     expect((await state(lb2)).instances.VI_2!.state).toBe('MASTER');
-    expect(await metric(lb2, 'keepalived_vrrp_state', { iname: 'VI_1', ip_address: lab.vips.VI_1! })).toBe(2);
+    expect(await metric(lb2, 'keepalived_vrrp_state', { iname: 'VI_1', ip_address: lab.info.vips.VI_1! })).toBe(2);
 
     await labHeal({ prefix: PREFIX });
     await untilState(lb2, 'VI_1', 'BACKUP');

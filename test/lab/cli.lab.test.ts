@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { labDown, type LabInfo, type LabNode } from '../../src/lab/lab.js';
+import { labDown, type LabDownResult, type LabInfo, type LabNode } from '../../src/lab/lab.js';
 import type { RecordedEnvelope } from '../../src/lab/mail-recorder.js';
 import { defaultLabDir, labPaths } from '../../src/lab/plan.js';
 import type { Snapshot } from '../../src/state/model.js';
@@ -104,14 +104,6 @@ async function expectNothingLeft(dir: string): Promise<void> {
   expect(await processesMentioning(dir)).toEqual([]);
 }
 
-interface DownResult {
-  prefix: string;
-  dir: string;
-  processes: number[];
-  namespaces: string[];
-  hostLinks: string[];
-  removedDir: boolean;
-}
 
 interface StatusResult {
   up: boolean;
@@ -219,7 +211,7 @@ describeWithPrereqs('kawatch lab command line (real lab)', { root: true, command
   });
 
   it('down --json removes namespaces, host links, the directory and every process', async () => {
-    const down = await labJson<DownResult>('down');
+    const down = await labJson<LabDownResult>('down');
     expect(down.removedDir).toBe(true);
     expect(down.namespaces.sort()).toEqual([`${PREFIX}-lb1`, `${PREFIX}-lb2`, `${PREFIX}-sw`]);
     expect(down.hostLinks.sort()).toEqual(lab.nodes.map((n) => n.netns).sort());
@@ -228,7 +220,7 @@ describeWithPrereqs('kawatch lab command line (real lab)', { root: true, command
   });
 
   it('down again is fine and finds nothing to do', async () => {
-    const again = await labJson<DownResult>('down');
+    const again = await labJson<LabDownResult>('down');
     expect(again).toMatchObject({ processes: [], namespaces: [], hostLinks: [], removedDir: false });
     await expectNothingLeft(LAB_DIR);
   });
@@ -245,7 +237,7 @@ describeWithPrereqs('kawatch lab command line (real lab)', { root: true, command
     unlinkSync(labPaths(LAB_DIR).state);
 
     // Nothing records the mail recorder any more: down must find it by its command line.
-    const down = await labJson<DownResult>('down');
+    const down = await labJson<LabDownResult>('down');
     expect(down.processes).toEqual([recorder!.pid]);
     expect(down.removedDir).toBe(true);
     expect(down.namespaces).toHaveLength(3);

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,15 +6,9 @@ import { EXCHANGE_PATH, sealHeaders } from '../../src/peer/protocol.js';
 import { PeerLink } from '../../src/peer/link.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
+import { freePort } from '../support/net.js';
 import { waitFor } from '../support/wait.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 let dir: string;
 let secretFile: string;

@@ -1,17 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { labDown, labHeal, labSplit, labUp, startDaemon, stopDaemon, type LabInfo, type LabNode } from '../../src/lab/lab.js';
+import { afterEach, beforeAll, expect, it } from 'vitest';
+import { labHeal, labSplit, startDaemon, stopDaemon, type LabNode } from '../../src/lab/lab.js';
 import { nodePaths } from '../../src/lab/plan.js';
-import type { Snapshot } from '../../src/state/model.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
+import { nodeState, useLab } from '../support/lab.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 
-type State = Snapshot & { actions: JournalEntry[]; verdicts: unknown[] };
-async function state(node: LabNode): Promise<State> {
-  return (await (await fetch(`${node.api}/api/v1/state`, { signal: AbortSignal.timeout(2000) })).json()) as State;
-}
+const state = nodeState;
 const stateOf = async (node: LabNode, iname: string) => (await state(node)).instances[iname]?.state;
 const journal = (node: LabNode): JournalEntry[] => {
   try {
@@ -29,21 +26,16 @@ async function untilIntendedMasters(lb1: LabNode, lb2: LabNode): Promise<void> {
 
 for (const policy of ['demote', 'stop'] as const) {
   const PREFIX = `kwtf${policy}`;
-  let lab: LabInfo;
   let lb1: LabNode;
   let lb2: LabNode;
 
   describeWithPrereqs(`fencing with policy ${policy} (lab)`, { root: true, commands: ['keepalived', 'nft', 'ip', 'pkill'] }, () => {
-    beforeAll(async () => {
-      await labDown({ prefix: PREFIX });
-      lab = await labUp({ prefix: PREFIX, policy });
-      [lb1, lb2] = lab.nodes as [LabNode, LabNode];
+    const lab = useLab(PREFIX, policy);
+    beforeAll(() => {
+      ({ lb1, lb2 } = lab);
     });
     afterEach(async () => {
       await labHeal({ prefix: PREFIX }).catch(() => {});
-    });
-    afterAll(async () => {
-      await labDown({ prefix: PREFIX });
     });
 
     if (policy === 'demote') {

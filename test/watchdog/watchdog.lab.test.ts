@@ -1,20 +1,14 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { labDown, labHeal, labSplit, labUp, stopKeepalived, startKeepalived, type LabInfo, type LabNode } from '../../src/lab/lab.js';
-import type { Snapshot } from '../../src/state/model.js';
-import type { Verdict } from '../../src/watchdog/diagnose.js';
+import { beforeAll, expect, it } from 'vitest';
+import { labHeal, labSplit, stopKeepalived, startKeepalived, type LabNode } from '../../src/lab/lab.js';
+import { nodeState, useLab } from '../support/lab.js';
 import { scrape, valueOf } from '../support/metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 
 const PREFIX = 'kwtwatch';
-let lab: LabInfo;
 let lb1: LabNode;
 let lb2: LabNode;
-
-type State = Snapshot & { verdicts: Verdict[] };
-async function state(node: LabNode): Promise<State> {
-  return (await (await fetch(`${node.api}/api/v1/state`, { signal: AbortSignal.timeout(2000) })).json()) as State;
-}
+const state = nodeState;
 const kinds = async (node: LabNode) => (await state(node)).verdicts.map((v) => v.kind).sort();
 const splitBrain = async (node: LabNode, iname: string) => valueOf(await scrape(node.api), 'kawatch_split_brain', { iname });
 const peerUp = async (node: LabNode, peer: string) => valueOf(await scrape(node.api), 'kawatch_peer_up', { peer });
@@ -25,13 +19,9 @@ async function healthy(): Promise<void> {
 }
 
 describeWithPrereqs('split-brain watchdog against real keepalived (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'] }, () => {
-  beforeAll(async () => {
-    await labDown({ prefix: PREFIX });
-    lab = await labUp({ prefix: PREFIX });
-    [lb1, lb2] = lab.nodes as [LabNode, LabNode];
-  });
-  afterAll(async () => {
-    await labDown({ prefix: PREFIX });
+  const lab = useLab(PREFIX);
+  beforeAll(() => {
+    ({ lb1, lb2 } = lab);
   });
 
   it('sees its peer over the secondary link and finds nothing wrong in a healthy lab', async () => {
