@@ -5,6 +5,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { VERSION } from '../version.js';
 import { runNotify } from './notify.js';
 import { registerLabCommands } from '../lab/cli.js';
+import { runMailTest, type MailTestOptions } from '../mail/test-command.js';
 
 interface RunOptions {
   config?: string;
@@ -96,6 +97,16 @@ export async function runCli(argv: string[]): Promise<void> {
     .argument('[args...]')
     .action((args: string[]) => {
       process.exitCode = runNotify(args);
+    });
+
+  program
+    .command('mail')
+    .description('email alerts')
+    .command('test')
+    .description('send a test message through the configured SMTP server now (not through the outbox) and print its answer')
+    .option('-c, --config <file>', 'YAML configuration file with a mail section')
+    .action(async (opts: MailTestOptions) => {
+      process.exitCode = await runMailTest(opts);
     });
 
   program

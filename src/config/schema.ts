@@ -98,7 +98,60 @@ const watchdogSchema = z.strictObject({
   track_dir: absolutePath.default('/run/kawatch/track'),
   /** Run without a shell for policy stop. */
   stop_command: z.array(z.string().min(1)).min(1).default(['systemctl', 'stop', 'keepalived']),
+  /**
+   * A third party every healthy director reaches (the gateway, a service): a director that hears
+   * neither its peers nor the witness is the isolated one, and demotes itself.
+   */
+  witness: z.union([z.strictObject({ ping: z.string().min(2).max(253) }), z.strictObject({ tcp: listenAddress })]).optional(),
 });
+
+const emailAddress = z.email({ error: 'expected a plain email address, e.g. "ops@example.com"' });
+
+const smtpSchema = z
+  .strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(25),
+    /** Implicit TLS from the first byte (usually port 465); `starttls` then does not apply. */
+    secure: z.boolean().default(false),
+    /** required: refuse to send without STARTTLS; opportunistic: use it when offered; off: never. */
+    starttls: z.enum(['required', 'opportunistic', 'off']).default('opportunistic'),
+    auth_user: z.string().min(1).optional(),
+    /** The SMTP password lives in a file of mode 600, never in this file: configs get copied around. */
+    auth_password_file: absolutePath.optional(),
+    /** Longest one delivery attempt may take: connecting, greeting, every reply. */
+    timeout: duration.default(10_000),
+  })
+  .superRefine((smtp, ctx) => {
+    if (smtp.auth_user !== undefined && smtp.auth_password_file === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['auth_password_file'], message: 'auth_user needs auth_password_file (a file of mode 600 holding the password)' });
+    }
+    if (smtp.auth_password_file !== undefined && smtp.auth_user === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['auth_user'], message: 'auth_password_file needs auth_user' });
+    }
+  });
+
+const mailSchema = z
+  .strictObject({
+    smtp: smtpSchema,
+    from: emailAddress,
+    to: z.array(emailAddress).min(1),
+    subject_prefix: z.string().max(64).regex(/^[^\r\n]*$/, { message: 'expected one line' }).default('[kawatch]'),
+    /** Composed messages wait here until the SMTP server takes them; default `<state_dir>/outbox`. */
+    outbox_dir: absolutePath.optional(),
+    /** transition: VRRP state changes; verdict: split brain, no MASTER, VIP problems; action: the watchdog acted; peer: a peer lost or back. */
+    events: z.array(z.enum(['transition', 'verdict', 'action', 'peer'])).default(['transition', 'verdict', 'action', 'peer']),
+    /** Events within this time of a group's first event go out as one mail. */
+    group_window: duration.default(30_000),
+    /** Beyond it events wait in the outbox and go out together in the next allowed mail. */
+    max_per_hour: z.number().int().min(1).max(3600).default(20),
+    retry: z
+      .strictObject({
+        initial: duration.default(5000),
+        max: duration.default(600_000),
+      })
+      .prefault({})
+      .refine((retry) => retry.max >= retry.initial, { message: 'retry.max must not be shorter than retry.initial' }),
+  });
 
 export const configSchema = z.strictObject({
   node_name: z.string().min(1).max(64).default(hostname()),
@@ -125,6 +178,8 @@ export const configSchema = z.strictObject({
   /** The other directors of this VRRP group, cross-checked over the secondary link. */
   peers: peersSchema.optional(),
   watchdog: watchdogSchema.prefault({}),
+  /** Email alerts; absent: no mail. */
+  mail: mailSchema.optional(),
 }).superRefine((config, ctx) => {
   const names = new Set<string>();
   config.peers?.members.forEach((member, index) => {

@@ -8,6 +8,8 @@ import { DumpSource } from '../keepalived/dump-source.js';
 import { FifoSource } from '../keepalived/fifo-source.js';
 import { HookSource } from '../keepalived/hook-source.js';
 import { ProcessSource } from '../keepalived/process.js';
+import { Mailer } from '../mail/mailer.js';
+import { MailStats } from '../mail/stats.js';
 import { createRegistry } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
 import { PeerLink } from '../peer/link.js';
@@ -18,6 +20,7 @@ import { diagnose, type Verdict } from '../watchdog/diagnose.js';
 import { Fencer } from '../watchdog/fencer.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { Watchdog, type WatchdogEvents } from '../watchdog/watchdog.js';
+import { WitnessProbe } from '../watchdog/witness.js';
 
 const PROCESS_POLL_MS = 1000;
 /** Without peers, verdicts are local only and these values do not matter. */
@@ -46,6 +49,8 @@ export class Daemon {
   /** Outlives reloads, so subscribers (the mailer) stay subscribed. */
   readonly watchdogEvents: EventBus<WatchdogEvents>;
   private config: Config;
+  /** Outlives reloads, so the mail counters never go back. */
+  private readonly mailStats = new MailStats();
 
   constructor(config: Config, private readonly options: DaemonOptions) {
     this.config = config;
@@ -53,7 +58,8 @@ export class Daemon {
     this.watchdogEvents = new EventBus<WatchdogEvents>(options.log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
-    const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions });
+    const mail = config.mail ? this.mailStats : undefined;
+    const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail });
     this.http = new HttpServer(config.listen, createApp({ store: this.store, registry, version: VERSION, verdicts, actions }), options.log);
     this.store.events.on('change', (change) => {
       if (change.type === 'transition') options.log.info({ part: 'state', ...change }, `${change.scope} ${change.name}: ${change.from} -> ${change.to}`);
@@ -78,6 +84,11 @@ export class Daemon {
     const { log } = this.options;
     const { hook, fifo, netlink, dump } = config.sources;
     const parts: Part[] = [];
+    // First, so it hears what the sources replay at start; stopped last, once they have said everything.
+    if (config.mail) {
+      const outboxDir = config.mail.outbox_dir ?? join(config.state_dir, 'outbox');
+      parts.push(new Mailer(config.mail, { node: config.node_name, outboxDir, store: this.store, watchdogEvents: this.watchdogEvents, stats: this.mailStats, log: log.child({ part: 'mail' }) }));
+    }
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, this.store, log.child({ part: 'hook' })));
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, this.store, log.child({ part: 'fifo' })));
     if (netlink.enabled) parts.push(new AddressSource(this.store, log.child({ part: 'netlink' })));
@@ -107,6 +118,9 @@ export class Daemon {
       parts.push(new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew }, this.store, log.child({ part: 'peers' })));
     }
     const w = config.watchdog;
+    if (w.witness && config.peers) {
+      parts.push(new WitnessProbe(w.witness, config.peers.interval, config.peers.timeout * 2, this.store, log.child({ part: 'witness' })));
+    }
     const fencer = new Fencer(
       this.store,
       {

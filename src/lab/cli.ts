@@ -76,12 +76,13 @@ function formatDown(r: LabDownResult): string {
 }
 
 function formatSplit(s: SplitState): string {
-  if (s.split.length === 0 && s.cut.length === 0) return `lab "${s.prefix}" healed: VRRP flows between the directors again; expect one MASTER per instance within a few seconds (${labCommand(s.prefix, 'status')})`;
+  if (s.split.length === 0 && s.cut.length === 0 && s.isolated.length === 0) return `lab "${s.prefix}" healed: VRRP flows between the directors again; expect one MASTER per instance within a few seconds (${labCommand(s.prefix, 'status')})`;
   return [
     ...(s.split.length
       ? [`lab "${s.prefix}": VRRP dropped on the primary link (${PRIMARY_IFNAME}) of ${s.split.join(', ')}: expect both directors to be MASTER of both instances within about 4 s`]
       : []),
     ...(s.cut.length ? [`lab "${s.prefix}": secondary link (${SECONDARY_IFNAME}) cut on ${s.cut.join(', ')}: the daemons lose each other`] : []),
+    ...(s.isolated.length ? [`lab "${s.prefix}": ${s.isolated.join(', ')} cut off from both links, the witness (the switch) included`] : []),
     `see ${labCommand(s.prefix, 'status')}; undo with ${labCommand(s.prefix, 'heal')}`,
   ].join('\n');
 }
@@ -128,7 +129,7 @@ export function registerLabCommands(program: Command): void {
   withCommonOptions(lab.command('split'))
     .description("split brain: drop VRRP (IP protocol 112) on one director's primary link with nftables (--link secondary cuts the secondary link instead)")
     .option('--node <name>', 'the director whose link drops traffic', 'lb2')
-    .addOption(new Option('--link <link>', 'primary: drop VRRP there; secondary: cut the secondary link; both').choices(['primary', 'secondary', 'both']).default('primary'))
+    .addOption(new Option('--link <link>', 'primary: drop VRRP there; secondary: cut the secondary link; both; isolate: drop everything on both links').choices(['primary', 'secondary', 'both', 'isolate']).default('primary'))
     .action(output('split', (opts) => labSplit({ prefix: opts.prefix, node: opts.node as string, link: opts.link as SplitLink }), formatSplit));
 
   withCommonOptions(lab.command('heal'))

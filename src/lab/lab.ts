@@ -22,6 +22,7 @@ import {
   topologyCommands,
   type LabPlan,
   type LabPolicy,
+  type NodePlan,
 } from './plan.js';
 import { belongsToLab, findLabProcesses, isRunning, parentOf, spawnDetached, terminate } from './processes.js';
 import { checkScriptPath, renderHealRuleset, renderKawatchConfig, renderKeepalivedConf, renderSplitRuleset } from './render.js';
@@ -168,14 +169,14 @@ async function buildTopology(plan: LabPlan): Promise<void> {
   for (const args of topologyCommands(plan)) await ip(args);
 }
 
-async function writeNodeFiles(plan: LabPlan, programs: Programs, policy: LabPolicy): Promise<void> {
+async function writeNodeFiles(plan: LabPlan, programs: Programs, policy: LabPolicy, smtpPort: number): Promise<void> {
   await writeFile(labPaths(plan.dir).peerSecret, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   for (const node of plan.nodes) {
     const paths = nodePaths(node.dir);
     await mkdir(paths.keepalivedTmp, { recursive: true });
     await mkdir(paths.trackDir, { recursive: true });
     await writeFile(paths.keepalivedConf, renderKeepalivedConf(plan, node, programs));
-    await writeFile(paths.kawatchConfig, renderKawatchConfig(plan, node, policy));
+    await writeFile(paths.kawatchConfig, renderKawatchConfig(plan, node, policy, nodeSmtp(node, smtpPort)));
   }
 }
 
@@ -272,6 +273,11 @@ async function waitForIntendedMasters(plan: LabPlan, lab: LabInfo, running: read
   );
 }
 
+/** The mail recorder as a node reaches it: the host end of its management link. */
+function nodeSmtp(node: Pick<NodePlan, 'management'>, smtpPort: number): string {
+  return `${node.management.hostAddress}:${smtpPort}`;
+}
+
 /** What `up` prints with --json, built from the plan alone. */
 export function describeLab(plan: LabPlan, policy: LabPolicy, smtpPort: number): LabInfo {
   return {
@@ -284,7 +290,7 @@ export function describeLab(plan: LabPlan, policy: LabPolicy, smtpPort: number):
       primary: n.primary.address,
       secondary: n.secondary.address,
       dir: n.dir,
-      smtp: `${n.management.hostAddress}:${smtpPort}`,
+      smtp: nodeSmtp(n, smtpPort),
     })),
     vips: Object.fromEntries(plan.instances.map((i) => [i.name, i.vip])),
     mail: labPaths(plan.dir).mail,
@@ -337,12 +343,13 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   const plan = planLab(prefix, dir, slot);
   const names = labNames(prefix);
   // Recorded before they exist: a crash halfway leaves a state file that names all of it.
-  await writeLabState({ version: 1, prefix, dir, policy, createdAt: new Date().toISOString(), ...names, processes: [], split: [], cut: [] });
+  await writeLabState({ version: 1, prefix, dir, policy, createdAt: new Date().toISOString(), ...names, processes: [], split: [], cut: [], isolated: [] });
 
   try {
     await buildTopology(plan);
-    await writeNodeFiles(plan, programs, policy);
+    // The recorder first: its port goes into the daemons' configuration.
     const smtpPort = await startMailRecorder(plan, programs);
+    await writeNodeFiles(plan, programs, policy, smtpPort);
     const info = describeLab(plan, policy, smtpPort);
     // Daemons first, so they create the FIFOs (keepalived would otherwise own them) and see every transition.
     const daemons = await Promise.all(plan.nodes.map((n) => launchDaemon(n, programs)));
@@ -374,9 +381,11 @@ export interface SplitState {
   split: string[];
   /** Nodes whose secondary link drops everything. */
   cut: string[];
+  /** Nodes cut off from both links (everything dropped). */
+  isolated: string[];
 }
 
-export type SplitLink = 'primary' | 'secondary' | 'both';
+export type SplitLink = 'primary' | 'secondary' | 'both' | 'isolate';
 
 async function requireLab(ref: LabRef): Promise<{ prefix: string; dir: string; state: LabState & { info: LabInfo } }> {
   const { prefix, dir, state } = await openLab(ref);
@@ -386,7 +395,8 @@ async function requireLab(ref: LabRef): Promise<{ prefix: string; dir: string; s
 
 /**
  * On one node: `primary` drops VRRP on its primary interface, both ways (each side stops hearing
- * the other and both become MASTER); `secondary` cuts its secondary link; `both` does both.
+ * the other and both become MASTER); `secondary` cuts its secondary link; `both` does both;
+ * `isolate` drops everything on both links, witness included.
  */
 export async function labSplit(options: LabRef & { node?: string; link?: SplitLink } = {}): Promise<SplitState> {
   const { prefix, dir, state } = await requireLab(options);
@@ -397,10 +407,17 @@ export async function labSplit(options: LabRef & { node?: string; link?: SplitLi
   const add = (list: string[], yes: boolean) => (yes ? [...new Set([...list, nodeName])] : list);
   const split = add(state.split, link !== 'secondary');
   const cut = add(state.cut, link !== 'primary');
+  const isolated = add(state.isolated, link === 'isolate');
   // Rules first, record after: lab.json never claims a split that nft failed to make.
-  await nftInNetns(node.netns, renderSplitRuleset({ dropVrrpOn: split.includes(nodeName) ? PRIMARY_IFNAME : undefined, dropAllOn: cut.includes(nodeName) ? SECONDARY_IFNAME : undefined }));
-  const next = await updateLabState(dir, (s) => ({ ...s, split: add(s.split, link !== 'secondary'), cut: add(s.cut, link !== 'primary') }));
-  return { prefix, split: next.split, cut: next.cut };
+  await nftInNetns(
+    node.netns,
+    renderSplitRuleset({
+      dropVrrpOn: split.includes(nodeName) ? PRIMARY_IFNAME : undefined,
+      dropAllOn: [...(cut.includes(nodeName) ? [SECONDARY_IFNAME] : []), ...(isolated.includes(nodeName) ? [PRIMARY_IFNAME] : [])],
+    }),
+  );
+  const next = await updateLabState(dir, (s) => ({ ...s, split, cut, isolated }));
+  return { prefix, split: next.split, cut: next.cut, isolated: next.isolated };
 }
 
 /** Removes the split rules from every node; harmless when there are none. */
@@ -410,8 +427,8 @@ export async function labHeal(ref: LabRef = {}): Promise<SplitState> {
   for (const node of state.info.nodes) {
     if (present.has(node.netns)) await nftInNetns(node.netns, renderHealRuleset());
   }
-  await updateLabState(dir, (s) => ({ ...s, split: [], cut: [] }));
-  return { prefix, split: [], cut: [] };
+  await updateLabState(dir, (s) => ({ ...s, split: [], cut: [], isolated: [] }));
+  return { prefix, split: [], cut: [], isolated: [] };
 }
 
 // ---- single parts, for failover and restart tests ---------------------------------------

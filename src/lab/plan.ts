@@ -73,6 +73,8 @@ export interface LabPlan {
   prefix: string;
   dir: string;
   switchNetns: string;
+  /** The switch's own address on the primary segment: the watchdog's witness. */
+  witness: string;
   nodes: NodePlan[];
   instances: InstancePlan[];
 }
@@ -123,7 +125,7 @@ export function planLab(prefix: string, dir: string, managementSlot: number): La
       },
     };
   });
-  return { prefix, dir, switchNetns: `${prefix}-sw`, nodes, instances: INSTANCES.map((i) => ({ ...i })) };
+  return { prefix, dir, switchNetns: `${prefix}-sw`, witness: `${PRIMARY_NET}.254`, nodes, instances: INSTANCES.map((i) => ({ ...i })) };
 }
 
 /** The first slot none of whose addresses the host already uses (another lab, most likely). */
@@ -207,6 +209,7 @@ export function topologyCommands(plan: LabPlan): string[][] {
     ...plan.nodes.map((n) => ['netns', 'add', n.netns]),
     ['-n', sw, 'link', 'add', BRIDGE_IFNAME, 'type', 'bridge'],
     ['-n', sw, 'link', 'set', BRIDGE_IFNAME, 'up'],
+    ['-n', sw, 'addr', 'add', `${plan.witness}/24`, 'dev', BRIDGE_IFNAME],
   ];
   for (const node of plan.nodes) {
     const m = node.management;

@@ -67,7 +67,8 @@ export function renderKeepalivedConf(plan: LabPlan, node: NodePlan, notify: Noti
   return `${lines.join('\n')}\n`;
 }
 
-export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPolicy = 'alert'): string {
+/** `smtp`: HOST:PORT of the lab's mail recorder as this node reaches it; without it the daemon sends no mail. */
+export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPolicy = 'alert', smtp?: string): string {
   const paths = nodePaths(node.dir);
   const config: ConfigInput = {
     node_name: node.name,
@@ -89,9 +90,24 @@ export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPo
       track_dir: paths.trackDir,
       // policy stop: the lab's keepalived is no systemd unit; pkill reads its pid file (no shell).
       stop_command: ['pkill', '-TERM', '-F', paths.keepalivedPid],
+      // The switch answers pings on the primary segment: a director cut off from it is the isolated one.
+      witness: { ping: plan.witness },
     },
+    ...(smtp ? { mail: labMail(plan, node, smtp) } : {}),
   };
   return `# kawatch daemon for ${node.name} of lab "${plan.prefix}"; written by \`kawatch lab up\`.\n${stringify(config)}`;
+}
+
+/** Mail to the lab's recorder, grouped and retried on a lab's time scale rather than a pager's. */
+function labMail(plan: LabPlan, node: NodePlan, smtp: string): NonNullable<ConfigInput['mail']> {
+  const colon = smtp.lastIndexOf(':');
+  return {
+    smtp: { host: smtp.slice(0, colon), port: Number(smtp.slice(colon + 1)) },
+    from: `kawatch@${node.name}.${plan.prefix}.test`,
+    to: [`ops@${plan.prefix}.test`],
+    group_window: '1s',
+    retry: { initial: '500ms', max: '5s' },
+  };
 }
 
 export const SPLIT_TABLE = 'kawatch_lab';
@@ -107,15 +123,15 @@ export function renderHealRuleset(): string {
 export interface SplitRules {
   /** Interface on which VRRP (IP protocol 112) is dropped both ways: the primary segment. */
   dropVrrpOn?: string;
-  /** Interface on which everything is dropped both ways: a cut secondary link. */
-  dropAllOn?: string;
+  /** Interfaces on which everything is dropped both ways: a cut link. */
+  dropAllOn?: string[];
 }
 
 /** One node's split rules, replacing whatever it had: the node neither hears nor is heard there. */
 export function renderSplitRuleset(rules: SplitRules): string {
   const matches = [
     ...(rules.dropVrrpOn ? [{ ifname: rules.dropVrrpOn, what: ' meta l4proto vrrp' }] : []),
-    ...(rules.dropAllOn ? [{ ifname: rules.dropAllOn, what: '' }] : []),
+    ...(rules.dropAllOn ?? []).map((ifname) => ({ ifname, what: '' })),
   ];
   const chain = (name: string, hook: string, dir: string) =>
     [`  chain ${name} {`, `    type filter hook ${hook} priority filter; policy accept;`, ...matches.map((m) => `    ${dir} "${m.ifname}"${m.what} drop`), '  }'].join('\n');

@@ -51,6 +51,8 @@ export interface LabState {
   split: string[];
   /** Nodes whose secondary link is cut. */
   cut: string[];
+  /** Nodes whose primary link drops everything (with the secondary cut: cut off from all). */
+  isolated: string[];
   /** Set once `up` has finished. */
   info?: LabInfo;
 }
@@ -64,7 +66,7 @@ export async function readLabState(dir: string): Promise<LabState | undefined> {
     return undefined;
   }
   if (doc.version !== 1 || !Array.isArray(doc.namespaces) || !Array.isArray(doc.hostLinks) || !Array.isArray(doc.processes)) return undefined;
-  return { split: [], cut: [], ...doc } as LabState;
+  return { split: [], cut: [], isolated: [], ...doc } as LabState;
 }
 
 /** Atomic (temp file + rename): a reader never sees half a state file. */

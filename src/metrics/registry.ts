@@ -5,6 +5,8 @@ import type { JournalEntry } from '../watchdog/journal.js';
 import { registerWatchdogMetrics } from './watchdog.js';
 import { registerKawatchMetrics } from './kawatch.js';
 import { registerKeepalivedMetrics } from './keepalived.js';
+import { registerMailMetrics } from './mail.js';
+import type { MailStatsView } from '../mail/stats.js';
 
 export interface MetricsOptions {
   version: string;
@@ -14,6 +16,8 @@ export interface MetricsOptions {
   verdicts: () => Verdict[];
   /** The watchdog's action journal. */
   actions: () => readonly JournalEntry[];
+  /** The mailer's counters, when mail is configured. */
+  mail?: MailStatsView;
 }
 
 export function createRegistry(store: StateStore, options: MetricsOptions): Registry {
@@ -21,6 +25,7 @@ export function createRegistry(store: StateStore, options: MetricsOptions): Regi
   registerKeepalivedMetrics(registry, store);
   registerKawatchMetrics(registry, store, options.version);
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
+  if (options.mail) registerMailMetrics(registry, options.mail);
   if (options.processMetrics) {
     collectDefaultMetrics({ register: registry });
     // prom-client types these totals as gauges; promtool rightly objects to a gauge named *_total.

@@ -40,15 +40,19 @@ export interface DiagnoseOptions {
 }
 
 /** The views that count right now: ours, and those of peers heard from recently. */
-export function currentViews(s: Snapshot, options: DiagnoseOptions): { views: PeerView[]; unreachable: Verdict[] } {
+export function currentViews(s: Snapshot, options: DiagnoseOptions): { views: PeerView[]; unreachable: Verdict[]; heardAt: Map<string, number> } {
   const views: PeerView[] = [buildView(s)];
   const unreachable: Verdict[] = [];
+  // When each view was last confirmed by an exchange (ours is current by definition).
+  const heardAt = new Map<string, number>([[s.node, options.now]]);
   for (const peer of Object.values(s.peers)) {
     const fresh = peer.view && peer.lastExchange !== undefined && options.now - peer.lastExchange <= options.unreachableAfterMs;
-    if (fresh) views.push(peer.view!);
-    else unreachable.push({ kind: 'peer-unreachable', peer: peer.name, lastExchange: peer.lastExchange, error: peer.lastError });
+    if (fresh) {
+      views.push(peer.view!);
+      heardAt.set(peer.name, peer.lastExchange!);
+    } else unreachable.push({ kind: 'peer-unreachable', peer: peer.name, lastExchange: peer.lastExchange, error: peer.lastError });
   }
-  return { views, unreachable };
+  return { views, unreachable, heardAt };
 }
 
 type Account = Contender & { view: PeerView };
@@ -71,7 +75,7 @@ function byInstance(views: PeerView[]): Map<string, Account[]> {
  * same views give the same verdicts on every director, which is what lets exactly one of them act.
  */
 export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
-  const { views, unreachable } = currentViews(s, options);
+  const { views, unreachable, heardAt } = currentViews(s, options);
   const verdicts: Verdict[] = [...unreachable];
   const everyoneHeard = unreachable.length === 0;
   for (const [iname, accounts] of byInstance(views)) {
@@ -79,7 +83,7 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
     const masters = accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER');
     const mismatches = configMismatches(iname, vrid, accounts);
     verdicts.push(...mismatches);
-    const dual = dualMaster(masters, options.confirmAfterMs);
+    const dual = dualMaster(masters, options.confirmAfterMs, heardAt);
     if (dual && options.now >= dual.confirmAt) {
       const masterNodes = masters.map((m) => m.node).sort();
       verdicts.push({ kind: 'split-brain', iname, vrid, masters: masterNodes, since: Number.isFinite(dual.since) ? dual.since : undefined, causes: probableCauses(mismatches, masterNodes) });
@@ -87,7 +91,9 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
     verdicts.push(...priorityFindings(iname, vrid, accounts, masters, everyoneHeard));
     const running = accounts.filter((a) => a.view.keepalivedUp);
     // Only with every peer heard and every keepalived up: otherwise the MASTER may be the one we cannot see.
-    if (masters.length === 0 && everyoneHeard && running.length === views.length && running.every((a) => a.instance.state === 'BACKUP')) {
+    // Not during an election: all BACKUP for less than VRRP's master-down interval is normal.
+    const settled = options.now - Math.max(...running.map((a) => a.instance.stateSince ?? -Infinity)) >= masterDownMs(running);
+    if (masters.length === 0 && everyoneHeard && settled && running.length === views.length && running.every((a) => a.instance.state === 'BACKUP')) {
       verdicts.push({ kind: 'no-master', iname, vrid, nodes: running.map((a) => a.node).sort() });
     }
     const addresses = new Set(accounts.flatMap((a) => a.instance.vips));
@@ -95,7 +101,9 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
       const holders = accounts.filter((a) => a.instance.vipsPresent?.includes(address)).map((a) => a.node);
       if (holders.length > 1) verdicts.push({ kind: 'vip-on-several-nodes', iname, vrid, address, nodes: holders.sort() });
       for (const m of masters) {
-        if (m.instance.vipsPresent && !m.instance.vipsPresent.includes(address)) verdicts.push({ kind: 'vip-absent-on-master', iname, vrid, address, node: m.node });
+        // keepalived adds the VIPs just after it becomes MASTER: give it an advert interval.
+        const settledMaster = options.now - (m.instance.stateSince ?? -Infinity) >= (m.instance.advertInterval ?? 1) * 1000;
+        if (settledMaster && m.instance.vipsPresent && !m.instance.vipsPresent.includes(address)) verdicts.push({ kind: 'vip-absent-on-master', iname, vrid, address, node: m.node });
       }
     }
   }
@@ -109,14 +117,23 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
  * longer is a split. A newcomer that does not outrank anyone became MASTER because it hears
  * nobody: that is a split at once, after the short `confirmAfterMs` guard.
  */
-function dualMaster(masters: Contender[], confirmAfterMs: number): { since: number; confirmAt: number } | undefined {
+function dualMaster(masters: Contender[], confirmAfterMs: number, heardAt: ReadonlyMap<string, number>): { since: number; confirmAt: number } | undefined {
   if (masters.length < 2) return undefined;
   const sinceOf = (m: Contender) => m.instance.stateSince ?? -Infinity;
   const since = Math.max(...masters.map(sinceOf));
+  // Seen by both sides: every MASTER's view must come from an exchange after the onset. A view from
+  // before it (the secondary link went down at the same time) is not a confirmation.
+  if (masters.some((m) => (heardAt.get(m.node) ?? -Infinity) < since)) return undefined;
   const newest = masters.find((m) => sinceOf(m) === since)!;
   const order = electionOrder(masters);
   const preempting = order !== undefined && order.indexOf(newest) < order.length - 1;
   return { since, confirmAt: since + confirmAfterMs + (preempting ? (newest.instance.advertInterval ?? 1) * 1000 : 0) };
+}
+
+/** VRRP's master-down interval (three adverts and a skew): how long an election may take. */
+function masterDownMs(accounts: Account[]): number {
+  const advert = Math.max(1, ...accounts.map((a) => a.instance.advertInterval ?? 1));
+  return (3 * advert + 1) * 1000;
 }
 
 /**
@@ -125,8 +142,9 @@ function dualMaster(masters: Contender[], confirmAfterMs: number): { since: numb
  */
 export function nextConfirmation(s: Snapshot, options: DiagnoseOptions): number | undefined {
   let next: number | undefined;
-  for (const accounts of byInstance(currentViews(s, options).views).values()) {
-    const at = dualMaster(accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER'), options.confirmAfterMs)?.confirmAt;
+  const { views, heardAt } = currentViews(s, options);
+  for (const accounts of byInstance(views).values()) {
+    const at = dualMaster(accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER'), options.confirmAfterMs, heardAt)?.confirmAt;
     if (at !== undefined && at > options.now && (next === undefined || at < next)) next = at;
   }
   return next;

@@ -19,6 +19,7 @@ import {
   type LabPlan,
   type NodePlan,
 } from '../../src/lab/plan.js';
+import { topologyCommands } from '../../src/lab/plan.js';
 import { SPLIT_TABLE, checkScriptPath, renderHealRuleset, renderKawatchConfig, renderKeepalivedConf, renderSplitRuleset } from '../../src/lab/render.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 
@@ -253,6 +254,15 @@ describe('checkScriptPath', () => {
 // ---- kawatch.yml --------------------------------------------------------------------------
 
 describe('renderKawatchConfig', () => {
+  it('gives every director the switch as its witness, an address the topology puts on the bridge', () => {
+    for (const node of PLAN.nodes) {
+      const config = parseConfig(renderKawatchConfig(PLAN, node, 'demote'), `${node.name}/kawatch.yml`);
+      expect(config.watchdog.witness).toEqual({ ping: PLAN.witness });
+      expect(config.watchdog.policy).toBe('demote');
+    }
+    expect(topologyCommands(PLAN)).toContainEqual(['-n', PLAN.switchNetns, 'addr', 'add', `${PLAN.witness}/24`, 'dev', 'br0']);
+  });
+
   for (const node of PLAN.nodes) {
     it(`is a valid config for ${node.name}, listening on its management address and wired to its keepalived`, () => {
       const config = parseConfig(renderKawatchConfig(PLAN, node), `${node.name}/kawatch.yml`);
@@ -296,7 +306,7 @@ function ruleLines(script: string): string[] {
 
 /** The split as `kawatch lab split` makes it by default, and with the secondary link cut too. */
 const VRRP_SPLIT = { dropVrrpOn: PRIMARY_IFNAME };
-const SPLIT_AND_CUT = { dropVrrpOn: PRIMARY_IFNAME, dropAllOn: SECONDARY_IFNAME };
+const SPLIT_AND_CUT = { dropVrrpOn: PRIMARY_IFNAME, dropAllOn: [SECONDARY_IFNAME] };
 
 describe('split and heal rulesets', () => {
   it('drop VRRP only, only on the given interface, both ways', () => {

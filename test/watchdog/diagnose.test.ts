@@ -48,7 +48,7 @@ describe('diagnose', () => {
   });
 
   it('waits out a VRRP hand-over before calling two MASTERs a split brain', () => {
-    const justPreempted = withPeer(local('MASTER'), peerView('MASTER'));
+    const justPreempted = withPeer(local('MASTER'), peerView('MASTER'), 10);
     const lb1 = justPreempted.instances.VI_1!;
     const s = { ...justPreempted, instances: { VI_1: { ...lb1, stateSince: NOW - 40 } } };
     expect(run(s).map((v) => v.kind)).toEqual(['vip-on-several-nodes']);
@@ -59,13 +59,19 @@ describe('diagnose', () => {
   });
 
   it('gives a preempting MASTER an advert interval to take over before calling it a split brain', () => {
-    const base = withPeer(local('MASTER'), { ...peerView('MASTER'), instances: [{ ...peerView('MASTER').instances[0]!, effectivePriority: 80, stateSince: NOW - 60_000 }] });
+    const base = withPeer(local('MASTER'), { ...peerView('MASTER'), instances: [{ ...peerView('MASTER').instances[0]!, effectivePriority: 80, stateSince: NOW - 60_000 }] }, 10);
     const preempting = { ...base, instances: { VI_1: { ...base.instances.VI_1!, effectivePriority: 100, advertInterval: 1, stateSince: NOW - 40 } } };
     expect(nextConfirmation(preempting, OPTIONS)).toBe(NOW - 40 + 150 + 1000);
     expect(diagnose(preempting, { ...OPTIONS, now: NOW + 500 }).map((v) => v.kind)).toEqual(['vip-on-several-nodes']);
     // The newcomer with the lower priority became MASTER because it hears nobody: no extra wait.
     const deaf = { ...base, instances: { VI_1: { ...base.instances.VI_1!, effectivePriority: 50, advertInterval: 1, stateSince: NOW - 40 } } };
     expect(nextConfirmation(deaf, OPTIONS)).toBe(NOW - 40 + 150);
+  });
+
+  it('takes no view from before the second MASTER appeared as a confirmation', () => {
+    const s = withPeer(local('MASTER'), peerView('MASTER'), 1000);
+    const lateMaster = { ...s, instances: { VI_1: { ...s.instances.VI_1!, stateSince: NOW - 500 } } };
+    expect(run(lateMaster).map((v) => v.kind)).not.toContain('split-brain');
   });
 
   it('never concludes a split brain from a peer it has not heard lately', () => {

@@ -68,6 +68,19 @@ for (const policy of ['demote', 'stop'] as const) {
         expect(await stateOf(lb2, 'VI_1')).toBe('BACKUP');
         expect(await stateOf(lb1, 'VI_2')).toBe('BACKUP');
       });
+
+      it('has a director cut off from its peer and the witness demote itself, and only that one', async () => {
+        const before = journal(lb1).length;
+        await labSplit({ prefix: PREFIX, link: 'isolate' });
+        await waitFor(async () => (await stateOf(lb2, 'VI_2')) === 'FAULT', 'isolated lb2 demotes VI_2', 30_000);
+        await waitFor(async () => (await stateOf(lb1, 'VI_2')) === 'MASTER', 'lb1 takes VI_2 over', 30_000);
+        expect(await stateOf(lb1, 'VI_1')).toBe('MASTER');
+        expect(journal(lb2).filter((e) => e.isolation).map((e) => [e.action, e.iname])).toEqual(expect.arrayContaining([['demote', 'VI_2']]));
+        expect(journal(lb1)).toHaveLength(before);
+        await labHeal({ prefix: PREFIX });
+        await untilIntendedMasters(lb1, lb2);
+        expect(journal(lb2).filter((e) => e.isolation && e.action === 'demote').length).toBeLessThanOrEqual(journal(lb2).filter((e) => e.action === 'restore').length);
+      });
     } else {
       it('stops keepalived on the loser only', async () => {
         await labSplit({ prefix: PREFIX });

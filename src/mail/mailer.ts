@@ -1,0 +1,239 @@
+import type { EventBus } from '../core/bus.js';
+import type { Logger } from '../core/log.js';
+import type { Part } from '../core/part.js';
+import { SingleFlight } from '../core/single-flight.js';
+import type { StateStore } from '../state/store.js';
+import { VERSION } from '../version.js';
+import type { Verdict } from '../watchdog/diagnose.js';
+import type { WatchdogEvents } from '../watchdog/watchdog.js';
+import { composeMail } from './compose.js';
+import { eventFromAction, eventFromChange, eventFromVerdict, type MailConfig, type MailEvent } from './event.js';
+import { newMessageId, Outbox, type OutboxMessage } from './outbox.js';
+import { addEvent, afterCompose, emptyPending, flushDecision, mergeGroups, retryDelay, type PendingState, type ScheduleRules } from './schedule.js';
+import { deliver, SmtpFailure } from './smtp.js';
+import type { MailStats } from './stats.js';
+
+/**
+ * At start every peer is unreachable until the first exchange, which takes a second or two: a
+ * peer never heard from since start counts as lost only once it stays silent this long.
+ */
+const PEER_STARTUP_GRACE_MS = 15_000;
+
+export interface MailerOptions {
+  /** This director's node_name. */
+  node: string;
+  outboxDir: string;
+  store: StateStore;
+  watchdogEvents: EventBus<WatchdogEvents>;
+  stats: MailStats;
+  log: Logger;
+}
+
+/**
+ * Turns transitions, verdicts, watchdog actions and peer losses into mails. Events gather in a
+ * group for `group_window` (and longer when `max_per_hour` is reached), then become one message
+ * written to the outbox before any attempt to send it. The sender delivers the oldest message
+ * first and deletes it only once the SMTP server accepted it; a failure is retried with back-off,
+ * in order. Everything waiting is on disk, so a restart or an SMTP outage loses nothing.
+ */
+export class Mailer implements Part {
+  readonly name = 'mail';
+  private readonly outbox: Outbox;
+  private readonly rules: ScheduleRules;
+  private readonly log: Logger;
+  private pending: PendingState = emptyPending();
+  private unsubscribe: (() => void)[] = [];
+  private flushTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private failuresInARow = 0;
+  private stopped = false;
+  /** Until when the sender may start deliveries: the end of stop's grace once stopping. */
+  private sendUntil = Infinity;
+  /** Aborts a delivery still in flight when stop's grace is over. */
+  private readonly stopping = new AbortController();
+  /** Outbox operations run one at a time, each reading the state when its turn comes. */
+  private diskQueue: Promise<unknown> = Promise.resolve();
+  private readonly persist = new SingleFlight(() => this.onDisk(() => this.outbox.savePending(this.pending)));
+  private readonly sender = new SingleFlight(() => this.drain());
+  private readonly unheardPeers = new Map<string, NodeJS.Timeout>();
+  private heldNoticeBatch?: number;
+
+  constructor(
+    private readonly config: MailConfig,
+    private readonly options: MailerOptions,
+  ) {
+    this.outbox = new Outbox(options.outboxDir);
+    this.rules = { groupWindowMs: config.group_window, maxPerHour: config.max_per_hour };
+    this.log = options.log;
+  }
+
+  async start(): Promise<void> {
+    const { pending, messages, problems } = await this.outbox.load();
+    for (const problem of problems) this.log.warn({ problem }, 'outbox file set aside');
+    this.pending = pending;
+    this.options.stats.outboxMessages = messages;
+    if (messages > 0 || pending.group) {
+      this.log.info({ outbox: this.outbox.dir, messages, pendingEvents: pending.group?.count ?? 0 }, 'mail left from before the start');
+    }
+    const { store, watchdogEvents, node } = this.options;
+    this.unsubscribe = [
+      store.events.on('change', (change) => this.record(eventFromChange(change, store.snapshot, node))),
+      watchdogEvents.on('verdict-raised', ({ verdict, at }) => this.onVerdict('raised', verdict, at)),
+      watchdogEvents.on('verdict-cleared', ({ verdict, at }) => this.onVerdict('cleared', verdict, at)),
+      watchdogEvents.on('action', (entry) => this.record(eventFromAction(entry, node))),
+    ];
+    this.review();
+    this.kickSender();
+  }
+
+  /**
+   * Composes what is pending (the hourly limit permitting: the daemon may stay down a while),
+   * then delivers for at most `smtp.timeout`; whatever is left stays in the outbox.
+   */
+  async stop(): Promise<void> {
+    // From here on no timer is set and no delivery starts but the one below.
+    this.stopped = true;
+    for (const off of this.unsubscribe) off();
+    // A peer still unheard after less than the grace: start-up, not news.
+    for (const timer of this.unheardPeers.values()) clearTimeout(timer);
+    clearTimeout(this.flushTimer);
+    // Backing off means the server failed just now: no reason to hold the stop for another try.
+    const backingOff = this.retryTimer !== undefined;
+    clearTimeout(this.retryTimer);
+    this.sendUntil = Date.now() + this.config.smtp.timeout;
+    const decision = flushDecision(this.pending, Date.now(), { ...this.rules, groupWindowMs: 0 });
+    if (decision.kind === 'compose') await this.compose(decision.heldBack);
+    if (!backingOff) {
+      const abortAtDeadline = setTimeout(() => this.stopping.abort(), Math.max(0, this.sendUntil - Date.now()));
+      await this.sender.run().catch((err: Error) => this.failed(err));
+      clearTimeout(abortAtDeadline);
+    }
+    await this.sender.idle();
+    await this.persist.idle();
+    await this.diskQueue;
+  }
+
+  private onDisk<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.diskQueue.then(op);
+    this.diskQueue = result.catch(() => undefined);
+    return result;
+  }
+
+  private onVerdict(change: 'raised' | 'cleared', verdict: Verdict, at: number): void {
+    const { store, node } = this.options;
+    if (verdict.kind === 'peer-unreachable' && verdict.lastExchange === undefined) {
+      if (change === 'raised') {
+        const timer = setTimeout(() => {
+          this.unheardPeers.delete(verdict.peer);
+          this.record(eventFromVerdict('raised', verdict, at, store.snapshot, node));
+        }, PEER_STARTUP_GRACE_MS);
+        this.unheardPeers.set(verdict.peer, timer);
+        return;
+      }
+      const timer = this.unheardPeers.get(verdict.peer);
+      if (timer) {
+        // Heard within the grace: its loss was never mailed, so neither is its return.
+        clearTimeout(timer);
+        this.unheardPeers.delete(verdict.peer);
+        return;
+      }
+    }
+    this.record(eventFromVerdict(change, verdict, at, store.snapshot, node));
+  }
+
+  private record(event: MailEvent | undefined): void {
+    if (!event || !this.config.events.includes(event.kind)) return;
+    this.pending = addEvent(this.pending, event, Date.now());
+    this.persist.run().catch((err: Error) => this.log.error({ outbox: this.outbox.dir, error: err.message }, 'cannot save pending mail events'));
+    this.review();
+  }
+
+  /** Composes the pending group when it is due, or looks again when it will be. */
+  private review(): void {
+    clearTimeout(this.flushTimer);
+    const now = Date.now();
+    const decision = flushDecision(this.pending, now, this.rules);
+    if (decision.kind === 'compose') {
+      void this.compose(decision.heldBack);
+    } else if (decision.kind === 'wait') {
+      if (decision.held && this.heldNoticeBatch !== this.pending.batch) {
+        this.heldNoticeBatch = this.pending.batch;
+        this.log.warn(
+          { maxPerHour: this.rules.maxPerHour, until: new Date(decision.until).toISOString() },
+          'hourly mail limit reached: events wait in the outbox and go out together in the next mail',
+        );
+      }
+      this.flushTimer = setTimeout(() => this.review(), decision.until - now);
+    }
+  }
+
+  private async compose(heldBack: boolean): Promise<void> {
+    const before = this.pending;
+    const group = before.group;
+    if (!group) return;
+    const now = Date.now();
+    const { node } = this.options;
+    const mail = composeMail(group, { node, subjectPrefix: this.config.subject_prefix, version: VERSION, maxPerHour: this.rules.maxPerHour, heldBack });
+    const message: OutboxMessage = { v: 1, id: newMessageId(before.batch), batch: before.batch, composedAt: now, eventCount: group.count, ...mail };
+    // Taken out at once: events that arrive while the files are written start the next group.
+    this.pending = afterCompose(before, now);
+    try {
+      await this.onDisk(() => this.outbox.commit(message, this.pending));
+    } catch (err) {
+      // Not on disk, so not sent either: the events go back in front of any that came meanwhile.
+      this.pending = { ...this.pending, mailTimes: before.mailTimes, group: this.pending.group ? mergeGroups(group, this.pending.group) : group };
+      this.log.error({ outbox: this.outbox.dir, error: (err as Error).message }, 'cannot write the outbox; trying again');
+      if (!this.stopped) this.flushTimer = setTimeout(() => this.review(), this.config.retry.initial);
+      return;
+    }
+    this.options.stats.outboxMessages++;
+    this.log.info({ id: message.id, subject: message.subject, events: group.count }, 'mail queued');
+    this.kickSender();
+  }
+
+  private kickSender(): void {
+    // While backing off, a new message waits for the retry like the ones before it: order is kept.
+    if (this.retryTimer !== undefined || this.stopped) return;
+    this.sender.run().catch((err: Error) => this.failed(err));
+  }
+
+  private async drain(): Promise<void> {
+    while (Date.now() < this.sendUntil) {
+      const { message, count, problems } = await this.onDisk(() => this.outbox.oldest());
+      for (const problem of problems) this.log.error({ problem }, 'outbox file set aside');
+      this.options.stats.outboxMessages = count;
+      if (!message) return;
+      let response: string;
+      let rejected: string[];
+      try {
+        ({ response, rejected } = await deliver(this.config, this.options.node, { subject: message.subject, text: message.text, id: message.id, date: new Date(message.composedAt) }, this.stopping.signal));
+      } catch (err) {
+        this.failed(err as Error, message);
+        return;
+      }
+      // Only now may the file go. A crash right here sends it again at the next start, with the same Message-ID.
+      await this.onDisk(() => this.outbox.remove(message.id));
+      this.failuresInARow = 0;
+      this.options.stats.sent++;
+      this.options.stats.lastSuccess = Date.now();
+      this.options.stats.outboxMessages = count - 1;
+      this.log.info({ id: message.id, response, ...(rejected.length ? { rejected } : {}) }, 'mail sent');
+    }
+  }
+
+  private failed(err: Error, message?: OutboxMessage): void {
+    this.failuresInARow++;
+    this.options.stats.sendFailures++;
+    const smtp = err instanceof SmtpFailure ? { code: err.code, responseCode: err.responseCode } : {};
+    if (this.stopped) {
+      this.log.warn({ id: message?.id, error: err.message, ...smtp }, 'mail not delivered before the stop; it stays in the outbox');
+      return;
+    }
+    const delay = retryDelay(this.failuresInARow, { initialMs: this.config.retry.initial, maxMs: this.config.retry.max });
+    this.log.warn({ id: message?.id, error: err.message, ...smtp, failuresInARow: this.failuresInARow, retryInMs: delay }, 'mail delivery failed; it stays in the outbox');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kickSender();
+    }, delay);
+  }
+}
