@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import cron from 'node-cron';
 import { z } from 'zod';
 
 /** "500ms", "2s", "1m", "1h" or a bare number of seconds → milliseconds. */
@@ -153,6 +154,15 @@ const mailSchema = z
       .refine((retry) => retry.max >= retry.initial, { message: 'retry.max must not be shorter than retry.initial' }),
   });
 
+const cronExpression = z.string().refine((e) => cron.validate(e), { message: 'not a cron expression (node-cron syntax, e.g. "0 8 * * *")' });
+
+const jobsSchema = z.strictObject({
+  /** A digest of transitions, verdicts and actions since the last one (mailed when mail is configured); false: off. */
+  digest: z.union([cronExpression, z.literal(false)]).default('0 8 * * *'),
+  /** Reconciliation and configuration audit: a fresh dump, then every finding reported; false: off. */
+  audit: z.union([cronExpression, z.literal(false)]).default('*/30 * * * *'),
+});
+
 export const configSchema = z.strictObject({
   node_name: z.string().min(1).max(64).default(hostname()),
   listen: listenAddress.default('0.0.0.0:9650'),
@@ -178,6 +188,7 @@ export const configSchema = z.strictObject({
   /** The other directors of this VRRP group, cross-checked over the secondary link. */
   peers: peersSchema.optional(),
   watchdog: watchdogSchema.prefault({}),
+  jobs: jobsSchema.prefault({}),
   /** Email alerts; absent: no mail. */
   mail: mailSchema.optional(),
 }).superRefine((config, ctx) => {

@@ -4,6 +4,8 @@ import { EventBus } from '../core/bus.js';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import { createApp, HttpServer } from '../http/server.js';
+import { History } from '../jobs/history.js';
+import { Jobs } from '../jobs/jobs.js';
 import { DumpSource } from '../keepalived/dump-source.js';
 import { FifoSource } from '../keepalived/fifo-source.js';
 import { HookSource } from '../keepalived/hook-source.js';
@@ -48,6 +50,8 @@ export class Daemon {
   private fencer?: Fencer;
   /** Outlives reloads, so subscribers (the mailer) stay subscribed. */
   readonly watchdogEvents: EventBus<WatchdogEvents>;
+  /** What happened lately, for the digest; outlives reloads too. */
+  private readonly history: History;
   private config: Config;
   /** Outlives reloads, so the mail counters never go back. */
   private readonly mailStats = new MailStats();
@@ -56,6 +60,7 @@ export class Daemon {
     this.config = config;
     this.store = new StateStore(config.node_name, options.log);
     this.watchdogEvents = new EventBus<WatchdogEvents>(options.log);
+    this.history = new History(this.store, this.watchdogEvents);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
     const mail = config.mail ? this.mailStats : undefined;
@@ -85,17 +90,20 @@ export class Daemon {
     const { hook, fifo, netlink, dump } = config.sources;
     const parts: Part[] = [];
     // First, so it hears what the sources replay at start; stopped last, once they have said everything.
+    let mailer: Mailer | undefined;
     if (config.mail) {
       const outboxDir = config.mail.outbox_dir ?? join(config.state_dir, 'outbox');
-      parts.push(new Mailer(config.mail, { node: config.node_name, outboxDir, store: this.store, watchdogEvents: this.watchdogEvents, stats: this.mailStats, log: log.child({ part: 'mail' }) }));
+      mailer = new Mailer(config.mail, { node: config.node_name, outboxDir, store: this.store, watchdogEvents: this.watchdogEvents, stats: this.mailStats, log: log.child({ part: 'mail' }) });
+      parts.push(mailer);
     }
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, this.store, log.child({ part: 'hook' })));
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, this.store, log.child({ part: 'fifo' })));
     if (netlink.enabled) parts.push(new AddressSource(this.store, log.child({ part: 'netlink' })));
     parts.push(new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, this.store, log.child({ part: 'process' })));
+    let dumpSource: DumpSource | undefined;
     if (dump.enabled) {
       parts.push(
-        new DumpSource(
+        (dumpSource = new DumpSource(
           {
             trigger: dump.trigger,
             path: dump.path,
@@ -110,7 +118,7 @@ export class Daemon {
           },
           this.store,
           log.child({ part: 'dump' }),
-        ),
+        )),
       );
     }
     if (config.peers) {
@@ -143,6 +151,18 @@ export class Daemon {
     );
     this.fencer = fencer;
     parts.push(new Watchdog(this.store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, log.child({ part: 'watchdog' }), fencer, this.watchdogEvents));
+    parts.push(
+      new Jobs(
+        { node: config.node_name, digest: config.jobs.digest || undefined, audit: config.jobs.audit || undefined },
+        {
+          history: this.history,
+          verdicts: () => this.verdicts(),
+          reconcile: async () => dumpSource?.request(),
+          report: mailer && ((subject, text, count) => mailer.queueReport(subject, text, count)),
+          log: log.child({ part: 'jobs' }),
+        },
+      ),
+    );
     return parts;
   }
 

@@ -191,6 +191,28 @@ export class Mailer implements Part {
     this.kickSender();
   }
 
+  /**
+   * A report composed elsewhere (the digest, the audit) as a message of its own, in order with
+   * the event mails and through the same outbox; scheduled and rare, so outside max_per_hour.
+   */
+  async queueReport(subject: string, text: string, eventCount: number): Promise<void> {
+    const before = this.pending;
+    const message: OutboxMessage = {
+      v: 1,
+      id: newMessageId(before.batch),
+      batch: before.batch,
+      composedAt: Date.now(),
+      eventCount,
+      subject: [this.config.subject_prefix, `${this.options.node}: ${subject}`].filter(Boolean).join(' '),
+      text,
+    };
+    this.pending = { ...before, batch: before.batch + 1 };
+    await this.onDisk(() => this.outbox.commit(message, this.pending));
+    this.options.stats.outboxMessages++;
+    this.log.info({ id: message.id, subject: message.subject }, 'report queued');
+    this.kickSender();
+  }
+
   private kickSender(): void {
     // While backing off, a new message waits for the retry like the ones before it: order is kept.
     if (this.retryTimer !== undefined || this.stopped) return;

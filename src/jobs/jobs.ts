@@ -1,0 +1,79 @@
+import { createTask, type ScheduledTask } from 'node-cron';
+import type { Logger } from '../core/log.js';
+import type { Part } from '../core/part.js';
+import type { Verdict } from '../watchdog/diagnose.js';
+import { describe as describeVerdict } from '../watchdog/watchdog.js';
+import { digest, type History } from './history.js';
+
+/** What the audit reports: everything wrong with the group's configuration or its current layout. */
+const AUDITED: ReadonlySet<Verdict['kind']> = new Set(['config-mismatch', 'equal-priority', 'not-on-preferred-owner', 'no-master', 'split-brain', 'vip-on-several-nodes', 'vip-absent-on-master']);
+
+export interface JobsOptions {
+  node: string;
+  /** Cron expressions (node-cron syntax); undefined switches the job off. */
+  digest?: string;
+  audit?: string;
+}
+
+export interface JobsContext {
+  history: History;
+  verdicts: () => Verdict[];
+  /** Brings the state up to date from keepalived itself (a fresh dump), before the audit looks. */
+  reconcile: () => Promise<void>;
+  /** Mails a report; undefined without mail, then reports go to the log only. */
+  report?: (subject: string, text: string, eventCount: number) => Promise<void>;
+  log: Logger;
+}
+
+/** The scheduled jobs: a periodic digest of what happened, and a periodic reconciliation and configuration audit. */
+export class Jobs implements Part {
+  readonly name = 'jobs';
+  private tasks: ScheduledTask[] = [];
+  private lastDigest = Date.now();
+
+  constructor(
+    private readonly options: JobsOptions,
+    private readonly context: JobsContext,
+  ) {}
+
+  async start(): Promise<void> {
+    const { digest: digestAt, audit } = this.options;
+    if (digestAt) this.tasks.push(createTask(digestAt, () => this.guard('digest', () => this.runDigest()), { name: 'kawatch-digest', noOverlap: true }));
+    if (audit) this.tasks.push(createTask(audit, () => this.guard('audit', () => this.runAudit()), { name: 'kawatch-audit', noOverlap: true }));
+    for (const task of this.tasks) await task.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const task of this.tasks) await task.destroy();
+    this.tasks = [];
+  }
+
+  private async guard(job: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      this.context.log.error({ job, error: (err as Error).message }, 'scheduled job failed');
+    }
+  }
+
+  async runDigest(): Promise<void> {
+    const now = Date.now();
+    const happenings = this.context.history.since(this.lastDigest);
+    const { subject, text, count } = digest(this.options.node, happenings, this.lastDigest, now, this.context.verdicts().map(describeVerdict));
+    this.lastDigest = now;
+    this.context.log.info({ job: 'digest', happenings: count }, subject);
+    await this.context.report?.(subject, text, count);
+  }
+
+  async runAudit(): Promise<void> {
+    await this.context.reconcile();
+    const findings = this.context.verdicts().filter((v) => AUDITED.has(v.kind));
+    for (const f of findings) this.context.log.warn({ job: 'audit', verdict: f }, `audit: ${describeVerdict(f)}`);
+    if (findings.length === 0) {
+      this.context.log.info({ job: 'audit' }, 'audit: nothing to report');
+      return;
+    }
+    const text = [`Audit of ${this.options.node} at ${new Date().toISOString()}, after a fresh keepalived dump:`, '', ...findings.map((f) => `  - ${describeVerdict(f)}`), ''].join('\n');
+    await this.context.report?.(`audit: ${findings.length} finding${findings.length > 1 ? 's' : ''}`, text, findings.length);
+  }
+}
