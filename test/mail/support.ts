@@ -49,7 +49,7 @@ export interface TestSmtpServer {
 }
 
 /** A real SMTP server on 127.0.0.1 that keeps what it accepts; plain text, AUTH PLAIN/LOGIN checked against `auth`. */
-export async function startSmtpServer(options: { port?: number; auth?: { user: string; pass: string } } = {}): Promise<TestSmtpServer> {
+export async function startSmtpServer(options: { port?: number; host?: string; auth?: { user: string; pass: string } } = {}): Promise<TestSmtpServer> {
   const handle: TestSmtpServer = { port: 0, received: [], close: async () => {} };
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
@@ -81,7 +81,7 @@ export async function startSmtpServer(options: { port?: number; auth?: { user: s
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    const net = server.listen(options.port ?? 0, '127.0.0.1', () => {
+    const net = server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
       handle.port = (net.address() as AddressInfo).port;
       resolve();
     });

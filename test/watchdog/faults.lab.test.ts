@@ -1,0 +1,93 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { beforeAll, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
+import { labHeal, labSplit, startDaemon, stopDaemon, type LabNode } from '../../src/lab/lab.js';
+import { nodePaths } from '../../src/lab/plan.js';
+import { startSmtpServer, type TestSmtpServer } from '../mail/support.js';
+import { nodeState, useLab } from '../support/lab.js';
+import { scrape, valueOf } from '../support/metrics.js';
+import { describeWithPrereqs } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
+
+const PREFIX = 'kwtfault';
+
+/** Rewrites a node's kawatch.yml and restarts its daemon with it. */
+async function reconfigure(node: LabNode, change: (doc: ReturnType<typeof parseDocument>) => void): Promise<void> {
+  const file = nodePaths(node.dir).kawatchConfig;
+  const doc = parseDocument(await readFile(file, 'utf8'));
+  change(doc);
+  await writeFile(file, doc.toString());
+  await stopDaemon(node);
+  await startDaemon(node);
+}
+
+describeWithPrereqs('fault matrix: SMTP down during a split, flapping (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'] }, () => {
+  const lab = useLab(PREFIX, 'demote');
+  let lb1: LabNode;
+  let lb2: LabNode;
+  beforeAll(() => {
+    ({ lb1, lb2 } = lab);
+  });
+
+  it('delivers every mail of a split once the SMTP server is back, none lost, none twice', async () => {
+    // lb2 mails a server of this test's own, reachable from its namespace at the host end of its management link.
+    const host = lb2.smtp.slice(0, lb2.smtp.lastIndexOf(':'));
+    let smtp: TestSmtpServer | undefined;
+    try {
+      smtp = await startSmtpServer({ host });
+      const port = smtp.port;
+      smtp.refuseWith = 451; // "try again later": the server is down for mail
+      await reconfigure(lb2, (doc) => {
+        doc.setIn(['mail', 'smtp', 'host'], host);
+        doc.setIn(['mail', 'smtp', 'port'], port);
+      });
+      await labSplit({ prefix: PREFIX });
+      await waitFor(async () => (await nodeState(lb2)).verdicts.some((v) => v.kind === 'split-brain'), 'lb2 sees the split', 30_000);
+      await waitFor(async () => (valueOf(await scrape(lb2.api), 'kawatch_mail_send_failures_total') ?? 0) > 0, 'a refused delivery', 30_000);
+      expect(smtp.received).toEqual([]);
+      await labHeal({ prefix: PREFIX });
+      await waitFor(async () => (await nodeState(lb2)).verdicts.every((v) => v.kind !== 'split-brain'), 'the split resolved', 30_000);
+
+      smtp.refuseWith = undefined;
+      const server = smtp;
+      await waitFor(() => server.received.some((m) => /SPLIT BRAIN/.test(m.subject + m.text)), 'the split-brain mail after the server came back', 60_000);
+      await waitFor(() => server.received.some((m) => /split brain resolved/i.test(m.subject + m.text)), 'the resolved mail', 60_000);
+      await waitFor(async () => (valueOf(await scrape(lb2.api), 'kawatch_mail_outbox_messages') ?? 1) === 0, 'an empty outbox', 60_000);
+      const ids = server.received.map((m) => m.messageId);
+      expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      await smtp?.close();
+    }
+  });
+
+  it('keeps a flapping split within the action cap, and mails it in a bounded number of messages', async () => {
+    await reconfigure(lb2, (doc) => {
+      doc.setIn(['watchdog', 'hold_down'], '500ms');
+      doc.setIn(['watchdog', 'cooldown'], '0s');
+      doc.setIn(['watchdog', 'restore_after'], '1s');
+      doc.setIn(['watchdog', 'max_actions_per_hour'], 4);
+    });
+    const mailTally = async () => {
+      const m = await scrape(lb2.api);
+      return (valueOf(m, 'kawatch_mail_sent_total') ?? 0) + (valueOf(m, 'kawatch_mail_outbox_messages') ?? 0);
+    };
+    const demotes = async () => (await nodeState(lb2)).actions.filter((a) => a.action === 'demote' && a.at > Date.now() - 3_600_000).length;
+    const mailsBefore = await mailTally();
+    for (let i = 0; i < 6; i++) {
+      await labSplit({ prefix: PREFIX });
+      // Each split lasts until lb2 demotes VI_1, or, once the cap is reached, until the split is plainly left alone.
+      await waitFor(async () => {
+        const s = await nodeState(lb2);
+        return s.instances.VI_1?.state === 'FAULT' || ((await demotes()) >= 4 && s.verdicts.some((v) => v.kind === 'split-brain'));
+      }, `split ${i + 1} fenced or capped`, 30_000);
+      await labHeal({ prefix: PREFIX });
+      await waitFor(async () => (await nodeState(lb1)).instances.VI_1?.state === 'MASTER' && (await nodeState(lb2)).instances.VI_1?.state !== 'MASTER', `heal ${i + 1}`, 30_000);
+    }
+    // A demotion needs fewer than max_actions_per_hour journal entries in the last hour: never more than 4.
+    expect(await demotes()).toBeGreaterThan(0);
+    expect(await demotes()).toBeLessThanOrEqual(4);
+    const composed = (await mailTally()) - mailsBefore;
+    expect(composed).toBeGreaterThan(0);
+    expect(composed).toBeLessThanOrEqual(20);
+  });
+});
