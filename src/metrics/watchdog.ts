@@ -8,8 +8,15 @@ import { activeDemotions } from '../watchdog/policy.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
 
 /** Peers on the secondary link and the watchdog's verdicts; every verdict is a metric. */
-export function registerWatchdogMetrics(registry: Registry, store: StateStore, verdicts: () => Verdict[], actions: () => readonly JournalEntry[]): void {
+export function registerWatchdogMetrics(registry: Registry, store: StateStore, diagnose: () => Verdict[], actions: () => readonly JournalEntry[]): void {
   const read = () => store.snapshot;
+  // One diagnosis per scrape, not one per metric: the metrics below all read the same verdicts.
+  let cached: { snapshot: unknown; at: number; verdicts: Verdict[] } | undefined;
+  const verdicts = (): Verdict[] => {
+    const now = Date.now();
+    if (!cached || cached.snapshot !== store.snapshot || now - cached.at > 100) cached = { snapshot: store.snapshot, at: now, verdicts: diagnose() };
+    return cached.verdicts;
+  };
   const vridLabel = (vrid: number | undefined) => (vrid === undefined ? '' : String(vrid));
 
   snapshotGauge(registry, read, {
