@@ -11,13 +11,12 @@
  * so each figure is that path's alone.
  */
 import { execFile } from 'node:child_process';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { parseDocument } from 'yaml';
-import { labDown, labHeal, labSplit, labUp, startDaemon, stopDaemon, type LabNode } from '../src/lab/lab.js';
+import { labDown, labHeal, labSplit, labUp, reconfigureDaemon, type LabNode } from '../src/lab/lab.js';
 import { nodePaths } from '../src/lab/plan.js';
+import { formatMs, keepalivedTransitionTime, percentile } from './support.js';
 
 const run = promisify(execFile);
 const PREFIX = 'kwbench';
@@ -30,12 +29,7 @@ const TRANSITIONS = option('--transitions', 20);
 const IDLE_SECONDS = option('--idle-seconds', 20);
 const STEP_TIMEOUT_MS = 20_000;
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+const fmt = (ms: number) => formatMs(ms);
 
 /** Polls lb2's /metrics as fast as it answers until VI_1 shows `want`; returns when it first did, and the scrape times. */
 async function firstSeen(node: LabNode, want: number, scrapes: number[]): Promise<number> {
@@ -50,40 +44,14 @@ async function firstSeen(node: LabNode, want: number, scrapes: number[]): Promis
   throw new Error(`lb2 did not show VI_1 = ${want} within ${STEP_TIMEOUT_MS} ms`);
 }
 
-/** keepalived's own time of VI_1's last transition on the node, from a fresh dump. */
-async function keepalivedTransitionTime(node: LabNode): Promise<number> {
-  const paths = nodePaths(node.dir);
-  const pid = Number((await readFile(paths.keepalivedPid, 'utf8')).trim());
-  const dump = join(paths.keepalivedTmp, 'keepalived.json');
-  const before = await stat(dump, { bigint: true }).then((s) => s.mtimeNs, () => undefined);
-  const { stdout } = await run('keepalived', ['--signum=JSON']);
-  process.kill(pid, Number(stdout.trim()));
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    await sleep(5);
-    const now = await stat(dump, { bigint: true }).then((s) => s.mtimeNs, () => undefined);
-    if (now === undefined || now === before) continue;
-    try {
-      const entries = JSON.parse(await readFile(dump, 'utf8')) as { data: { iname: string; last_transition: number } }[];
-      return entries.find((e) => e.data.iname === 'VI_1')!.data.last_transition * 1000;
-    } catch {
-      // partially written; poll again
-    }
-  }
-  throw new Error('keepalived wrote no dump');
-}
-
 /** Restarts the node's daemon with only one event source on, and no dump on transitions. */
-async function onlySource(node: LabNode, source: 'hook' | 'fifo'): Promise<number> {
-  const file = nodePaths(node.dir).kawatchConfig;
-  const doc = parseDocument(await readFile(file, 'utf8'));
-  doc.setIn(['sources', 'hook', 'enabled'], source === 'hook');
-  doc.setIn(['sources', 'fifo', 'enabled'], source === 'fifo');
-  doc.setIn(['sources', 'dump', 'on_transition'], false);
-  doc.setIn(['sources', 'dump', 'interval'], '1h');
-  await writeFile(file, doc.toString());
-  await stopDaemon(node);
-  return startDaemon(node);
+function onlySource(node: LabNode, source: 'hook' | 'fifo'): Promise<number> {
+  return reconfigureDaemon(node, (config) => {
+    config.setIn(['sources', 'hook', 'enabled'], source === 'hook');
+    config.setIn(['sources', 'fifo', 'enabled'], source === 'fifo');
+    config.setIn(['sources', 'dump', 'on_transition'], false);
+    config.setIn(['sources', 'dump', 'interval'], '1h');
+  });
 }
 
 async function measurePath(lb2: LabNode, source: 'hook' | 'fifo'): Promise<{ latencies: number[]; scrapes: number[] }> {
@@ -95,7 +63,7 @@ async function measurePath(lb2: LabNode, source: 'hook' | 'fifo'): Promise<{ lat
     if (split) await labSplit({ prefix: PREFIX });
     else await labHeal({ prefix: PREFIX });
     const seen = await firstSeen(lb2, split ? 2 : 1, scrapes);
-    latencies.push(seen - (await keepalivedTransitionTime(lb2)));
+    latencies.push(seen - (await keepalivedTransitionTime(lb2, 'VI_1')));
   }
   await labHeal({ prefix: PREFIX });
   await firstSeen(lb2, 1, []);
@@ -144,7 +112,13 @@ async function main(): Promise<void> {
     }
     const costs = await hookCost(lb2);
     console.log(`hook  one \`kawatch notify\` call: p50 ${fmt(percentile(costs, 50))}  p95 ${fmt(percentile(costs, 95))} (process start to exit)`);
-    const pid = await onlySource(lb2, 'fifo').then(() => stopDaemon(lb2)).then(() => startDaemon(lb2));
+    // Back to the lab's configuration: every source on, as the figure says.
+    const pid = await reconfigureDaemon(lb2, (config) => {
+      config.setIn(['sources', 'hook', 'enabled'], true);
+      config.setIn(['sources', 'fifo', 'enabled'], true);
+      config.setIn(['sources', 'dump', 'on_transition'], true);
+      config.setIn(['sources', 'dump', 'interval'], '15s');
+    });
     const idle = await idleFootprint(pid);
     console.log(`idle  daemon with every source on: RSS ${idle.rssMb.toFixed(1)} MB, CPU ${idle.cpuPercent.toFixed(2)} % over ${IDLE_SECONDS} s`);
     console.log('goals: p95 < 50 ms on both paths; idle RSS < 80 MB');

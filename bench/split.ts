@@ -11,24 +11,17 @@
  * Between splits the lab heals and the demoted instances are restored, with a short restore wait
  * and no cooldown or hourly cap, so that N splits take minutes rather than hours.
  */
-import { execFile } from 'node:child_process';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
-import { parseDocument } from 'yaml';
-import { labDown, labHeal, labSplit, labUp, startDaemon, stopDaemon, type LabNode } from '../src/lab/lab.js';
-import { nodePaths } from '../src/lab/plan.js';
+import { labDown, labHeal, labSplit, labUp, reconfigureDaemon, type LabNode } from '../src/lab/lab.js';
+import { formatMs, keepalivedTransitionTime, percentile } from './support.js';
 
-const run = promisify(execFile);
 const PREFIX = 'kwbsplit';
 const at = process.argv.indexOf('--splits');
 const SPLITS = at >= 0 ? Number(process.argv[at + 1]) : 20;
 const HOLD_DOWN_MS = 1000;
 const STEP_TIMEOUT_MS = 30_000;
 
-const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil((p / 100) * values.length) - 1)]!;
-const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
+const fmt = (ms: number) => formatMs(ms, 0);
+const MASTER = 2;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + STEP_TIMEOUT_MS;
@@ -43,32 +36,13 @@ const metricIs = async (node: LabNode, pattern: RegExp) => pattern.test(await (a
 const instanceState = async (node: LabNode, iname: string) =>
   ((await (await fetch(`${node.api}/api/v1/state`)).json()) as { instances: Record<string, { state: string }> }).instances[iname]?.state;
 
-/** keepalived's own time of VI_1's last transition on the node, from a fresh dump. */
-async function keepalivedTransitionTime(node: LabNode): Promise<number> {
-  const paths = nodePaths(node.dir);
-  const pid = Number((await readFile(paths.keepalivedPid, 'utf8')).trim());
-  const dump = join(paths.keepalivedTmp, 'keepalived.json');
-  const before = await stat(dump, { bigint: true }).then((s) => s.mtimeNs, () => undefined);
-  process.kill(pid, Number((await run('keepalived', ['--signum=JSON'])).stdout.trim()));
-  return until('a fresh dump', async () => {
-    await sleep(5);
-    if ((await stat(dump, { bigint: true })).mtimeNs === before) return undefined;
-    const entries = JSON.parse(await readFile(dump, 'utf8')) as { data: { iname: string; state: number; last_transition: number } }[];
-    const vi1 = entries.find((e) => e.data.iname === 'VI_1')!.data;
-    return vi1.state === 2 ? vi1.last_transition * 1000 : undefined;
-  });
-}
-
 /** Fast cycles for the benchmark: short hold-down and restore, no cooldown or cap. */
 async function benchConfig(node: LabNode): Promise<void> {
-  const file = nodePaths(node.dir).kawatchConfig;
-  const doc = parseDocument(await readFile(file, 'utf8'));
-  for (const [key, value] of [['hold_down', `${HOLD_DOWN_MS}ms`], ['cooldown', '0s'], ['max_actions_per_hour', 1000], ['restore_after', '1s']] as const) {
-    doc.setIn(['watchdog', key], value);
-  }
-  await writeFile(file, doc.toString());
-  await stopDaemon(node);
-  await startDaemon(node);
+  await reconfigureDaemon(node, (config) => {
+    for (const [key, value] of [['hold_down', `${HOLD_DOWN_MS}ms`], ['cooldown', '0s'], ['max_actions_per_hour', 1000], ['restore_after', '1s']] as const) {
+      config.setIn(['watchdog', key], value);
+    }
+  });
 }
 
 async function main(): Promise<void> {
@@ -86,7 +60,7 @@ async function main(): Promise<void> {
       // Concurrently: watch for both daemons' verdict, and read keepalived's own time of lb2's
       // MASTER transition before the demotion replaces it with FAULT's.
       const [masterAt, detected, fenced] = await Promise.all([
-        until('lb2 MASTER of VI_1', async () => ((await instanceState(lb2, 'VI_1')) === 'MASTER' ? true : undefined)).then(() => keepalivedTransitionTime(lb2)),
+        until('lb2 MASTER of VI_1', async () => ((await instanceState(lb2, 'VI_1')) === 'MASTER' ? true : undefined)).then(() => keepalivedTransitionTime(lb2, 'VI_1', MASTER)),
         until('both daemons report the split', async () => ((await metricIs(lb1, splitSeen)) && (await metricIs(lb2, splitSeen)) ? Date.now() : undefined)),
         until('lb2 demotes VI_1', async () => ((await instanceState(lb2, 'VI_1')) === 'FAULT' ? Date.now() : undefined)),
       ]);

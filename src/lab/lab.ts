@@ -1,5 +1,6 @@
 import { access, mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { parseDocument, type Document } from 'yaml';
 import { packageRoot } from '../version.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Snapshot } from '../state/model.js';
@@ -484,6 +485,19 @@ export async function startDaemon(node: LabNode): Promise<number> {
   const pid = await launchDaemon(node, await findPrograms());
   await waitForApi(node, pid);
   return pid;
+}
+
+/**
+ * Edits the node's kawatch.yml (as a YAML document, comments kept) and restarts its daemon with
+ * it: how benchmarks and tests give one director settings other than the lab's.
+ */
+export async function reconfigureDaemon(node: LabNode, change: (config: Document) => void): Promise<number> {
+  const file = nodePaths(node.dir).kawatchConfig;
+  const config = parseDocument(await readFile(file, 'utf8'));
+  change(config);
+  await writeFile(file, config.toString());
+  await stopDaemon(node);
+  return startDaemon(node);
 }
 
 /** Runs a command inside the node's network namespace (no shell); a non-zero exit is reported, not thrown. */

@@ -46,6 +46,7 @@ export class Fencer {
   private readonly flight = new SingleFlight(() => this.act());
   private pending: Verdict[] = [];
   private lastWaits = new Map<string, string>();
+  private due?: number;
 
   constructor(
     private readonly state: StateStore,
@@ -67,15 +68,15 @@ export class Fencer {
     if (this.options.policy.mode !== 'alert') await mkdir(this.options.trackDir, { recursive: true });
   }
 
-  /** Reviews the verdicts; returns when the next look is due (a hold-down or restore time), if any. */
+  /** Reviews the verdicts and acts on them; `nextReview` then says when to look again. */
   consider(verdicts: Verdict[]): Promise<void> {
     this.pending = verdicts;
     return this.flight.run();
   }
 
-  nextReview(now: number): number | undefined {
-    const waits = this.decisions(now).flatMap((d) => (d.kind === 'wait' && d.until !== undefined ? [d.until] : []));
-    return waits.length ? Math.min(...waits) : undefined;
+  /** When the last review's earliest wait (a hold-down, cooldown or restore) falls due, if any. */
+  get nextReview(): number | undefined {
+    return this.due;
   }
 
   async idle(): Promise<void> {
@@ -98,7 +99,10 @@ export class Fencer {
   private async act(): Promise<void> {
     const now = Date.now();
     const waits = new Map<string, string>();
-    for (const d of this.decisions(now)) {
+    const decisions = this.decisions(now);
+    const until = decisions.flatMap((d) => (d.kind === 'wait' && d.until !== undefined ? [d.until] : []));
+    this.due = until.length ? Math.min(...until) : undefined;
+    for (const d of decisions) {
       if (d.kind === 'wait') {
         waits.set(d.iname, d.why);
         if (this.lastWaits.get(d.iname) !== d.why) this.log.info({ iname: d.iname, why: d.why }, `not acting on ${d.iname}: ${d.why}`);

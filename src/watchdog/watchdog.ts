@@ -71,7 +71,7 @@ export class Watchdog implements Part {
 
   private scheduleDue(now: number): void {
     clearTimeout(this.due);
-    const times = [nextConfirmation(this.store.snapshot, { ...this.options, now }), this.fencer.nextReview(Date.now())].filter((t): t is number => t !== undefined);
+    const times = [nextConfirmation(this.store.snapshot, { ...this.options, now }), this.fencer.nextReview].filter((t): t is number => t !== undefined);
     if (times.length) this.due = setTimeout(() => this.review(), Math.max(0, Math.min(...times) - Date.now()) + 1);
   }
 }

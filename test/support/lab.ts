@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { labDown, labUp, type LabInfo, type LabNode, type LabPolicy } from '../../src/lab/lab.js';
+import { fetchNodeState, labDown, labUp, type LabInfo, type LabNode, type LabPolicy } from '../../src/lab/lab.js';
 import type { Snapshot } from '../../src/state/model.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
@@ -31,6 +31,5 @@ export function useLab(prefix: string, policy?: LabPolicy): LabHandle {
 export type NodeState = Snapshot & { verdicts: Verdict[]; actions: JournalEntry[] };
 
 export async function nodeState(node: LabNode): Promise<NodeState> {
-  const res = await fetch(`${node.api}/api/v1/state`, { signal: AbortSignal.timeout(2000) });
-  return (await res.json()) as NodeState;
+  return (await fetchNodeState(node)) as NodeState;
 }

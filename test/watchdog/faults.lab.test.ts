@@ -1,8 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
 import { beforeAll, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
-import { labHeal, labSplit, startDaemon, stopDaemon, type LabNode } from '../../src/lab/lab.js';
-import { nodePaths } from '../../src/lab/plan.js';
+import { labHeal, labSplit, reconfigureDaemon, type LabNode } from '../../src/lab/lab.js';
 import { startSmtpServer, type TestSmtpServer } from '../mail/support.js';
 import { nodeState, useLab } from '../support/lab.js';
 import { scrape, valueOf } from '../support/metrics.js';
@@ -10,16 +7,6 @@ import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 
 const PREFIX = 'kwtfault';
-
-/** Rewrites a node's kawatch.yml and restarts its daemon with it. */
-async function reconfigure(node: LabNode, change: (doc: ReturnType<typeof parseDocument>) => void): Promise<void> {
-  const file = nodePaths(node.dir).kawatchConfig;
-  const doc = parseDocument(await readFile(file, 'utf8'));
-  change(doc);
-  await writeFile(file, doc.toString());
-  await stopDaemon(node);
-  await startDaemon(node);
-}
 
 describeWithPrereqs('fault matrix: SMTP down during a split, flapping (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'] }, () => {
   const lab = useLab(PREFIX, 'demote');
@@ -37,7 +24,7 @@ describeWithPrereqs('fault matrix: SMTP down during a split, flapping (lab)', { 
       smtp = await startSmtpServer({ host });
       const port = smtp.port;
       smtp.refuseWith = 451; // "try again later": the server is down for mail
-      await reconfigure(lb2, (doc) => {
+      await reconfigureDaemon(lb2, (doc) => {
         doc.setIn(['mail', 'smtp', 'host'], host);
         doc.setIn(['mail', 'smtp', 'port'], port);
       });
@@ -61,7 +48,7 @@ describeWithPrereqs('fault matrix: SMTP down during a split, flapping (lab)', { 
   });
 
   it('keeps a flapping split within the action cap, and mails it in a bounded number of messages', async () => {
-    await reconfigure(lb2, (doc) => {
+    await reconfigureDaemon(lb2, (doc) => {
       doc.setIn(['watchdog', 'hold_down'], '500ms');
       doc.setIn(['watchdog', 'cooldown'], '0s');
       doc.setIn(['watchdog', 'restore_after'], '1s');
