@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.lab.test.ts'],
+          exclude: ['test/**/*.lab.test.ts', 'test/**/*.vm.test.ts'],
           testTimeout: 20_000,
         },
       },
@@ -19,6 +19,16 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        // A real IPVS kernel under qemu (TCG): one VM at a time.
+        test: {
+          name: 'vm',
+          include: ['test/**/*.vm.test.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
         },
       },
     ],

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what kawatch's lab needs on Debian (root): keepalived, nftables, iproute2, curl — and
-# with --tests also what the test suite needs (promtool) — then the npm packages, and builds.
+# with --tests also what the test suite needs — then the npm packages, and builds. The test suite needs:
+# promtool, Prometheus and Alertmanager (alerts), node_exporter (the IPVS baseline), ipvsadm, qemu,
+# Debian's kernel, busybox and cpio (the IPVS VM), Chromium (the status page), podman (the image build).
 # Skips apt when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +11,19 @@ need=()
 command -v keepalived >/dev/null || need+=(keepalived)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
-if [ "${1:-}" = --tests ]; then command -v promtool >/dev/null || need+=(prometheus); fi
+if [ "${1:-}" = --tests ]; then
+  command -v promtool >/dev/null || need+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+  command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
+  command -v ipvsadm >/dev/null || need+=(ipvsadm)
+  command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+  compgen -G '/boot/vmlinuz-*' >/dev/null || need+=(linux-image-amd64)
+  dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+  command -v cpio >/dev/null || need+=(cpio)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v podman >/dev/null || need+=(podman)
+  command -v systemd-analyze >/dev/null || need+=(systemd)
+fi
 command -v curl >/dev/null || need+=(curl)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v pkill >/dev/null || need+=(procps)
