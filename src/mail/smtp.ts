@@ -1,5 +1,4 @@
 import { readFile, stat } from 'node:fs/promises';
-import { createTransport } from 'nodemailer';
 import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import type { MailConfig } from './event.js';
 
@@ -95,6 +94,9 @@ export async function deliver(mail: MailConfig, node: string, message: OutgoingM
   } catch (err) {
     throw new SmtpFailure((err as Error).message, 'EPASSWORDFILE');
   }
+  // Loaded on the first delivery: most of the time a director has nothing to mail, and nodemailer is
+  // a good part of an idle daemon's memory.
+  const { createTransport } = await import('nodemailer');
   const transport = createTransport(transportOptions(mail.smtp, password));
   try {
     const info = await transport.sendMail({

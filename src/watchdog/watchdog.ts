@@ -1,5 +1,6 @@
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
+import type { Snapshot } from '../state/model.js';
 import type { StateStore } from '../state/store.js';
 import { diagnose, nextConfirmation, verdictKey, type DiagnoseOptions, type Verdict } from './diagnose.js';
 import type { EventBus } from '../core/bus.js';
@@ -14,7 +15,7 @@ export interface WatchdogEvents {
 }
 
 /**
- * Follows the verdicts over time: diagnoses after every state update, on a tick (a peer goes
+ * Follows the verdicts over time: diagnoses after every state update that can change them, on a tick (a peer goes
  * stale with time alone) and when a pending confirmation, hold-down or restore falls due; logs
  * each verdict when it is raised and when it clears, and hands the verdicts to the fencer.
  */
@@ -39,7 +40,12 @@ export class Watchdog implements Part {
 
   async start(): Promise<void> {
     await this.fencer.load();
-    this.unsubscribe = this.store.events.on('snapshot', () => this.review());
+    let reviewed = this.store.snapshot;
+    this.unsubscribe = this.store.events.on('snapshot', (snapshot) => {
+      if (!affectsVerdicts(reviewed, snapshot)) return;
+      reviewed = snapshot;
+      this.review();
+    });
     this.timer = setInterval(() => this.review(), this.options.tickMs);
     this.review();
   }
@@ -74,6 +80,21 @@ export class Watchdog implements Part {
     const times = [nextConfirmation(this.store.snapshot, { ...this.options, now }), this.fencer.nextReview].filter((t): t is number => t !== undefined);
     if (times.length) this.due = setTimeout(() => this.review(), Math.max(0, Math.min(...times) - Date.now()) + 1);
   }
+}
+
+/**
+ * Whether an update touched what verdicts and the fencer read. Most updates do not — source
+ * health, the process poll's timestamp, counters — and the reducer shares unchanged parts, so
+ * comparing references is enough.
+ */
+export function affectsVerdicts(before: Snapshot, after: Snapshot): boolean {
+  return (
+    before.instances !== after.instances ||
+    before.addresses !== after.addresses ||
+    before.peers !== after.peers ||
+    before.witness !== after.witness ||
+    before.keepalived.up !== after.keepalived.up
+  );
 }
 
 export function describe(v: Verdict): string {
