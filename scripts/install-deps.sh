@@ -2,7 +2,8 @@
 # Installs what kawatch's lab needs on Debian (root): keepalived, nftables, iproute2, curl — and
 # with --tests also what the test suite needs — then the npm packages, and builds. The test suite needs:
 # promtool, Prometheus and Alertmanager (alerts), node_exporter (the IPVS baseline), ipvsadm, qemu,
-# Debian's kernel, busybox and cpio (the IPVS VM), Chromium (the status page), podman (the image build).
+# Debian's kernel, busybox and cpio (the IPVS VM), Chromium (the status page), podman (the image build),
+# python3 (generated IPVS tables), man and col (keepalived.conf(5), the lint keyword table).
 # Skips apt when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,13 @@ if [ "${1:-}" = --tests ]; then
   compgen -G '/boot/vmlinuz-*' >/dev/null || need+=(linux-image-amd64)
   dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
   command -v cpio >/dev/null || need+=(cpio)
+  command -v modinfo >/dev/null || need+=(kmod)
   command -v chromium >/dev/null || need+=(chromium)
   command -v podman >/dev/null || need+=(podman)
   command -v systemd-analyze >/dev/null || need+=(systemd)
+  command -v python3 >/dev/null || need+=(python3)
+  command -v man >/dev/null || need+=(man-db)
+  command -v col >/dev/null || need+=(bsdextrautils)
 fi
 command -v curl >/dev/null || need+=(curl)
 command -v ping >/dev/null || need+=(iputils-ping)

@@ -1,11 +1,12 @@
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
-import { createLogger } from '../core/log.js';
-import { Daemon } from '../daemon/daemon.js';
+import type { ConfigOverrides } from '../config/load.js';
 import { VERSION } from '../version.js';
 import { runNotify } from './notify.js';
 import { registerLabCommands } from '../lab/cli.js';
-import { runMailTest, type MailTestOptions } from '../mail/test-command.js';
+import { registerDashboardCommands } from '../dashboards/cli.js';
+import type { MailTestOptions } from '../mail/test-command.js';
+import type { LintCommandOptions } from './lint.js';
+import type { DoctorCommandOptions } from './doctor.js';
 
 interface RunOptions {
   config?: string;
@@ -14,7 +15,8 @@ interface RunOptions {
   check?: boolean;
 }
 
-function printConfigError(err: unknown): number {
+async function printConfigError(err: unknown): Promise<number> {
+  const { ConfigError } = await import('../config/load.js');
   if (err instanceof ConfigError) {
     process.stderr.write(`kawatch: invalid configuration:\n${err.message}\n`);
     return 2;
@@ -23,6 +25,8 @@ function printConfigError(err: unknown): number {
 }
 
 async function run(opts: RunOptions): Promise<number> {
+  // Loaded on use, like the daemon below: commands such as lint run from hooks and should start fast.
+  const [{ loadConfig }, { createLogger }] = await Promise.all([import('../config/load.js'), import('../core/log.js')]);
   const overrides: ConfigOverrides = { listen: opts.listen, procfs: opts.procfs };
   let config;
   try {
@@ -35,6 +39,7 @@ async function run(opts: RunOptions): Promise<number> {
     return 0;
   }
   const log = createLogger(config.log_level);
+  const { Daemon } = await import('../daemon/daemon.js');
   const daemon = new Daemon(config, { log });
   await daemon.start();
   log.info({ version: VERSION, node: config.node_name, listen: daemon.listenAddress }, 'kawatch started');
@@ -106,6 +111,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .description('send a test message through the configured SMTP server now (not through the outbox) and print its answer')
     .option('-c, --config <file>', 'YAML configuration file with a mail section')
     .action(async (opts: MailTestOptions) => {
+      const { runMailTest } = await import('../mail/test-command.js');
       process.exitCode = await runMailTest(opts);
     });
 
@@ -116,7 +122,36 @@ export async function runCli(argv: string[]): Promise<void> {
       process.stdout.write(`kawatch ${VERSION}\n`);
     });
 
+  program
+    .command('lint')
+    .description('check keepalived.conf files (several: the directors of one group, cross-checked)')
+    .argument('<files...>', 'keepalived.conf files, one per director')
+    .addOption(new Option('--format <format>', 'output').choices(['human', 'json']).default('human'))
+    .addOption(new Option('--severity <level>', 'lowest severity that fails (exit 1)').choices(['error', 'warning', 'info']).default('warning'))
+    .option('--config-id <ids>', "keepalived's config-id for @ID lines; several (lb1,lb2): the file is read as each director")
+    .option('--no-cross', 'do not cross-check the files as directors of one group')
+    .action(async (files: string[], opts: LintCommandOptions) => {
+      // Loaded on use: a pre-commit hook should not pay for the daemon's modules.
+      const { runLint } = await import('./lint.js');
+      process.exitCode = await runLint(files, { ...opts, color: program.opts<{ color?: boolean }>().color });
+    });
+
+  program
+    .command('doctor')
+    .description("check this host against the setup checklists (read-only): a director's keepalived, IPVS, wiring, firewall, sysctls, peers; or, with --real-server, an LVS-DR real server")
+    .option('-c, --config <file>', 'kawatch YAML configuration (spool, FIFOs, track_dir, peers)')
+    .option('--keepalived-conf <file>', "keepalived's configuration (default: the running keepalived's -f, else /etc/keepalived/keepalived.conf)")
+    .option('--real-server <vip...>', 'check this host as an LVS-DR real server for these VIPs instead')
+    .option('--procfs <dir>', 'root for every /proc read (overrides the file)')
+    .addOption(new Option('--format <format>', 'output').choices(['human', 'json']).default('human'))
+    .addOption(new Option('--severity <level>', 'lowest severity that fails (exit 1)').choices(['error', 'warning', 'info']).default('warning'))
+    .action(async (opts: DoctorCommandOptions) => {
+      const { runDoctor } = await import('./doctor.js');
+      process.exitCode = await runDoctor({ ...opts, color: program.opts<{ color?: boolean }>().color });
+    });
+
   registerLabCommands(program);
+  registerDashboardCommands(program);
   program.addOption(new Option('--no-color').hideHelp());
   await program.parseAsync(argv);
 }

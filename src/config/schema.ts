@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { BACKEND_LABELS } from '../ipvs/model.js';
 
 /** "500ms", "2s", "1m", "1h" or a bare number of seconds → milliseconds. */
 export function parseDuration(value: string | number): number | undefined {
@@ -163,6 +164,26 @@ const jobsSchema = z.strictObject({
   audit: z.union([cronExpression, z.literal(false)]).default('*/30 * * * *'),
 });
 
+const ipvsSchema = z.strictObject({
+  /** IPVS services and real servers; a host without IPVS just shows kawatch_ipvs_up 0. */
+  enabled: z.boolean().default(true),
+  /**
+   * netlink: generic netlink (needs CAP_NET_ADMIN; adds per-service and per-backend statistics);
+   * procfs: `<procfs>/net/ip_vs` (no capability needed); auto: netlink, else procfs.
+   */
+  path: z.enum(['auto', 'netlink', 'procfs']).default('auto'),
+  /**
+   * The kernel's HZ, for the persistence timeouts /proc/net/ip_vs prints in jiffies; by default
+   * read from /boot/config-RELEASE or /proc/config.gz (netlink gives seconds and needs none).
+   */
+  kernel_hz: z.number().int().min(1).max(100_000).optional(),
+  /** Labels of the ipvs_backend_* series (node_exporter's --collector.ipvs.backend-labels): values are summed over the others. */
+  backend_labels: z
+    .array(z.enum(BACKEND_LABELS, { error: `expected one of ${BACKEND_LABELS.join(', ')}` }))
+    .default([...BACKEND_LABELS])
+    .refine((labels) => new Set(labels).size === labels.length, { message: 'a label is listed twice' }),
+});
+
 export const configSchema = z.strictObject({
   node_name: z.string().min(1).max(64).default(hostname()),
   listen: listenAddress.default('0.0.0.0:9650'),
@@ -189,6 +210,7 @@ export const configSchema = z.strictObject({
   peers: peersSchema.optional(),
   watchdog: watchdogSchema.prefault({}),
   jobs: jobsSchema.prefault({}),
+  ipvs: ipvsSchema.prefault({}),
   /** Email alerts; absent: no mail. */
   mail: mailSchema.optional(),
 }).superRefine((config, ctx) => {

@@ -4,6 +4,9 @@ import { EventBus } from '../core/bus.js';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import { createApp, HttpServer } from '../http/server.js';
+import { IpvsCollector } from '../ipvs/collector.js';
+import { NetlinkReader } from '../ipvs/genl.js';
+import { ProcfsReader } from '../ipvs/procfs.js';
 import { History } from '../jobs/history.js';
 import { Jobs } from '../jobs/jobs.js';
 import { DumpSource } from '../keepalived/dump-source.js';
@@ -12,6 +15,7 @@ import { HookSource } from '../keepalived/hook-source.js';
 import { ProcessSource } from '../keepalived/process.js';
 import { Mailer } from '../mail/mailer.js';
 import { MailStats } from '../mail/stats.js';
+import { ipvsExposition } from '../metrics/ipvs.js';
 import { createRegistry } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
 import { PeerLink } from '../peer/link.js';
@@ -55,6 +59,8 @@ export class Daemon {
   private config: Config;
   /** Outlives reloads, so the mail counters never go back. */
   private readonly mailStats = new MailStats();
+  /** The IPVS collector of the running configuration, when enabled. */
+  private ipvs?: IpvsCollector;
 
   constructor(config: Config, private readonly options: DaemonOptions) {
     this.config = config;
@@ -65,7 +71,7 @@ export class Daemon {
     const actions = () => this.actions;
     const mail = config.mail ? this.mailStats : undefined;
     const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail });
-    this.http = new HttpServer(config.listen, createApp({ store: this.store, registry, version: VERSION, verdicts, actions }), options.log);
+    this.http = new HttpServer(config.listen, createApp({ store: this.store, registry, version: VERSION, verdicts, actions, happenings: () => this.history.since(0), streamedMetrics: () => this.ipvsMetrics() }), options.log);
     this.store.events.on('change', (change) => {
       if (change.type === 'transition') options.log.info({ part: 'state', ...change }, `${change.scope} ${change.name}: ${change.from} -> ${change.to}`);
     });
@@ -85,6 +91,14 @@ export class Daemon {
     return diagnose(this.store.snapshot, { now, ...diagnoseOptions(this.config) });
   }
 
+  /** The IPVS series of a fresh read, with keepalived's checker verdicts next to them. */
+  private async ipvsMetrics(): Promise<Iterable<string> | undefined> {
+    const ipvs = this.ipvs;
+    if (!ipvs) return undefined;
+    const { table, health } = await ipvs.scrape();
+    return ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers) });
+  }
+
   private buildParts(config: Config): Part[] {
     const { log } = this.options;
     const { hook, fifo, netlink, dump } = config.sources;
@@ -99,6 +113,12 @@ export class Daemon {
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, this.store, log.child({ part: 'hook' })));
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, this.store, log.child({ part: 'fifo' })));
     if (netlink.enabled) parts.push(new AddressSource(this.store, log.child({ part: 'netlink' })));
+    this.ipvs = undefined;
+    if (config.ipvs.enabled) {
+      const { procfs } = config;
+      const readers = { netlink: () => new NetlinkReader({ procfs }), procfs: () => new ProcfsReader(procfs, config.ipvs.kernel_hz) };
+      parts.push((this.ipvs = new IpvsCollector(config.ipvs.path, readers, log.child({ part: 'ipvs' }))));
+    }
     parts.push(new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, this.store, log.child({ part: 'process' })));
     let dumpSource: DumpSource | undefined;
     if (dump.enabled) {

@@ -1,11 +1,13 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import express from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
+import type { Happening } from '../jobs/history.js';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
+import { renderStatusPage, STATUS_PAGE_HEADERS } from './status-page.js';
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
@@ -19,18 +21,53 @@ export interface AppContext {
   version: string;
   verdicts: () => Verdict[];
   actions: () => readonly JournalEntry[];
+  /** Series written after prom-client's, chunk by chunk: the IPVS table can be 100k backends. */
+  streamedMetrics?: () => Promise<Iterable<string> | undefined>;
+  /** Recent transitions, verdicts and actions, oldest first: the status page's history. */
+  happenings: () => readonly Happening[];
 }
 
-export function createApp({ store, registry, version, verdicts, actions }: AppContext): express.Express {
+/** Writes the chunks as the client takes them, so a large body is never held whole. */
+async function writeChunks(res: ServerResponse, ...parts: Iterable<string>[]): Promise<void> {
+  for (const part of parts) {
+    for (const chunk of part) {
+      if (res.destroyed) return;
+      if (!res.write(chunk)) await drained(res);
+    }
+  }
+  res.end();
+}
+
+/** Resolves when the client has taken what was written, or has gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
+
+export function createApp({ store, registry, version, verdicts, actions, happenings, streamedMetrics }: AppContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/metrics', async (_req, res, next) => {
     try {
-      const body = await registry.metrics();
-      res.type(registry.contentType).send(body);
+      const [body, streamed] = await Promise.all([registry.metrics(), streamedMetrics?.()]);
+      res.type(registry.contentType);
+      if (!streamed) {
+        res.send(body);
+        return;
+      }
+      await writeChunks(res, [body], streamed);
     } catch (err) {
       next(err);
     }
+  });
+  app.get('/', (_req, res) => {
+    const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), happenings: happenings() });
+    res.set(STATUS_PAGE_HEADERS).type('html').send(page);
   });
   app.get('/api/v1/state', (_req, res) => {
     res.json({ version, generatedAt: new Date().toISOString(), ...store.snapshot, verdicts: verdicts(), actions: actions() });

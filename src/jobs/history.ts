@@ -9,6 +9,8 @@ export interface Happening {
   kind: 'transition' | 'verdict' | 'action';
   /** The instance it concerns, when there is one. */
   iname?: string;
+  /** For verdicts: whether it was raised or has cleared. */
+  verdict?: 'raised' | 'cleared';
   text: string;
 }
 
@@ -22,8 +24,11 @@ export class History {
     store.events.on('change', (c) => {
       if (c.type === 'transition') this.add({ at: c.at, kind: 'transition', iname: c.name, text: `${c.scope} ${c.name}: ${c.from} -> ${c.to} (${c.source})` });
     });
-    watchdog.on('verdict-raised', ({ verdict, at }) => this.add({ at, kind: 'verdict', iname: 'iname' in verdict ? verdict.iname : undefined, text: `raised: ${describeVerdict(verdict)}` }));
-    watchdog.on('verdict-cleared', ({ verdict, at }) => this.add({ at, kind: 'verdict', iname: 'iname' in verdict ? verdict.iname : undefined, text: `cleared: ${describeVerdict(verdict)}` }));
+    for (const outcome of ['raised', 'cleared'] as const) {
+      watchdog.on(`verdict-${outcome}`, ({ verdict, at }) =>
+        this.add({ at, kind: 'verdict', verdict: outcome, iname: 'iname' in verdict ? verdict.iname : undefined, text: `${outcome}: ${describeVerdict(verdict)}` }),
+      );
+    }
     watchdog.on('action', (e) => this.add({ at: e.at, kind: 'action', iname: e.iname, text: `${e.dryRun ? '[dry run] ' : ''}${e.action} ${e.iname}: ${e.reason}` }));
   }
 

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { LabError, labDown, labHeal, labSplit, labStatus, labUp, readMasters, type LabDownResult, type LabInfo, type LabStatus, type SplitLink, type SplitState } from './lab.js';
+import type { LabDownResult, LabInfo, LabStatus, SplitLink, SplitState } from './lab.js';
 import { DEFAULT_PREFIX, LAB_POLICIES, PRIMARY_IFNAME, SECONDARY_IFNAME, type LabPolicy } from './plan.js';
 
 interface CommonOptions {
@@ -87,19 +87,25 @@ function formatSplit(s: SplitState): string {
   ].join('\n');
 }
 
-/** Prints the result as JSON or as text; a failure becomes a message on stderr and exit status 1. */
+type LabModule = typeof import('./lab.js');
+
+/**
+ * Prints the result as JSON or as text; a failure becomes a message on stderr and exit status 1.
+ * The lab itself loads only when a lab command runs, so the other commands start fast.
+ */
 function output<T>(
   name: string,
-  work: (opts: CommonOptions & Record<string, unknown>) => Promise<T>,
-  text: (result: T) => string | Promise<string>,
+  work: (lab: LabModule, opts: CommonOptions & Record<string, unknown>) => Promise<T>,
+  text: (result: T, lab: LabModule) => string | Promise<string>,
   json: (result: T) => unknown = (result) => result,
 ) {
   return async (opts: CommonOptions & Record<string, unknown>) => {
+    const lab = await import('./lab.js');
     try {
-      const result = await work(opts);
-      process.stdout.write(`${opts.json ? JSON.stringify(json(result)) : await text(result)}\n`);
+      const result = await work(lab, opts);
+      process.stdout.write(`${opts.json ? JSON.stringify(json(result)) : await text(result, lab)}\n`);
     } catch (err) {
-      process.stderr.write(`kawatch lab ${name}: ${err instanceof LabError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+      process.stderr.write(`kawatch lab ${name}: ${err instanceof lab.LabError ? err.message : ((err as Error).stack ?? String(err))}\n`);
       process.exitCode = 1;
     }
   };
@@ -116,12 +122,12 @@ export function registerLabCommands(program: Command): void {
     .action(
       output(
         'up',
-        async (opts) => {
+        async (lab, opts) => {
           const startedAt = performance.now();
-          const info = await labUp({ prefix: opts.prefix, policy: opts.policy as LabPolicy });
+          const info = await lab.labUp({ prefix: opts.prefix, policy: opts.policy as LabPolicy });
           return { info, seconds: (performance.now() - startedAt) / 1000 };
         },
-        async ({ info, seconds }) => formatUp(info, await readMasters(info), seconds),
+        async ({ info, seconds }, lab) => formatUp(info, await lab.readMasters(info), seconds),
         ({ info }) => info,
       ),
     );
@@ -130,17 +136,17 @@ export function registerLabCommands(program: Command): void {
     .description("split brain: drop VRRP (IP protocol 112) on one director's primary link with nftables (--link secondary cuts the secondary link instead)")
     .option('--node <name>', 'the director whose link drops traffic', 'lb2')
     .addOption(new Option('--link <link>', 'primary: drop VRRP there; secondary: cut the secondary link; both; isolate: drop everything on both links').choices(['primary', 'secondary', 'both', 'isolate']).default('primary'))
-    .action(output('split', (opts) => labSplit({ prefix: opts.prefix, node: opts.node as string, link: opts.link as SplitLink }), formatSplit));
+    .action(output('split', (lab, opts) => lab.labSplit({ prefix: opts.prefix, node: opts.node as string, link: opts.link as SplitLink }), formatSplit));
 
   withCommonOptions(lab.command('heal'))
     .description('remove the split-brain rules from every director (harmless when there are none)')
-    .action(output('heal', (opts) => labHeal({ prefix: opts.prefix }), formatSplit));
+    .action(output('heal', (lab, opts) => lab.labHeal({ prefix: opts.prefix }), formatSplit));
 
   withCommonOptions(lab.command('status'))
     .description('what is up: namespaces, processes, and each daemon\'s view of the instances')
-    .action(output('status', (opts) => labStatus({ prefix: opts.prefix }), formatStatus));
+    .action(output('status', (lab, opts) => lab.labStatus({ prefix: opts.prefix }), formatStatus));
 
   withCommonOptions(lab.command('down'))
     .description('remove everything the lab made, even after a crash (idempotent)')
-    .action(output('down', (opts) => labDown({ prefix: opts.prefix }), formatDown));
+    .action(output('down', (lab, opts) => lab.labDown({ prefix: opts.prefix }), formatDown));
 }

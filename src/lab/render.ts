@@ -85,6 +85,8 @@ export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPo
       members: plan.nodes.filter((n) => n !== node).map((n) => ({ name: n.name, address: `${n.secondary.address}:${PEER_PORT}` })),
     },
     state_dir: paths.stateDir,
+    // The lab's directors run VRRP only (no virtual_server), on a kernel that may lack IPVS.
+    ipvs: { enabled: false },
     watchdog: {
       policy,
       track_dir: paths.trackDir,

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import type { ConfNode } from '../../src/keepalived/conf/ast.js';
+import { parseText } from '../../src/keepalived/conf/parse.js';
 import {
   API_PORT,
   MANAGEMENT_SLOTS,
@@ -33,39 +35,15 @@ function nodeNamed(plan: LabPlan, name: string): NodePlan {
   return node;
 }
 
-// ---- a tiny reader for keepalived's configuration syntax ----------------------------------
-
-/** One `keyword args… {` block or `keyword args…` line of a keepalived configuration. */
-interface ConfNode {
-  keyword: string;
-  args: string[];
-  children: ConfNode[];
-}
-
-/** Enough of keepalived's grammar for rendered files: one statement per line, `{`/`}` nesting, `#` comments. */
+/** Top-level nodes of a rendered keepalived.conf, read by kawatch's own parser, which must find nothing wrong. */
 function parseKeepalivedConf(text: string): ConfNode[] {
-  const root: ConfNode = { keyword: '', args: [], children: [] };
-  const stack = [root];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*$/, '').trim();
-    if (!line) continue;
-    if (line === '}') {
-      stack.pop();
-      if (stack.length === 0) throw new Error('unbalanced }');
-      continue;
-    }
-    const opens = line.endsWith('{');
-    const words = (opens ? line.slice(0, -1) : line).trim().match(/"[^"]*"|\S+/g) ?? [];
-    const node: ConfNode = { keyword: words[0] ?? '', args: words.slice(1), children: [] };
-    stack.at(-1)!.children.push(node);
-    if (opens) stack.push(node);
-  }
-  if (stack.length !== 1) throw new Error('unclosed block');
-  return root.children;
+  const parsed = parseText(text, 'keepalived.conf');
+  expect(parsed.problems).toEqual([]);
+  return parsed.nodes;
 }
 
 function child(block: ConfNode, keyword: string): ConfNode {
-  const found = block.children.filter((c) => c.keyword === keyword);
+  const found = (block.children ?? []).filter((c) => c.keyword === keyword);
   if (found.length !== 1) throw new Error(`expected one ${keyword} in ${block.keyword}, found ${found.length}`);
   return found[0]!;
 }
@@ -80,7 +58,7 @@ function instancesOf(conf: string): Map<string, { priority: number; vrid: number
       priority: Number(child(block, 'priority').args[0]),
       vrid: Number(child(block, 'virtual_router_id').args[0]),
       iface: child(block, 'interface').args[0]!,
-      vips: child(block, 'virtual_ipaddress').children.map((c) => c.keyword),
+      vips: (child(block, 'virtual_ipaddress').children ?? []).map((c) => c.keyword),
       // keepalived splits the quoted script line on whitespace.
       notify: notify[0]!.replace(/^"|"$/g, '').split(/\s+/),
     });

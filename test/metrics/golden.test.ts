@@ -51,6 +51,8 @@ describeWithPrereqs('golden /metrics on fixtures', { commands: ['promtool', 'mkf
         `  fifo: { enabled: true, paths: [${dir}/notify.fifo], check_interval: 100ms }`,
         '  netlink: { enabled: false }',
         `  dump: { trigger: none, path: ${dir}/keepalived.json, on_transition: false, interval: 1h }`,
+        // The IPVS series have their own golden output (test/ipvs/golden.test.ts).
+        'ipvs: { enabled: false }',
       ].join('\n'),
       'golden.yml',
     );

@@ -1,0 +1,353 @@
+/**
+ * The procfs path: `/proc/net/ip_vs` and `/proc/net/ip_vs_stats` as the kernel prints them
+ * (net/netfilter/ipvs/ip_vs_ctl.c, `ip_vs_info_seq_show` and `ip_vs_stats_show`). It needs no
+ * capability, which is why it is the fallback when generic netlink is refused; it knows no
+ * per-service or per-backend statistics and no persistent connection counts.
+ *
+ * Line shapes (the kernel's format strings):
+ *   IPv4 service   "%s  %08X:%04X %s %s "        proto, addr, port, scheduler, "ops " or ""
+ *   IPv6 service   "%s  [%pI6]:%04X %s "         (no one-packet flag printed)
+ *   FWM service    "FWM  %08X %s %s"             mark, scheduler, "ops " or ""
+ *   then           "persistent %d %08X\n" or "\n" timeout in jiffies (seconds × the kernel's HZ), ntohl(netmask)
+ *   destination    "  -> %08X:%04X      %-7s %-6d %-10d %-10d\n"  or "  -> [%pI6]:%04X      …"
+ * Every line that does not fit is reported with FILE:LINE; destination lines are attached only to
+ * the service line right above them, and to none when that line could not be read.
+ */
+import { readFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { canonicalIp } from '../core/ip.js';
+import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsReader, IpvsService, IpvsStats, IpvsTable, ServiceProtocol } from './model.js';
+
+const FORWARDING: Readonly<Record<string, ForwardingMethod>> = { Route: 'route', Masq: 'masq', Tunnel: 'tunnel', Local: 'local' };
+const ADDRESS_PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'UDP', 'SCTP']);
+const DESTINATION = /^ {2}-> (?:([0-9A-F]{8})|\[([0-9a-fA-F:.]{2,45})\]):([0-9A-F]{4}) +(\S+) +(-?\d+) +(-?\d+) +(-?\d+) *$/;
+const SERVICE_ADDRESS = /^(?:([0-9A-F]{8})|\[([0-9a-fA-F:.]{2,45})\]):([0-9A-F]{4})$/;
+const HEX32 = /^[0-9A-F]{1,8}$/;
+const HEADER = ['IP Virtual Server version ', 'Prot LocalAddress:Port Scheduler Flags', '  -> RemoteAddress:Port Forward Weight ActiveConn InActConn'];
+const PROC_FORMAT = 'PROTO  ADDR:PORT SCHEDULER [ops] [persistent TIMEOUT MASK], FWM  MARK SCHEDULER …, or "  -> ADDR:PORT FORWARD WEIGHT ACTIVE INACTIVE"';
+
+export interface ParsedIpVs {
+  services: IpvsService[];
+  problems: IpvsProblem[];
+}
+
+export interface ParsedIpVsStats {
+  totals: IpvsStats;
+  rates: IpvsRates;
+  problems: IpvsProblem[];
+  /** False when the file did not have its two rows of figures; totals and rates are then zeros. */
+  complete: boolean;
+}
+
+function ipv4FromHex(hex: string): string {
+  const n = parseInt(hex, 16);
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/**
+ * `%pI6` prints all eight groups in full; compressing them here is the RFC 5952 form
+ * `canonicalIp` gives, without a URL parse per backend (it shows at 100k backends).
+ */
+export function ipv6FromFull(text: string): string | undefined {
+  if (text.length !== 39) return canonicalIp(text);
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const group = text.slice(i * 5, i * 5 + 4);
+    if ((i < 7 && text[i * 5 + 4] !== ':') || !/^[0-9a-fA-F]{4}$/.test(group)) return undefined;
+    groups.push(parseInt(group, 16));
+  }
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < 8 && groups[end] === 0) end++;
+    if (end - i > bestLength) [bestStart, bestLength] = [i, end - i];
+    i = end;
+  }
+  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(':');
+  return bestStart < 0 ? hex(0, 8) : `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+}
+
+function address(v4hex: string | undefined, v6text: string | undefined): { family: 4 | 6; address: string } | undefined {
+  if (v4hex !== undefined) return { family: 4, address: ipv4FromHex(v4hex) };
+  const v6 = v6text === undefined ? undefined : ipv6FromFull(v6text);
+  return v6 === undefined || v6.includes('.') ? undefined : { family: 6, address: v6 };
+}
+
+const byteSwap32 = (n: number) => (((n & 0xff) << 24) | ((n & 0xff00) << 8) | ((n >>> 8) & 0xff00) | (n >>> 24)) >>> 0;
+
+/**
+ * The netmask as printed: `ntohl(svc->netmask)`. For IPv6 services the field holds the prefix
+ * length in host order, so a little-endian kernel prints 128 as 80000000: both orders are read.
+ */
+function persistenceMask(family: 4 | 6, hex: string): string | undefined {
+  if (!HEX32.test(hex)) return undefined;
+  const n = parseInt(hex, 16);
+  if (family === 4) return ipv4FromHex(hex.padStart(8, '0'));
+  const prefix = n >= 1 && n <= 128 ? n : byteSwap32(n);
+  return prefix >= 1 && prefix <= 128 ? String(prefix) : undefined;
+}
+
+/** `maskHex`: the printed mask, read once the family is known (an FWM service's comes from its real servers). */
+type ServiceLine = { ok: true; service: IpvsService; maskHex?: string } | { ok: false; error: string };
+
+function parseServiceLine(line: string, hz: number | undefined): ServiceLine {
+  const tokens = line.trim().split(/\s+/);
+  const [protocol, target, scheduler] = tokens;
+  if (!protocol || !target || !scheduler) return { ok: false, error: `expected ${PROC_FORMAT}` };
+  let service: IpvsService;
+  if (protocol === 'FWM') {
+    if (!HEX32.test(target)) return { ok: false, error: `firewall mark ${JSON.stringify(target)} is not 8 hex digits` };
+    // The family of an FWM service is not printed; its backends tell it (IPv4 until one does).
+    service = { protocol: 'FWM', family: 4, address: '', port: 0, fwmark: parseInt(target, 16), scheduler, flags: [], destinations: [] };
+  } else if (ADDRESS_PROTOCOLS.has(protocol)) {
+    const m = SERVICE_ADDRESS.exec(target);
+    const addr = m && address(m[1], m[2]);
+    if (!m || !addr) return { ok: false, error: `service address ${JSON.stringify(target)} is neither HEX8:PORT nor [IPv6]:PORT` };
+    service = { protocol: protocol as ServiceProtocol, ...addr, port: parseInt(m[3]!, 16), fwmark: 0, scheduler, flags: [], destinations: [] };
+  } else {
+    return { ok: false, error: `protocol ${JSON.stringify(protocol)} is not TCP, UDP, SCTP or FWM` };
+  }
+  let rest = tokens.slice(3);
+  if (rest[0] === 'ops') {
+    service.flags.push('one-packet');
+    rest = rest.slice(1);
+  }
+  let maskHex: string | undefined;
+  if (rest[0] === 'persistent') {
+    const timeout = rest[1] !== undefined && /^\d+$/.test(rest[1]) ? Number(rest[1]) : undefined;
+    maskHex = rest[2];
+    const netmask = maskHex === undefined ? undefined : persistenceMask(service.family, maskHex);
+    if (timeout === undefined || netmask === undefined || rest.length !== 3) {
+      return { ok: false, error: `expected "persistent TIMEOUT MASK" (jiffies, then 8 hex digits), got ${JSON.stringify(rest.join(' '))}` };
+    }
+    service.persistence = hz === undefined ? { netmask } : { timeoutSeconds: Math.round(timeout / hz), netmask };
+    rest = [];
+  }
+  if (rest.length > 0) return { ok: false, error: `unexpected ${JSON.stringify(rest.join(' '))} after the scheduler, expected [ops] [persistent TIMEOUT MASK]` };
+  return { ok: true, service, maskHex };
+}
+
+type DestinationLine = { ok: true; destination: IpvsDestination } | { ok: false; error: string };
+
+function parseDestinationLine(line: string): DestinationLine {
+  const m = DESTINATION.exec(line);
+  if (!m) return { ok: false, error: `expected "  -> ADDR:PORT FORWARD WEIGHT ACTIVE INACTIVE" in the kernel's format` };
+  const v6 = m[1] === undefined ? ipv6FromFull(m[2]!) : undefined;
+  if (m[1] === undefined && (v6 === undefined || v6.includes('.'))) return { ok: false, error: `real server address [${m[2]}] is not an IPv6 address` };
+  const forwarding = FORWARDING[m[4]!];
+  if (!forwarding) return { ok: false, error: `forwarding method ${JSON.stringify(m[4])} is not Route, Masq, Tunnel or Local` };
+  return {
+    ok: true,
+    destination: {
+      family: v6 === undefined ? 4 : 6,
+      address: v6 ?? ipv4FromHex(m[1]!),
+      port: parseInt(m[3]!, 16),
+      forwarding,
+      weight: Number(m[5]),
+      activeConnections: Number(m[6]),
+      inactiveConnections: Number(m[7]),
+    },
+  };
+}
+
+/** The identity the kernel keeps unique; a torn read of a changing table can repeat a service. */
+const serviceIdentity = (s: IpvsService) => `${s.family} ${s.protocol} ${s.address} ${s.port} ${s.fwmark}`;
+
+/**
+ * `/proc/net/ip_vs` → services; `file` names the file in problems. `hz` is the kernel's tick rate,
+ * which turns the printed persistence timeouts into seconds; without it they are unknown.
+ */
+export function parseIpVs(text: string, file: string, hz?: number): ParsedIpVs {
+  const problems: IpvsProblem[] = [];
+  const services: IpvsService[] = [];
+  const seenServices = new Set<string>();
+
+  let current: IpvsService | undefined;
+  let currentMask: string | undefined;
+  let currentLine = 0;
+  let seenDestinations = new Set<string>();
+  /** Why real server lines that follow have no service: set by a service line that was refused. */
+  let refusedService: string | undefined;
+  /** Real server lines with no service to belong to: reported once per run, never attached. */
+  let orphans: { from: number; to: number; reason: string } | undefined;
+  const closeOrphans = () => {
+    if (!orphans) return;
+    const { from, to, reason } = orphans;
+    const count = to - from + 1;
+    problems.push({ where: count === 1 ? `${file}:${from}` : `${file}:${from}-${to}`, message: `${count} real server line${count === 1 ? '' : 's'} left out: ${reason}` });
+    orphans = undefined;
+  };
+  const closeService = () => {
+    if (!current) return;
+    if (current.protocol === 'FWM' && current.destinations[0]?.family === 6) {
+      current.family = 6;
+      if (current.persistence) {
+        const prefix = persistenceMask(6, currentMask!);
+        if (prefix === undefined) problems.push({ where: `${file}:${currentLine}`, message: `persistence mask ${currentMask} of an IPv6 firewall-mark service is no prefix length; shown as ''` });
+        current.persistence.netmask = prefix ?? '';
+      }
+    }
+    const identity = serviceIdentity(current);
+    if (seenServices.has(identity)) {
+      problems.push({ where: `${file}:${currentLine}`, message: 'firewall-mark service listed twice (the table changed during the read); the first one is kept' });
+    } else {
+      seenServices.add(identity);
+      services.push(current);
+    }
+    current = undefined;
+  };
+
+  // Line by line without splitting: an array of 100k lines would outlive the parse in the old generation.
+  for (let i = 0, start = 0; start < text.length; i++) {
+    const newline = text.indexOf('\n', start);
+    const line = text.slice(start, newline < 0 ? text.length : newline);
+    start = newline < 0 ? text.length : newline + 1;
+    const where = () => `${file}:${i + 1}`;
+    const header = HEADER[i];
+    if (header !== undefined) {
+      if (!line.startsWith(header)) problems.push({ where: where(), message: `expected the header line ${JSON.stringify(header.trim())}` });
+      continue;
+    }
+    if (line.startsWith('  -> ')) {
+      if (!current) {
+        if (orphans) orphans.to = i + 1;
+        else orphans = { from: i + 1, to: i + 1, reason: refusedService ?? 'no service line before them' };
+        continue;
+      }
+      const parsed = parseDestinationLine(line);
+      if (!parsed.ok) {
+        problems.push({ where: where(), message: `${parsed.error}, got ${JSON.stringify(line.slice(0, 160))}` });
+        continue;
+      }
+      const key = `${parsed.destination.address} port ${parsed.destination.port}`;
+      if (seenDestinations.has(key)) {
+        problems.push({ where: where(), message: `real server ${key} is listed twice for the same service (the table changed during the read); the first line is kept` });
+        continue;
+      }
+      seenDestinations.add(key);
+      current.destinations.push(parsed.destination);
+      continue;
+    }
+    closeOrphans();
+    closeService();
+    seenDestinations = new Set();
+    refusedService = undefined;
+    if (line.trim() === '') {
+      problems.push({ where: where(), message: 'unexpected empty line' });
+      continue;
+    }
+    const parsed = parseServiceLine(line, hz);
+    if (!parsed.ok) {
+      problems.push({ where: where(), message: `${parsed.error}; line ${JSON.stringify(line.slice(0, 160))}` });
+      refusedService = `the service line at ${where()} above them could not be read`;
+    } else if (parsed.service.protocol !== 'FWM' && seenServices.has(serviceIdentity(parsed.service))) {
+      problems.push({ where: where(), message: 'service listed twice (the table changed during the read); the first one is kept' });
+      refusedService = `they belong to the repeated service at ${where()}`;
+    } else {
+      current = parsed.service;
+      currentMask = parsed.maskHex;
+      currentLine = i + 1;
+    }
+  }
+  closeOrphans();
+  closeService();
+  return { services, problems };
+}
+
+const FIGURES = /^\s*[0-9A-F]+(?:\s+[0-9A-F]+){4}\s*$/;
+
+/** `/proc/net/ip_vs_stats`: the totals row (`%8LX %8LX %8LX %16LX %16LX`), then the estimator rates row. */
+export function parseIpVsStats(text: string, file: string): ParsedIpVsStats {
+  const rows: { line: number; values: string[] }[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (FIGURES.test(line)) rows.push({ line: i + 1, values: line.trim().split(/\s+/) });
+  });
+  const zeroRates: IpvsRates = { connectionsPerSecond: 0, incomingPacketsPerSecond: 0, outgoingPacketsPerSecond: 0, incomingBytesPerSecond: 0, outgoingBytesPerSecond: 0 };
+  const zeroTotals: IpvsStats = { connections: 0n, incomingPackets: 0n, outgoingPackets: 0n, incomingBytes: 0n, outgoingBytes: 0n };
+  if (rows.length !== 2) {
+    return {
+      totals: zeroTotals,
+      rates: zeroRates,
+      complete: false,
+      problems: [{ where: `${file}:1`, message: `expected two rows of five hex figures (totals, then rates per second), found ${rows.length}` }],
+    };
+  }
+  const [totals, rates] = rows.map((row) => row.values.map((v) => BigInt(`0x${v}`))) as [bigint[], bigint[]];
+  return {
+    totals: { connections: totals[0]!, incomingPackets: totals[1]!, outgoingPackets: totals[2]!, incomingBytes: totals[3]!, outgoingBytes: totals[4]! },
+    rates: {
+      connectionsPerSecond: Number(rates[0]),
+      incomingPacketsPerSecond: Number(rates[1]),
+      outgoingPacketsPerSecond: Number(rates[2]),
+      incomingBytesPerSecond: Number(rates[3]),
+      outgoingBytesPerSecond: Number(rates[4]),
+    },
+    complete: true,
+    problems: [],
+  };
+}
+
+/** `CONFIG_HZ=N` of a kernel's build configuration. */
+export function configHz(config: string): number | undefined {
+  const m = /^CONFIG_HZ=(\d+)$/m.exec(config);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The running kernel's HZ, from its build configuration: `/boot/config-RELEASE` as distributions
+ * install it, else `<procfs>/config.gz` (CONFIG_IKCONFIG_PROC). Nothing in /proc or sysconf tells it
+ * otherwise (USER_HZ is not the kernel's HZ).
+ */
+export async function kernelHz(procfs: string): Promise<number | undefined> {
+  const fromBoot = await readFile(`/boot/config-${release()}`, 'utf8').then(configHz, () => undefined);
+  if (fromBoot !== undefined) return fromBoot;
+  return readFile(join(procfs, 'config.gz'))
+    .then((gz) => promisify(gunzip)(gz))
+    .then((config) => configHz(config.toString('utf8')), () => undefined);
+}
+
+/** Reads `<procfs>/net/ip_vs` and `<procfs>/net/ip_vs_stats` at every call. */
+export class ProcfsReader implements IpvsReader {
+  readonly path = 'procfs';
+  private readonly tableFile: string;
+  private readonly statsFile: string;
+  private hz?: Promise<number | undefined>;
+
+  /** `hz`: the kernel's tick rate when known (configuration); otherwise read from the kernel's build configuration once. */
+  constructor(
+    private readonly procfs: string,
+    hz?: number,
+  ) {
+    this.tableFile = join(procfs, 'net/ip_vs');
+    this.statsFile = join(procfs, 'net/ip_vs_stats');
+    if (hz !== undefined) this.hz = Promise.resolve(hz);
+  }
+
+  async read(): Promise<IpvsTable> {
+    // One after the other, so a kernel without IPVS is always told by the same file.
+    const read = (file: string) =>
+      readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'ENOENT' ? new Error(`${file} does not exist: no IPVS in this kernel (is the ip_vs module loaded?)`) : err;
+      });
+    const table = await read(this.tableFile);
+    const stats = await read(this.statsFile);
+    this.hz ??= kernelHz(this.procfs);
+    const parsed = parseIpVs(table, this.tableFile, await this.hz);
+    const totals = parseIpVsStats(stats, this.statsFile);
+    return {
+      services: parsed.services,
+      totals: totals.totals,
+      totalRates: totals.rates,
+      problems: [...parsed.problems, ...totals.problems],
+      ...(totals.complete ? {} : { totalsUnknown: true }),
+    };
+  }
+}

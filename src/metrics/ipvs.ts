@@ -1,0 +1,350 @@
+/**
+ * The IPVS series, written straight to Prometheus text. prom-client keeps an object per series
+ * and renders the whole body as one string; at 100k backends that is most of the scrape time and
+ * of the daemon's memory (README "IPVS" has the figures), so these series are produced here as
+ * a sequence of chunks the HTTP handler streams after prom-client's output.
+ */
+import { canonicalIp } from '../core/ip.js';
+import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey } from '../ipvs/model.js';
+import type { CheckerView } from '../state/model.js';
+
+/** What names a service in the series: the family is not a label. */
+type ServiceId = Pick<ServiceKey, 'protocol' | 'address' | 'port' | 'fwmark'>;
+
+/** A service whose keepalived sorry_server kawatch knows (from keepalived.conf). */
+export interface KnownSorryServer {
+  service: ServiceId;
+  address: string;
+  port: number;
+}
+
+export interface IpvsHealth {
+  /** Whether the last read succeeded. */
+  up: boolean;
+  durationSeconds: number;
+  /** The path in use, once one was chosen. */
+  path?: 'netlink' | 'procfs';
+  /** Problems reported since start (malformed lines or attributes). */
+  problemsTotal: number;
+}
+
+export interface IpvsExpositionInput {
+  /** The table of the last read; undefined when it failed. */
+  table?: IpvsTable;
+  health: IpvsHealth;
+  backendLabels: readonly BackendLabel[];
+  checkers: Iterable<CheckerView>;
+  /** Services whose sorry_server is known; without it no ipvs_service_sorry_server_active series. */
+  sorryServers?: readonly KnownSorryServer[];
+}
+
+const CHUNK_CHARS = 64 * 1024;
+
+type Value = number | bigint;
+type MetricType = 'gauge' | 'counter';
+
+interface Family<T> {
+  name: string;
+  type: MetricType;
+  help: string;
+  value: (item: T) => Value | undefined;
+}
+
+const escapeLabel = (value: string) => value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+
+const STATS: readonly [keyof IpvsStats, string, string][] = [
+  ['connections', 'connections_total', 'Connections scheduled'],
+  ['incomingPackets', 'incoming_packets_total', 'Incoming packets'],
+  ['outgoingPackets', 'outgoing_packets_total', 'Outgoing packets'],
+  ['incomingBytes', 'incoming_bytes_total', 'Incoming bytes'],
+  ['outgoingBytes', 'outgoing_bytes_total', 'Outgoing bytes'],
+];
+const RATES: readonly [keyof IpvsRates, string, string][] = [
+  ['connectionsPerSecond', 'connections_per_second', 'Connections per second'],
+  ['incomingPacketsPerSecond', 'incoming_packets_per_second', 'Incoming packets per second'],
+  ['outgoingPacketsPerSecond', 'outgoing_packets_per_second', 'Outgoing packets per second'],
+  ['incomingBytesPerSecond', 'incoming_bytes_per_second', 'Incoming bytes per second'],
+  ['outgoingBytesPerSecond', 'outgoing_bytes_per_second', 'Outgoing bytes per second'],
+];
+
+/** The counters and estimator rates of one level (global, service, backend), as families. */
+function statsFamilies<T>(prefix: string, scope: string, stats: (item: T) => IpvsStats | undefined, rates: (item: T) => IpvsRates | undefined): Family<T>[] {
+  return [
+    ...STATS.map(([key, suffix, help]): Family<T> => ({ name: `${prefix}${suffix}`, type: 'counter', help: `${help} ${scope}.`, value: (item) => stats(item)?.[key] })),
+    ...RATES.map(([key, suffix, help]): Family<T> => ({
+      name: `${prefix}${suffix}`,
+      type: 'gauge',
+      help: `${help} ${scope}, the kernel's estimator rate.`,
+      value: (item) => rates(item)?.[key],
+    })),
+  ];
+}
+
+const GLOBAL_FAMILIES = statsFamilies<IpvsTable>('ipvs_', 'through IPVS (all services)', (t) => (t.totalsUnknown ? undefined : t.totals), (t) => (t.totalsUnknown ? undefined : t.totalRates));
+
+/** Services that print the same labels (an IPv4 and an IPv6 service on one firewall mark) are summed. */
+interface ServiceGroup {
+  labels: string;
+  services: IpvsService[];
+  sorry?: { address: string; port: number };
+}
+
+const isSorry = (d: IpvsDestination, sorry: ServiceGroup['sorry']) => sorry !== undefined && d.address === sorry.address && d.port === sorry.port;
+
+const sumOver = <T>(items: readonly T[], value: (item: T) => Value | undefined): Value | undefined => {
+  let total: Value | undefined;
+  for (const item of items) {
+    const v = value(item);
+    if (v === undefined) continue;
+    total = total === undefined ? v : typeof total === 'bigint' ? total + BigInt(v) : total + Number(v);
+  }
+  return total;
+};
+
+const SERVICE_FAMILIES: Family<ServiceGroup>[] = [
+  ...statsFamilies<IpvsService>('ipvs_service_', 'of the virtual service (netlink only)', (s) => s.stats, (s) => s.rates).map(
+    (f): Family<ServiceGroup> => ({ ...f, value: (g) => sumOver(g.services, f.value) }),
+  ),
+  { name: 'ipvs_service_backends', type: 'gauge', help: 'Real servers of the virtual service.', value: (g) => sumOver(g.services, (s) => s.destinations.length) },
+  {
+    name: 'ipvs_service_usable_backends',
+    type: 'gauge',
+    help: 'Real servers of the virtual service with a weight above 0, its sorry server not counted.',
+    value: (g) => sumOver(g.services, (s) => s.destinations.filter((d) => d.weight > 0 && !isSorry(d, g.sorry)).length),
+  },
+  {
+    name: 'ipvs_service_sorry_server_active',
+    type: 'gauge',
+    help: "Whether keepalived's sorry_server of the virtual service is in the IPVS table (only services whose sorry_server is known).",
+    value: (g) => (g.sorry ? (g.services.some((s) => s.destinations.some((d) => isSorry(d, g.sorry))) ? 1 : 0) : undefined),
+  },
+];
+
+const BACKEND_FAMILIES: Family<IpvsDestination>[] = [
+  ...[
+    ['ipvs_backend_weight', 'The current backend weight (summed over the backends that share the labels).', (d: IpvsDestination) => d.weight],
+    ['ipvs_backend_connections_active', 'The current active connections of the backend.', (d: IpvsDestination) => d.activeConnections],
+    ['ipvs_backend_connections_inactive', 'The current inactive connections of the backend.', (d: IpvsDestination) => d.inactiveConnections],
+    ['ipvs_backend_connections_persistent', 'The current persistence templates of the backend (netlink only).', (d: IpvsDestination) => d.persistentConnections],
+  ].map(([name, help, value]) => ({ name, type: 'gauge', help, value }) as Family<IpvsDestination>),
+  ...statsFamilies<IpvsDestination>('ipvs_backend_', 'of the real server (netlink only)', (d) => d.stats, (d) => d.rates),
+];
+
+/** Real servers that share the configured label subset. */
+interface BackendGroup {
+  labels: string;
+  members: IpvsDestination[];
+}
+
+/**
+ * The label text of a service: `local_address="…",local_port="…"` and `proto="…",local_mark="…"`, around the
+ * remote ones. The mark is written as node_exporter writes it (8 hex digits, as /proc/net/ip_vs prints it), so
+ * the same director gives the same series through either exporter.
+ */
+function serviceLabelParts(s: ServiceId): [string, string] {
+  const fwm = s.protocol === 'FWM';
+  const mark = fwm ? s.fwmark.toString(16).toUpperCase().padStart(8, '0') : '';
+  return [`local_address="${fwm ? '' : s.address}",local_port="${fwm ? 0 : s.port}"`, `proto="${s.protocol}",local_mark="${mark}"`];
+}
+
+/** node_exporter's order: the service's local labels, the real server's, then protocol and mark. */
+const backendLabels = (head: string, tail: string, address: string, port: number) => `${head},remote_address="${address}",remote_port="${port}",${tail}`;
+
+/** Picks the configured subset out of a full backend label text, in node_exporter's order. */
+function subsetOf(selected: readonly BackendLabel[]): ((full: string) => string) | undefined {
+  if (BACKEND_LABELS.every((l) => selected.includes(l))) return undefined;
+  const keep = BACKEND_LABELS.map((l) => selected.includes(l));
+  return (full) =>
+    full
+      .split(/,(?=[a-z_]+=")/)
+      .filter((_, i) => keep[i])
+      .join(',');
+}
+
+/** node_exporter's --collector.ipvs.backend-labels: one group per value set of the subset, summed. */
+function aggregate(table: IpvsTable, subset: (full: string) => string): BackendGroup[] {
+  const groups = new Map<string, IpvsDestination[]>();
+  for (const s of table.services) {
+    const [head, tail] = serviceLabelParts(s);
+    for (const d of s.destinations) {
+      const key = subset(backendLabels(head, tail, d.address, d.port));
+      const members = groups.get(key);
+      if (members) members.push(d);
+      else groups.set(key, [d]);
+    }
+  }
+  return Array.from(groups, ([labels, members]) => ({ labels, members }));
+}
+
+/**
+ * One family over every real server, its labels made as each line is written: held for the
+ * whole scrape, 100k label strings would reach the old generation and stay until a full GC.
+ */
+function* writeBackendFamily(out: ChunkWriter, family: Family<IpvsDestination>, table: IpvsTable, extra: (d: IpvsDestination) => string = () => ''): Generator<string> {
+  let started = false;
+  for (const s of table.services) {
+    const [head, tail] = serviceLabelParts(s);
+    for (const d of s.destinations) {
+      const value = family.value(d);
+      if (value === undefined) continue;
+      if (!started) {
+        out.family(family.name, family.type, family.help);
+        started = true;
+      }
+      if (out.write(`${family.name}{${backendLabels(head, tail, d.address, d.port)}${extra(d)}} ${value}\n`)) yield* out.take();
+    }
+  }
+}
+
+const VS_ADDRESS = /^\[([^\]]+)\]:([a-z]+):(\d{1,5})$/;
+const VS_FWM = /^FWM (\d{1,10})$/;
+
+/** keepalived's FMT_VS (`[addr]:proto:port` or `FWM mark`) as a service key; a group (`[name]:port`) has none. */
+export function serviceOfChecker(text: string): ServiceId | undefined {
+  const fwm = VS_FWM.exec(text);
+  if (fwm) return { protocol: 'FWM', address: '', port: 0, fwmark: Number(fwm[1]) };
+  const m = VS_ADDRESS.exec(text);
+  const address = m && canonicalIp(m[1]!);
+  const protocol = m?.[2]!.toUpperCase();
+  if (!address || (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP')) return undefined;
+  return { protocol, address, port: Number(m![3]), fwmark: 0 };
+}
+
+/** keepalived's FMT_RS (`[addr]:proto:port`) as address and port. */
+export function realServerOfChecker(text: string): { address: string; port: number } | undefined {
+  const m = VS_ADDRESS.exec(text);
+  const address = m && canonicalIp(m[1]!);
+  return address ? { address, port: Number(m![3]) } : undefined;
+}
+
+function serviceGroups(table: IpvsTable, sorryServers: readonly KnownSorryServer[]): Map<string, ServiceGroup> {
+  const groups = new Map<string, ServiceGroup>();
+  const group = (key: ServiceId) => {
+    const labels = serviceLabelParts(key).join(',');
+    let g = groups.get(labels);
+    if (!g) groups.set(labels, (g = { labels, services: [] }));
+    return g;
+  };
+  for (const s of table.services) group(s).services.push(s);
+  for (const sorry of sorryServers) {
+    const address = sorry.service.protocol === 'FWM' ? '' : canonicalIp(sorry.service.address);
+    const server = canonicalIp(sorry.address);
+    if (address === undefined || server === undefined) continue;
+    group({ ...sorry.service, address }).sorry = { address: server, port: sorry.port };
+  }
+  return groups;
+}
+
+/** Collects text and hands it out in chunks of about CHUNK_CHARS. */
+class ChunkWriter {
+  private buffer = '';
+  private readonly ready: string[] = [];
+
+  /** True when a chunk is ready to be taken. */
+  write(text: string): boolean {
+    this.buffer += text;
+    if (this.buffer.length < CHUNK_CHARS) return false;
+    this.ready.push(this.buffer);
+    this.buffer = '';
+    return true;
+  }
+
+  family(name: string, type: MetricType, help: string): boolean {
+    return this.write(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`);
+  }
+
+  sample(name: string, labels: string, value: Value): boolean {
+    return this.write(labels ? `${name}{${labels}} ${value}\n` : `${name} ${value}\n`);
+  }
+
+  /** The finished chunks; with `all`, what is written so far too. */
+  *take(all = false): Generator<string> {
+    if (all && this.buffer) {
+      this.ready.push(this.buffer);
+      this.buffer = '';
+    }
+    while (this.ready.length) yield this.ready.shift()!;
+  }
+}
+
+/** Writes one family over `items`, or nothing when no item has a value for it. */
+function* writeFamily<T>(out: ChunkWriter, family: Family<T>, items: Iterable<T>, labelsOf: (item: T) => string): Generator<string> {
+  let started = false;
+  for (const item of items) {
+    const value = family.value(item);
+    if (value === undefined) continue;
+    if (!started) {
+      out.family(family.name, family.type, family.help);
+      started = true;
+    }
+    if (out.sample(family.name, labelsOf(item), value)) yield* out.take();
+  }
+}
+
+function writeHealth(out: ChunkWriter, health: IpvsHealth): void {
+  out.family('kawatch_ipvs_up', 'gauge', 'Whether the last read of the IPVS table succeeded.');
+  out.sample('kawatch_ipvs_up', '', health.up ? 1 : 0);
+  out.family('kawatch_ipvs_scrape_duration_seconds', 'gauge', 'How long the last read of the IPVS table took.');
+  out.sample('kawatch_ipvs_scrape_duration_seconds', '', health.durationSeconds);
+  if (health.path) {
+    out.family('kawatch_ipvs_read_path', 'gauge', 'The path the IPVS table is read through (netlink or procfs); always 1.');
+    out.sample('kawatch_ipvs_read_path', `path="${health.path}"`, 1);
+  }
+  out.family('kawatch_ipvs_problems_total', 'counter', 'Malformed lines or attributes of the IPVS table reported (and left out).');
+  out.sample('kawatch_ipvs_problems_total', '', health.problemsTotal);
+}
+
+function writeServiceInfo(out: ChunkWriter, services: Iterable<ServiceGroup>): void {
+  const infos = new Set<string>();
+  for (const g of services) {
+    for (const s of g.services) infos.add(`${g.labels},scheduler="${escapeLabel(s.scheduler)}",persistence_timeout_seconds="${s.persistence ? (s.persistence.timeoutSeconds ?? '') : 0}"`);
+  }
+  if (infos.size === 0) return;
+  out.family('ipvs_service_info', 'gauge', 'A virtual service, its scheduler and persistence timeout (0 when not persistent); always 1.');
+  for (const labels of infos) out.sample('ipvs_service_info', labels, 1);
+}
+
+const BACKEND_INFO: Family<IpvsDestination> = {
+  name: 'ipvs_backend_info',
+  type: 'gauge',
+  help: 'A real server and its forwarding method (route, masq, tunnel, local); always 1.',
+  value: () => 1,
+};
+
+function writeCheckers(out: ChunkWriter, checkers: Iterable<CheckerView>): void {
+  const series = new Map<string, number>();
+  for (const c of checkers) {
+    const service = serviceOfChecker(c.virtualServer);
+    const real = c.realServer === undefined ? undefined : realServerOfChecker(c.realServer);
+    if (service && real) series.set(backendLabels(...serviceLabelParts(service), real.address, real.port), c.up ? 1 : 0);
+  }
+  if (series.size === 0) return;
+  out.family('ipvs_backend_checker_up', 'gauge', "keepalived's health-check verdict for the real server (1 up, 0 down), from its RS UP/DOWN notifications.");
+  for (const [labels, value] of series) out.sample('ipvs_backend_checker_up', labels, value);
+}
+
+/** The IPVS part of /metrics, in chunks. Pure: everything it shows comes from `input`. */
+export function* ipvsExposition(input: IpvsExpositionInput): Generator<string> {
+  const out = new ChunkWriter();
+  writeHealth(out, input.health);
+  const { table } = input;
+  if (table) {
+    for (const family of GLOBAL_FAMILIES) yield* writeFamily(out, family, [table], () => '');
+    const services = [...serviceGroups(table, input.sorryServers ?? []).values()];
+    writeServiceInfo(out, services);
+    for (const family of SERVICE_FAMILIES) yield* writeFamily(out, family, services, (g) => g.labels);
+    const subset = subsetOf(input.backendLabels);
+    if (subset) {
+      const groups = aggregate(table, subset);
+      for (const family of BACKEND_FAMILIES) {
+        yield* writeFamily(out, { ...family, value: (g: BackendGroup) => sumOver(g.members, family.value) }, groups, (g) => g.labels);
+      }
+    } else {
+      // node_exporter's default: every real server is its own series; no map, no rows held.
+      for (const family of BACKEND_FAMILIES) yield* writeBackendFamily(out, family, table);
+    }
+    yield* writeBackendFamily(out, BACKEND_INFO, table, (d) => `,forwarding="${d.forwarding}"`);
+  }
+  writeCheckers(out, input.checkers);
+  yield* out.take(true);
+}

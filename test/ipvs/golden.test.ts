@@ -1,0 +1,108 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { parseFifoLine } from '../../src/keepalived/fifo-line.js';
+import { BACKEND_LABELS } from '../../src/ipvs/model.js';
+import { ipvsExposition } from '../../src/metrics/ipvs.js';
+import type { CheckerView } from '../../src/state/model.js';
+import { silentLog } from '../support/log.js';
+import { parseExposition, valueOf } from '../support/metrics.js';
+import { describeWithPrereqs } from '../support/prereq.js';
+import { ipvsFixtures, shapesTable, withNetlinkFigures } from './fixtures.js';
+
+const fixtures = new URL('../fixtures/', import.meta.url).pathname;
+const goldenFile = join(fixtures, 'golden/ipvs.prom');
+const run = promisify(execFile);
+
+async function promtool(text: string): Promise<string> {
+  const child = run('promtool', ['check', 'metrics']);
+  child.child.stdin!.end(text);
+  const { stdout, stderr } = await child;
+  return stdout + stderr;
+}
+
+/** The checker lines keepalived writes to its FIFO (check_notify.c), as the core keeps them. */
+function checkersFromFifo(): CheckerView[] {
+  return readFileSync(join(fixtures, 'golden/fifo-checker.txt'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => {
+      const parsed = parseFifoLine(line);
+      if (!parsed.ok || parsed.value.kind !== 'checker') throw new Error(`fixture line ${line} is not a checker line`);
+      const { virtualServer, realServer, up } = parsed.value;
+      return [{ virtualServer, realServer, up, since: 0 }];
+    });
+}
+
+describeWithPrereqs('golden IPVS exposition', { commands: ['promtool'] }, () => {
+  const text = [
+    ...ipvsExposition({
+      table: shapesTable(),
+      health: { up: true, durationSeconds: 0.0125, path: 'procfs', problemsTotal: 2 },
+      backendLabels: BACKEND_LABELS,
+      checkers: checkersFromFifo(),
+      sorryServers: [{ service: { protocol: 'TCP', address: '198.18.9.50', port: 80, fwmark: 0 }, address: '198.18.9.200', port: 8080 }],
+    }),
+  ].join('');
+
+  it('matches the checked-in output (UPDATE_GOLDEN=1 regenerates it)', () => {
+    if (process.env.UPDATE_GOLDEN === '1' || !existsSync(goldenFile)) writeFileSync(goldenFile, text);
+    expect(text).toBe(readFileSync(goldenFile, 'utf8'));
+  });
+
+  it('passes promtool check metrics without a single remark', async () => {
+    expect(await promtool(text)).toBe('');
+  });
+
+  it('with the figures only netlink gives, and a label subset, too', async () => {
+    const health = { up: true, durationSeconds: 0.5, path: 'netlink' as const, problemsTotal: 0 };
+    const netlink = [...ipvsExposition({ table: withNetlinkFigures(shapesTable()), health, backendLabels: ['proto', 'remote_address'], checkers: checkersFromFifo() })].join('');
+    expect(netlink).toContain('ipvs_backend_connections_persistent{');
+    expect(await promtool(netlink)).toBe('');
+  });
+});
+
+let dir: string;
+let daemon: Daemon;
+let metrics: string;
+
+describeWithPrereqs('/metrics of a daemon reading IPVS through procfs', { commands: ['promtool'] }, () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kawatch-ipvs-'));
+    const config = parseConfig(
+      [
+        'node_name: lb1',
+        `state_dir: ${dir}/state`,
+        'listen: 127.0.0.1:0',
+        `procfs: ${ipvsFixtures}shapes`,
+        `keepalived: { pid_file: ${dir}/keepalived.pid }`,
+        'sources: { hook: { enabled: false }, netlink: { enabled: false }, dump: { enabled: false } }',
+        'jobs: { digest: false, audit: false }',
+        'ipvs: { path: procfs }',
+      ].join('\n'),
+      'ipvs.yml',
+    );
+    daemon = new Daemon(config, { log: silentLog, processMetrics: false });
+    await daemon.start();
+    metrics = await (await fetch(`http://${daemon.listenAddress}/metrics`)).text();
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("appends the IPVS series to prom-client's, and the whole passes promtool", async () => {
+    const samples = parseExposition(metrics);
+    expect(metrics.indexOf('kawatch_build_info')).toBeLessThan(metrics.indexOf('kawatch_ipvs_up'));
+    expect(valueOf(samples, 'kawatch_ipvs_up')).toBe(1);
+    expect(valueOf(samples, 'kawatch_ipvs_read_path', { path: 'procfs' })).toBe(1);
+    expect(samples.filter((s) => s.name === 'ipvs_backend_weight')).toHaveLength(shapesTable().services.reduce((n, s) => n + s.destinations.length, 0));
+    expect(await promtool(metrics)).toBe('');
+  });
+});

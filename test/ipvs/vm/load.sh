@@ -1,0 +1,4 @@
+#!/bin/sh
+# Inside the test VM: $1 HTTP requests from the client namespace to the VIP, one TCP connection each.
+set -e
+ip netns exec kwcl sh -c 'i=0; while [ $i -lt "$1" ]; do curl -sf --max-time 10 -o /dev/null http://10.40.0.100/; i=$((i + 1)); done' sh "$1"

@@ -1,0 +1,36 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PRIMARY_IFNAME, masterOf, planLab } from '../../src/lab/plan.js';
+import { renderKeepalivedConf } from '../../src/lab/render.js';
+import { lintFiles } from '../../src/lint/lint.js';
+import { describeWithPrereqs } from '../support/prereq.js';
+
+// The lab's own keepalived.conf files belong to the good corpus: generated, not stored.
+const dir = mkdtempSync(join(tmpdir(), 'kawatch-lint-lab-'));
+const plan = planLab('kwtlint', join(dir, 'lab'), 3);
+const files = plan.nodes.map((node) => {
+  const file = join(dir, `${node.name}.conf`);
+  writeFileSync(file, renderKeepalivedConf(plan, node, { launcher: '/usr/bin/kawatch' }));
+  return file;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the lab’s generated configurations', () => {
+  it('cross-check clean, and the multi-master map names the lab’s own MASTER of each instance', async () => {
+    const result = await lintFiles(files);
+    expect(result.findings).toEqual([]);
+    const expected = plan.instances.map((i) => `${i.name}→${masterOf(i)}.conf`).sort();
+    expect(result.masterMap.map((r) => `${r.instance}→${r.master?.split('/').pop()}`).sort()).toEqual(expected);
+  });
+});
+
+describeWithPrereqs('the lab’s generated configurations as keepalived reads them', { root: true, commands: ['keepalived', 'unshare', 'ip'] }, () => {
+  it.each(files)('keepalived -t accepts %s', async (file) => {
+    const out = await promisify(execFile)('unshare', ['-n', 'sh', '-c', `ip link add ${PRIMARY_IFNAME} type veth peer name peer0 && exec keepalived -t -f "$1"`, 'sh', file]);
+    expect(`${out.stdout}${out.stderr}`).toBe('');
+  });
+});
