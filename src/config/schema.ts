@@ -196,6 +196,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       pid_file: absolutePath.default('/run/keepalived.pid'),
       binary: z.string().default('keepalived'),
+      /** Read for what keepalived intends beyond its dump: the sorry_server of each virtual_server. */
+      config_file: absolutePath.default('/etc/keepalived/keepalived.conf'),
     })
     .prefault({}),
   sources: z

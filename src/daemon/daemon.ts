@@ -5,6 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import { createApp, HttpServer } from '../http/server.js';
 import { IpvsCollector } from '../ipvs/collector.js';
+import { SorryServerSource } from '../keepalived/conf/sorry-servers.js';
 import { NetlinkReader } from '../ipvs/genl.js';
 import { ProcfsReader } from '../ipvs/procfs.js';
 import { History } from '../jobs/history.js';
@@ -61,6 +62,7 @@ export class Daemon {
   private readonly mailStats = new MailStats();
   /** The IPVS collector of the running configuration, when enabled. */
   private ipvs?: IpvsCollector;
+  private sorryServers?: SorryServerSource;
 
   constructor(config: Config, private readonly options: DaemonOptions) {
     this.config = config;
@@ -96,7 +98,8 @@ export class Daemon {
     const ipvs = this.ipvs;
     if (!ipvs) return undefined;
     const { table, health } = await ipvs.scrape();
-    return ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers) });
+    const sorryServers = await this.sorryServers?.current();
+    return ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers), sorryServers });
   }
 
   private buildParts(config: Config): Part[] {
@@ -114,10 +117,12 @@ export class Daemon {
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, this.store, log.child({ part: 'fifo' })));
     if (netlink.enabled) parts.push(new AddressSource(this.store, log.child({ part: 'netlink' })));
     this.ipvs = undefined;
+    this.sorryServers = undefined;
     if (config.ipvs.enabled) {
       const { procfs } = config;
       const readers = { netlink: () => new NetlinkReader({ procfs }), procfs: () => new ProcfsReader(procfs, config.ipvs.kernel_hz) };
       parts.push((this.ipvs = new IpvsCollector(config.ipvs.path, readers, log.child({ part: 'ipvs' }))));
+      this.sorryServers = new SorryServerSource(config.keepalived.config_file, log.child({ part: 'ipvs' }));
     }
     parts.push(new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, this.store, log.child({ part: 'process' })));
     let dumpSource: DumpSource | undefined;

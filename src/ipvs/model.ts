@@ -81,6 +81,13 @@ export interface IpvsService extends ServiceKey {
   destinations: IpvsDestination[];
 }
 
+/** A virtual service's keepalived sorry_server, as keepalived.conf declares it. */
+export interface SorryServer {
+  service: Pick<ServiceKey, 'protocol' | 'address' | 'port' | 'fwmark'>;
+  address: string;
+  port: number;
+}
+
 /** Something the reader could not attribute: reported, never guessed. */
 export interface IpvsProblem {
   /** Where: `FILE:LINE` for procfs, a description of the message for netlink. */

@@ -5,18 +5,12 @@
  * a sequence of chunks the HTTP handler streams after prom-client's output.
  */
 import { canonicalIp } from '../core/ip.js';
-import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey } from '../ipvs/model.js';
+import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey, type SorryServer } from '../ipvs/model.js';
 import type { CheckerView } from '../state/model.js';
 
 /** What names a service in the series: the family is not a label. */
 type ServiceId = Pick<ServiceKey, 'protocol' | 'address' | 'port' | 'fwmark'>;
 
-/** A service whose keepalived sorry_server kawatch knows (from keepalived.conf). */
-export interface KnownSorryServer {
-  service: ServiceId;
-  address: string;
-  port: number;
-}
 
 export interface IpvsHealth {
   /** Whether the last read succeeded. */
@@ -35,7 +29,7 @@ export interface IpvsExpositionInput {
   backendLabels: readonly BackendLabel[];
   checkers: Iterable<CheckerView>;
   /** Services whose sorry_server is known; without it no ipvs_service_sorry_server_active series. */
-  sorryServers?: readonly KnownSorryServer[];
+  sorryServers?: readonly SorryServer[];
 }
 
 const CHUNK_CHARS = 64 * 1024;
@@ -217,7 +211,7 @@ export function realServerOfChecker(text: string): { address: string; port: numb
   return address ? { address, port: Number(m![3]) } : undefined;
 }
 
-function serviceGroups(table: IpvsTable, sorryServers: readonly KnownSorryServer[]): Map<string, ServiceGroup> {
+function serviceGroups(table: IpvsTable, sorryServers: readonly SorryServer[]): Map<string, ServiceGroup> {
   const groups = new Map<string, ServiceGroup>();
   const group = (key: ServiceId) => {
     const labels = serviceLabelParts(key).join(',');

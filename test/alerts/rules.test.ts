@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { MEHDY_METRICS, metricNames } from '../../src/dashboards/dashboard.js';
-import { registerMailMetrics } from '../../src/metrics/mail.js';
+import { knownMetrics } from '../support/known-metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 
 const run = promisify(execFile);
@@ -40,31 +39,8 @@ const rules = (parse(readFileSync(rulesFile, 'utf8')) as { groups: { name: strin
 const alertNames = rules.map((r) => r.alert);
 const ruleTests = testFiles.map((f) => [f, parse(readFileSync(join(testsDir, f), 'utf8')) as RuleTestFile] as const);
 
-/** The IPVS collector's metric names, as its contract fixes them (node_exporter's names with the `ipvs_` prefix). */
-const IPVS_CONTRACT = [
-  'ipvs_connections_total', 'ipvs_incoming_packets_total', 'ipvs_outgoing_packets_total', 'ipvs_incoming_bytes_total', 'ipvs_outgoing_bytes_total',
-  'ipvs_connections_per_second', 'ipvs_incoming_packets_per_second', 'ipvs_outgoing_packets_per_second', 'ipvs_incoming_bytes_per_second', 'ipvs_outgoing_bytes_per_second',
-  'ipvs_service_info', 'ipvs_service_connections_total', 'ipvs_service_incoming_packets_total', 'ipvs_service_outgoing_packets_total',
-  'ipvs_service_incoming_bytes_total', 'ipvs_service_outgoing_bytes_total', 'ipvs_service_connections_per_second', 'ipvs_service_incoming_packets_per_second',
-  'ipvs_service_outgoing_packets_per_second', 'ipvs_service_incoming_bytes_per_second', 'ipvs_service_outgoing_bytes_per_second',
-  'ipvs_service_backends', 'ipvs_service_usable_backends', 'ipvs_service_sorry_server_active',
-  'ipvs_backend_weight', 'ipvs_backend_connections_active', 'ipvs_backend_connections_inactive', 'ipvs_backend_connections_persistent', 'ipvs_backend_info',
-  'ipvs_backend_connections_total', 'ipvs_backend_incoming_packets_total', 'ipvs_backend_outgoing_packets_total', 'ipvs_backend_incoming_bytes_total',
-  'ipvs_backend_outgoing_bytes_total', 'ipvs_backend_connections_per_second', 'ipvs_backend_incoming_packets_per_second', 'ipvs_backend_outgoing_packets_per_second',
-  'ipvs_backend_incoming_bytes_per_second', 'ipvs_backend_outgoing_bytes_per_second', 'ipvs_backend_checker_up',
-  'kawatch_ipvs_up', 'kawatch_ipvs_scrape_duration_seconds', 'kawatch_ipvs_read_path', 'kawatch_ipvs_problems_total',
-];
-
-/**
- * Metrics a rule may query: the daemon's golden /metrics, the mail metrics (the golden daemon has no
- * mail section), the IPVS contract, and Prometheus' own `up`.
- */
-function knownMetrics(): Set<string> {
-  const golden = readFileSync(join(root, 'test/fixtures/golden/metrics.prom'), 'utf8');
-  const mail = new Registry();
-  registerMailMetrics(mail, { outboxMessages: 0, sent: 0, sendFailures: 0 });
-  return new Set([...[...golden.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!), ...mail.getMetricsAsArray().map((m) => m.name), ...IPVS_CONTRACT, 'up']);
-}
+/** Metrics a rule may query: everything kawatch exports, and Prometheus' own `up`. */
+const queryable = new Set([...knownMetrics(), 'up']);
 
 /** The anchors GitHub gives a Markdown file's headings: lowercased, punctuation dropped, spaces to hyphens, repeats numbered. */
 function headingAnchors(markdown: string): Set<string> {
@@ -118,10 +94,9 @@ describe('alert rules', () => {
   });
 
   it.each(rules.map((r) => [r.alert, r] as const))('%s queries only metrics kawatch exports', (_name, r) => {
-    const known = knownMetrics();
     const names = metricNames(r.expr);
     expect(names.length).toBeGreaterThan(0);
-    expect(names.filter((n) => !known.has(n))).toEqual([]);
+    expect(names.filter((n) => !queryable.has(n))).toEqual([]);
   });
 
   it('each have a runbook section, and the runbooks describe no alert that does not exist', () => {

@@ -74,13 +74,30 @@ let metrics: string;
 describeWithPrereqs('/metrics of a daemon reading IPVS through procfs', { commands: ['promtool'] }, () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kawatch-ipvs-'));
+    // The sorry server of 198.18.9.50:80 is in the fixture's table; that of 198.18.9.53:53 is not.
+    writeFileSync(
+      `${dir}/keepalived.conf`,
+      [
+        'virtual_server 198.18.9.50 80 {',
+        '    lb_algo wlc',
+        '    sorry_server 198.18.9.200 8080',
+        '    real_server 198.18.9.101 80 {',
+        '    }',
+        '}',
+        'virtual_server 198.18.9.53 53 {',
+        '    protocol UDP',
+        '    sorry_server 10.1.0.99 53',
+        '}',
+        '',
+      ].join('\n'),
+    );
     const config = parseConfig(
       [
         'node_name: lb1',
         `state_dir: ${dir}/state`,
         'listen: 127.0.0.1:0',
         `procfs: ${ipvsFixtures}shapes`,
-        `keepalived: { pid_file: ${dir}/keepalived.pid }`,
+        `keepalived: { pid_file: ${dir}/keepalived.pid, config_file: ${dir}/keepalived.conf }`,
         'sources: { hook: { enabled: false }, netlink: { enabled: false }, dump: { enabled: false } }',
         'jobs: { digest: false, audit: false }',
         'ipvs: { path: procfs }',
@@ -104,5 +121,15 @@ describeWithPrereqs('/metrics of a daemon reading IPVS through procfs', { comman
     expect(valueOf(samples, 'kawatch_ipvs_read_path', { path: 'procfs' })).toBe(1);
     expect(samples.filter((s) => s.name === 'ipvs_backend_weight')).toHaveLength(shapesTable().services.reduce((n, s) => n + s.destinations.length, 0));
     expect(await promtool(metrics)).toBe('');
+  });
+
+  it("tells from keepalived.conf which services are answered by their sorry server", () => {
+    const samples = parseExposition(metrics);
+    const service = (proto: string, address: string, port: number) => ({ proto, local_address: address, local_port: String(port), local_mark: '' });
+    expect(valueOf(samples, 'ipvs_service_sorry_server_active', service('TCP', '198.18.9.50', 80))).toBe(1);
+    expect(valueOf(samples, 'ipvs_service_sorry_server_active', service('UDP', '198.18.9.53', 53))).toBe(0);
+    // The sorry server is no usable backend of its service.
+    const tcp80 = shapesTable().services.find((s) => s.protocol === 'TCP' && s.address === '198.18.9.50' && s.port === 80)!;
+    expect(valueOf(samples, 'ipvs_service_usable_backends', service('TCP', '198.18.9.50', 80))).toBe(tcp80.destinations.filter((d) => d.weight > 0 && d.address !== '198.18.9.200').length);
   });
 });
