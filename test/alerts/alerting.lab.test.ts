@@ -117,6 +117,10 @@ async function startIpvsDaemon(): Promise<Server> {
   const port = await freePort();
   const fifo = join(dir, 'lvs.fifo');
   const config = join(dir, 'ipvs-kawatch.yml');
+  // The first IPv4 TCP service declares a sorry server, not in the table while its real servers are up.
+  const [first] = parseIpVs(readFileSync(join(procfs, 'net/ip_vs'), 'utf8'), 'ip_vs').services.filter((s) => s.protocol === 'TCP' && s.family === 4);
+  const keepalivedConf = join(dir, 'lvs-keepalived.conf');
+  writeFileSync(keepalivedConf, `virtual_server ${first!.address} ${first!.port} {\n    sorry_server 192.0.2.99 ${first!.port}\n}\n`);
   writeFileSync(
     config,
     stringify({
@@ -124,7 +128,7 @@ async function startIpvsDaemon(): Promise<Server> {
       listen: `127.0.0.1:${port}`,
       procfs,
       state_dir: join(dir, 'ipvs-state'),
-      keepalived: { pid_file: join(dir, 'lvs-keepalived.pid') },
+      keepalived: { pid_file: join(dir, 'lvs-keepalived.pid'), config_file: keepalivedConf },
       sources: { hook: { spool_dir: join(dir, 'ipvs-spool') }, fifo: { enabled: true, paths: [fifo] }, netlink: { enabled: false }, dump: { enabled: false } },
       jobs: { digest: false, audit: false },
       ipvs: { path: 'procfs' },
@@ -170,7 +174,7 @@ async function checkDashboards(when: string): Promise<void> {
   const [ipvs, overview, watchdog] = await shippedDashboards();
   expect([ipvs, overview, watchdog].map((f) => basename(f!))).toEqual(['kawatch-ipvs.json', 'kawatch-overview.json', 'kawatch-watchdog.json']);
   const runs: [string, QueryResult[]][] = [
-    ['kawatch, IPVS read through procfs', await checkAll(prometheus, [overview!, watchdog!, ipvs!], ['ipvs-netlink', 'sorry-server'])],
+    ['kawatch, IPVS read through procfs', await checkAll(prometheus, [overview!, watchdog!, ipvs!], ['ipvs-netlink'])],
     ['mehdy/keepalived-exporter metrics only', await checkAll(compat, [overview!], ['kawatch', 'mail'], [['job', ['mehdy']]])],
   ];
   for (const [what, results] of runs) {
@@ -275,7 +279,7 @@ describeWithPrereqs(
       const groups = await ruleGroups(prometheus.url);
       expect(groups.flatMap((g) => g.rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError}`))).toEqual([]);
       const alerts = await activeAlerts(prometheus.url);
-      expect(alerts.filter((a) => a.state === 'firing').map((a) => a.labels)).toEqual([]);
+      expect(alerts.filter((a) => a.state === 'firing').map((a) => JSON.stringify(a.labels))).toEqual([]);
       expect(await mailFromAlertmanager(0)).toEqual([]);
       const masters = await instantQuery(prometheus.url, 'count by (iname) (keepalived_vrrp_instance_state == 2)');
       expect(masters.map((s) => [s.metric.iname, s.value[1]]).sort()).toEqual([
@@ -289,8 +293,8 @@ describeWithPrereqs(
     });
 
     it('`kawatch dashboards check` passes on this Prometheus, and fails a panel without data or with a broken query', async () => {
-      const ok = await run(process.execPath, [cli, 'dashboards', 'check', '--prometheus', prometheus.url, '--without', 'ipvs-netlink', '--without', 'sorry-server']);
-      expect(ok.stdout).toMatch(/^\d+ queries: \d+ with data, 2 event-only without data, 9 skipped, 0 empty, 0 errors$/m);
+      const ok = await run(process.execPath, [cli, 'dashboards', 'check', '--prometheus', prometheus.url, '--without', 'ipvs-netlink']);
+      expect(ok.stdout).toMatch(/^\d+ queries: \d+ with data, 2 event-only without data, 8 skipped, 0 empty, 0 errors$/m);
 
       const broken = join(dir, 'broken.json');
       const panel = (id: number, expr: string) => ({ id, type: 'stat', title: `panel ${id}`, datasource: { type: 'prometheus', uid: '${datasource}' }, targets: [{ refId: 'A', expr }] });
