@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Extracts the keepalived.conf files quoted in the operators' documents (../shared/seeds/*.txt)
+// Extracts the keepalived.conf files quoted in the operators' documents (test/fixtures/seeds/*.txt)
 // into test/fixtures/keepalived-conf/seeds/, typos and all. Which lines hold which director's
 // file is listed below by hand (the documents are prose around the configs). Configs that a web
 // page flattened onto one line are reflowed: a line break before each keyword-looking word, after
@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const SEEDS = process.argv[2] ?? new URL('../../shared/seeds/', import.meta.url).pathname;
+const SEEDS = process.argv[2] ?? new URL('../test/fixtures/seeds/', import.meta.url).pathname;
 const OUT = process.argv[3] ?? new URL('../test/fixtures/keepalived-conf/seeds/', import.meta.url).pathname;
 
 /** [seed file prefix, line ranges (1-based, inclusive), fixture name, reflow]. */
