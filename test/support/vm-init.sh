@@ -1,6 +1,7 @@
 #!/bin/sh
 # /init of the test VM's initramfs (busybox). Loads virtio + 9p, mounts the host's root read-only at
-# /newroot, gives it writable tmpfs for /tmp, /run and /var, mounts the host's exchange directory, then
+# /newroot, gives it writable tmpfs for /tmp, /run and /var, mounts the host's exchange directory and the
+# checkout under test (at the path it has on the host), then
 # serves commands: the host drops cmd-N.sh into the exchange directory; each runs chrooted in the host's
 # root and leaves cmd-N.out, cmd-N.err and, last, cmd-N.rc. A file named `poweroff` ends the VM.
 /bin/busybox --install -s /bin
@@ -36,6 +37,10 @@ ln -s /run/lock $R/var/lock
 X=/tmp/vm-exchange
 mkdir -p $R$X
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=none exchange $R$X || fail "cannot mount the exchange directory"
+# The checkout again, at its own path: it may lie under /tmp, /run or /var, which the tmpfs mounts hide.
+C=$(cat $R$X/checkout-path)
+mkdir -p $R$C 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose checkout $R$C || fail "cannot mount the checkout at $C"
 
 # The kernel asks for modules (schedulers, conntrack helpers) with /sbin/modprobe in this root:
 # hand that to the host's modprobe. Absolute paths after chroot: this busybox prefers its own applets

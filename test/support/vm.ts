@@ -14,6 +14,8 @@ import { waitFor } from './wait.js';
  */
 
 const INIT_SCRIPT = fileURLToPath(new URL('./vm-init.sh', import.meta.url));
+/** The checkout under test, which the VM mounts at the same path (the scripts and dist/ it runs are there). */
+const CHECKOUT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 /** Load order matters: each needs the ones before it. */
 const BOOT_MODULES = ['virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p'];
 const CACHE_ROOT = '/var/tmp/kawatch-vm';
@@ -127,6 +129,7 @@ export class TestVm {
     const initramfs = initramfsFor(kernel);
     const exchange = mkdtempSync(join(tmpdir(), 'kawatch-vm-'));
     const consoleLog = join(exchange, 'console.log');
+    writeFileSync(join(exchange, 'checkout-path'), CHECKOUT);
     const started = Date.now();
     // setpriv: qemu gets SIGKILL if this process dies without running its exit handlers.
     const qemu = spawn(
@@ -140,6 +143,7 @@ export class TestVm {
         '-serial', `file:${consoleLog}`,
         '-virtfs', 'local,path=/,mount_tag=root9,security_model=none,readonly=on,multidevs=remap',
         '-virtfs', `local,path=${exchange},mount_tag=exchange,security_model=none`,
+        '-virtfs', `local,path=${CHECKOUT},mount_tag=checkout,security_model=none,readonly=on`,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
