@@ -1,3 +1,4 @@
+import { BOLD, DIM, GREEN, painter, SEVERITY_COLORS as COLORS } from '../core/paint.js';
 import type { Severity } from '../lint/finding.js';
 import { groupOf, type CheckGroup, type Finding } from './findings.js';
 
@@ -10,8 +11,6 @@ const TITLES: Readonly<Record<CheckGroup, string>> = {
   peers: 'secondary link',
   'real-server': 'LVS-DR real server',
 };
-const COLORS: Readonly<Record<Severity, string>> = { error: '31', warning: '33', info: '36' };
-const GREEN = '32';
 
 /** `--format json`: the findings, passed ones included, nothing else. */
 export function formatDoctorJson(findings: readonly Finding[]): string {
@@ -20,16 +19,16 @@ export function formatDoctorJson(findings: readonly Finding[]): string {
 
 /** Grouped by what is checked; each problem is followed by its fix. */
 export function formatDoctorHuman(findings: readonly Finding[], color: boolean): string {
-  const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const paint = painter(color);
   const groups = new Map<CheckGroup, Finding[]>();
   for (const f of findings) groups.set(groupOf(f), [...(groups.get(groupOf(f)) ?? []), f]);
   const lines: string[] = [];
   for (const [group, members] of groups) {
-    lines.push(paint('1', TITLES[group]));
+    lines.push(paint(BOLD, TITLES[group]));
     for (const f of members) {
       const [first, ...rest] = f.message.split('\n');
       const mark = f.ok ? paint(GREEN, 'ok     ') : paint(COLORS[f.severity], f.severity.padEnd(7));
-      lines.push(`  ${mark} ${first}  ${paint('2', `[${f.check}]`)}`, ...rest.map((line) => `          ${line}`));
+      lines.push(`  ${mark} ${first}  ${paint(DIM, `[${f.check}]`)}`, ...rest.map((line) => `          ${line}`));
       if (!f.ok && f.fix) lines.push(`          fix: ${f.fix}`);
     }
   }

@@ -1,3 +1,4 @@
+import { BOLD, DIM, painter, SEVERITY_COLORS as COLORS } from '../core/paint.js';
 import type { Finding, Severity } from './finding.js';
 import type { LintResult } from './lint.js';
 
@@ -6,24 +7,22 @@ export function formatJson(result: LintResult): string {
   return `${JSON.stringify(result.findings, null, 2)}\n`;
 }
 
-const COLORS: Readonly<Record<Severity, string>> = { error: '31', warning: '33', info: '36' };
-
 export function formatHuman(result: LintResult, color: boolean): string {
-  const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const paint = painter(color);
   const lines: string[] = [];
-  for (const u of result.unreadable) lines.push(`${paint('1', u.file)}\n  ${paint(COLORS.error, 'error')} cannot read: ${u.error}`);
+  for (const u of result.unreadable) lines.push(`${paint(BOLD, u.file)}\n  ${paint(COLORS.error, 'error')} cannot read: ${u.error}`);
   const byFile = new Map<string, Finding[]>();
   for (const f of result.findings) byFile.set(f.file, [...(byFile.get(f.file) ?? []), f]);
   for (const [file, findings] of byFile) {
-    lines.push(paint('1', file));
+    lines.push(paint(BOLD, file));
     for (const f of findings) {
-      lines.push(`  ${String(f.line).padStart(4)}  ${paint(COLORS[f.severity], f.severity.padEnd(7))} ${f.message}  ${paint('2', `[${f.code}]`)}`);
+      lines.push(`  ${String(f.line).padStart(4)}  ${paint(COLORS[f.severity], f.severity.padEnd(7))} ${f.message}  ${paint(DIM, `[${f.code}]`)}`);
       lines.push(`        ${' '.repeat(8)}fix: ${f.fix}`);
       if (f.related) lines.push(`        ${' '.repeat(8)}also: ${f.related.map((r) => `${r.file}:${r.line}`).join(', ')}`);
     }
   }
   if (result.masterMap.length > 0) {
-    lines.push(paint('1', 'multi-master map (instance → where it runs: highest priority)'));
+    lines.push(paint(BOLD, 'multi-master map (instance → where it runs: highest priority)'));
     for (const row of result.masterMap) {
       const who = row.directors.map((d) => `${d.director} ${d.state ?? 'BACKUP'} ${d.priority ?? 100}`).join(' | ');
       lines.push(`  ${row.instance.padEnd(16)} vrid ${String(row.vrid ?? '?').padEnd(4)} → ${row.master ?? paint(COLORS.warning, 'undecided (equal priorities)')}   [${who}]`);
