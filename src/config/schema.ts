@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import cron from 'node-cron';
 import { z } from 'zod';
-import { BACKEND_LABELS } from '../ipvs/model.js';
+import { BACKEND_LABELS } from '../model/ipvs.js';
 
 /** "500ms", "2s", "1m", "1h" or a bare number of seconds → milliseconds. */
 export function parseDuration(value: string | number): number | undefined {

@@ -20,7 +20,7 @@ import { ipvsExposition } from '../metrics/ipvs.js';
 import { createRegistry } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
 import { PeerLink } from '../peer/link.js';
-import { SOURCE_NAMES, type SourceName } from '../state/model.js';
+import { SOURCE_NAMES, type SourceName } from '../state/snapshot.js';
 import { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import { diagnose, type Verdict } from '../watchdog/diagnose.js';

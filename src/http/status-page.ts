@@ -2,7 +2,7 @@ import type { Happening } from '../jobs/history.js';
 import type { Vip } from '../keepalived/dump.js';
 import type { VrrpState } from '../keepalived/report.js';
 import type { PeerInstance } from '../peer/view.js';
-import { SOURCE_NAMES, type InstanceView, type PeerState, type Snapshot } from '../state/model.js';
+import { SOURCE_NAMES, type InstanceView, type PeerState, type Snapshot } from '../state/snapshot.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { describe as describeVerdict } from '../watchdog/watchdog.js';

@@ -1,8 +1,8 @@
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
-import { SingleFlight } from '../core/single-flight.js';
+import { CoalescingTask } from '../core/coalescing-task.js';
 import type { IpvsHealth } from '../metrics/ipvs.js';
-import type { IpvsReader, IpvsTable } from './model.js';
+import type { IpvsReader, IpvsTable } from '../model/ipvs.js';
 
 export type IpvsPath = 'auto' | 'netlink' | 'procfs';
 
@@ -29,7 +29,7 @@ const LOGGED_PROBLEMS = 5;
 export class IpvsCollector implements Part {
   readonly name = 'ipvs';
   private reader?: IpvsReader;
-  private readonly flight = new SingleFlight(() => this.readOnce());
+  private readonly flight = new CoalescingTask(() => this.readOnce());
   private last: IpvsScrape = { health: { up: false, durationSeconds: 0, problemsTotal: 0 } };
   private problemsTotal = 0;
   /** What was last logged, so the same failure or the same problems are not logged at every scrape. */

@@ -19,7 +19,7 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import netlink from 'netlink';
 import { ipFromBytes } from '../core/ip.js';
-import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsReader, IpvsService, IpvsStats, IpvsTable, ServiceKey, ServiceProtocol } from './model.js';
+import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsReader, IpvsService, IpvsStats, IpvsTable, ServiceKey, ServiceProtocol } from '../model/ipvs.js';
 import { parseIpVsStats } from './procfs.js';
 
 const { createGenericNetlink, genl, FlagsGet } = netlink;

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { canonicalIp } from '../core/ip.js';
-import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsReader, IpvsService, IpvsStats, IpvsTable, ServiceProtocol } from './model.js';
+import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsReader, IpvsService, IpvsStats, IpvsTable, ServiceProtocol } from '../model/ipvs.js';
 
 const FORWARDING: Readonly<Record<string, ForwardingMethod>> = { Route: 'route', Masq: 'masq', Tunnel: 'tunnel', Local: 'local' };
 const ADDRESS_PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'UDP', 'SCTP']);

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
-import { SingleFlight } from '../core/single-flight.js';
+import { CoalescingTask } from '../core/coalescing-task.js';
 import { readSecret } from '../peer/auth.js';
 import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump, type DumpInstance } from './dump.js';
@@ -58,7 +58,7 @@ export class DumpSource implements Part {
   readonly name = 'dump' as const;
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
-  private readonly dumper = new SingleFlight(() => (this.stopped ? Promise.resolve() : this.dumpOnce()));
+  private readonly dumper = new CoalescingTask(() => (this.stopped ? Promise.resolve() : this.dumpOnce()));
   private lastDumpAt = 0;
   private signal?: number;
   private digestAuth?: (material: string) => string;

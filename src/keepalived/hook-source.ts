@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
-import { SingleFlight } from '../core/single-flight.js';
+import { CoalescingTask } from '../core/coalescing-task.js';
 import type { StateStore } from '../state/store.js';
 import { parseNotifyArgs } from './notify-args.js';
 import { parseSpoolRecord, SPOOL_SUFFIX } from './spool.js';
@@ -20,7 +20,7 @@ export class HookSource implements Part {
   readonly name = 'hook' as const;
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
-  private readonly drainer = new SingleFlight(() => this.drainOnce());
+  private readonly drainer = new CoalescingTask(() => this.drainOnce());
 
   constructor(
     private readonly spoolDir: string,

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { parseDocument, type Document } from 'yaml';
 import { packageRoot } from '../version.js';
 import { dirname, join, resolve } from 'node:path';
-import type { Snapshot } from '../state/model.js';
+import type { Snapshot } from '../state/snapshot.js';
 import type { VrrpState } from '../keepalived/report.js';
 import {
   DEFAULT_LAB_ROOT,

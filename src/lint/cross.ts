@@ -1,5 +1,5 @@
 import { finding, type Finding, type Place } from './finding.js';
-import { first, type Director, type Instance, type VirtualServer } from './model.js';
+import { first, type Director, type Instance, type VirtualServer } from './director.js';
 
 /**
  * Findings across the directors of one VRRP group: the files given together are read as the

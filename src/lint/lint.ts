@@ -2,7 +2,7 @@ import type { ConfSource } from '../keepalived/conf/parse.js';
 import { parseKeepalivedConf } from '../keepalived/conf/parse.js';
 import { crossFindings, masterMap, type MasterMapRow } from './cross.js';
 import { SEVERITY_RANK, type Finding, type Severity } from './finding.js';
-import { directorOf, type Director } from './model.js';
+import { directorOf, type Director } from './director.js';
 import { fileFindings } from './rules.js';
 
 export interface LintOptions {

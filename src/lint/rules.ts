@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { ConfNode, ParsedConf } from '../keepalived/conf/ast.js';
 import { DEPRECATED, REMOVED, SECTIONS, childSection, nearest, sectionsKnowing } from '../keepalived/conf/keywords.js';
 import { finding, type Finding } from './finding.js';
-import { first, type Director } from './model.js';
+import { first, type Director } from './director.js';
 
 /** Findings about one file on its own: keywords, values, and combinations keepalived rejects. */
 

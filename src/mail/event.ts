@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { VrrpState } from '../keepalived/report.js';
-import type { Change, Snapshot, SourceName } from '../state/model.js';
+import type { Change, Snapshot, SourceName } from '../state/snapshot.js';
 import { verdictKey, type Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 

@@ -1,7 +1,7 @@
 import type { EventBus } from '../core/bus.js';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
-import { SingleFlight } from '../core/single-flight.js';
+import { CoalescingTask } from '../core/coalescing-task.js';
 import type { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import type { Verdict } from '../watchdog/diagnose.js';
@@ -53,8 +53,8 @@ export class Mailer implements Part {
   private readonly stopping = new AbortController();
   /** Outbox operations run one at a time, each reading the state when its turn comes. */
   private diskQueue: Promise<unknown> = Promise.resolve();
-  private readonly persist = new SingleFlight(() => this.onDisk(() => this.outbox.savePending(this.pending)));
-  private readonly sender = new SingleFlight(() => this.drain());
+  private readonly persist = new CoalescingTask(() => this.onDisk(() => this.outbox.savePending(this.pending)));
+  private readonly sender = new CoalescingTask(() => this.drain());
   private readonly unheardPeers = new Map<string, NodeJS.Timeout>();
   private heldNoticeBatch?: number;
 

@@ -5,8 +5,8 @@
  * a sequence of chunks the HTTP handler streams after prom-client's output.
  */
 import { canonicalIp } from '../core/ip.js';
-import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey, type SorryServer } from '../ipvs/model.js';
-import type { CheckerView } from '../state/model.js';
+import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey, type SorryServer } from '../model/ipvs.js';
+import type { CheckerView } from '../state/snapshot.js';
 
 /** What names a service in the series: the family is not a label. */
 type ServiceId = Pick<ServiceKey, 'protocol' | 'address' | 'port' | 'fwmark'>;

@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import { SOURCE_NAMES } from '../state/model.js';
+import { SOURCE_NAMES } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
 

@@ -1,7 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 import { VRRP_STAT_KEYS, type VrrpStatKey } from '../keepalived/dump.js';
 import type { VrrpState } from '../keepalived/report.js';
-import type { InstanceView, Snapshot } from '../state/model.js';
+import type { InstanceView, Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Snapshot } from '../state/model.js';
+import type { Snapshot } from '../state/snapshot.js';
 
 export type Labels<L extends string> = Record<L, string | number>;
 export type Emit<L extends string> = (labels: Labels<L>, value: number) => void;

@@ -2,7 +2,7 @@ import netlink from 'netlink';
 import { ipFromBytes } from '../core/ip.js';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
-import type { AddressView } from '../state/model.js';
+import type { AddressView } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 
 const { createRtNetlink, rt } = netlink;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
-import { SingleFlight } from '../core/single-flight.js';
+import { CoalescingTask } from '../core/coalescing-task.js';
 import { parseListen } from '../http/server.js';
 import type { StateStore } from '../state/store.js';
 import { ReplayGuard, readSecret } from './auth.js';
@@ -28,7 +28,7 @@ export class PeerLink implements Part {
   private secret: Buffer = Buffer.alloc(0);
   private server?: Server;
   private timer?: NodeJS.Timeout;
-  private readonly flights = new Map<string, SingleFlight>();
+  private readonly flights = new Map<string, CoalescingTask>();
   private readonly requestGuard: ReplayGuard;
   private readonly answerGuard: ReplayGuard;
   private readonly memberNames: ReadonlySet<string>;
@@ -56,7 +56,7 @@ export class PeerLink implements Part {
       server.listen(port, host, () => resolve());
     });
     this.server = server;
-    for (const m of this.options.members) this.flights.set(m.name, new SingleFlight(() => this.exchange(m)));
+    for (const m of this.options.members) this.flights.set(m.name, new CoalescingTask(() => this.exchange(m)));
     this.unsubscribe = this.store.events.on('change', (c) => {
       if (c.type === 'transition' || c.type === 'addresses' || c.type === 'process') this.exchangeAll();
     });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { VRRP_STATES } from '../keepalived/report.js';
-import type { InstanceView, Snapshot } from '../state/model.js';
+import type { InstanceView, Snapshot } from '../state/snapshot.js';
 
 const name = z.string().min(1).max(128);
 const ip = z.string().min(2).max(45);

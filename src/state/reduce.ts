@@ -1,6 +1,6 @@
 import type { DumpInstance } from '../keepalived/dump.js';
 import type { KeepalivedReport, StateReport } from '../keepalived/report.js';
-import { checkerKey, type AddressView, type Change, type InstanceView, type PeerState, type Snapshot, type SourceName, type Update } from './model.js';
+import { checkerKey, type AddressView, type Change, type InstanceView, type PeerState, type Snapshot, type SourceName, type Update } from './snapshot.js';
 
 export interface Reduced {
   snapshot: Snapshot;

@@ -1,6 +1,6 @@
 import { EventBus } from '../core/bus.js';
 import type { Logger } from '../core/log.js';
-import { emptySnapshot, type Change, type Snapshot, type Update } from './model.js';
+import { emptySnapshot, type Change, type Snapshot, type Update } from './snapshot.js';
 import { reduce } from './reduce.js';
 
 export interface StoreEvents {

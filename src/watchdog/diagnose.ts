@@ -1,6 +1,6 @@
 import { buildView, type PeerInstance, type PeerView } from '../peer/view.js';
 import { electionOrder, type Contender } from './election.js';
-import type { Snapshot } from '../state/model.js';
+import type { Snapshot } from '../state/snapshot.js';
 
 export type Verdict =
   /**

@@ -1,6 +1,6 @@
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
-import type { Snapshot } from '../state/model.js';
+import type { Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { diagnose, nextConfirmation, verdictKey, type DiagnoseOptions, type Verdict } from './diagnose.js';
 import type { EventBus } from '../core/bus.js';

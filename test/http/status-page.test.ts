@@ -9,7 +9,7 @@ import { History } from '../../src/jobs/history.js';
 import { parseDump } from '../../src/keepalived/dump.js';
 import { parseFifoLine } from '../../src/keepalived/fifo-line.js';
 import { buildView, peerViewSchema } from '../../src/peer/view.js';
-import { emptySnapshot, type AddressView, type Snapshot, type Update } from '../../src/state/model.js';
+import { emptySnapshot, type AddressView, type Snapshot, type Update } from '../../src/state/snapshot.js';
 import { reduce } from '../../src/state/reduce.js';
 import { StateStore } from '../../src/state/store.js';
 import { diagnose, type Verdict } from '../../src/watchdog/diagnose.js';

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/log.js';
 import { IpvsCollector, type IpvsPath } from '../../src/ipvs/collector.js';
 import { NetlinkReader } from '../../src/ipvs/genl.js';
-import type { IpvsReader } from '../../src/ipvs/model.js';
+import type { IpvsReader } from '../../src/model/ipvs.js';
 import { ProcfsReader } from '../../src/ipvs/procfs.js';
 import { ipvsFixtures } from './fixtures.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { BACKEND_LABELS } from '../../src/ipvs/model.js';
+import { BACKEND_LABELS } from '../../src/model/ipvs.js';
 
 describe('ipvs configuration', () => {
   it('is on by default, through auto, with all six backend labels', () => {

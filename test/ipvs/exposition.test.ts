@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BACKEND_LABELS } from '../../src/ipvs/model.js';
+import { BACKEND_LABELS } from '../../src/model/ipvs.js';
 import { ipvsExposition, realServerOfChecker, serviceOfChecker, type IpvsExpositionInput } from '../../src/metrics/ipvs.js';
-import type { CheckerView } from '../../src/state/model.js';
+import type { CheckerView } from '../../src/state/snapshot.js';
 import { parseExposition, valueOf, type Sample } from '../support/metrics.js';
 import { shapesTable, withNetlinkFigures } from './fixtures.js';
 

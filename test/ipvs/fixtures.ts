@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { IpvsTable } from '../../src/ipvs/model.js';
+import type { IpvsTable } from '../../src/model/ipvs.js';
 import { parseIpVs, parseIpVsStats } from '../../src/ipvs/procfs.js';
 
 export const ipvsFixtures = new URL('../fixtures/ipvs/', import.meta.url).pathname;

@@ -8,7 +8,7 @@ import {
   parseAttributes,
   UnknownAttributes,
 } from '../../src/ipvs/genl.js';
-import type { IpvsService, IpvsTable, ServiceKey } from '../../src/ipvs/model.js';
+import type { IpvsService, IpvsTable, ServiceKey } from '../../src/model/ipvs.js';
 import { ipvsadmServiceKey, parseIpvsadm, viewOfTable } from '../support/ipvsadm.js';
 
 /**

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { IpvsTable } from '../../src/ipvs/model.js';
+import type { IpvsTable } from '../../src/model/ipvs.js';
 import { consistentSnapshot, expectReadersMatchIpvsadm, ipvsadmServiceKey, parseIpvsadm, type VmSnapshot } from '../support/ipvsadm.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { TestVm, vmPrereqs } from '../support/vm.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { HookSource } from '../../src/keepalived/hook-source.js';
-import type { Change } from '../../src/state/model.js';
+import type { Change } from '../../src/state/snapshot.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
 import { waitFor } from '../support/wait.js';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { labDown, type LabDownResult, type LabInfo, type LabNode } from '../../src/lab/lab.js';
 import type { RecordedEnvelope } from '../../src/lab/mail-recorder.js';
 import { defaultLabDir, labPaths } from '../../src/lab/plan.js';
-import type { Snapshot } from '../../src/state/model.js';
+import type { Snapshot } from '../../src/state/snapshot.js';
 import { scrape, valueOf } from '../support/metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseDump } from '../../src/keepalived/dump.js';
-import { emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/model.js';
+import { emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/snapshot.js';
 import { reduce } from '../../src/state/reduce.js';
 
 const dump = (name: string) => parseDump(readFileSync(new URL(`../fixtures/keepalived/${name}`, import.meta.url), 'utf8'));

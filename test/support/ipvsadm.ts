@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import type { IpvsRates, IpvsService, IpvsStats, IpvsTable } from '../../src/ipvs/model.js';
+import type { IpvsRates, IpvsService, IpvsStats, IpvsTable } from '../../src/model/ipvs.js';
 
 /**
  * ipvsadm's own listings (`-Ln --exact`, `-Ln --stats --exact`, `-Ln --rate --exact`) turned into

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IpvsRates, IpvsStats } from '../../src/ipvs/model.js';
+import type { IpvsRates, IpvsStats } from '../../src/model/ipvs.js';
 import { ipvsExposition } from '../../src/metrics/ipvs.js';
 import { createRegistry } from '../../src/metrics/registry.js';
 import { StateStore } from '../../src/state/store.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
 import { fetchNodeState, labDown, labUp, type LabInfo, type LabNode, type LabPolicy } from '../../src/lab/lab.js';
-import type { Snapshot } from '../../src/state/model.js';
+import type { Snapshot } from '../../src/state/snapshot.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptySnapshot, type Snapshot, type Update } from '../../src/state/model.js';
+import { emptySnapshot, type Snapshot, type Update } from '../../src/state/snapshot.js';
 import { reduce } from '../../src/state/reduce.js';
 import { affectsVerdicts } from '../../src/watchdog/watchdog.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerView } from '../../src/peer/view.js';
-import { emptySnapshot, type Snapshot } from '../../src/state/model.js';
+import { emptySnapshot, type Snapshot } from '../../src/state/snapshot.js';
 import { diagnose, knownInstances, nextConfirmation } from '../../src/watchdog/diagnose.js';
 
 const NOW = 1_800_000_000_000;

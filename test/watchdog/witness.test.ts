@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isolatedSince } from '../../src/watchdog/fencer.js';
 import { probeWitness } from '../../src/watchdog/witness.js';
-import { emptySnapshot } from '../../src/state/model.js';
+import { emptySnapshot } from '../../src/state/snapshot.js';
 
 describe('probeWitness (tcp, on loopback)', () => {
   it('answers for a listening service and says why for a closed port', async () => {

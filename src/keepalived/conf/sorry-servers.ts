@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Logger } from '../../core/log.js';
-import type { ServiceProtocol, SorryServer } from '../../ipvs/model.js';
+import type { ServiceProtocol, SorryServer } from '../../model/ipvs.js';
 import type { ConfNode, ParsedConf } from './ast.js';
 import { parseKeepalivedConf } from './parse.js';
 

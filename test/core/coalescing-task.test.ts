@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { SingleFlight } from '../../src/core/single-flight.js';
+import { CoalescingTask } from '../../src/core/coalescing-task.js';
 
-describe('SingleFlight', () => {
+describe('CoalescingTask', () => {
   it('folds every call made during a run into exactly one more run', async () => {
     let runs = 0;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const flight = new SingleFlight(async () => {
+    const flight = new CoalescingTask(async () => {
       runs++;
       if (runs === 1) await gate;
     });

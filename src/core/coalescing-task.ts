@@ -3,7 +3,7 @@
  * more run after the current one, however many calls arrive meanwhile. For work that must see
  * everything that happened before it was asked for (draining a spool, taking a dump).
  */
-export class SingleFlight {
+export class CoalescingTask {
   private running?: Promise<void>;
   private again = false;
 
