@@ -6,7 +6,7 @@ import { directorChecks, realServerChecks } from '../doctor/checks.js';
 import { problems } from '../doctor/findings.js';
 import { formatDoctorHuman, formatDoctorJson } from '../doctor/format.js';
 import { gatherDirectorFacts, gatherRealServerFacts, runningKeepalivedConf } from '../doctor/gather.js';
-import type { Severity } from '../lint/finding.js';
+import type { Severity } from '../core/severity.js';
 
 export interface DoctorCommandOptions {
   config?: string;

@@ -1,6 +1,6 @@
 import { formatHuman, formatJson } from '../lint/format.js';
 import { exitCode, lintFiles } from '../lint/lint.js';
-import type { Severity } from '../lint/finding.js';
+import type { Severity } from '../core/severity.js';
 
 export interface LintCommandOptions {
   format: 'human' | 'json';

@@ -1,4 +1,4 @@
-import type { Severity } from '../lint/finding.js';
+import type { Severity } from './severity.js';
 
 /** ANSI SGR codes: the severity colours of lint and doctor output, and the plain styles around them. */
 export const SEVERITY_COLORS: Readonly<Record<Severity, string>> = { error: '31', warning: '33', info: '36' };

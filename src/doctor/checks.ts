@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { canonicalIp } from '../core/ip.js';
-import type { Severity } from '../lint/finding.js';
+import type { Severity } from '../core/severity.js';
 import type { DirectorFacts, Interface, Ipv4Conf, KawatchWiring, KeepalivedWiring, RealServerFacts } from './facts.js';
 import { failed, passed, type Finding } from './findings.js';
 import { kawatchNotifyArgs } from './wiring.js';

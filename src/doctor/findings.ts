@@ -1,4 +1,4 @@
-import { SEVERITY_RANK, type Severity } from '../lint/finding.js';
+import { SEVERITY_RANK, type Severity } from '../core/severity.js';
 
 /** What `kawatch doctor` reports: one finding per check, passed or not, each failed one with its fix. */
 

@@ -1,5 +1,5 @@
 import { BOLD, DIM, GREEN, painter, SEVERITY_COLORS as COLORS } from '../core/paint.js';
-import type { Severity } from '../lint/finding.js';
+import type { Severity } from '../core/severity.js';
 import { groupOf, type CheckGroup, type Finding } from './findings.js';
 
 const TITLES: Readonly<Record<CheckGroup, string>> = {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { parseKeepalivedConf } from '../keepalived/conf/parse.js';
 import { probeKeepalived } from '../keepalived/process.js';
-import { exec } from '../lab/system.js';
+import { exec } from '../core/exec.js';
 import { known, unknown, type DirectorFacts, type Fact, type Interface, type Ipv4Conf, type KawatchWiring, type KeepalivedWiring, type PeerReachability, type RealServerFacts, type VrrpVerdict } from './facts.js';
 import { judgeIptablesSave, judgeNftRuleset } from './firewall.js';
 import { wiringOf } from './wiring.js';

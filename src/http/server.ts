@@ -2,18 +2,13 @@ import type { Server, ServerResponse } from 'node:http';
 import express from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
+import { parseListen } from '../core/listen.js';
 import type { Part } from '../core/part.js';
 import type { Happening } from '../jobs/history.js';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { renderStatusPage, STATUS_PAGE_HEADERS } from './status-page.js';
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (!m) throw new Error(`invalid listen address ${JSON.stringify(listen)}, expected HOST:PORT`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
-}
 
 export interface AppContext {
   store: StateStore;

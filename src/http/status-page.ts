@@ -1,7 +1,7 @@
 import type { Happening } from '../jobs/history.js';
-import type { Vip } from '../keepalived/dump.js';
-import type { VrrpState } from '../keepalived/report.js';
-import type { PeerInstance } from '../peer/view.js';
+import type { Vip } from '../model/vrrp.js';
+import type { VrrpState } from '../model/vrrp.js';
+import type { PeerInstance } from '../model/peer.js';
 import { SOURCE_NAMES, type InstanceView, type PeerState, type Snapshot } from '../state/snapshot.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';

@@ -1,7 +1,7 @@
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
-import type { IpvsHealth } from '../metrics/ipvs.js';
+import type { IpvsHealth } from '../model/ipvs.js';
 import type { IpvsReader, IpvsTable } from '../model/ipvs.js';
 
 export type IpvsPath = 'auto' | 'netlink' | 'procfs';

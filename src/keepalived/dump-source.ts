@@ -1,18 +1,17 @@
-import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
+import { run } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
-import { readSecret } from '../peer/auth.js';
+import { readSecret } from '../core/secret.js';
 import type { StateStore } from '../state/store.js';
-import { DumpError, parseDump, type DumpInstance } from './dump.js';
+import { DumpError, parseDump } from './dump.js';
+import { type DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 
-const run = promisify(execFile);
 /** File timestamps use the kernel's coarse clock: two dumps closer than a few jiffies could share an mtime. */
 const MIN_GAP_MS = 25;
 const POLL_MS = 5;
@@ -34,7 +33,7 @@ export interface DumpSourceOptions {
 
 /** `keepalived --signum=JSON` prints the signal number this keepalived build uses for JSON dumps. */
 export async function resolveJsonSignal(binary: string): Promise<number> {
-  const { stdout } = await run(binary, ['--signum=JSON'], { timeout: 5000 });
+  const stdout = await run(binary, ['--signum=JSON'], { timeoutMs: 5000 });
   const n = Number(stdout.trim());
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${binary} --signum=JSON printed ${JSON.stringify(stdout.trim())}; is keepalived built with --enable-json?`);
   return n;

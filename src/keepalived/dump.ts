@@ -1,64 +1,6 @@
 import { z } from 'zod';
 import { canonicalIp } from '../core/ip.js';
-import type { VrrpState } from './report.js';
-
-/** VRRP counters as keepalived keeps them (`stats` of each dump entry). */
-export const VRRP_STAT_KEYS = [
-  'advert_rcvd',
-  'advert_sent',
-  'become_master',
-  'release_master',
-  'packet_len_err',
-  'advert_interval_err',
-  'ip_ttl_err',
-  'invalid_type_rcvd',
-  'addr_list_err',
-  'invalid_authtype',
-  'authtype_mismatch',
-  'auth_failure',
-  'pri_zero_rcvd',
-  'pri_zero_sent',
-] as const;
-export type VrrpStatKey = (typeof VRRP_STAT_KEYS)[number];
-export type VrrpStats = Record<VrrpStatKey, number>;
-
-export interface Vip {
-  address: string;
-  prefix?: number;
-  /** Interface the VIP is configured on (`dev X`), defaulting to the instance's interface. */
-  dev?: string;
-}
-
-/** What keepalived's configuration and statistics say about an instance. */
-export interface InstanceSettings {
-  vrid: number;
-  interface?: string;
-  basePriority?: number;
-  effectivePriority?: number;
-  advertInterval?: number;
-  nopreempt?: boolean;
-  authType?: number;
-  /**
-   * A keyed digest of the authentication settings, so directors can tell whether theirs match
-   * without ever exchanging the password. Absent without a key (no peers configured).
-   */
-  authDigest?: string;
-  garpDelay?: number;
-  /** VIPs keepalived is configured to hold for this instance. */
-  vips: Vip[];
-  stats?: VrrpStats;
-}
-
-/**
- * One vrrp_instance from keepalived's JSON dump, reduced to what kawatch uses.
- * The authentication password (`auth_data`) is deliberately not part of it: it never leaves the parser.
- */
-export interface DumpInstance extends InstanceSettings {
-  name: string;
-  state: VrrpState;
-  /** Epoch seconds of keepalived's last transition of this instance. */
-  lastTransition?: number;
-}
+import { VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpStatKey, type VrrpStats, type VrrpState } from '../model/vrrp.js';
 
 export class DumpError extends Error {
   override name = 'DumpError';

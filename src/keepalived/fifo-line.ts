@@ -1,4 +1,5 @@
-import { parseScopedState, type KeepalivedReport, type Parsed } from './report.js';
+import { parseScopedState, type Parsed } from './report.js';
+import { type KeepalivedReport } from '../model/vrrp.js';
 
 const MAX_LINE = 1024;
 // keepalived's FMT_VS: "[addr]:proto:port", "[group]:port" or "FWM mark"; FMT_RS: "[addr]:proto:port".

@@ -1,14 +1,12 @@
-import { execFile } from 'node:child_process';
 import { constants, openSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { Socket } from 'node:net';
-import { promisify } from 'node:util';
+import { run } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import type { StateStore } from '../state/store.js';
 import { parseFifoLine } from './fifo-line.js';
 
-const run = promisify(execFile);
 const MAX_PENDING = 64 * 1024;
 
 interface OpenFifo {

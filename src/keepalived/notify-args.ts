@@ -1,4 +1,5 @@
-import { checkName, checkState, parseScopedState, type KeepalivedReport, type Parsed } from './report.js';
+import { checkName, checkState, parseScopedState, type Parsed } from './report.js';
+import { type KeepalivedReport } from '../model/vrrp.js';
 
 export const NOTIFY_USAGE = [
   'usage: kawatch notify INSTANCE|GROUP NAME STATE [PRIORITY]   (keepalived: notify "/usr/bin/kawatch notify")',

@@ -1,39 +1,9 @@
+import { VRRP_STATES, type KeepalivedReport, type VrrpState } from '../model/vrrp.js';
+
 /**
  * What keepalived tells about itself through its notify hooks and FIFOs, validated.
  * Hook arguments and FIFO lines are untrusted: everything here is checked before it is used.
  */
-
-export const VRRP_STATES = ['INIT', 'BACKUP', 'MASTER', 'FAULT', 'STOP', 'DELETED'] as const;
-export type VrrpState = (typeof VRRP_STATES)[number];
-
-/** A state change of a vrrp_instance or vrrp_sync_group. */
-export interface StateReport {
-  kind: 'state';
-  scope: 'instance' | 'group';
-  /** Absent when a per-state hook (`notify_master "kawatch notify master"`) names no instance. */
-  name?: string;
-  state: VrrpState;
-  priority?: number;
-}
-
-/** keepalived's MASTER_RX_LOWER_PRI notification: a MASTER heard a lower-priority MASTER. */
-export interface LowerPriorityReport {
-  kind: 'master-rx-lower-priority';
-  name: string;
-  priority?: number;
-}
-
-/** Health-checker verdict from the LVS side (`VS ... UP`, `RS ... DOWN`). */
-export interface CheckerReport {
-  kind: 'checker';
-  /** `[10.0.0.1]:tcp:80`, `FWM 5` or `[group]:80`, as keepalived prints it. */
-  virtualServer: string;
-  /** Absent for a virtual-server quorum line. */
-  realServer?: string;
-  up: boolean;
-}
-
-export type KeepalivedReport = StateReport | LowerPriorityReport | CheckerReport;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 

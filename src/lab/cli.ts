@@ -1,4 +1,6 @@
 import { Option, type Command } from 'commander';
+import { CommandError } from '../core/exec.js';
+import { WaitTimeout } from '../core/wait.js';
 import type { LabDownResult, LabInfo, LabStatus, SplitLink, SplitState } from './lab.js';
 import { DEFAULT_PREFIX, LAB_POLICIES, PRIMARY_IFNAME, SECONDARY_IFNAME, type LabPolicy } from './plan.js';
 
@@ -105,7 +107,7 @@ function output<T>(
       const result = await work(lab, opts);
       process.stdout.write(`${opts.json ? JSON.stringify(json(result)) : await text(result, lab)}\n`);
     } catch (err) {
-      process.stderr.write(`kawatch lab ${name}: ${err instanceof lab.LabError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+      process.stderr.write(`kawatch lab ${name}: ${err instanceof lab.LabError || err instanceof CommandError || err instanceof WaitTimeout ? err.message : ((err as Error).stack ?? String(err))}\n`);
       process.exitCode = 1;
     }
   };

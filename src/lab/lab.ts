@@ -4,7 +4,7 @@ import { parseDocument, type Document } from 'yaml';
 import { packageRoot } from '../version.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Snapshot } from '../state/snapshot.js';
-import type { VrrpState } from '../keepalived/report.js';
+import type { VrrpState } from '../model/vrrp.js';
 import {
   DEFAULT_LAB_ROOT,
   DEFAULT_PREFIX,
@@ -28,8 +28,9 @@ import {
 import { belongsToLab, findLabProcesses, isRunning, parentOf, spawnDetached, terminate } from './processes.js';
 import { checkScriptPath, renderHealRuleset, renderKawatchConfig, renderKeepalivedConf, renderSplitRuleset } from './render.js';
 import { readLabState, updateLabState, withProcess, writeLabState, type LabInfo, type LabNode, type LabProcess, type LabProcessRole, type LabState } from './state.js';
-import { LabError, checkPrerequisites, exec, hostIpv4Addresses, ip, listHostLinks, listNetns, nftInNetns, type ExecOptions, type ExecResult } from './system.js';
-import { waitFor, type Probe } from './wait.js';
+import { LabError, checkPrerequisites, hostIpv4Addresses, ip, listHostLinks, listNetns, nftInNetns } from './system.js';
+import { exec, type ExecOptions, type ExecResult } from '../core/exec.js';
+import { waitFor, type Probe } from '../core/wait.js';
 
 export type { LabInfo, LabNode, LabPolicy };
 export { LabError };

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { LabError } from './system.js';
-import { waitFor, type Probe } from './wait.js';
+import { waitFor, type Probe } from '../core/wait.js';
 
 /** The programs the lab starts; nothing else is ever signalled, whatever its command line says. */
 const LAB_PROGRAMS = new Set(['keepalived', 'node']);

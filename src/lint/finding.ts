@@ -1,6 +1,4 @@
-export type Severity = 'error' | 'warning' | 'info';
-
-export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { error: 3, warning: 2, info: 1 };
+import type { Severity } from '../core/severity.js';
 
 export interface Place {
   file: string;

@@ -1,5 +1,6 @@
 import { BOLD, DIM, painter, SEVERITY_COLORS as COLORS } from '../core/paint.js';
-import type { Finding, Severity } from './finding.js';
+import type { Finding } from './finding.js';
+import type { Severity } from '../core/severity.js';
 import type { LintResult } from './lint.js';
 
 /** `--format json`: one array of findings, nothing else. */

@@ -1,7 +1,8 @@
 import type { ConfSource } from '../keepalived/conf/parse.js';
 import { parseKeepalivedConf } from '../keepalived/conf/parse.js';
 import { crossFindings, masterMap, type MasterMapRow } from './cross.js';
-import { SEVERITY_RANK, type Finding, type Severity } from './finding.js';
+import { type Finding } from './finding.js';
+import { SEVERITY_RANK, type Severity } from '../core/severity.js';
 import { directorOf, type Director } from './director.js';
 import { fileFindings } from './rules.js';
 

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import type { VrrpState } from '../keepalived/report.js';
+import type { VrrpState } from '../model/vrrp.js';
 import type { Change, Snapshot, SourceName } from '../state/snapshot.js';
 import { verdictKey, type Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';

@@ -5,22 +5,12 @@
  * a sequence of chunks the HTTP handler streams after prom-client's output.
  */
 import { canonicalIp } from '../core/ip.js';
-import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey, type SorryServer } from '../model/ipvs.js';
+import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsHealth, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey, type SorryServer } from '../model/ipvs.js';
 import type { CheckerView } from '../state/snapshot.js';
 
 /** What names a service in the series: the family is not a label. */
 type ServiceId = Pick<ServiceKey, 'protocol' | 'address' | 'port' | 'fwmark'>;
 
-
-export interface IpvsHealth {
-  /** Whether the last read succeeded. */
-  up: boolean;
-  durationSeconds: number;
-  /** The path in use, once one was chosen. */
-  path?: 'netlink' | 'procfs';
-  /** Problems reported since start (malformed lines or attributes). */
-  problemsTotal: number;
-}
 
 export interface IpvsExpositionInput {
   /** The table of the last read; undefined when it failed. */

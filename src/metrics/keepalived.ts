@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
-import { VRRP_STAT_KEYS, type VrrpStatKey } from '../keepalived/dump.js';
-import type { VrrpState } from '../keepalived/report.js';
+import { VRRP_STAT_KEYS, type VrrpStatKey } from '../model/vrrp.js';
+import type { VrrpState } from '../model/vrrp.js';
 import type { InstanceView, Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { REJECT_REASONS } from '../peer/auth.js';
+import { REJECT_REASONS } from '../model/peer.js';
 import { STATE_VALUE } from './keepalived.js';
 import type { StateStore } from '../state/store.js';
 import { knownInstances, MISMATCH_FIELDS, type Verdict } from '../watchdog/diagnose.js';

@@ -110,3 +110,14 @@ export interface IpvsReader {
   read(): Promise<IpvsTable>;
   close?(): void;
 }
+
+/** How the IPVS collector fares, for its own series. */
+export interface IpvsHealth {
+  /** Whether the last read succeeded. */
+  up: boolean;
+  durationSeconds: number;
+  /** The path in use, once one was chosen. */
+  path?: 'netlink' | 'procfs';
+  /** Problems reported since start (malformed lines or attributes). */
+  problemsTotal: number;
+}

@@ -1,5 +1,4 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 
 /**
  * Authentication of the peer API: every request and every answer carries an HMAC-SHA256 over
@@ -14,9 +13,6 @@ export const HEADERS = {
   signature: 'x-kawatch-signature',
 } as const;
 
-export const REJECT_REASONS = ['unknown-node', 'missing-header', 'stale', 'replay', 'signature', 'malformed', 'too-large'] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
-
 export interface Signed {
   /** `POST /peer/v1/exchange` for a request; `ANSWER /peer/v1/exchange` for its answer. */
   method: string;
@@ -28,8 +24,6 @@ export interface Signed {
   /** Only in answers: the request's nonce. */
   requestNonce?: string;
 }
-
-const MIN_SECRET_BYTES = 16;
 
 function canonical(s: Signed): string {
   const digest = createHash('sha256').update(s.body).digest('hex');
@@ -77,17 +71,4 @@ export class ReplayGuard {
   private evict(now: number): void {
     for (const [key, timestamp] of this.seen) if (Math.abs(now - timestamp) > this.maxSkewMs) this.seen.delete(key);
   }
-}
-
-/** The shared secret, from a file only its owner can read (like an ssh key). */
-export async function readSecret(file: string): Promise<Buffer> {
-  const info = await stat(file).catch((err: Error) => {
-    throw new Error(`peer secret ${file}: ${err.message}`);
-  });
-  if ((info.mode & 0o077) !== 0) throw new Error(`peer secret ${file} is readable by others (mode ${(info.mode & 0o777).toString(8)}); run chmod 600 ${file}`);
-  const secret = Buffer.from((await readFile(file, 'utf8')).trim(), 'utf8');
-  if (secret.length < MIN_SECRET_BYTES) {
-    throw new Error(`peer secret ${file} is shorter than ${MIN_SECRET_BYTES} bytes; make one with: head -c 32 /dev/urandom | base64 > ${file}`);
-  }
-  return secret;
 }

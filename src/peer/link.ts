@@ -2,9 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
-import { parseListen } from '../http/server.js';
+import { parseListen } from '../core/listen.js';
 import type { StateStore } from '../state/store.js';
-import { ReplayGuard, readSecret } from './auth.js';
+import { ReplayGuard } from './auth.js';
+import { readSecret } from '../core/secret.js';
 import { authenticate, EXCHANGE_PATH, MAX_BODY_BYTES, parseView, PeerRejected, readEnvelope, sealHeaders } from './protocol.js';
 import { buildView } from './view.js';
 

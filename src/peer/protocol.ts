@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { HEADERS, newNonce, ReplayGuard, sign, signatureMatches, type RejectReason, type Signed } from './auth.js';
-import { peerViewSchema, type PeerView } from './view.js';
+import { HEADERS, newNonce, ReplayGuard, sign, signatureMatches, type Signed } from './auth.js';
+import { type RejectReason } from '../model/peer.js';
+import { peerViewSchema, type PeerView } from '../model/peer.js';
 
 export const EXCHANGE_PATH = '/peer/v1/exchange';
 export const MAX_BODY_BYTES = 256 * 1024;

@@ -1,5 +1,5 @@
-import type { DumpInstance } from '../keepalived/dump.js';
-import type { KeepalivedReport, StateReport } from '../keepalived/report.js';
+import type { DumpInstance } from '../model/vrrp.js';
+import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import { checkerKey, type AddressView, type Change, type InstanceView, type PeerState, type Snapshot, type SourceName, type Update } from './snapshot.js';
 
 export interface Reduced {

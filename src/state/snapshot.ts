@@ -1,7 +1,7 @@
-import type { DumpInstance, InstanceSettings, Vip } from '../keepalived/dump.js';
-import type { KeepalivedReport, VrrpState } from '../keepalived/report.js';
-import type { RejectReason } from '../peer/auth.js';
-import type { PeerView } from '../peer/view.js';
+import type { DumpInstance, InstanceSettings, Vip } from '../model/vrrp.js';
+import type { KeepalivedReport, VrrpState } from '../model/vrrp.js';
+import type { RejectReason } from '../model/peer.js';
+import type { PeerView } from '../model/peer.js';
 
 export const SOURCE_NAMES = ['hook', 'fifo', 'netlink', 'dump', 'process'] as const;
 export type SourceName = (typeof SOURCE_NAMES)[number];

@@ -1,4 +1,5 @@
-import { buildView, type PeerInstance, type PeerView } from '../peer/view.js';
+import { buildView } from '../peer/view.js';
+import { type PeerInstance, type PeerView } from '../model/peer.js';
 import { electionOrder, type Contender } from './election.js';
 import type { Snapshot } from '../state/snapshot.js';
 

@@ -1,5 +1,5 @@
 import { isIPv4 } from 'node:net';
-import type { PeerInstance } from '../peer/view.js';
+import type { PeerInstance } from '../model/peer.js';
 
 /** An address as a number for RFC 5798's tie-break: the higher primary IP address wins. */
 export function addressValue(address: string | undefined): bigint | undefined {

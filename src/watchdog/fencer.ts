@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { run } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import type { Snapshot } from '../state/snapshot.js';
@@ -10,7 +9,6 @@ import { currentViews, type DiagnoseOptions, type Verdict } from './diagnose.js'
 import { Journal, type JournalEntry } from './journal.js';
 import { decide, type Decision, type PolicyConfig } from './policy.js';
 
-const run = promisify(execFile);
 
 export interface FencerOptions {
   policy: PolicyConfig;
@@ -145,7 +143,7 @@ export class Fencer {
         return;
       case 'stop': {
         const [file, ...args] = this.options.stopCommand;
-        await run(file!, args, { timeout: 30_000 });
+        await run(file!, args, { timeoutMs: 30_000 });
       }
     }
   }

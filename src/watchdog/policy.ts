@@ -1,4 +1,4 @@
-import type { PeerInstance, PeerView } from '../peer/view.js';
+import type { PeerInstance, PeerView } from '../model/peer.js';
 import type { JournalEntry } from './journal.js';
 import type { Verdict } from './diagnose.js';
 import { addressValue, electionOrder, type Contender } from './election.js';

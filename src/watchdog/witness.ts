@@ -1,12 +1,10 @@
-import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
-import { promisify } from 'node:util';
+import { exec } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
-import { parseListen } from '../http/server.js';
+import { parseListen } from '../core/listen.js';
 import type { StateStore } from '../state/store.js';
 
-const run = promisify(execFile);
 
 /** A third party every healthy director can reach: the gateway (ping) or a service (TCP connect). */
 export type WitnessTarget = { ping: string } | { tcp: string };
@@ -20,9 +18,9 @@ export async function probeWitness(target: WitnessTarget, timeoutMs: number): Pr
   if ('ping' in target) {
     // ping needs a raw socket (or ping_group_range): the system's setuid/capability ping has it, Node does not.
     const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-    return run('ping', ['-n', '-q', '-c', '1', '-W', seconds, target.ping], { timeout: timeoutMs + 1000 }).then(
-      () => undefined,
-      (err: Error & { stdout?: string }) => `no answer to ping ${target.ping}${err.stdout?.includes('100% packet loss') ? '' : `: ${err.message.split('\n')[0]}`}`,
+    return exec('ping', ['-n', '-q', '-c', '1', '-W', seconds, target.ping], { timeoutMs: timeoutMs + 1000 }).then(
+      (r) => (r.exitCode === 0 ? undefined : `no answer to ping ${target.ping}${r.stdout.includes('100% packet loss') ? '' : `: ${(r.stderr.trim() || `exit ${r.exitCode ?? r.signal}`).split('\n')[0]}`}`),
+      (err: Error) => `no answer to ping ${target.ping}: ${err.message}`,
     );
   }
   const { host, port } = parseListen(target.tcp);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Finding } from '../../src/doctor/findings.js';
-import { exec, run } from '../../src/lab/system.js';
+import { exec, run } from '../../src/core/exec.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 

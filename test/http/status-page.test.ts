@@ -8,7 +8,8 @@ import { renderStatusPage, STATUS_PAGE_HEADERS, type StatusView } from '../../sr
 import { History } from '../../src/jobs/history.js';
 import { parseDump } from '../../src/keepalived/dump.js';
 import { parseFifoLine } from '../../src/keepalived/fifo-line.js';
-import { buildView, peerViewSchema } from '../../src/peer/view.js';
+import { buildView } from '../../src/peer/view.js';
+import { peerViewSchema } from '../../src/model/peer.js';
 import { emptySnapshot, type AddressView, type Snapshot, type Update } from '../../src/state/snapshot.js';
 import { reduce } from '../../src/state/reduce.js';
 import { StateStore } from '../../src/state/store.js';

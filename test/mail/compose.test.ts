@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseDump } from '../../src/keepalived/dump.js';
-import type { VrrpState } from '../../src/keepalived/report.js';
+import type { VrrpState } from '../../src/model/vrrp.js';
 import { composeMail, eventTitle, transitionReason, wrap, type ComposeContext } from '../../src/mail/compose.js';
 import { eventFromAction, eventFromChange, eventFromVerdict, type MailEvent } from '../../src/mail/event.js';
 import { addEvent, emptyPending, type PendingGroup } from '../../src/mail/schedule.js';

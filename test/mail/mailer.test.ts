@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/core/bus.js';
 import { createLogger } from '../../src/core/log.js';
-import type { VrrpState } from '../../src/keepalived/report.js';
+import type { VrrpState } from '../../src/model/vrrp.js';
 import type { MailConfig } from '../../src/mail/event.js';
 import { Mailer } from '../../src/mail/mailer.js';
 import { Outbox, newMessageId } from '../../src/mail/outbox.js';

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseKeepalivedConf } from '../../src/keepalived/conf/parse.js';
-import { exec, run } from '../../src/lab/system.js';
+import { exec, run } from '../../src/core/exec.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 
 const dir = resolve(import.meta.dirname, '../../examples/keepalived');

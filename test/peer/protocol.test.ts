@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSecret, ReplayGuard } from '../../src/peer/auth.js';
+import { ReplayGuard } from '../../src/peer/auth.js';
+import { readSecret } from '../../src/core/secret.js';
 import { authenticate, EXCHANGE_PATH, parseView, PeerRejected, readEnvelope, sealHeaders } from '../../src/peer/protocol.js';
 
 const secret = Buffer.from('0123456789abcdef0123456789abcdef');

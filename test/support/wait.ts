@@ -1,17 +1,20 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor as waitForProbe } from '../../src/core/wait.js';
 
-/** Polls a condition until it holds; fails with `what` after a bounded time. Never a fixed sleep. */
-export async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(20);
-  }
+/**
+ * The project's bounded wait, for tests whose probe returns the value once the condition holds
+ * (undefined or false while not yet) and may throw while the thing it looks at is not up.
+ */
+export function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
+  return waitForProbe(
+    what,
+    async () => {
+      try {
+        const value = await probe();
+        return value !== undefined && value !== false ? { done: true, value } : { done: false, why: 'not yet' };
+      } catch (err) {
+        return { done: false, why: `last error: ${String(err)}` };
+      }
+    },
+    { timeoutMs, intervalMs: 20 },
+  );
 }

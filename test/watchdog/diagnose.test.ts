@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PeerView } from '../../src/peer/view.js';
+import type { PeerView } from '../../src/model/peer.js';
 import { emptySnapshot, type Snapshot } from '../../src/state/snapshot.js';
 import { diagnose, knownInstances, nextConfirmation } from '../../src/watchdog/diagnose.js';
 

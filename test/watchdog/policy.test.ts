@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PeerView } from '../../src/peer/view.js';
+import type { PeerView } from '../../src/model/peer.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
 import { electionOrder } from '../../src/watchdog/election.js';
