@@ -73,7 +73,7 @@ export class Daemon {
     const actions = () => this.actions;
     const mail = config.mail ? this.mailStats : undefined;
     const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail });
-    this.http = new HttpServer(config.listen, createApp({ store: this.store, registry, version: VERSION, verdicts, actions, happenings: () => this.history.since(0), streamedMetrics: () => this.ipvsMetrics() }), options.log);
+    this.http = new HttpServer(config.listen, createApp({ store: this.store, registry, version: VERSION, verdicts, actions, recent: () => this.history.since(0), streamedMetrics: () => this.ipvsMetrics() }), options.log);
     this.store.events.on('change', (change) => {
       if (change.type === 'transition') options.log.info({ part: 'state', ...change }, `${change.scope} ${change.name}: ${change.from} -> ${change.to}`);
     });

@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { parseListen } from '../core/listen.js';
 import type { Part } from '../core/part.js';
-import type { Happening } from '../jobs/history.js';
+import type { HistoryEntry } from '../jobs/history.js';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
@@ -19,7 +19,7 @@ export interface AppContext {
   /** Series written after prom-client's, chunk by chunk: the IPVS table can be 100k backends. */
   streamedMetrics?: () => Promise<Iterable<string> | undefined>;
   /** Recent transitions, verdicts and actions, oldest first: the status page's history. */
-  happenings: () => readonly Happening[];
+  recent: () => readonly HistoryEntry[];
 }
 
 /** Writes the chunks as the client takes them, so a large body is never held whole. */
@@ -44,7 +44,7 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-export function createApp({ store, registry, version, verdicts, actions, happenings, streamedMetrics }: AppContext): express.Express {
+export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics }: AppContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/metrics', async (_req, res, next) => {
@@ -61,7 +61,7 @@ export function createApp({ store, registry, version, verdicts, actions, happeni
     }
   });
   app.get('/', (_req, res) => {
-    const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), happenings: happenings() });
+    const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent() });
     res.set(STATUS_PAGE_HEADERS).type('html').send(page);
   });
   app.get('/api/v1/state', (_req, res) => {

@@ -1,11 +1,11 @@
-import type { Happening } from '../jobs/history.js';
+import type { HistoryEntry } from '../jobs/history.js';
 import type { Vip } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
 import type { PeerInstance } from '../model/peer.js';
 import { SOURCE_NAMES, type InstanceView, type PeerState, type Snapshot } from '../state/snapshot.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
-import { describe as describeVerdict } from '../watchdog/watchdog.js';
+import { verdictText } from '../watchdog/verdict-text.js';
 
 /** Everything the status page shows: the same facts as /api/v1/state, plus the recent history. */
 export interface StatusView {
@@ -16,7 +16,7 @@ export interface StatusView {
   verdicts: readonly Verdict[];
   actions: readonly JournalEntry[];
   /** Recent transitions, verdicts and actions, oldest first. */
-  happenings: readonly Happening[];
+  recent: readonly HistoryEntry[];
 }
 
 export const REFRESH_SECONDS = 5;
@@ -106,7 +106,7 @@ const SEVERITY_ORDER: Severity[] = ['critical', 'warning', 'notice'];
 
 /** The verdict in one line; a split brain's probable causes are listed apart, under it. */
 function headline(v: Verdict): string {
-  return v.kind === 'split-brain' ? `split brain on ${v.iname} (vrid ${v.vrid ?? '?'}): MASTER on ${v.masters.join(' and ')}` : describeVerdict(v);
+  return v.kind === 'split-brain' ? `split brain on ${v.iname} (vrid ${v.vrid ?? '?'}): MASTER on ${v.masters.join(' and ')}` : verdictText(v);
 }
 
 function table(caption: string, head: string[], rows: Html[], empty: string, compact = false): Html {
@@ -225,16 +225,16 @@ function peersSection(view: StatusView, unreachable: ReadonlySet<string>): Html 
   );
 }
 
-const KIND_TONE: Record<Happening['kind'], string> = { transition: 'info', verdict: 'warn', action: 'bad' };
+const KIND_TONE: Record<HistoryEntry['kind'], string> = { transition: 'info', verdict: 'warn', action: 'bad' };
 
 /** A verdict that cleared is good news: it should not look like the one raised. */
-const happeningTone = (h: Happening) => (h.verdict === 'cleared' ? 'ok' : KIND_TONE[h.kind]);
+const entryTone = (h: HistoryEntry) => (h.verdict === 'cleared' ? 'ok' : KIND_TONE[h.kind]);
 
 function historySection(view: StatusView): Html {
-  const recent = view.happenings.slice(-RECENT_HAPPENINGS).reverse();
-  const rows = recent.map((h) => html`<tr><td class="nowrap">${when(h.at, view.now)}</td><td>${badge(h.kind, happeningTone(h))}</td><td>${h.text}</td></tr>`);
-  const note = view.happenings.length > recent.length ? `latest ${recent.length} of ${view.happenings.length}` : '';
-  return section('history', 'Recent transitions and verdicts', table('Recent happenings, newest first', ['Time (UTC)', 'Kind', 'What'], rows, 'Nothing has happened since the daemon started.'), note);
+  const recent = view.recent.slice(-RECENT_HAPPENINGS).reverse();
+  const rows = recent.map((h) => html`<tr><td class="nowrap">${when(h.at, view.now)}</td><td>${badge(h.kind, entryTone(h))}</td><td>${h.text}</td></tr>`);
+  const note = view.recent.length > recent.length ? `latest ${recent.length} of ${view.recent.length}` : '';
+  return section('history', 'Recent transitions and verdicts', table('Recent recent, newest first', ['Time (UTC)', 'Kind', 'What'], rows, 'Nothing has happened since the daemon started.'), note);
 }
 
 function actionsSection(view: StatusView): Html {

@@ -1,10 +1,10 @@
 import type { EventBus } from '../core/bus.js';
 import type { StateStore } from '../state/store.js';
 import type { WatchdogEvents } from '../watchdog/watchdog.js';
-import { describe as describeVerdict } from '../watchdog/watchdog.js';
+import { verdictText } from '../watchdog/verdict-text.js';
 
 /** One thing worth telling in a digest. */
-export interface Happening {
+export interface HistoryEntry {
   at: number;
   kind: 'transition' | 'verdict' | 'action';
   /** The instance it concerns, when there is one. */
@@ -16,9 +16,9 @@ export interface Happening {
 
 const CAPACITY = 2000;
 
-/** The recent happenings of this director, oldest first, bounded. */
+/** What happened lately on this director (transitions, verdicts, actions), oldest first, bounded. */
 export class History {
-  private entries: Happening[] = [];
+  private entries: HistoryEntry[] = [];
 
   constructor(store: StateStore, watchdog: EventBus<WatchdogEvents>) {
     store.events.on('change', (c) => {
@@ -26,28 +26,28 @@ export class History {
     });
     for (const outcome of ['raised', 'cleared'] as const) {
       watchdog.on(`verdict-${outcome}`, ({ verdict, at }) =>
-        this.add({ at, kind: 'verdict', verdict: outcome, iname: 'iname' in verdict ? verdict.iname : undefined, text: `${outcome}: ${describeVerdict(verdict)}` }),
+        this.add({ at, kind: 'verdict', verdict: outcome, iname: 'iname' in verdict ? verdict.iname : undefined, text: `${outcome}: ${verdictText(verdict)}` }),
       );
     }
     watchdog.on('action', (e) => this.add({ at: e.at, kind: 'action', iname: e.iname, text: `${e.dryRun ? '[dry run] ' : ''}${e.action} ${e.iname}: ${e.reason}` }));
   }
 
-  private add(h: Happening): void {
+  private add(h: HistoryEntry): void {
     this.entries.push(h);
     if (this.entries.length > CAPACITY) this.entries.splice(0, this.entries.length - CAPACITY);
   }
 
-  since(at: number): Happening[] {
+  since(at: number): HistoryEntry[] {
     return this.entries.filter((h) => h.at >= at);
   }
 }
 
-/** The digest of a period: counts first, then every happening (the last ones when there are many). */
-export function digest(node: string, happenings: Happening[], from: number, to: number, current: string[]): { subject: string; text: string; count: number } {
-  const count = (kind: Happening['kind']) => happenings.filter((h) => h.kind === kind).length;
+/** The digest of a period: counts first, then every entry (the last ones when there are many). */
+export function digest(node: string, recent: HistoryEntry[], from: number, to: number, current: string[]): { subject: string; text: string; count: number } {
+  const count = (kind: HistoryEntry['kind']) => recent.filter((h) => h.kind === kind).length;
   const perInstance = new Map<string, number>();
-  for (const h of happenings) if (h.kind === 'transition' && h.iname) perInstance.set(h.iname, (perInstance.get(h.iname) ?? 0) + 1);
-  const shown = happenings.slice(-200);
+  for (const h of recent) if (h.kind === 'transition' && h.iname) perInstance.set(h.iname, (perInstance.get(h.iname) ?? 0) + 1);
+  const shown = recent.slice(-200);
   const lines = [
     `Digest of ${node} from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}.`,
     '',
@@ -58,9 +58,9 @@ export function digest(node: string, happenings: Happening[], from: number, to: 
     current.length ? 'Standing now:' : 'Nothing is wrong right now.',
     ...current.map((c) => `  - ${c}`),
     '',
-    ...(shown.length ? [`${shown.length < happenings.length ? `The last ${shown.length} of ${happenings.length}` : 'Everything'} that happened:`] : []),
+    ...(shown.length ? [`${shown.length < recent.length ? `The last ${shown.length} of ${recent.length}` : 'Everything'} that happened:`] : []),
     ...shown.map((h) => `  ${new Date(h.at).toISOString()}  ${h.text}`),
   ];
   const subject = `digest: ${count('transition')} transitions, ${count('verdict')} verdict changes, ${count('action')} actions`;
-  return { subject, text: `${lines.join('\n')}\n`, count: happenings.length };
+  return { subject, text: `${lines.join('\n')}\n`, count: recent.length };
 }

@@ -2,7 +2,7 @@ import { createTask, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import type { Verdict } from '../watchdog/diagnose.js';
-import { describe as describeVerdict } from '../watchdog/watchdog.js';
+import { verdictText } from '../watchdog/verdict-text.js';
 import { digest, type History } from './history.js';
 
 /** What the audit reports: everything wrong with the group's configuration or its current layout. */
@@ -58,22 +58,22 @@ export class Jobs implements Part {
 
   async runDigest(): Promise<void> {
     const now = Date.now();
-    const happenings = this.context.history.since(this.lastDigest);
-    const { subject, text, count } = digest(this.options.node, happenings, this.lastDigest, now, this.context.verdicts().map(describeVerdict));
+    const recent = this.context.history.since(this.lastDigest);
+    const { subject, text, count } = digest(this.options.node, recent, this.lastDigest, now, this.context.verdicts().map(verdictText));
     this.lastDigest = now;
-    this.context.log.info({ job: 'digest', happenings: count }, subject);
+    this.context.log.info({ job: 'digest', recent: count }, subject);
     await this.context.report?.(subject, text, count);
   }
 
   async runAudit(): Promise<void> {
     await this.context.reconcile();
     const findings = this.context.verdicts().filter((v) => AUDITED.has(v.kind));
-    for (const f of findings) this.context.log.warn({ job: 'audit', verdict: f }, `audit: ${describeVerdict(f)}`);
+    for (const f of findings) this.context.log.warn({ job: 'audit', verdict: f }, `audit: ${verdictText(f)}`);
     if (findings.length === 0) {
       this.context.log.info({ job: 'audit' }, 'audit: nothing to report');
       return;
     }
-    const text = [`Audit of ${this.options.node} at ${new Date().toISOString()}, after a fresh keepalived dump:`, '', ...findings.map((f) => `  - ${describeVerdict(f)}`), ''].join('\n');
+    const text = [`Audit of ${this.options.node} at ${new Date().toISOString()}, after a fresh keepalived dump:`, '', ...findings.map((f) => `  - ${verdictText(f)}`), ''].join('\n');
     await this.context.report?.(`audit: ${findings.length} finding${findings.length > 1 ? 's' : ''}`, text, findings.length);
   }
 }

@@ -1,5 +1,5 @@
 import { HINT_TOPICS, conditionOf, hintTopic, importance, instanceOf, type HintTopic, type MailEvent } from './event.js';
-import { eventTitle } from './compose.js';
+import { eventTitle } from './title.js';
 
 export const HOUR_MS = 3_600_000;
 /** A group lists its first and its last events in full; those in between only count in its tally. */

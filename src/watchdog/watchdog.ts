@@ -6,6 +6,7 @@ import { diagnose, nextConfirmation, verdictKey, type DiagnoseOptions, type Verd
 import type { EventBus } from '../core/bus.js';
 import type { Fencer } from './fencer.js';
 import type { JournalEntry } from './journal.js';
+import { verdictText } from './verdict-text.js';
 
 /** What the watchdog tells the rest of the daemon (the mailer, for one). */
 export interface WatchdogEvents {
@@ -63,12 +64,12 @@ export class Watchdog implements Part {
     const next = new Map(verdicts.map((v) => [verdictKey(v), v]));
     for (const [key, verdict] of next) {
       if (this.active.has(key)) continue;
-      this.log.warn({ verdict }, `verdict raised: ${describe(verdict)}`);
+      this.log.warn({ verdict }, `verdict raised: ${verdictText(verdict)}`);
       this.events.emit('verdict-raised', { verdict, at: now });
     }
     for (const [key, verdict] of this.active) {
       if (next.has(key)) continue;
-      this.log.info({ verdict }, `verdict cleared: ${describe(verdict)}`);
+      this.log.info({ verdict }, `verdict cleared: ${verdictText(verdict)}`);
       this.events.emit('verdict-cleared', { verdict, at: now });
     }
     this.active = next;
@@ -97,23 +98,3 @@ export function affectsVerdicts(before: Snapshot, after: Snapshot): boolean {
   );
 }
 
-export function describe(v: Verdict): string {
-  switch (v.kind) {
-    case 'split-brain':
-      return `split brain on ${v.iname} (vrid ${v.vrid ?? '?'}): MASTER on ${v.masters.join(' and ')}; probable cause: ${v.causes.join('; ')}`;
-    case 'no-master':
-      return `no MASTER for ${v.iname} (vrid ${v.vrid ?? '?'}): ${v.nodes.join(', ')} all BACKUP`;
-    case 'vip-on-several-nodes':
-      return `VIP ${v.address} of ${v.iname} is on ${v.nodes.join(' and ')}`;
-    case 'vip-absent-on-master':
-      return `VIP ${v.address} of ${v.iname} is missing on its MASTER ${v.node}`;
-    case 'peer-unreachable':
-      return `peer ${v.peer} unreachable on the secondary link${v.error ? ` (${v.error})` : ''}`;
-    case 'config-mismatch':
-      return `${v.field} of ${v.iname} differs between directors: ${Object.entries(v.values).map(([n, value]) => `${n} ${value}`).join(', ')}`;
-    case 'equal-priority':
-      return `${v.iname} has priority ${v.priority} on ${v.nodes.join(' and ')}: the MASTER is chosen by address alone`;
-    case 'not-on-preferred-owner':
-      return `${v.iname} runs on ${v.master}, not on ${v.preferred} (its highest-priority director): failover without failback (nopreempt?)`;
-  }
-}

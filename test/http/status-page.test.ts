@@ -81,7 +81,7 @@ function splitLab(extra: Update[] = []): StatusView {
   for (const verdict of verdicts) watchdog.emit('verdict-raised', { verdict, at: NOW - 100 });
   const action: JournalEntry = { at: NOW - 50, action: 'demote', iname: 'VI_1', vrid: 51, winner: 'lb1', reason: 'split brain: lb1 stays MASTER (higher priority)', dryRun: true, restoreAfterMs: 60_000 };
   watchdog.emit('action', action);
-  return { version: '9.8.7', now: NOW, snapshot: store.snapshot, verdicts, actions: [action], happenings: history.since(0) };
+  return { version: '9.8.7', now: NOW, snapshot: store.snapshot, verdicts, actions: [action], recent: history.since(0) };
 }
 
 describe('status page', () => {
@@ -174,7 +174,7 @@ describe('status page', () => {
   });
 
   it('reads well with nothing to show', () => {
-    const page = renderStatusPage({ version: '1.0.0', now: NOW, snapshot: emptySnapshot('lb9'), verdicts: [], actions: [], happenings: [] });
+    const page = renderStatusPage({ version: '1.0.0', now: NOW, snapshot: emptySnapshot('lb9'), verdicts: [], actions: [], recent: [] });
     const words = text(page);
     expect(bannerText(page)).toBeUndefined();
     expect(page).toContain('<title>lb9 · kawatch</title>');
@@ -212,7 +212,7 @@ describe('GET / on the daemon', () => {
   const store = new StateStore('lb1', silentLog);
   const watchdog = new EventBus<WatchdogEvents>(silentLog);
   const history = new History(store, watchdog);
-  const server = new HttpServer('127.0.0.1:0', createApp({ store, registry: new Registry(), version: '1.2.3', verdicts: () => diagnose(store.snapshot, { ...OPTIONS, now: Date.now() }), actions: () => [], happenings: () => history.since(0) }), silentLog);
+  const server = new HttpServer('127.0.0.1:0', createApp({ store, registry: new Registry(), version: '1.2.3', verdicts: () => diagnose(store.snapshot, { ...OPTIONS, now: Date.now() }), actions: () => [], recent: () => history.since(0) }), silentLog);
   let base: string;
   beforeAll(async () => {
     await server.start();
