@@ -39,9 +39,19 @@ async function run(opts: RunOptions): Promise<number> {
     return 0;
   }
   const log = createLogger(config.log_level);
-  const { Daemon } = await import('../daemon/daemon.js');
+  const { Daemon, StartupError } = await import('../daemon/daemon.js');
   const daemon = new Daemon(config, { log });
-  await daemon.start();
+  // The last line of containment: whatever escaped a part is said, and the daemon goes on.
+  process.on('uncaughtException', (err) => daemon.contain('exception', err));
+  process.on('unhandledRejection', (reason) => daemon.contain('rejection', reason));
+  try {
+    await daemon.start();
+  } catch (err) {
+    if (!(err instanceof StartupError)) throw err;
+    process.stderr.write(`kawatch: ${err.message}\n`);
+    await daemon.stop().catch(() => undefined);
+    return 1;
+  }
   log.info({ version: VERSION, node: config.node_name, listen: daemon.listenAddress }, 'kawatch started');
 
   return new Promise<number>((resolve) => {

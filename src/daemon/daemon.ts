@@ -1,15 +1,15 @@
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { EventBus } from '../core/bus.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
 import { createApp, HttpServer } from '../http/server.js';
 import { IpvsCollector } from '../ipvs/collector.js';
-import { SorryServerSource } from '../keepalived/conf/sorry-servers.js';
 import { NetlinkReader } from '../ipvs/genl.js';
 import { ProcfsReader } from '../ipvs/procfs.js';
 import { History } from '../jobs/history.js';
 import { Jobs } from '../jobs/jobs.js';
+import { SorryServerSource } from '../keepalived/conf/sorry-servers.js';
 import { DumpSource } from '../keepalived/dump-source.js';
 import { FifoSource } from '../keepalived/fifo-source.js';
 import { HookSource } from '../keepalived/hook-source.js';
@@ -17,25 +17,33 @@ import { ProcessSource } from '../keepalived/process.js';
 import { Mailer } from '../mail/mailer.js';
 import { MailStats } from '../mail/stats.js';
 import { ipvsExposition } from '../metrics/ipvs.js';
-import { createRegistry } from '../metrics/registry.js';
+import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
 import { PeerLink } from '../peer/link.js';
 import { SOURCE_NAMES, type SourceName } from '../state/snapshot.js';
 import { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
-import { diagnose, type Verdict } from '../watchdog/diagnose.js';
+import { diagnose, type DiagnoseOptions, type Verdict } from '../watchdog/diagnose.js';
 import { Fencer } from '../watchdog/fencer.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { Watchdog, type WatchdogEvents } from '../watchdog/watchdog.js';
 import { WitnessProbe } from '../watchdog/witness.js';
+import { connectListeners, type Listeners } from './fan-out.js';
+import { Supervisor } from './supervisor.js';
 
 const PROCESS_POLL_MS = 1000;
-/** Without peers, verdicts are local only and these values do not matter. */
-function diagnoseOptions(config: Config): { unreachableAfterMs: number; confirmAfterMs: number } {
-  return { unreachableAfterMs: config.peers?.unreachable_after ?? 3500, confirmAfterMs: config.peers?.confirm_after ?? 150 };
+
+/** Without peers there is no peer view to age and no second MASTER to confirm: both bounds are moot. */
+function diagnoseOptions(config: Config): Omit<DiagnoseOptions, 'now'> {
+  return config.peers ? { unreachableAfterMs: config.peers.unreachable_after, confirmAfterMs: config.peers.confirm_after } : { unreachableAfterMs: 0, confirmAfterMs: 0 };
 }
 
 const isSource = (name: string): name is SourceName => (SOURCE_NAMES as readonly string[]).includes(name);
+
+/** A problem that keeps the daemon from starting at all (its HTTP listener); said in one line. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
 
 export interface DaemonOptions {
   log: Logger;
@@ -43,40 +51,58 @@ export interface DaemonOptions {
   processMetrics?: boolean;
 }
 
+/** The parts of one configuration, in start order, and the ones the fan-out names. */
+interface Built {
+  parts: DaemonPart[];
+  listeners: Omit<Listeners, 'history' | 'countTransition'>;
+  fencer: Fencer;
+  ipvs?: IpvsCollector;
+  sorryServers?: SorryServerSource;
+}
+
 /**
- * The one wiring place: builds the context (store, registry, HTTP app) and starts the parts in
- * order — spooled hook events first, so a replay is never mistaken for news by a later dump;
- * the peer link and the watchdog once the sources have a view to share — and stops them in reverse.
+ * The one wiring place: builds the context (store, metrics, HTTP app), connects the listeners of
+ * state changes in their order (fan-out.ts), and starts the parts in order under the supervisor:
+ * the mailer first, so it hears what the sources replay at start; the spooled hook events before
+ * the FIFO and the dump, so a replay is never mistaken for news by a later dump; the peer link and
+ * the watchdog once the sources have a view to share; the jobs last. They stop in reverse.
  */
 export class Daemon {
   readonly store: StateStore;
   private readonly http: HttpServer;
-  private parts: Part[] = [];
-  private fencer?: Fencer;
-  /** Outlives reloads, so subscribers (the mailer) stay subscribed. */
+  private readonly supervisor: Supervisor;
+  /** Outlives reloads: what it connects to is looked up in `built` at each change. */
   readonly watchdogEvents: EventBus<WatchdogEvents>;
-  /** What happened lately, for the digest; outlives reloads too. */
-  private readonly history: History;
-  private config: Config;
+  /** What happened lately, for the digest and the status page; outlives reloads too. */
+  private readonly history = new History();
+  private readonly metrics: Metrics;
   /** Outlives reloads, so the mail counters never go back. */
   private readonly mailStats = new MailStats();
-  /** The IPVS collector of the running configuration, when enabled. */
-  private ipvs?: IpvsCollector;
-  private sorryServers?: SorryServerSource;
+  private config: Config;
+  private built?: Built;
 
   constructor(config: Config, private readonly options: DaemonOptions) {
     this.config = config;
-    this.store = new StateStore(config.node_name, options.log);
-    this.watchdogEvents = new EventBus<WatchdogEvents>(options.log);
-    this.history = new History(this.store, this.watchdogEvents);
+    const { log } = options;
+    this.store = new StateStore(config.node_name, log);
+    this.watchdogEvents = new EventBus<WatchdogEvents>(log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
-    const mail = config.mail ? this.mailStats : undefined;
-    const registry = createRegistry(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail });
-    this.http = new HttpServer(config.listen, createApp({ store: this.store, registry, version: VERSION, verdicts, actions, recent: () => this.history.since(0), streamedMetrics: () => this.ipvsMetrics() }), options.log);
-    this.store.events.on('change', (change) => {
-      if (change.type === 'transition') options.log.info({ part: 'state', ...change }, `${change.scope} ${change.name}: ${change.from} -> ${change.to}`);
+    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined });
+    this.supervisor = new Supervisor(this.metrics.registry, log.child({ part: 'supervisor' }), (part, error) => {
+      if (isSource(part)) this.store.apply({ type: 'source-error', source: part, at: Date.now(), error });
     });
+    this.http = new HttpServer(
+      config.listen,
+      createApp({ store: this.store, registry: this.metrics.registry, version: VERSION, verdicts, actions, recent: () => this.history.since(0), streamedMetrics: () => this.ipvsMetrics() }),
+      log,
+    );
+    connectListeners(this.store, this.watchdogEvents, () => ({ history: this.history, countTransition: this.metrics.countTransition, ...this.built?.listeners }), log);
+  }
+
+  /** For the process's last-resort handlers: see Supervisor.contain. */
+  contain(kind: 'exception' | 'rejection', err: unknown): void {
+    this.supervisor.contain(kind, err);
   }
 
   get listenAddress(): string | undefined {
@@ -85,7 +111,7 @@ export class Daemon {
 
   /** The watchdog's journal of actions, oldest first. */
   get actions(): readonly JournalEntry[] {
-    return this.fencer?.entries ?? [];
+    return this.built?.fencer.entries ?? [];
   }
 
   /** The group's verdicts now, from this node's state and its peers' recent views. */
@@ -95,67 +121,65 @@ export class Daemon {
 
   /** The IPVS series of a fresh read, with keepalived's checker verdicts next to them. */
   private async ipvsMetrics(): Promise<Iterable<string> | undefined> {
-    const ipvs = this.ipvs;
+    const { ipvs, sorryServers } = this.built ?? {};
     if (!ipvs) return undefined;
     const { table, health } = await ipvs.scrape();
-    const sorryServers = await this.sorryServers?.current();
-    return ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers), sorryServers });
+    return ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers), sorryServers: await sorryServers?.current() });
   }
 
-  private buildParts(config: Config): Part[] {
+  private build(config: Config): Built {
     const { log } = this.options;
+    const { store } = this;
     const { hook, fifo, netlink, dump } = config.sources;
-    const parts: Part[] = [];
-    // First, so it hears what the sources replay at start; stopped last, once they have said everything.
-    let mailer: Mailer | undefined;
-    if (config.mail) {
-      const outboxDir = config.mail.outbox_dir ?? join(config.state_dir, 'outbox');
-      mailer = new Mailer(config.mail, { node: config.node_name, outboxDir, store: this.store, watchdogEvents: this.watchdogEvents, stats: this.mailStats, log: log.child({ part: 'mail' }) });
-      parts.push(mailer);
-    }
-    if (hook.enabled) parts.push(new HookSource(hook.spool_dir, this.store, log.child({ part: 'hook' })));
-    if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, this.store, log.child({ part: 'fifo' })));
-    if (netlink.enabled) parts.push(new AddressSource(this.store, log.child({ part: 'netlink' })));
-    this.ipvs = undefined;
-    this.sorryServers = undefined;
+    const child = (part: string) => log.child({ part });
+    const parts: DaemonPart[] = [];
+
+    const mailer = config.mail && new Mailer(config.mail, { node: config.node_name, outboxDir: config.mail.outbox_dir ?? join(config.state_dir, 'outbox'), store, stats: this.mailStats, log: child('mail') });
+    if (mailer) parts.push(mailer);
+    if (hook.enabled) parts.push(new HookSource(hook.spool_dir, store, child('hook')));
+    if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, store, child('fifo')));
+    if (netlink.enabled) parts.push(new AddressSource(store, child('netlink')));
+
+    let ipvs: IpvsCollector | undefined;
+    let sorryServers: SorryServerSource | undefined;
     if (config.ipvs.enabled) {
       const { procfs } = config;
       const readers = { netlink: () => new NetlinkReader({ procfs }), procfs: () => new ProcfsReader(procfs, config.ipvs.kernel_hz) };
-      parts.push((this.ipvs = new IpvsCollector(config.ipvs.path, readers, log.child({ part: 'ipvs' }))));
-      this.sorryServers = new SorryServerSource(config.keepalived.config_file, log.child({ part: 'ipvs' }));
+      parts.push((ipvs = new IpvsCollector(config.ipvs.path, readers, child('ipvs'))));
+      sorryServers = new SorryServerSource(config.keepalived.config_file, child('ipvs'));
     }
-    parts.push(new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, this.store, log.child({ part: 'process' })));
-    let dumpSource: DumpSource | undefined;
-    if (dump.enabled) {
-      parts.push(
-        (dumpSource = new DumpSource(
-          {
-            trigger: dump.trigger,
-            path: dump.path,
-            signal: dump.signal,
-            intervalMs: dump.interval,
-            timeoutMs: dump.timeout,
-            onTransition: dump.on_transition,
-            pidFile: config.keepalived.pid_file,
-            procfs: config.procfs,
-            binary: config.keepalived.binary,
-            authKeyFile: config.peers?.secret_file,
-          },
-          this.store,
-          log.child({ part: 'dump' }),
-        )),
+    parts.push(new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, store, child('process')));
+
+    const dumpSource =
+      dump.enabled &&
+      new DumpSource(
+        {
+          trigger: dump.trigger,
+          path: dump.path,
+          signal: dump.signal,
+          intervalMs: dump.interval,
+          timeoutMs: dump.timeout,
+          onTransition: dump.on_transition,
+          pidFile: config.keepalived.pid_file,
+          procfs: config.procfs,
+          binary: config.keepalived.binary,
+          authKeyFile: config.peers?.secret_file,
+        },
+        store,
+        child('dump'),
       );
-    }
+    if (dumpSource) parts.push(dumpSource);
+
+    let peers: PeerLink | undefined;
     if (config.peers) {
       const { listen, secret_file, members, interval, timeout, max_skew } = config.peers;
-      parts.push(new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew }, this.store, log.child({ part: 'peers' })));
+      parts.push((peers = new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew }, store, child('peers'))));
     }
     const w = config.watchdog;
-    if (w.witness && config.peers) {
-      parts.push(new WitnessProbe(w.witness, config.peers.interval, config.peers.timeout * 2, this.store, log.child({ part: 'witness' })));
-    }
+    if (w.witness && config.peers) parts.push(new WitnessProbe(w.witness, config.peers.interval, config.peers.timeout * 2, store, child('witness')));
+
     const fencer = new Fencer(
-      this.store,
+      store,
       {
         policy: {
           mode: w.policy,
@@ -171,61 +195,57 @@ export class Daemon {
         trackDir: w.track_dir,
         stopCommand: w.stop_command,
       },
-      log.child({ part: 'fencer' }),
+      child('fencer'),
       (entry) => this.watchdogEvents.emit('action', entry),
     );
-    this.fencer = fencer;
-    parts.push(new Watchdog(this.store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, log.child({ part: 'watchdog' }), fencer, this.watchdogEvents));
+    const watchdog = new Watchdog(store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, child('watchdog'), fencer, this.watchdogEvents);
+    parts.push(watchdog);
     parts.push(
       new Jobs(
         { node: config.node_name, digest: config.jobs.digest || undefined, audit: config.jobs.audit || undefined },
         {
           history: this.history,
           verdicts: () => this.verdicts(),
-          reconcile: async () => dumpSource?.request(),
-          report: mailer && ((subject, text, count) => mailer.queueReport(subject, text, count)),
-          log: log.child({ part: 'jobs' }),
+          reconcile: async () => (dumpSource ? dumpSource.request() : undefined),
+          report: mailer ? (subject, text, count) => mailer.queueReport(subject, text, count) : undefined,
+          log: child('jobs'),
         },
       ),
     );
-    return parts;
+    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, ipvs, sorryServers };
   }
 
+  /** Listens first: a busy port is the one start-up problem that ends the daemon (StartupError). */
   async start(): Promise<void> {
+    try {
+      await this.http.start();
+    } catch (err) {
+      throw new StartupError(`cannot listen on ${this.config.listen}: ${(err as Error).message}; is another kawatch running? Change \`listen\` or free the port.`);
+    }
     await this.startParts(this.config);
-    await this.http.start();
   }
 
   private async startParts(config: Config): Promise<void> {
-    this.parts = this.buildParts(config);
-    for (const part of this.parts) {
-      try {
-        await part.start();
-      } catch (err) {
-        // A part that cannot start is reported, not fatal: the others still tell the truth.
-        this.options.log.error({ part: part.name, error: (err as Error).message }, 'part failed to start');
-        if (isSource(part.name)) this.store.apply({ type: 'source-error', source: part.name, at: Date.now(), error: (err as Error).message });
-      }
-    }
+    this.built = this.build(config);
+    await this.supervisor.startAll(this.built.parts);
   }
 
   private async stopParts(): Promise<void> {
-    for (const part of [...this.parts].reverse()) {
-      await part.stop().catch((err: unknown) => this.options.log.error({ part: part.name, err }, 'stop failed'));
-    }
-    this.parts = [];
+    await this.supervisor.stopAll();
+    this.built = undefined;
   }
 
   /** Apply a new, already validated configuration; the state store (and so history) survives. */
   async reload(config: Config): Promise<void> {
+    if (config.listen !== this.config.listen) {
+      // Listen on the new address before letting go of anything: a busy port keeps the running configuration.
+      await this.http.start(config.listen).catch((err: Error) => {
+        throw new Error(`cannot listen on ${config.listen}: ${err.message}`);
+      });
+    }
     await this.stopParts();
-    const listenChanged = config.listen !== this.config.listen;
     this.config = config;
     await this.startParts(config);
-    if (listenChanged) {
-      await this.http.stop();
-      await this.http.start(config.listen);
-    }
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,7 @@ import express from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { parseListen } from '../core/listen.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import type { HistoryEntry } from '../jobs/history.js';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
@@ -76,7 +76,7 @@ export function createApp({ store, registry, version, verdicts, actions, recent,
 }
 
 /** The metrics/API listener. */
-export class HttpServer implements Part {
+export class HttpServer implements DaemonPart {
   readonly name = 'http';
   private server?: Server;
 
@@ -91,25 +91,31 @@ export class HttpServer implements Part {
     return a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : undefined;
   }
 
+  /** Listens on `listen`; when already listening elsewhere, lets go of the old address only once the new one is taken. */
   async start(listen = this.listen): Promise<void> {
-    this.listen = listen;
     const { host, port } = parseListen(listen);
-    await new Promise<void>((resolve, reject) => {
-      const server = this.app.listen(port, host);
-      server.once('listening', () => resolve());
-      server.once('error', reject);
-      this.server = server;
+    const server = await new Promise<Server>((resolve, reject) => {
+      const s = this.app.listen(port, host);
+      s.once('listening', () => resolve(s));
+      s.once('error', reject);
     });
+    const previous = this.server;
+    this.server = server;
+    this.listen = listen;
+    if (previous) await close(previous);
     this.log.info({ address: this.address }, 'listening');
   }
 
   async stop(): Promise<void> {
     const server = this.server;
-    if (!server) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    if (server) await close(server);
   }
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
 }

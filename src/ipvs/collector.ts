@@ -1,5 +1,5 @@
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import type { IpvsHealth } from '../model/ipvs.js';
 import type { IpvsReader, IpvsTable } from '../model/ipvs.js';
@@ -26,7 +26,7 @@ const LOGGED_PROBLEMS = 5;
  * or absent), reads the table at scrape time — one read at a time, shared by concurrent scrapes —
  * and keeps the health the metrics show. A host without IPVS logs that once and shows up 0.
  */
-export class IpvsCollector implements Part {
+export class IpvsCollector implements DaemonPart {
   readonly name = 'ipvs';
   private reader?: IpvsReader;
   private readonly flight = new CoalescingTask(() => this.readOnce());

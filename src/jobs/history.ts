@@ -1,6 +1,6 @@
-import type { EventBus } from '../core/bus.js';
-import type { StateStore } from '../state/store.js';
-import type { WatchdogEvents } from '../watchdog/watchdog.js';
+import type { Change } from '../state/snapshot.js';
+import type { Verdict } from '../watchdog/diagnose.js';
+import type { JournalEntry } from '../watchdog/journal.js';
 import { verdictText } from '../watchdog/verdict-text.js';
 
 /** One thing worth telling in a digest. */
@@ -20,16 +20,16 @@ const CAPACITY = 2000;
 export class History {
   private entries: HistoryEntry[] = [];
 
-  constructor(store: StateStore, watchdog: EventBus<WatchdogEvents>) {
-    store.events.on('change', (c) => {
-      if (c.type === 'transition') this.add({ at: c.at, kind: 'transition', iname: c.name, text: `${c.scope} ${c.name}: ${c.from} -> ${c.to} (${c.source})` });
-    });
-    for (const outcome of ['raised', 'cleared'] as const) {
-      watchdog.on(`verdict-${outcome}`, ({ verdict, at }) =>
-        this.add({ at, kind: 'verdict', verdict: outcome, iname: 'iname' in verdict ? verdict.iname : undefined, text: `${outcome}: ${verdictText(verdict)}` }),
-      );
-    }
-    watchdog.on('action', (e) => this.add({ at: e.at, kind: 'action', iname: e.iname, text: `${e.dryRun ? '[dry run] ' : ''}${e.action} ${e.iname}: ${e.reason}` }));
+  onStateChange(c: Change): void {
+    if (c.type === 'transition') this.add({ at: c.at, kind: 'transition', iname: c.name, text: `${c.scope} ${c.name}: ${c.from} -> ${c.to} (${c.source})` });
+  }
+
+  onVerdict(outcome: 'raised' | 'cleared', verdict: Verdict, at: number): void {
+    this.add({ at, kind: 'verdict', verdict: outcome, iname: 'iname' in verdict ? verdict.iname : undefined, text: `${outcome}: ${verdictText(verdict)}` });
+  }
+
+  onAction(e: JournalEntry): void {
+    this.add({ at: e.at, kind: 'action', iname: e.iname, text: `${e.dryRun ? '[dry run] ' : ''}${e.action} ${e.iname}: ${e.reason}` });
   }
 
   private add(h: HistoryEntry): void {

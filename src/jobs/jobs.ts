@@ -1,6 +1,6 @@
 import { createTask, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import { verdictText } from '../watchdog/verdict-text.js';
 import { digest, type History } from './history.js';
@@ -26,7 +26,7 @@ export interface JobsContext {
 }
 
 /** The scheduled jobs: a periodic digest of what happened, and a periodic reconciliation and configuration audit. */
-export class Jobs implements Part {
+export class Jobs implements DaemonPart {
   readonly name = 'jobs';
   private tasks: ScheduledTask[] = [];
   private lastDigest = Date.now();

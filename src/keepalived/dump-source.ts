@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import { readSecret } from '../core/secret.js';
+import type { Change } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump } from './dump.js';
 import { type DumpInstance } from '../model/vrrp.js';
@@ -53,7 +54,7 @@ async function fileVersion(path: string): Promise<bigint | undefined> {
  * time, and after signalling it waits (bounded) for a file that is newer than the previous one
  * and parses completely, instead of reading whatever is there after a fixed delay.
  */
-export class DumpSource implements Part {
+export class DumpSource implements DaemonPart {
   readonly name = 'dump' as const;
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
@@ -61,7 +62,6 @@ export class DumpSource implements Part {
   private lastDumpAt = 0;
   private signal?: number;
   private digestAuth?: (material: string) => string;
-  private unsubscribe?: () => void;
   private stopped = false;
 
   constructor(
@@ -80,15 +80,6 @@ export class DumpSource implements Part {
     if (this.options.trigger === 'signal') {
       this.signal = this.options.signal === 'auto' ? await resolveJsonSignal(this.options.binary) : this.options.signal;
     }
-    if (this.options.onTransition) {
-      this.unsubscribe = this.store.events.on('change', (c) => {
-        // Not after STOP: a stopping keepalived no longer answers the signal.
-        const news = c.type === 'transition' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
-        if (news || c.type === 'unattributed' || (c.type === 'process' && c.up)) {
-          this.requestSoon();
-        }
-      });
-    }
     await this.request();
     this.timer = setInterval(() => void this.request(), this.options.intervalMs);
   }
@@ -97,9 +88,16 @@ export class DumpSource implements Part {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.debounce);
-    this.unsubscribe?.();
     await this.dumper.idle();
     this.store.apply({ type: 'source-enabled', source: 'dump', enabled: false });
+  }
+
+  /** A transition another source reported: a fresh dump confirms it and tells what it changed. */
+  onStateChange(c: Change): void {
+    if (this.stopped || !this.options.onTransition) return;
+    // Not after STOP: a stopping keepalived no longer answers the signal.
+    const news = c.type === 'transition' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
+    if (news || c.type === 'unattributed' || (c.type === 'process' && c.up)) this.requestSoon();
   }
 
   private requestSoon(): void {

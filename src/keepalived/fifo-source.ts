@@ -3,7 +3,7 @@ import { lstat } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { run } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import type { StateStore } from '../state/store.js';
 import { parseFifoLine } from './fifo-line.js';
 
@@ -20,7 +20,7 @@ interface OpenFifo {
  * restarts. A FIFO that is removed or replaced (keepalived recreates its own on reload) is
  * reopened by a periodic check of the path's inode.
  */
-export class FifoSource implements Part {
+export class FifoSource implements DaemonPart {
   readonly name = 'fifo' as const;
   private readonly open = new Map<string, OpenFifo>();
   private timer?: NodeJS.Timeout;

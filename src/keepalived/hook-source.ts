@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import type { StateStore } from '../state/store.js';
 import { parseNotifyArgs } from './notify-args.js';
@@ -16,7 +16,7 @@ const RESCAN_MS = 5000;
  * validates and applies the files in the order the hooks ran and removes each once applied, so
  * events raised while the daemon was down are replayed at start, exactly once.
  */
-export class HookSource implements Part {
+export class HookSource implements DaemonPart {
   readonly name = 'hook' as const;
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;

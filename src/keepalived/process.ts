@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import type { StateStore } from '../state/store.js';
 
 export interface ProcessState {
@@ -60,7 +60,7 @@ export async function keepalivedTmpdir(procfs: string, pid: number): Promise<str
 }
 
 /** Keeps `keepalived.up` current from the pid file, independent of dumps (which can be slow or fail). */
-export class ProcessSource implements Part {
+export class ProcessSource implements DaemonPart {
   readonly name = 'process' as const;
   private timer?: NodeJS.Timeout;
   private lastReason?: string;

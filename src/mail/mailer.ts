@@ -1,11 +1,11 @@
-import type { EventBus } from '../core/bus.js';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
+import type { Change, Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import type { Verdict } from '../watchdog/diagnose.js';
-import type { WatchdogEvents } from '../watchdog/watchdog.js';
+import type { JournalEntry } from '../watchdog/journal.js';
 import { composeMail } from './compose.js';
 import { eventFromAction, eventFromChange, eventFromVerdict, type MailConfig, type MailEvent } from './event.js';
 import { newMessageId, Outbox, type OutboxMessage } from './outbox.js';
@@ -24,7 +24,6 @@ export interface MailerOptions {
   node: string;
   outboxDir: string;
   store: StateStore;
-  watchdogEvents: EventBus<WatchdogEvents>;
   stats: MailStats;
   log: Logger;
 }
@@ -36,13 +35,14 @@ export interface MailerOptions {
  * first and deletes it only once the SMTP server accepted it; a failure is retried with back-off,
  * in order. Everything waiting is on disk, so a restart or an SMTP outage loses nothing.
  */
-export class Mailer implements Part {
+export class Mailer implements DaemonPart {
   readonly name = 'mail';
   private readonly outbox: Outbox;
   private readonly rules: ScheduleRules;
   private readonly log: Logger;
   private pending: PendingState = emptyPending();
-  private unsubscribe: (() => void)[] = [];
+  /** Between start and stop: events are recorded only then. */
+  private listening = false;
   private flushTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private failuresInARow = 0;
@@ -75,13 +75,7 @@ export class Mailer implements Part {
     if (messages > 0 || pending.group) {
       this.log.info({ outbox: this.outbox.dir, messages, pendingEvents: pending.group?.count ?? 0 }, 'mail left from before the start');
     }
-    const { store, watchdogEvents, node } = this.options;
-    this.unsubscribe = [
-      store.events.on('change', (change) => this.record(eventFromChange(change, store.snapshot, node))),
-      watchdogEvents.on('verdict-raised', ({ verdict, at }) => this.onVerdict('raised', verdict, at)),
-      watchdogEvents.on('verdict-cleared', ({ verdict, at }) => this.onVerdict('cleared', verdict, at)),
-      watchdogEvents.on('action', (entry) => this.record(eventFromAction(entry, node))),
-    ];
+    this.listening = true;
     this.review();
     this.kickSender();
   }
@@ -93,7 +87,7 @@ export class Mailer implements Part {
   async stop(): Promise<void> {
     // From here on no timer is set and no delivery starts but the one below.
     this.stopped = true;
-    for (const off of this.unsubscribe) off();
+    this.listening = false;
     // A peer still unheard after less than the grace: start-up, not news.
     for (const timer of this.unheardPeers.values()) clearTimeout(timer);
     clearTimeout(this.flushTimer);
@@ -119,7 +113,16 @@ export class Mailer implements Part {
     return result;
   }
 
-  private onVerdict(change: 'raised' | 'cleared', verdict: Verdict, at: number): void {
+  onStateChange(change: Change, snapshot: Snapshot): void {
+    if (this.listening) this.record(eventFromChange(change, snapshot, this.options.node));
+  }
+
+  onAction(entry: JournalEntry): void {
+    if (this.listening) this.record(eventFromAction(entry, this.options.node));
+  }
+
+  onVerdict(change: 'raised' | 'cleared', verdict: Verdict, at: number): void {
+    if (!this.listening) return;
     const { store, node } = this.options;
     if (verdict.kind === 'peer-unreachable' && verdict.lastExchange === undefined) {
       if (change === 'raised') {

@@ -1,7 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
-import { VRRP_STAT_KEYS, type VrrpStatKey } from '../model/vrrp.js';
-import type { VrrpState } from '../model/vrrp.js';
-import type { InstanceView, Snapshot } from '../state/snapshot.js';
+import { VRRP_STAT_KEYS, type VrrpStatKey, type VrrpState } from '../model/vrrp.js';
+import type { Change, InstanceView, Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
 
@@ -39,7 +38,8 @@ function vipPresent(s: Snapshot, address: string, dev: string | undefined): bool
   return (s.addresses ?? []).some((a) => a.address === address && (dev === undefined || a.ifname === dev));
 }
 
-export function registerKeepalivedMetrics(registry: Registry, store: StateStore): void {
+/** Registers keepalived's series; returns the counter of transitions, fed by the daemon's fan-out. */
+export function registerKeepalivedMetrics(registry: Registry, store: StateStore): (change: Change) => void {
   const read = () => store.snapshot;
 
   snapshotGauge(registry, read, {
@@ -187,9 +187,7 @@ export function registerKeepalivedMetrics(registry: Registry, store: StateStore)
     labelNames: ['iname', 'from', 'to'],
     registers: [registry],
   });
-  store.events.on('change', (c) => {
-    if (c.type === 'transition' && c.scope === 'instance') {
-      transitions.inc({ iname: c.name, from: c.from, to: c.to });
-    }
-  });
+  return (c) => {
+    if (c.type === 'transition' && c.scope === 'instance') transitions.inc({ iname: c.name, from: c.from, to: c.to });
+  };
 }

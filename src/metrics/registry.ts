@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Change } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
@@ -20,9 +21,15 @@ export interface MetricsOptions {
   mail?: MailStatsView;
 }
 
-export function createRegistry(store: StateStore, options: MetricsOptions): Registry {
+export interface Metrics {
+  registry: Registry;
+  /** Counts a transition as it happens: transitions are events, not inventory. */
+  countTransition: (change: Change) => void;
+}
+
+export function createMetrics(store: StateStore, options: MetricsOptions): Metrics {
   const registry = new Registry();
-  registerKeepalivedMetrics(registry, store);
+  const countTransition = registerKeepalivedMetrics(registry, store);
   registerKawatchMetrics(registry, store, options.version);
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
   if (options.mail) registerMailMetrics(registry, options.mail);
@@ -34,5 +41,5 @@ export function createRegistry(store: StateStore, options: MetricsOptions): Regi
       registry.removeSingleMetric(name);
     }
   }
-  return registry;
+  return { registry, countTransition };
 }

@@ -1,7 +1,7 @@
 import netlink from 'netlink';
 import { ipFromBytes } from '../core/ip.js';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import type { AddressView } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 
@@ -28,7 +28,7 @@ export function addressFromMessage(data: netlink.rt.Address, attrs: netlink.rt.A
  * The ground truth of which addresses sit on which interface, independent of what keepalived
  * says: a full dump at start and after any socket error, then RTM_NEWADDR / RTM_DELADDR events.
  */
-export class AddressSource implements Part {
+export class AddressSource implements DaemonPart {
   readonly name = 'netlink' as const;
   private socket?: RtSocket;
   private links = new Map<number, string>();

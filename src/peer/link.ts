@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import { parseListen } from '../core/listen.js';
+import type { Change } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { ReplayGuard } from './auth.js';
 import { readSecret } from '../core/secret.js';
@@ -24,7 +25,7 @@ export interface PeerLinkOptions {
  * every interval and at once when the local state changes, so a second MASTER is known to both
  * sides within one round trip.
  */
-export class PeerLink implements Part {
+export class PeerLink implements DaemonPart {
   readonly name = 'peers';
   private secret: Buffer = Buffer.alloc(0);
   private server?: Server;
@@ -33,7 +34,6 @@ export class PeerLink implements Part {
   private readonly requestGuard: ReplayGuard;
   private readonly answerGuard: ReplayGuard;
   private readonly memberNames: ReadonlySet<string>;
-  private unsubscribe?: () => void;
   private stopped = false;
 
   constructor(
@@ -58,9 +58,6 @@ export class PeerLink implements Part {
     });
     this.server = server;
     for (const m of this.options.members) this.flights.set(m.name, new CoalescingTask(() => this.exchange(m)));
-    this.unsubscribe = this.store.events.on('change', (c) => {
-      if (c.type === 'transition' || c.type === 'addresses' || c.type === 'process') this.exchangeAll();
-    });
     this.timer = setInterval(() => this.exchangeAll(), this.options.intervalMs);
     this.exchangeAll();
     this.log.info({ listen: this.options.listen, peers: [...this.memberNames] }, 'peer API listening');
@@ -69,7 +66,6 @@ export class PeerLink implements Part {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    this.unsubscribe?.();
     await Promise.all([...this.flights.values()].map((f) => f.idle()));
     this.flights.clear();
     const server = this.server;
@@ -80,6 +76,11 @@ export class PeerLink implements Part {
         server.closeAllConnections();
       });
     }
+  }
+
+  /** What the peers' verdicts depend on changed here: tell them now rather than at the next poll. */
+  onStateChange(c: Change): void {
+    if (this.server && (c.type === 'transition' || c.type === 'addresses' || c.type === 'process')) this.exchangeAll();
   }
 
   private exchangeAll(): void {

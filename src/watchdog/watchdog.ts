@@ -1,5 +1,5 @@
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import type { Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { diagnose, nextConfirmation, verdictKey, type DiagnoseOptions, type Verdict } from './diagnose.js';
@@ -20,12 +20,15 @@ export interface WatchdogEvents {
  * stale with time alone) and when a pending confirmation, hold-down or restore falls due; logs
  * each verdict when it is raised and when it clears, and hands the verdicts to the fencer.
  */
-export class Watchdog implements Part {
+export class Watchdog implements DaemonPart {
   readonly name = 'watchdog';
   private active = new Map<string, Verdict>();
   private timer?: NodeJS.Timeout;
   private due?: NodeJS.Timeout;
-  private unsubscribe?: () => void;
+  /** Between start and stop. */
+  private started = false;
+  /** The snapshot the verdicts were last drawn from. */
+  private reviewed?: Snapshot;
 
   constructor(
     private readonly store: StateStore,
@@ -41,12 +44,8 @@ export class Watchdog implements Part {
 
   async start(): Promise<void> {
     await this.fencer.load();
-    let reviewed = this.store.snapshot;
-    this.unsubscribe = this.store.events.on('snapshot', (snapshot) => {
-      if (!affectsVerdicts(reviewed, snapshot)) return;
-      reviewed = snapshot;
-      this.review();
-    });
+    this.reviewed = this.store.snapshot;
+    this.started = true;
     this.timer = setInterval(() => this.review(), this.options.tickMs);
     this.review();
   }
@@ -54,8 +53,15 @@ export class Watchdog implements Part {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     clearTimeout(this.due);
-    this.unsubscribe?.();
+    this.started = false;
     await this.fencer.idle();
+  }
+
+  /** After every state update: diagnose again when the update can change a verdict. */
+  onSnapshot(snapshot: Snapshot): void {
+    if (!this.started || (this.reviewed && !affectsVerdicts(this.reviewed, snapshot))) return;
+    this.reviewed = snapshot;
+    this.review();
   }
 
   private review(): void {

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { exec } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
-import type { Part } from '../core/part.js';
+import type { DaemonPart } from '../core/daemon-part.js';
 import { parseListen } from '../core/listen.js';
 import type { StateStore } from '../state/store.js';
 
@@ -37,7 +37,7 @@ export async function probeWitness(target: WitnessTarget, timeoutMs: number): Pr
 }
 
 /** Probes the witness on an interval and keeps the verdict in the store, for the policy's self-fencing. */
-export class WitnessProbe implements Part {
+export class WitnessProbe implements DaemonPart {
   readonly name = 'witness';
   private timer?: NodeJS.Timeout;
   private probing?: Promise<void>;

@@ -17,6 +17,7 @@ import { diagnose, type Verdict } from '../../src/watchdog/diagnose.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
 import type { WatchdogEvents } from '../../src/watchdog/watchdog.js';
 import { silentLog } from '../support/log.js';
+import { connectListeners } from '../../src/daemon/fan-out.js';
 import { bannerText, row, text } from './support.js';
 
 const fixture = (path: string) => readFileSync(new URL(`../fixtures/${path}`, import.meta.url), 'utf8');
@@ -62,7 +63,8 @@ function lb2View() {
 function splitLab(extra: Update[] = []): StatusView {
   const store = new StateStore('lb1', silentLog);
   const watchdog = new EventBus<WatchdogEvents>(silentLog);
-  const history = new History(store, watchdog);
+  const history = new History();
+  connectListeners(store, watchdog, () => ({ history, countTransition: () => {} }), silentLog);
   const updates: Update[] = [
     ...SOURCES.flatMap((source): Update[] => [
       { type: 'source-enabled', source, enabled: true },
@@ -211,7 +213,8 @@ describe('status page', () => {
 describe('GET / on the daemon', () => {
   const store = new StateStore('lb1', silentLog);
   const watchdog = new EventBus<WatchdogEvents>(silentLog);
-  const history = new History(store, watchdog);
+  const history = new History();
+  connectListeners(store, watchdog, () => ({ history, countTransition: () => {} }), silentLog);
   const server = new HttpServer('127.0.0.1:0', createApp({ store, registry: new Registry(), version: '1.2.3', verdicts: () => diagnose(store.snapshot, { ...OPTIONS, now: Date.now() }), actions: () => [], recent: () => history.since(0) }), silentLog);
   let base: string;
   beforeAll(async () => {

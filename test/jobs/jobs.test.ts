@@ -12,6 +12,7 @@ import { StateStore } from '../../src/state/store.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 import type { WatchdogEvents } from '../../src/watchdog/watchdog.js';
 import { silentLog } from '../support/log.js';
+import { connectListeners } from '../../src/daemon/fan-out.js';
 import { waitFor } from '../support/wait.js';
 import { mailConfig, startSmtpServer, type TestSmtpServer } from '../mail/support.js';
 
@@ -52,8 +53,9 @@ describe('Jobs (node-cron, every second)', () => {
   });
 
   it('mails a digest of the transitions and an audit of the findings, after a fresh dump', async () => {
-    const history = new History(store, bus);
-    const mailer = new Mailer(mailConfig(smtp.port), { node: 'lb1', outboxDir: join(dir, 'outbox'), store, watchdogEvents: bus, stats: new MailStats(), log: silentLog });
+    const history = new History();
+    const mailer = new Mailer(mailConfig(smtp.port), { node: 'lb1', outboxDir: join(dir, 'outbox'), store, stats: new MailStats(), log: silentLog });
+    connectListeners(store, bus, () => ({ history, countTransition: () => {}, mailer }), silentLog);
     await mailer.start();
     parts.push(mailer);
     let reconciled = 0;

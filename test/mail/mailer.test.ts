@@ -16,6 +16,8 @@ import { registerMailMetrics } from '../../src/metrics/mail.js';
 import { StateStore } from '../../src/state/store.js';
 import type { WatchdogEvents } from '../../src/watchdog/watchdog.js';
 import { silentLog } from '../support/log.js';
+import { connectListeners } from '../../src/daemon/fan-out.js';
+import { History } from '../../src/jobs/history.js';
 import { parseExposition, valueOf } from '../support/metrics.js';
 import { freePort } from '../support/net.js';
 import { waitFor } from '../support/wait.js';
@@ -50,7 +52,8 @@ async function startMailer(config: MailConfig, outboxDir = join(dir, 'outbox')):
   const stats = new MailStats();
   const logs: string[] = [];
   const log = createLogger('debug', new Writable({ write: (chunk: Buffer, _enc, done) => (logs.push(chunk.toString()), done()) }));
-  const mailer = new Mailer(config, { node: 'lb1', outboxDir, store, watchdogEvents: bus, stats, log });
+  const mailer = new Mailer(config, { node: 'lb1', outboxDir, store, stats, log });
+  connectListeners(store, bus, () => ({ history: new History(), countTransition: () => {}, mailer }), silentLog);
   mailers.push(mailer);
   await mailer.start();
   return { mailer, store, bus, stats, logs };

@@ -1,3 +1,7 @@
+import { connectListeners } from '../../src/daemon/fan-out.js';
+import { EventBus } from '../../src/core/bus.js';
+import { History } from '../../src/jobs/history.js';
+import type { WatchdogEvents } from '../../src/watchdog/watchdog.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,13 +32,14 @@ async function startPair(intervalMs: number): Promise<void> {
   for (const [self, other] of [['lb1', 'lb2'], ['lb2', 'lb1']] as const) {
     stores[self] = new StateStore(self, silentLog);
     stores[self]!.apply({ type: 'report', source: 'fifo', at: 1, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: self === 'lb1' ? 'MASTER' : 'BACKUP' } });
-    links.push(
-      new PeerLink(
-        { listen: `127.0.0.1:${ports[self]}`, secretFile, members: [{ name: other, address: `127.0.0.1:${ports[other]}` }], intervalMs, timeoutMs: 500, maxSkewMs: 5000 },
-        stores[self]!,
-        silentLog,
-      ),
+    const link = new PeerLink(
+      { listen: `127.0.0.1:${ports[self]}`, secretFile, members: [{ name: other, address: `127.0.0.1:${ports[other]}` }], intervalMs, timeoutMs: 500, maxSkewMs: 5000 },
+      stores[self]!,
+      silentLog,
     );
+    // The daemon's own fan-out tells the link of each change.
+    connectListeners(stores[self]!, new EventBus<WatchdogEvents>(silentLog), () => ({ history: new History(), countTransition: () => {}, peers: link }), silentLog);
+    links.push(link);
   }
   for (const link of links) await link.start();
 }

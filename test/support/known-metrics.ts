@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IpvsRates, IpvsStats } from '../../src/model/ipvs.js';
 import { ipvsExposition } from '../../src/metrics/ipvs.js';
-import { createRegistry } from '../../src/metrics/registry.js';
+import { Supervisor } from '../../src/daemon/supervisor.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from './log.js';
 
@@ -12,13 +13,14 @@ const root = new URL('../../', import.meta.url).pathname;
 export function knownMetrics(): Set<string> {
   const names = new Set<string>();
   for (const m of readFileSync(join(root, 'test/fixtures/golden/metrics.prom'), 'utf8').matchAll(/^# TYPE (\S+)/gm)) names.add(m[1]!);
-  const registry = createRegistry(new StateStore('lb1', silentLog), {
+  const { registry } = createMetrics(new StateStore('lb1', silentLog), {
     version: '0',
     processMetrics: false,
     verdicts: () => [],
     actions: () => [],
     mail: { outboxMessages: 0, sent: 0, sendFailures: 0 },
   });
+  new Supervisor(registry, silentLog);
   for (const m of registry.getMetricsAsArray()) names.add(m.name);
   // An IPVS table where every field is known (the netlink path), so that every family is written.
   const stats: IpvsStats = { connections: 1n, incomingPackets: 1n, outgoingPackets: 1n, incomingBytes: 1n, outgoingBytes: 1n };
