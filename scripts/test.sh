@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --tests
 npx tsc -p tsconfig.json --noEmit
+# The direction of every folder and no import cycles (.dependency-cruiser.cjs, docs/architecture.md).
+npx depcruise src --config .dependency-cruiser.cjs --output-type err
 mkdir -p test-artifacts
 status=0
 for project in unit lab vm; do

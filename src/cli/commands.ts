@@ -44,8 +44,47 @@ async function run(opts: RunOptions): Promise<number> {
   // The last line of containment: whatever escaped a part is said, and the daemon goes on.
   process.on('uncaughtException', (err) => daemon.contain('exception', err));
   process.on('unhandledRejection', (reason) => daemon.contain('rejection', reason));
+  // Signals are taken from the start on, and each lifecycle step waits for the one before: a SIGHUP or
+  // SIGTERM that arrives while the parts are still starting is applied once they have.
+  let lifecycle: Promise<unknown> = Promise.resolve();
+  const then = (step: () => Promise<unknown>) => (lifecycle = lifecycle.then(step, step));
+  let stopping = false;
+  let resolveExit: (code: number) => void = () => {};
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    void then(() =>
+      daemon.stop().then(
+        () => {
+          log.info('stopped');
+          resolveExit(0);
+        },
+        (err: unknown) => {
+          log.error({ error: (err as Error).message }, 'stop failed');
+          resolveExit(1);
+        },
+      ),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    void then(async () => {
+      if (stopping) return;
+      try {
+        await daemon.reload(await loadConfig(opts.config, overrides));
+        log.info({ config: opts.config }, 'configuration reloaded');
+      } catch (err) {
+        // An invalid reload keeps the running configuration.
+        log.error({ config: opts.config, error: (err as Error).message }, 'reload rejected, keeping the running configuration');
+      }
+    });
+  });
+
   try {
-    await daemon.start();
+    await then(() => daemon.start());
   } catch (err) {
     if (!(err instanceof StartupError)) throw err;
     process.stderr.write(`kawatch: ${err.message}\n`);
@@ -53,38 +92,7 @@ async function run(opts: RunOptions): Promise<number> {
     return 1;
   }
   log.info({ version: VERSION, node: config.node_name, listen: daemon.listenAddress }, 'kawatch started');
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      daemon.stop().then(
-        () => {
-          log.info('stopped');
-          resolve(0);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'stop failed');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      loadConfig(opts.config, overrides)
-        .then(async (next) => {
-          await daemon.reload(next);
-          log.info({ config: opts.config }, 'configuration reloaded');
-        })
-        .catch((err: unknown) => {
-          // An invalid reload keeps the running configuration.
-          log.error({ config: opts.config, error: (err as Error).message }, 'reload rejected, keeping the running configuration');
-        });
-    });
-  });
+  return exited;
 }
 
 export async function runCli(argv: string[]): Promise<void> {
