@@ -23,10 +23,10 @@ export function transportOptions(smtp: SmtpConfig, password: string | undefined)
     host: smtp.host,
     port: smtp.port,
     secure: smtp.secure,
-    requireTLS: smtp.starttls === 'required',
+    // Opportunistic: STARTTLS when offered, and plain text if the server offers none or refuses it (an
+    // alert that arrives beats one that does not) — but never with a password to send: then TLS is required.
+    requireTLS: smtp.starttls === 'required' || (smtp.starttls === 'opportunistic' && smtp.auth_user !== undefined),
     ignoreTLS: smtp.starttls === 'off',
-    // Opportunistic: STARTTLS when offered, and plain text if the upgrade fails (an alert that arrives
-    // beats one that does not) — but never with a password to send.
     opportunisticTLS: smtp.starttls === 'opportunistic' && smtp.auth_user === undefined,
     connectionTimeout: smtp.timeout,
     greetingTimeout: smtp.timeout,

@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfNode } from '../../src/keepalived/conf/ast.js';
@@ -23,11 +21,11 @@ import {
 } from '../../src/lab/plan.js';
 import { topologyCommands } from '../../src/lab/plan.js';
 import { SPLIT_TABLE, checkScriptPath, renderHealRuleset, renderKawatchConfig, renderKeepalivedConf, renderSplitRuleset } from '../../src/lab/render.js';
+import { inPrivateNetns } from '../support/keepalived-check.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../bin/kawatch', import.meta.url));
 const PLAN = planLab('kwtrender', '/run/kawatch-lab/kwtrender', 3);
-const runFile = promisify(execFile);
 
 function nodeNamed(plan: LabPlan, name: string): NodePlan {
   const node = plan.nodes.find((n) => n.name === name);
@@ -313,60 +311,7 @@ describe('split and heal rulesets', () => {
   });
 });
 
-// ---- the real tools, in a throwaway network namespace ------------------------------------------
-
-/**
- * Runs a shell script in a fresh network namespace that dies with it, so nothing touches the host's
- * interfaces or ruleset. Root needs no user namespace; anyone else gets one (mapped to root).
- */
-async function inPrivateNetns(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const unshare = process.getuid?.() === 0 ? ['--net'] : ['--map-root-user', '--net'];
-  const run = runFile('unshare', [...unshare, 'sh', '-c', script, 'sh', ...args], { timeout: 10_000 });
-  run.child.stdin!.end();
-  return run.then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (err: { code?: number | string; stdout?: string; stderr?: string }) => {
-      if (typeof err.code !== 'number') throw err as Error;
-      return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-    },
-  );
-}
-
-/** keepalived's config test in a namespace where the primary interface exists, as in a lab node. */
-function keepalivedTest(file: string) {
-  return inPrivateNetns('ip link add "$1" type veth peer name peer0 && exec keepalived -t -f "$2"', [PRIMARY_IFNAME, file]);
-}
-
-describeWithPrereqs('rendered keepalived.conf under the real keepalived', { commands: ['keepalived', 'unshare', 'ip'] }, () => {
-  let dir: string;
-  const files = new Map<string, string>();
-
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'kawatch-render-'));
-    for (const node of PLAN.nodes) {
-      const file = join(dir, `${node.name}.conf`);
-      writeFileSync(file, confOf(node));
-      files.set(node.name, file);
-    }
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  for (const name of ['lb1', 'lb2']) {
-    it(`is accepted by keepalived -t without a remark for ${name}`, async () => {
-      const result = await keepalivedTest(files.get(name)!);
-      expect(result.stderr.trim()).toBe('');
-      expect(result.code).toBe(0);
-    });
-  }
-
-  it('would notice a broken file (the check above can fail)', async () => {
-    const broken = join(dir, 'broken.conf');
-    writeFileSync(broken, confOf(nodeNamed(PLAN, 'lb1')).replace(/virtual_router_id \d+/, 'virtual_router_id 999'));
-    const result = await keepalivedTest(broken);
-    expect(result.stderr).toMatch(/999/);
-    expect(result.code).not.toBe(0);
-  });
-});
+// ---- the real nft, in a throwaway network namespace (keepalived -t: render.lab.test.ts) ----------
 
 interface NftRule {
   chain: string;

@@ -7,29 +7,9 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { CODES } from '../../src/lint/finding.js';
 import { lintFiles } from '../../src/lint/lint.js';
-import { describeWithPrereqs } from '../support/prereq.js';
+import { BAD, FIXTURES, GOOD, confs, crossPairs, expected, singleBad } from './corpus-fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../fixtures/keepalived-conf/', import.meta.url));
-const BAD = join(FIXTURES, 'bad');
 const run = promisify(execFile);
-
-/** `! expect: code@line …` on a fixture's first line. */
-function expected(file: string): string[] {
-  const first = readFileSync(file, 'utf8').split('\n')[0] ?? '';
-  const m = /^! expect:(.*)$/.exec(first);
-  return m ? (m[1] as string).trim().split(/\s+/).filter(Boolean) : [];
-}
-
-function confs(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((f) => /(\.conf$|keepalived\.conf\.)/.test(f) && !f.includes('conf.d'))
-    .map((f) => join(dir, f))
-    .sort();
-}
-
-const GOOD = confs(join(FIXTURES, 'good'));
-const singleBad = readdirSync(BAD).filter((f) => f.endsWith('.conf'));
-const crossPairs = [...new Set(readdirSync(join(BAD, 'cross')).map((f) => f.replace(/-lb\d\.conf$/, '')))];
 
 describe('bad corpus: one file per single-file finding class', () => {
   it.each(singleBad)('%s has exactly its expected findings', async (name) => {
@@ -102,43 +82,7 @@ describe('good corpus', () => {
   });
 });
 
-describeWithPrereqs('good corpus as keepalived 2.2.7 itself reads it', { root: true, commands: ['keepalived', 'unshare', 'ip'] }, () => {
-  // keepalived -t exits 0 only when it has nothing at all to say; it wants the named interfaces,
-  // so it runs in a private network namespace holding eth0 and eth1.
-  it.each(GOOD)('keepalived -t accepts %s', async (file) => {
-    const check = await run('unshare', ['-n', 'sh', '-c', 'ip link add eth0 type veth peer name eth1 && exec keepalived -t -i lb1 -f "$1"', 'sh', file]).then(
-      (r) => ({ code: 0, output: `${r.stdout}${r.stderr}` }),
-      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, output: `${err.stdout}${err.stderr}` }),
-    );
-    expect(check).toEqual({ code: 0, output: '' });
-  });
-});
-
-describeWithPrereqs('bad corpus and seeds against keepalived 2.2.7’s own complaints', { root: true, commands: ['keepalived', 'unshare', 'ip'] }, () => {
-  /** The lines keepalived -t complains about, leaving out this host's missing interfaces. */
-  async function keepalivedLines(file: string): Promise<number[]> {
-    const out = await run('unshare', ['-n', 'sh', '-c', 'ip link add eth0 type veth peer name eth1; keepalived -t -f "$1" 2>&1; true', 'sh', file]);
-    const lines = out.stdout
-      .split('\n')
-      .filter((l) => !/interface \S+ for vrrp_instance \S+ doesn't exist/.test(l))
-      .flatMap((l) => [.../Line (\d+)\)/.exec(l)?.slice(1) ?? []].map(Number));
-    return [...new Set(lines)].sort((a, b) => a - b);
-  }
-  const seeds = readdirSync(join(FIXTURES, 'seeds')).map((f) => join(FIXTURES, 'seeds', f));
-  const KEEPALIVED_REPORTS = new Set(['unknown-keyword', 'invalid-value', 'deprecated-keyword', 'auth-pass-truncated']);
-
-  it.each([...singleBad.map((f) => join(BAD, f)), ...seeds])('every line keepalived complains about in %s has a finding', async (file) => {
-    const found = new Set((await lintFiles([file])).findings.map((f) => f.line));
-    expect((await keepalivedLines(file)).filter((line) => !found.has(line))).toEqual([]);
-  });
-
-  it.each(singleBad)('%s: keepalived complains at every line of a finding of the kinds it reports itself', async (name) => {
-    const file = join(BAD, name);
-    const lines = new Set(await keepalivedLines(file));
-    const ours = (await lintFiles([file])).findings.filter((f) => KEEPALIVED_REPORTS.has(f.code)).map((f) => f.line);
-    expect(ours.filter((line) => !lines.has(line))).toEqual([]);
-  });
-});
+// What the real keepalived says of the corpus: corpus.lab.test.ts.
 
 const SEEDS = fileURLToPath(new URL('../fixtures/seeds/', import.meta.url));
 

@@ -3,15 +3,16 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { generate as generateCertificate } from 'selfsigned';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { planLab } from '../../src/lab/plan.js';
 import { renderKawatchConfig } from '../../src/lab/render.js';
-import { readPasswordFile, transportOptions } from '../../src/mail/smtp.js';
+import { readPasswordFile } from '../../src/mail/smtp.js';
 import { runMailTest } from '../../src/mail/test-command.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { freePort } from '../support/net.js';
-import { mailConfig, startSmtpServer, type TestSmtpServer } from './support.js';
+import { startSmtpServer, type TestSmtpServer } from './support.js';
 
 const PASSWORD = 'S3cret-smtp-Pa55';
 const launcher = new URL('../../bin/kawatch', import.meta.url).pathname;
@@ -115,22 +116,114 @@ describe("the lab's kawatch.yml", () => {
   });
 });
 
-describe('transport options', () => {
-  const smtp = (starttls: 'required' | 'opportunistic' | 'off', auth = false) => mailConfig(25, { smtp: { starttls, ...(auth ? { auth_user: 'u', auth_password_file: '/p' } : {}) } }).smtp;
+// ---- TLS, as a real TLS SMTP server sees it -------------------------------------------------------
 
-  it('maps starttls onto nodemailer, never falling back to plain text with a password', () => {
-    expect(transportOptions(smtp('required'), undefined)).toMatchObject({ requireTLS: true, ignoreTLS: false, opportunisticTLS: false });
-    expect(transportOptions(smtp('off'), undefined)).toMatchObject({ requireTLS: false, ignoreTLS: true, opportunisticTLS: false });
-    expect(transportOptions(smtp('opportunistic'), undefined)).toMatchObject({ requireTLS: false, ignoreTLS: false, opportunisticTLS: true });
-    expect(transportOptions(smtp('opportunistic', true), 'pw')).toMatchObject({ opportunisticTLS: false, auth: { user: 'u', pass: 'pw' } });
-    expect(transportOptions(smtp('off'), undefined)).toMatchObject({ connectionTimeout: 2000, greetingTimeout: 2000, socketTimeout: 2000 });
+/**
+ * A self-signed certificate for 127.0.0.1, its own CA. kawatch has no CA setting of its own: it
+ * trusts Node's CA store, to which a private CA is added with NODE_EXTRA_CA_CERTS (read at process
+ * start, so these deliveries run in the built CLI, with and without it).
+ */
+async function selfSignedCertificate(): Promise<{ key: string; cert: string }> {
+  const pems = await generateCertificate([{ name: 'commonName', value: 'kawatch test SMTP server' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true },
+      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] },
+    ],
   });
+  return { key: pems.private, cert: pems.cert };
+}
+
+/** Each delivery is one run of the built CLI (a Node start); a test makes up to three. */
+const CLI_DELIVERIES = 60_000;
+
+describeWithPrereqs('STARTTLS and implicit TLS against a real TLS SMTP server (the built CLI)', { files: [cli] }, () => {
+  let certificate: { key: string; cert: string };
+  beforeAll(async () => {
+    certificate = await selfSignedCertificate();
+  });
+
+  /** `kawatch mail test` with `smtp` added to the mail.smtp line; `trusted`: the server's certificate is a known CA. */
+  async function mailTest(port: number, smtp: string, trusted: boolean): Promise<{ code: number; stdout: string; stderr: string }> {
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: undefined };
+    if (trusted) {
+      env.NODE_EXTRA_CA_CERTS = join(dir, 'ca.pem');
+      writeFileSync(env.NODE_EXTRA_CA_CERTS, certificate.cert);
+    }
+    return run(launcher, ['mail', 'test', '--config', configFile(port, smtp)], { env }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+    );
+  }
+  const withPassword = () => `, auth_user: kawatch, auth_password_file: ${passwordFile(0o600)}`;
+  const delivered = (port: number) => ({ code: 0, stdout: expect.stringContaining(`127.0.0.1:${port} answered: 250 queued as test`), stderr: '' });
+
+  it('starttls: required upgrades before AUTH and MAIL, and refuses a server that offers no STARTTLS', async () => {
+    server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD }, tls: certificate });
+    expect(await mailTest(server.port, `, starttls: required${withPassword()}`, true)).toEqual(delivered(server.port));
+    expect(server.seen).toEqual(['tls', 'auth over tls', 'mail over tls']);
+    await server.close();
+
+    server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD } });
+    const refused = await mailTest(server.port, `, starttls: required${withPassword()}`, true);
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/failed: Error upgrading connection with STARTTLS/) });
+    expect(refused.stderr).not.toContain(PASSWORD);
+    expect(server.seen).toEqual([]);
+  }, CLI_DELIVERIES);
+
+  it('starttls: opportunistic uses STARTTLS when offered, plain text when not, but never sends a password in plain text', async () => {
+    server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD }, tls: certificate });
+    expect(await mailTest(server.port, `, starttls: opportunistic${withPassword()}`, true)).toEqual(delivered(server.port));
+    expect(server.seen).toEqual(['tls', 'auth over tls', 'mail over tls']);
+    await server.close();
+
+    server = await startSmtpServer();
+    expect(await mailTest(server.port, ', starttls: opportunistic', true)).toEqual(delivered(server.port));
+    expect(server.seen).toEqual(['mail in plain text']);
+    await server.close();
+
+    server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD } });
+    const withSecret = await mailTest(server.port, `, starttls: opportunistic${withPassword()}`, true);
+    expect(withSecret).toMatchObject({ code: 1, stderr: expect.stringMatching(/failed: Error upgrading connection with STARTTLS/) });
+    expect(server.seen).toEqual([]);
+  }, CLI_DELIVERIES);
+
+  it('starttls: off never upgrades, even when the server offers STARTTLS', async () => {
+    server = await startSmtpServer({ tls: certificate });
+    expect(await mailTest(server.port, ', starttls: off', false)).toEqual(delivered(server.port));
+    expect(server.seen).toEqual(['mail in plain text']);
+  }, CLI_DELIVERIES);
+
+  it('secure: true speaks TLS from the first byte', async () => {
+    server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD }, tls: { ...certificate, implicit: true } });
+    expect(await mailTest(server.port, `, secure: true${withPassword()}`, true)).toEqual(delivered(server.port));
+    expect(server.seen).toEqual(['tls', 'auth over tls', 'mail over tls']);
+  }, CLI_DELIVERIES);
+
+  it('verifies the certificate: one no known CA signed stops the delivery before AUTH, whatever the mode', async () => {
+    for (const [smtp, implicit] of [
+      [`, starttls: required${withPassword()}`, false],
+      [', starttls: opportunistic', false],
+      [`, secure: true${withPassword()}`, true],
+    ] as const) {
+      server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD }, tls: { ...certificate, implicit } });
+      const untrusted = await mailTest(server.port, smtp, false);
+      expect(untrusted, smtp).toMatchObject({ code: 1, stderr: expect.stringMatching(/self-signed certificate/) });
+      expect(server.seen, smtp).toEqual([]);
+      expect(server.received, smtp).toEqual([]);
+      await server.close();
+      server = undefined;
+    }
+  }, CLI_DELIVERIES);
 });
 
 describe('kawatch mail test', () => {
+  // A password in plain text only because these servers offer no TLS and the configs say `starttls: off`
+  // (TLS itself: the built CLI's tests above, which can trust a test CA).
   it('sends right away and prints the answer', async () => {
     server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD } });
-    const file = configFile(server.port, `, auth_user: kawatch, auth_password_file: ${passwordFile(0o600)}`);
+    const file = configFile(server.port, `, starttls: off, auth_user: kawatch, auth_password_file: ${passwordFile(0o600)}`);
     const [out, err] = [capture(), capture()];
     expect(await runMailTest({ config: file }, out, err)).toBe(0);
     expect(out.text()).toBe(`127.0.0.1:${server.port} answered: 250 queued as test\naccepted: ops@example.com, noc@example.com\n`);
@@ -150,11 +243,11 @@ describe('kawatch mail test', () => {
       return { code, err: err.text() };
     };
 
-    const open = await attempt(configFile(server.port, `, auth_user: kawatch, auth_password_file: ${passwordFile(0o644)}`));
+    const open = await attempt(configFile(server.port, `, starttls: off, auth_user: kawatch, auth_password_file: ${passwordFile(0o644)}`));
     expect(open).toEqual({ code: 1, err: expect.stringContaining('is open to group or others (mode 644); run chmod 600') });
     expect(server.received).toHaveLength(0);
 
-    const wrong = await attempt(configFile(server.port, `, auth_user: kawatch, auth_password_file: ${passwordFile(0o600)}`));
+    const wrong = await attempt(configFile(server.port, `, starttls: off, auth_user: kawatch, auth_password_file: ${passwordFile(0o600)}`));
     expect(wrong).toEqual({ code: 1, err: expect.stringMatching(new RegExp(`^kawatch: mail test through 127\\.0\\.0\\.1:${server.port} failed: .*535.* \\(SMTP reply 535\\)\\n$`)) });
 
     const nobody = await attempt(configFile(await freePort()));

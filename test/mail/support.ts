@@ -43,24 +43,52 @@ export interface ReceivedMail extends ParsedMail {
 export interface TestSmtpServer {
   port: number;
   received: ReceivedMail[];
+  /**
+   * What the server saw, in order, with whether the connection was encrypted at that point:
+   * `tls` (a handshake completed, STARTTLS or implicit), `auth over tls`, `auth in plain text`,
+   * `mail over tls`, `mail in plain text` (a MAIL FROM).
+   */
+  seen: string[];
+  /** Errors of connections (e.g. a client that gave up on the certificate during the handshake). */
+  errors: string[];
   /** While set, every MAIL FROM is answered with this reply code (a 4xx: "try again later"). */
   refuseWith?: number;
   close(): Promise<void>;
 }
 
-/** A real SMTP server on 127.0.0.1 that keeps what it accepts; plain text, AUTH PLAIN/LOGIN checked against `auth`. */
-export async function startSmtpServer(options: { port?: number; host?: string; auth?: { user: string; pass: string } } = {}): Promise<TestSmtpServer> {
-  const handle: TestSmtpServer = { port: 0, received: [], close: async () => {} };
+export interface TestSmtpServerOptions {
+  port?: number;
+  host?: string;
+  auth?: { user: string; pass: string };
+  /**
+   * With a certificate the server offers STARTTLS (and, `implicit`, speaks TLS from the first
+   * byte); without one it offers no TLS at all. AUTH is offered either way, so a client that sends
+   * a password in plain text is seen doing so.
+   */
+  tls?: { key: string; cert: string; implicit?: boolean };
+}
+
+const encrypted = (secure: boolean) => (secure ? 'over tls' : 'in plain text');
+
+/** A real SMTP server on 127.0.0.1 that keeps what it accepts; AUTH PLAIN/LOGIN checked against `auth`. */
+export async function startSmtpServer(options: TestSmtpServerOptions = {}): Promise<TestSmtpServer> {
+  const handle: TestSmtpServer = { port: 0, received: [], seen: [], errors: [], close: async () => {} };
   const server = new SMTPServer({
-    disabledCommands: ['STARTTLS'],
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert, secure: options.tls.implicit === true } : { disabledCommands: ['STARTTLS'] }),
     allowInsecureAuth: true,
     authOptional: options.auth === undefined,
     logger: false,
-    onAuth(auth, _session, callback) {
+    onSecure(_socket, _session, callback) {
+      handle.seen.push('tls');
+      callback();
+    },
+    onAuth(auth, session, callback) {
+      handle.seen.push(`auth ${encrypted(session.secure)}`);
       if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) callback(null, { user: auth.username });
       else callback(Object.assign(new Error('authentication failed'), { responseCode: 535 }));
     },
-    onMailFrom(_address, _session, callback) {
+    onMailFrom(_address, session, callback) {
+      handle.seen.push(`mail ${encrypted(session.secure)}`);
       if (handle.refuseWith !== undefined) callback(Object.assign(new Error('try again later'), { responseCode: handle.refuseWith }));
       else callback();
     },
@@ -79,6 +107,7 @@ export async function startSmtpServer(options: { port?: number; host?: string; a
       });
     },
   });
+  server.on('error', (err: Error) => handle.errors.push(err.message));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const net = server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
