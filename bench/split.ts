@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       ]);
       detection.push(detected - masterAt);
       fencing.push(fenced - masterAt);
-      console.log(`split ${i + 1}/${SPLITS}: detected ${detected - masterAt} ms, single MASTER ${fenced - masterAt} ms`);
+      console.log(`split ${i + 1}/${SPLITS}: detected ${(detected - masterAt).toFixed(0)} ms, single MASTER ${(fenced - masterAt).toFixed(0)} ms`);
       await labHeal({ prefix: PREFIX });
     }
     report.note(`split-brain detection and fencing over ${SPLITS} real splits (lab split/heal, VI_1), probes every ${POLL.intervalMs} ms`);

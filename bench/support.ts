@@ -164,9 +164,10 @@ const number = (value: number, digits?: number) => value.toFixed(digits ?? (Math
 export function formatRow(result: FigureResult, digits?: number): string {
   const value = `${number(result.value, digits)} ${result.unit}`;
   const baseline = result.baseline ? `${result.baseline.name} ${number(result.baseline.value, digits)} ${result.unit}` : '';
-  const ratio = result.ratio === undefined ? '' : `×${result.ratio.toFixed(2)}`;
+  // Three digits, so that a ratio just over its goal (0.102 against 0.1) does not print as meeting it.
+  const ratio = result.ratio === undefined ? '' : `×${result.ratio.toPrecision(3)}`;
   const goal = result.goal ? `goal ${result.goal.on === 'ratio' ? 'ratio ' : ''}${result.goal.comparison} ${result.goal.limit} ${result.goal.unit}${result.goal.note ? ` (${result.goal.note})` : ''}` : 'no goal';
-  return `  ${result.name.padEnd(46)} ${value.padStart(11)}  ${baseline.padEnd(26)} ${ratio.padStart(6)}  ${goal.padEnd(34)} ${result.verdict}`;
+  return `  ${result.name.padEnd(46)} ${value.padStart(11)}  ${baseline.padEnd(26)} ${ratio.padStart(6)}  ${goal.padEnd(52)} ${result.verdict}`;
 }
 
 /** Command-line options of a benchmark: `--name value`. */

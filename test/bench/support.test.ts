@@ -27,6 +27,11 @@ describe('goals and verdicts', () => {
     expect(judge({ ...base, value: 1, baseline: { name: 'node_exporter', value: 2 } }).verdict).toBe('FAIL');
   });
 
+  it('a ratio just over its goal prints as over it', () => {
+    const over = judge({ name: 'scrape p50', value: 3281, unit: 'ms', baseline: { name: 'node_exporter', value: 32158 }, goal: 'ipvsScrapeTime' });
+    expect(formatRow(over)).toMatch(/×0\.102 .*FAIL$/);
+  });
+
   it('a ratio goal without a baseline is an error that names the figure', () => {
     expect(() => judge({ name: 'scrape p50', value: 1, unit: 'ms', goal: 'ipvsPeakRss' })).toThrow(/scrape p50.*no baseline/);
   });
@@ -42,7 +47,7 @@ describe('goals and verdicts', () => {
     const row = formatRow(judge({ name: 'hook p95', value: 41, unit: 'ms', goal: 'hookLatency' }));
     expect(row).toMatch(/hook p95 +41\.0 ms .*goal < 30 ms +FAIL$/);
     const ratioRow = formatRow(judge({ name: 'rss', value: 100, unit: 'MB', baseline: { name: 'node_exporter', value: 500 }, goal: 'ipvsPeakRss' }));
-    expect(ratioRow).toMatch(/rss +100 MB +node_exporter 500 MB +×0\.20 +goal ratio <= 0\.25 × node_exporter +PASS$/);
+    expect(ratioRow).toMatch(/rss +100 MB +node_exporter 500 MB +×0\.200 +goal ratio <= 0\.25 × node_exporter +PASS$/);
   });
 });
 
