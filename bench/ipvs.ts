@@ -1,172 +1,152 @@
 /**
- * IPVS scrape cost against node_exporter's ipvs collector, on the same generated procfs tree.
+ * IPVS scrape cost against node_exporter's ipvs collector, on the same table, through both of
+ * kawatch's read paths.
  *
  *   npm run build && node dist/bench/ipvs.js [--backends 10000,100000] [--scrapes N]
+ *                                            [--netlink-backends 2000] [--vm-scrapes N] [--no-vm] [--json FILE]
  *
- * For each size, `scripts/gen-ipvs-proc` writes a tree (100 real servers per service, IPv4/IPv6
- * TCP/UDP, FWM and persistent services in the kernel's formats); then Debian's
- * prometheus-node-exporter (`--path.procfs DIR --collector.disable-defaults --collector.ipvs`)
- * and a kawatch daemon (`kawatch run --procfs DIR`, IPVS through procfs, every other source off)
- * are each scraped N times in turn, uncompressed, from loopback. Printed: scrape time p50 (request
- * to last byte), peak RSS (VmHWM) of each process, the ratios, and the backend series each exposes.
+ * procfs: for each size, `scripts/gen-ipvs-proc` writes a tree (100 real servers per service,
+ * IPv4/IPv6 TCP/UDP, FWM and persistent services in the kernel's formats); Debian's
+ * prometheus-node-exporter (`--path.procfs DIR --collector.disable-defaults --collector.ipvs`) and
+ * a kawatch daemon (`kawatch run --procfs DIR`, IPVS through procfs, every other source off) are
+ * scraped N times each, uncompressed, from loopback, taking turns at going first.
+ *
+ * netlink: the host kernel has no IPVS, so the test VM (qemu, TCG; test/support/vm.ts) boots with
+ * Debian's kernel under /tmp/kawatch-vm.lock, loads a real table of --netlink-backends real servers
+ * with `ipvsadm -R`, and runs bench/ipvs-vm.ts there: kawatch reading it through generic netlink,
+ * node_exporter reading /proc/net/ip_vs of the same kernel. Under TCG everything is an order of
+ * magnitude slower than on the host (a netlink read of 4,000 real servers takes 11–16 s), so the
+ * size is small and the figures compare the two exporters with each other, never with the host's.
+ *
+ * Printed for each: scrape time p50 (request to last byte), peak RSS (VmHWM), the ratios, and the
+ * backend series each exposes. The goals (bench/support.ts) are stated for 100k real servers.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { formatMs, percentile } from './support.js';
+import { TestVm } from '../test/support/vm.js';
+import { compareExporters, type Comparison } from './ipvs-exporters.js';
+import { BenchReport, countOption, countsOption, IPVS_GOAL_BACKENDS, percentile } from './support.js';
 
 const run = promisify(execFile);
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? args[at + 1]! : fallback;
-};
-const SIZES = option('--backends', '10000,100000').split(',').map(Number);
-const SCRAPES = Number(option('--scrapes', '5'));
+const SIZES = countsOption('--backends', [10_000, IPVS_GOAL_BACKENDS]);
+const SCRAPES = countOption('--scrapes', 5);
+const WITH_VM = !process.argv.includes('--no-vm');
+const NETLINK_BACKENDS = countOption('--netlink-backends', 2000);
+const VM_SCRAPES = countOption('--vm-scrapes', 3);
 const BACKENDS_PER_SERVICE = 100;
-const START_TIMEOUT_MS = 30_000;
-const SCRAPE_TIMEOUT_MS = 300_000;
+const VM_LOCK = '/tmp/kawatch-vm.lock';
+const VM_LOCK_WAIT_S = 1800;
+/** Loading the table, two exporter start-ups and the scrapes, under TCG. */
+const VM_RUN_TIMEOUT_MS = 30 * 60_000;
 const root = new URL('../../', import.meta.url).pathname;
 
-interface Exporter {
-  name: string;
-  process: ChildProcess;
-  url: string;
-  /** The first line of every backend series of one family: `ipvs_backend_weight{` and alike. */
-  backendSeries: string;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
-
-/** One uncompressed GET, timed from the request to the last byte. */
-function scrape(url: string): Promise<{ ms: number; body: Buffer[] }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const request = get(url, { timeout: SCRAPE_TIMEOUT_MS }, (res) => {
-      const body: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => body.push(chunk));
-      res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - started, body }) : reject(new Error(`${url} answered ${res.statusCode}`))));
-      res.on('error', reject);
-    });
-    request.on('timeout', () => request.destroy(new Error(`${url}: no answer within ${SCRAPE_TIMEOUT_MS} ms`)));
-    request.on('error', reject);
-  });
-}
-
-async function waitUntilAnswering(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${url}: the process exited with ${child.exitCode}`);
-    const answered = await new Promise<boolean>((resolve) => {
-      get(url, (res) => {
-        res.resume();
-        resolve(true);
-      }).on('error', () => resolve(false));
-    });
-    if (answered) return;
-    await sleep(100);
-  }
-  throw new Error(`${url} did not answer within ${START_TIMEOUT_MS} ms`);
-}
-
-function countLines(body: Buffer[], prefix: string): number {
-  const text = Buffer.concat(body).toString('latin1');
-  let count = 0;
-  for (let at = text.indexOf(`\n${prefix}`); at >= 0; at = text.indexOf(`\n${prefix}`, at + 1)) count++;
-  return count;
-}
-
-const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-
-async function startNodeExporter(procfs: string): Promise<Exporter> {
-  const address = `127.0.0.1:${await freePort()}`;
-  const child = spawn('prometheus-node-exporter', ['--path.procfs', procfs, '--collector.disable-defaults', '--collector.ipvs', '--web.listen-address', address], { stdio: 'ignore' });
-  await waitUntilAnswering(`http://${address}/`, child);
-  return { name: 'node_exporter', process: child, url: `http://${address}/metrics`, backendSeries: 'node_ipvs_backend_weight{' };
-}
-
-async function startKawatch(procfs: string, dir: string): Promise<Exporter> {
-  const address = `127.0.0.1:${await freePort()}`;
-  const config = join(dir, 'kawatch.yml');
-  writeFileSync(
-    config,
-    [
-      'node_name: bench',
-      `listen: ${address}`,
-      `state_dir: ${dir}/state`,
-      'log_level: warn',
-      `keepalived: { pid_file: ${dir}/keepalived.pid }`,
-      'sources: { hook: { enabled: false }, fifo: { enabled: false }, netlink: { enabled: false }, dump: { enabled: false } }',
-      'jobs: { digest: false, audit: false }',
-      'ipvs: { path: procfs }',
-    ].join('\n'),
-  );
-  const child = spawn(join(root, 'bin/kawatch'), ['run', '--config', config, '--procfs', procfs], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitUntilAnswering(`http://${address}/healthz`, child);
-  return { name: 'kawatch', process: child, url: `http://${address}/metrics`, backendSeries: 'ipvs_backend_weight{' };
-}
-
-async function stop(exporter: Exporter): Promise<void> {
-  if (exporter.process.exitCode !== null) return;
-  exporter.process.kill('SIGTERM');
-  await once(exporter.process, 'exit');
-}
-
-interface Figures {
-  p50: number;
-  peakRssMb: number;
-  series: number;
-}
-
-async function measure(backends: number): Promise<Record<'kawatch' | 'node_exporter', Figures>> {
-  const dir = mkdtempSync(join(tmpdir(), 'kawatch-bench-ipvs-'));
-  const procfs = join(dir, 'proc');
-  const exporters: Exporter[] = [];
-  try {
-    await run('python3', [join(root, 'scripts/gen-ipvs-proc'), procfs, String(Math.ceil(backends / BACKENDS_PER_SERVICE)), String(BACKENDS_PER_SERVICE)]);
-    exporters.push(await startNodeExporter(procfs), await startKawatch(procfs, dir));
-    const times = new Map<Exporter, number[]>(exporters.map((e) => [e, []]));
-    const series = new Map<Exporter, number>();
-    // In turn, so both see the same load on a shared machine.
-    for (let i = 0; i < SCRAPES; i++) {
-      for (const e of exporters) {
-        const { ms, body } = await scrape(e.url);
-        times.get(e)!.push(ms);
-        if (i === 0) series.set(e, countLines(body, e.backendSeries));
-      }
+/**
+ * `ipvsadm -R` input for a real table shaped like gen-ipvs-proc's: per ten services four IPv4 TCP
+ * (one persistent), two IPv4 UDP, two IPv6 TCP and two firewall-mark services, each with `perService`
+ * masqueraded real servers of varied weights. Pure.
+ */
+function ipvsadmRules(backends: number, perService: number): string {
+  const lines: string[] = [];
+  const services = Math.ceil(backends / perService);
+  const v4 = (n: number) => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+  const v6 = (n: number) => `[2001:db8::${((n >> 16) & 0xffff).toString(16)}:${(n & 0xffff).toString(16)}]`;
+  for (let s = 0; s < services; s++) {
+    const kind = s % 10;
+    const six = kind === 6 || kind === 7;
+    const service =
+      kind < 4 ? `-t ${v4(0xc80000 + s)}:${80 + (s % 50)}`
+      : kind < 6 ? `-u ${v4(0xc80000 + s)}:${53 + (s % 50)}`
+      : six ? `-t ${v6(0xc80000 + s)}:443`
+      : `-f ${0x1000 + s}`;
+    lines.push(`-A ${service} -s wlc${kind === 3 ? ' -p 60' : ''}`);
+    for (let b = 0; b < perService && s * perService + b < backends; b++) {
+      const n = 0x100000 + s * perService + b;
+      const port = six ? 443 : 8000 + (s % 50);
+      lines.push(`-a ${service} -r ${six ? v6(n) : v4(n)}:${port} -m -w ${b % 5}`);
     }
-    const figures = (e: Exporter): Figures => ({ p50: percentile(times.get(e)!, 50), peakRssMb: peakRssMb(e.process.pid!), series: series.get(e)! });
-    return { node_exporter: figures(exporters[0]!), kawatch: figures(exporters[1]!) };
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Holds an flock on `path` until the returned release is called or this process ends (the lock is
+ * held by `flock` running `cat` on a pipe from here: when the pipe closes, cat exits and the lock goes).
+ */
+async function holdLock(path: string): Promise<() => Promise<void>> {
+  const holder = spawn('flock', ['--exclusive', '--wait', String(VM_LOCK_WAIT_S), path, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const locked = new Promise<void>((resolve, reject) => {
+    holder.stdout!.once('data', () => resolve());
+    holder.once('exit', (code) => reject(new Error(`could not take ${path} within ${VM_LOCK_WAIT_S} s (flock exited ${code})`)));
+  });
+  await locked;
+  return async () => {
+    holder.stdin!.end();
+    if (holder.exitCode === null) await once(holder, 'exit');
+  };
+}
+
+function report(bench: BenchReport, label: string, backends: number, comparison: Comparison): void {
+  const { kawatch, node_exporter: nodeExporter } = comparison.exporters;
+  const note = backends === IPVS_GOAL_BACKENDS ? {} : { goalNote: `applies at ${IPVS_GOAL_BACKENDS}` };
+  const name = `${label}, ${backends} backends:`;
+  bench.figure({ name: `${name} scrape p50`, value: percentile(kawatch.scrapesMs, 50), unit: 'ms', digits: 0, baseline: { name: 'node_exporter', value: percentile(nodeExporter.scrapesMs, 50) }, goal: 'ipvsScrapeTime', ...note });
+  bench.figure({ name: `${name} peak RSS`, value: kawatch.peakRssMb, unit: 'MB', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.peakRssMb }, goal: 'ipvsPeakRss', ...note });
+  bench.figure({ name: `${name} backend series`, value: kawatch.backendSeries, unit: '', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.backendSeries } });
+  if (kawatch.backendSeries !== backends || nodeExporter.backendSeries !== backends) {
+    bench.note(`  DIFFERENT: ${backends} real servers in the table, kawatch exposes ${kawatch.backendSeries} backend series, node_exporter ${nodeExporter.backendSeries}`);
+  }
+}
+
+async function procfsComparison(backends: number): Promise<Comparison> {
+  const dir = mkdtempSync(join(tmpdir(), 'kawatch-bench-ipvs-'));
+  try {
+    const procfs = join(dir, 'proc');
+    await run('python3', [join(root, 'scripts/gen-ipvs-proc'), procfs, String(Math.ceil(backends / BACKENDS_PER_SERVICE)), String(BACKENDS_PER_SERVICE)]);
+    return await compareExporters(procfs, 'procfs', SCRAPES, dir);
   } finally {
-    for (const e of exporters) await stop(e);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function main(): Promise<void> {
-  console.log(`IPVS scrape: kawatch (procfs, streamed exposition) vs prometheus-node-exporter --collector.ipvs, ${SCRAPES} scrapes each, uncompressed`);
-  for (const backends of SIZES) {
-    const { kawatch, node_exporter } = await measure(backends);
-    const ratio = (a: number, b: number) => (a / b).toFixed(2);
-    console.log(
-      `${String(backends).padStart(6)} backends  scrape p50: kawatch ${formatMs(kawatch.p50, 0)}, node_exporter ${formatMs(node_exporter.p50, 0)}, ratio ${ratio(kawatch.p50, node_exporter.p50)}` +
-        `   peak RSS: kawatch ${kawatch.peakRssMb.toFixed(0)} MB, node_exporter ${node_exporter.peakRssMb.toFixed(0)} MB, ratio ${ratio(kawatch.peakRssMb, node_exporter.peakRssMb)}` +
-        `   backend series: kawatch ${kawatch.series}, node_exporter ${node_exporter.series}${kawatch.series === node_exporter.series ? '' : '  (DIFFERENT)'}`,
-    );
+async function netlinkComparison(bench: BenchReport, backends: number): Promise<Comparison> {
+  const release = await holdLock(VM_LOCK);
+  try {
+    const vm = await TestVm.boot();
+    try {
+      bench.note(`VM booted in ${vm.bootSeconds.toFixed(1)} s (qemu TCG, 1 vCPU)`);
+      writeFileSync(join(vm.exchange, 'ipvs.rules'), ipvsadmRules(backends, BACKENDS_PER_SERVICE));
+      const loaded = await vm.ok('ipvsadm -C && ipvsadm -R < /tmp/vm-exchange/ipvs.rules && ipvsadm -Ln | grep -c "^  -> [0-9[]"', VM_RUN_TIMEOUT_MS);
+      if (Number(loaded.trim()) !== backends) throw new Error(`the VM's IPVS table has ${loaded.trim()} real servers after ipvsadm -R, expected ${backends}`);
+      const out = await vm.ok(`node ${join(root, 'dist/bench/ipvs-vm.js')} --scrapes ${VM_SCRAPES} --dir /tmp/kawatch-bench-ipvs-vm`, VM_RUN_TIMEOUT_MS);
+      return JSON.parse(out) as Comparison;
+    } finally {
+      await vm.shutdown();
+    }
+  } finally {
+    await release();
   }
-  console.log('goals at 100000 backends: scrape time ratio <= 0.25, peak RSS ratio <= 0.5, the same number of backend series');
+}
+
+async function main(): Promise<void> {
+  const bench = new BenchReport('ipvs', { backends: SIZES, scrapes: SCRAPES, netlinkBackends: WITH_VM ? NETLINK_BACKENDS : null, vmScrapes: VM_SCRAPES, backendsPerService: BACKENDS_PER_SERVICE });
+  const comparisons: (Comparison & { backends: number; where: string })[] = [];
+  bench.note(`IPVS scrape: kawatch (procfs, streamed exposition) vs prometheus-node-exporter --collector.ipvs on the same generated tree, ${SCRAPES} scrapes each, taking turns, uncompressed`);
+  for (const backends of SIZES) {
+    const comparison = await procfsComparison(backends);
+    comparisons.push({ ...comparison, backends, where: 'host, generated procfs tree' });
+    report(bench, 'procfs', backends, comparison);
+  }
+  if (WITH_VM) {
+    bench.note(`IPVS scrape in the test VM (real IPVS kernel, qemu TCG): kawatch through generic netlink vs node_exporter on /proc/net/ip_vs of the same table, ${VM_SCRAPES} scrapes each, taking turns`);
+    const comparison = await netlinkComparison(bench, NETLINK_BACKENDS);
+    comparisons.push({ ...comparison, backends: NETLINK_BACKENDS, where: 'VM, real IPVS table' });
+    report(bench, 'netlink (VM, TCG)', NETLINK_BACKENDS, comparison);
+  }
+  bench.write({ comparisons });
 }
 
 await main();

@@ -2,13 +2,14 @@
  * Latency from a real keepalived transition to the metric changing, through the hook path and
  * through the FIFO path, plus the daemon's idle footprint. Runs the lab (root, namespaces).
  *
- *   npm run build && node dist/bench/latency.js [--transitions N] [--idle-seconds S]
+ *   npm run build && node dist/bench/latency.js [--transitions N] [--idle-seconds S] [--json FILE]
  *
  * Each transition is a real VRRP one: `lab split` makes lb2 MASTER of VI_1, `lab heal` makes it
  * BACKUP again. The start of a transition is keepalived's own `last_transition` (microseconds,
  * read from a dump taken afterwards); its end is the first scrape of lb2's /metrics that shows
  * the new state. Only one source is on per run, and the dump source does not follow transitions,
- * so each figure is that path's alone.
+ * so each figure is that path's alone. /metrics is polled with a 2 ms pause between scrapes: the
+ * scrape time printed beside the figures is their resolution.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -16,32 +17,37 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { labDown, labHeal, labSplit, labUp, reconfigureDaemon, type LabNode } from '../src/lab/lab.js';
 import { nodePaths } from '../src/lab/plan.js';
-import { formatMs, keepalivedTransitionTime, percentile } from './support.js';
+import { BenchReport, countOption, keepalivedTransitionTime, percentile, pollUntil, type Figure, type GoalName } from './support.js';
 
 const run = promisify(execFile);
 const PREFIX = 'kwbench';
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-};
-const TRANSITIONS = option('--transitions', 20);
-const IDLE_SECONDS = option('--idle-seconds', 20);
-const STEP_TIMEOUT_MS = 20_000;
+const TRANSITIONS = countOption('--transitions', 20);
+const IDLE_SECONDS = countOption('--idle-seconds', 20);
+const NOTIFY_CALLS = 20;
+const METRICS_POLL = { timeoutMs: 20_000, intervalMs: 2 };
+const GOAL_OF_PATH: Record<'hook' | 'fifo', GoalName> = { hook: 'hookLatency', fifo: 'fifoLatency' };
 
-const fmt = (ms: number) => formatMs(ms);
-
-/** Polls lb2's /metrics as fast as it answers until VI_1 shows `want`; returns when it first did, and the scrape times. */
-async function firstSeen(node: LabNode, want: number, scrapes: number[]): Promise<number> {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
+/** Scrapes lb2's /metrics until VI_1 shows `want`; returns when it first did, and keeps the scrape times. */
+function firstSeen(node: LabNode, want: number, scrapes: number[]): Promise<number> {
   const pattern = /^keepalived_vrrp_instance_state\{iname="VI_1"[^}]*\} (\d+)$/m;
-  while (Date.now() < deadline) {
-    const started = performance.now();
-    const text = await (await fetch(`${node.api}/metrics`)).text();
-    scrapes.push(performance.now() - started);
-    if (Number(pattern.exec(text)?.[1]) === want) return Date.now();
-  }
-  throw new Error(`lb2 did not show VI_1 = ${want} within ${STEP_TIMEOUT_MS} ms`);
+  return pollUntil(
+    `lb2 to show VI_1 = ${want}`,
+    async () => {
+      const started = performance.now();
+      const text = await (await fetch(`${node.api}/metrics`)).text();
+      scrapes.push(performance.now() - started);
+      return Number(pattern.exec(text)?.[1]) === want ? Date.now() : undefined;
+    },
+    METRICS_POLL,
+  );
+}
+
+/** p50, p95 (judged by the goal, if any) and max of a set of times. */
+function spread(report: BenchReport, name: string, times: number[], goal?: GoalName): void {
+  const row = (what: string, value: number, withGoal?: GoalName): Figure => ({ name: `${name} ${what}`, value, unit: 'ms', ...(withGoal ? { goal: withGoal } : {}) });
+  report.figure(row('p50', percentile(times, 50)));
+  report.figure(row('p95', percentile(times, 95), goal));
+  report.figure(row('max', Math.max(...times)));
 }
 
 /** Restarts the node's daemon with only one event source on, and no dump on transitions. */
@@ -87,7 +93,7 @@ async function idleFootprint(pid: number): Promise<{ rssMb: number; cpuPercent: 
 async function hookCost(node: LabNode): Promise<number[]> {
   const launcher = new URL('../../bin/kawatch', import.meta.url).pathname;
   const times: number[] = [];
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < NOTIFY_CALLS; i++) {
     const started = performance.now();
     await run('ip', ['netns', 'exec', node.netns, launcher, 'notify', '--spool', nodePaths(node.dir).spool, 'INSTANCE', 'VI_BENCH', 'BACKUP', '1']);
     times.push(performance.now() - started);
@@ -96,23 +102,23 @@ async function hookCost(node: LabNode): Promise<number[]> {
 }
 
 async function main(): Promise<void> {
+  const report = new BenchReport('latency', { transitions: TRANSITIONS, idleSeconds: IDLE_SECONDS, notifyCalls: NOTIFY_CALLS, metricsPollIntervalMs: METRICS_POLL.intervalMs });
   await labDown({ prefix: PREFIX });
   const lab = await labUp({ prefix: PREFIX });
   try {
     const lb2 = lab.nodes.find((n) => n.name === 'lb2')!;
-    console.log(`kawatch transition-to-metric latency, ${TRANSITIONS} real VRRP transitions per path (lab split/heal on lb2, VI_1)`);
-    const report: string[] = [];
+    report.note(`kawatch transition-to-metric latency, ${TRANSITIONS} real VRRP transitions per path (lab split/heal on lb2, VI_1)`);
+    const raw: Record<string, number[]> = {};
     for (const source of ['hook', 'fifo'] as const) {
       const { latencies, scrapes } = await measurePath(lb2, source);
-      report.push(
-        `${source.padEnd(5)} p50 ${fmt(percentile(latencies, 50))}  p95 ${fmt(percentile(latencies, 95))}  max ${fmt(Math.max(...latencies))}` +
-          `   (scrape p50 ${fmt(percentile(scrapes, 50))}: the resolution of the measurement)`,
-      );
-      console.log(report.at(-1));
+      spread(report, `transition → metric, ${source} path,`, latencies, GOAL_OF_PATH[source]);
+      report.figure({ name: `  /metrics scrape p50 (resolution), ${source} run`, value: percentile(scrapes, 50), unit: 'ms' });
+      raw[`${source}LatencyMs`] = latencies;
     }
     const costs = await hookCost(lb2);
-    console.log(`hook  one \`kawatch notify\` call: p50 ${fmt(percentile(costs, 50))}  p95 ${fmt(percentile(costs, 95))} (process start to exit)`);
-    // Back to the lab's configuration: every source on, as the figure says.
+    report.figure({ name: 'one `kawatch notify` call (start to exit), p50', value: percentile(costs, 50), unit: 'ms' });
+    report.figure({ name: 'one `kawatch notify` call (start to exit), p95', value: percentile(costs, 95), unit: 'ms' });
+    // Back to the lab's configuration: every source on, as the footprint goal says.
     const pid = await reconfigureDaemon(lb2, (config) => {
       config.setIn(['sources', 'hook', 'enabled'], true);
       config.setIn(['sources', 'fifo', 'enabled'], true);
@@ -120,8 +126,9 @@ async function main(): Promise<void> {
       config.setIn(['sources', 'dump', 'interval'], '15s');
     });
     const idle = await idleFootprint(pid);
-    console.log(`idle  daemon with every source on: RSS ${idle.rssMb.toFixed(1)} MB, CPU ${idle.cpuPercent.toFixed(2)} % over ${IDLE_SECONDS} s`);
-    console.log('goals: p95 < 50 ms on both paths; idle RSS < 80 MB');
+    report.figure({ name: `daemon idle, every source on: RSS`, value: idle.rssMb, unit: 'MB', goal: 'idleRss' });
+    report.figure({ name: `daemon idle, every source on: CPU over ${IDLE_SECONDS} s`, value: idle.cpuPercent, unit: '%', digits: 2, goal: 'idleCpu' });
+    report.write(raw);
   } finally {
     await labDown({ prefix: PREFIX });
   }

@@ -1,29 +1,24 @@
 /**
  * What `kawatch lint` costs in a pre-commit hook, against the floor of any Node CLI.
  *
- *   npm run build && node dist/bench/lint.js [--runs N] [--instances N]
+ *   npm run build && node dist/bench/lint.js [--runs N] [--instances N] [--json FILE]
  *
  * Three commands run N times each, interleaved: `node -e 0` (Node's own start-up, the baseline),
  * `kawatch lint` over the fixture corpus (seed configs, good and bad corpus), and `kawatch lint`
  * over one generated director pair with --instances VRRP instances and as many virtual servers.
  * Printed: p50 and p90 wall time of each, and each lint's ratio to the baseline; then the
- * in-process time of lintFiles alone on the same inputs (parse + rules, no start-up).
+ * in-process time of lintFiles alone on the same inputs (parse + rules, no start-up). Each lint's
+ * p50 is judged by the goal in bench/support.ts; a lint exit other than 0 or 1 stops the benchmark.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lintFiles } from '../src/lint/lint.js';
-import { formatMs, percentile } from './support.js';
+import { BenchReport, countOption, percentile, timedRun } from './support.js';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? (args[at + 1] as string) : fallback;
-};
-const RUNS = Number(option('--runs', '10'));
-const INSTANCES = Number(option('--instances', '500'));
+const RUNS = countOption('--runs', 10);
+const INSTANCES = countOption('--instances', 500);
 const root = new URL('../../', import.meta.url).pathname;
 const cli = join(root, 'dist/src/cli/main.js');
 const fixtures = join(root, 'test/fixtures/keepalived-conf');
@@ -61,17 +56,10 @@ function director(n: number, self: 1 | 2): string {
   return `${out.join('\n')}\n`;
 }
 
-function wall(command: string, argv: string[]): Promise<number> {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    execFile(command, argv, { maxBuffer: 1 << 26 }, (err) => {
-      // lint exits 1 when it finds something: that is a result, not a failure.
-      if (err && typeof err.code !== 'number') reject(err);
-      else resolve(performance.now() - start);
-    });
-  });
-}
+/** lint exits 1 when it finds something: that is a result. 2 (an input it could not read) or anything else is not. */
+const LINT_EXIT_CODES = [0, 1] as const;
 
+const report = new BenchReport('lint', { runs: RUNS, instances: INSTANCES });
 const dir = mkdtempSync(join(tmpdir(), 'kawatch-bench-lint-'));
 try {
   const files = corpus();
@@ -80,23 +68,26 @@ try {
     writeFileSync(file, director(INSTANCES, self));
     return file;
   });
-  const cases = [
-    { name: 'node -e 0 (baseline)', command: 'node', argv: ['-e', '0'] },
-    { name: `kawatch lint, corpus (${files.length} files)`, command: 'node', argv: [cli, 'lint', '--no-cross', ...files] },
-    { name: `kawatch lint, pair of ${INSTANCES} instances`, command: 'node', argv: [cli, 'lint', ...pair] },
+  const baseline = { name: 'node -e 0', command: 'node', argv: ['-e', '0'], exitCodes: [0] };
+  const lints = [
+    { name: `kawatch lint, corpus (${files.length} files)`, command: 'node', argv: [cli, 'lint', '--no-cross', ...files], exitCodes: LINT_EXIT_CODES },
+    { name: `kawatch lint, pair of ${INSTANCES} instances`, command: 'node', argv: [cli, 'lint', ...pair], exitCodes: LINT_EXIT_CODES },
   ];
+  const cases = [baseline, ...lints];
   const times = cases.map(() => [] as number[]);
+  // Interleaved, so that every command sees the same load on a shared machine.
   for (let r = 0; r < RUNS; r++) {
-    for (const [i, c] of cases.entries()) (times[i] as number[]).push(await wall(c.command, c.argv));
+    for (const [i, c] of cases.entries()) times[i]!.push(await timedRun(c.command, c.argv, c.exitCodes));
   }
-  const base = percentile(times[0] as number[], 50);
-  process.stdout.write(`wall time over ${RUNS} runs each (interleaved)\n`);
-  for (const [i, c] of cases.entries()) {
-    const t = times[i] as number[];
-    const p50 = percentile(t, 50);
-    process.stdout.write(`  ${c.name.padEnd(40)} p50 ${formatMs(p50).padStart(10)}  p90 ${formatMs(percentile(t, 90)).padStart(10)}  ×${(p50 / base).toFixed(2)} baseline\n`);
+  report.note(`kawatch lint wall time (process start to exit), ${RUNS} runs each, interleaved with Node's bare start-up (\`node -e 0\`) as the baseline`);
+  const base = { name: baseline.name, value: percentile(times[0]!, 50) };
+  report.figure({ name: `${baseline.name} p50`, value: base.value, unit: 'ms' });
+  for (const [i, c] of lints.entries()) {
+    const t = times[i + 1]!;
+    report.figure({ name: `${c.name} p50`, value: percentile(t, 50), unit: 'ms', baseline: base, goal: 'lintWallTime' });
+    report.figure({ name: `${c.name} p90`, value: percentile(t, 90), unit: 'ms' });
   }
-  process.stdout.write('in-process lintFiles (no start-up)\n');
+  report.note('in-process lintFiles (parse + rules, no start-up)');
   for (const [name, input, cross] of [
     ['corpus', files, false],
     [`pair of ${INSTANCES} instances`, pair, true],
@@ -107,8 +98,9 @@ try {
       await lintFiles([...input], { cross });
       t.push(performance.now() - start);
     }
-    process.stdout.write(`  ${name.padEnd(40)} p50 ${formatMs(percentile(t, 50)).padStart(10)}\n`);
+    report.figure({ name: `lintFiles, ${name} p50`, value: percentile(t, 50), unit: 'ms' });
   }
+  report.write();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

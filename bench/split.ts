@@ -1,7 +1,7 @@
 /**
  * Split-brain detection and fencing latency on the lab (root, namespaces), over N real splits:
  *
- *   npm run build && node dist/bench/split.js [--splits N]
+ *   npm run build && node dist/bench/split.js [--splits N] [--json FILE]
  *
  * 1. detection: from the second director becoming MASTER of VI_1 (keepalived's own
  *    last_transition on lb2, read from a dump) to both daemons reporting kawatch_split_brain 1;
@@ -9,28 +9,19 @@
  *    FAULT by its track file, as lb2 saw it). The goal is the hold-down plus one second.
  *
  * Between splits the lab heals and the demoted instances are restored, with a short restore wait
- * and no cooldown or hourly cap, so that N splits take minutes rather than hours.
+ * and no cooldown or hourly cap, so that N splits take minutes rather than hours. The probes
+ * sleep between looks (POLL), so that the benchmark does not take the CPU from the daemons it times;
+ * the interval bounds the resolution of the figures.
  */
 import { labDown, labHeal, labSplit, labUp, reconfigureDaemon, type LabNode } from '../src/lab/lab.js';
-import { formatMs, keepalivedTransitionTime, percentile } from './support.js';
+import { BenchReport, countOption, keepalivedTransitionTime, percentile, pollUntil, SPLIT_HOLD_DOWN_MS, type Poll } from './support.js';
 
 const PREFIX = 'kwbsplit';
-const at = process.argv.indexOf('--splits');
-const SPLITS = at >= 0 ? Number(process.argv[at + 1]) : 20;
-const HOLD_DOWN_MS = 1000;
-const STEP_TIMEOUT_MS = 30_000;
-
-const fmt = (ms: number) => formatMs(ms, 0);
+const SPLITS = countOption('--splits', 20);
+const POLL: Poll = { timeoutMs: 30_000, intervalMs: 10 };
 const MASTER = 2;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => pollUntil(what, probe, POLL);
 
 const metricIs = async (node: LabNode, pattern: RegExp) => pattern.test(await (await fetch(`${node.api}/metrics`)).text());
 const instanceState = async (node: LabNode, iname: string) =>
@@ -39,13 +30,14 @@ const instanceState = async (node: LabNode, iname: string) =>
 /** Fast cycles for the benchmark: short hold-down and restore, no cooldown or cap. */
 async function benchConfig(node: LabNode): Promise<void> {
   await reconfigureDaemon(node, (config) => {
-    for (const [key, value] of [['hold_down', `${HOLD_DOWN_MS}ms`], ['cooldown', '0s'], ['max_actions_per_hour', 1000], ['restore_after', '1s']] as const) {
+    for (const [key, value] of [['hold_down', `${SPLIT_HOLD_DOWN_MS}ms`], ['cooldown', '0s'], ['max_actions_per_hour', 1000], ['restore_after', '1s']] as const) {
       config.setIn(['watchdog', key], value);
     }
   });
 }
 
 async function main(): Promise<void> {
+  const report = new BenchReport('split', { splits: SPLITS, holdDownMs: SPLIT_HOLD_DOWN_MS, pollIntervalMs: POLL.intervalMs });
   await labDown({ prefix: PREFIX });
   const lab = await labUp({ prefix: PREFIX, policy: 'demote' });
   try {
@@ -66,11 +58,17 @@ async function main(): Promise<void> {
       ]);
       detection.push(detected - masterAt);
       fencing.push(fenced - masterAt);
-      process.stdout.write(`split ${i + 1}/${SPLITS}: detected ${fmt(detected - masterAt)}, single MASTER ${fmt(fenced - masterAt)}\n`);
+      console.log(`split ${i + 1}/${SPLITS}: detected ${(detected - masterAt).toFixed(0)} ms, single MASTER ${(fenced - masterAt).toFixed(0)} ms`);
       await labHeal({ prefix: PREFIX });
     }
-    console.log(`split-brain detection (second MASTER → both daemons report it), ${SPLITS} splits: p50 ${fmt(percentile(detection, 50))}  p95 ${fmt(percentile(detection, 95))}  max ${fmt(Math.max(...detection))}   goal p95 < 200 ms`);
-    console.log(`fencing, policy demote (onset → one MASTER per VRID), hold-down ${HOLD_DOWN_MS} ms: p50 ${fmt(percentile(fencing, 50))}  p95 ${fmt(percentile(fencing, 95))}  max ${fmt(Math.max(...fencing))}   goal ≤ hold-down + 1 s = ${fmt(HOLD_DOWN_MS + 1000)}`);
+    report.note(`split-brain detection and fencing over ${SPLITS} real splits (lab split/heal, VI_1), probes every ${POLL.intervalMs} ms`);
+    report.figure({ name: 'second MASTER → both report split brain, p50', value: percentile(detection, 50), unit: 'ms', digits: 0 });
+    report.figure({ name: 'second MASTER → both report split brain, p95', value: percentile(detection, 95), unit: 'ms', digits: 0, goal: 'splitDetection' });
+    report.figure({ name: 'second MASTER → both report split brain, max', value: Math.max(...detection), unit: 'ms', digits: 0 });
+    report.figure({ name: `onset → one MASTER per VRID (demote), p50`, value: percentile(fencing, 50), unit: 'ms', digits: 0 });
+    report.figure({ name: `onset → one MASTER per VRID (demote), p95`, value: percentile(fencing, 95), unit: 'ms', digits: 0, goal: 'splitFencing' });
+    report.figure({ name: `onset → one MASTER per VRID (demote), max`, value: Math.max(...fencing), unit: 'ms', digits: 0 });
+    report.write({ detectionMs: detection, fencingMs: fencing });
   } finally {
     await labDown({ prefix: PREFIX });
   }

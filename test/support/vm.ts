@@ -2,7 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
 
@@ -13,9 +13,13 @@ import { waitFor } from './wait.js';
  * directory through which the host hands it shell scripts (see vm-init.sh).
  */
 
-const INIT_SCRIPT = fileURLToPath(new URL('./vm-init.sh', import.meta.url));
-/** The checkout under test, which the VM mounts at the same path (the scripts and dist/ it runs are there). */
-const CHECKOUT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+/**
+ * The checkout under test, which the VM mounts at the same path (the scripts and dist/ it runs are
+ * there): the nearest directory above this module with a package.json, as this module runs from
+ * test/support/ in the tests and from dist/test/support/ in the benchmarks.
+ */
+const CHECKOUT = checkoutRoot(dirname(fileURLToPath(import.meta.url)));
+const INIT_SCRIPT = join(CHECKOUT, 'test/support/vm-init.sh');
 /** Load order matters: each needs the ones before it. */
 const BOOT_MODULES = ['virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p'];
 const CACHE_ROOT = '/var/tmp/kawatch-vm';
@@ -45,6 +49,13 @@ export function vmPrereqs(extraCommands: string[] = []): { root: boolean; comman
     commands: ['qemu-system-x86_64', 'setpriv', 'cpio', 'gzip', 'modinfo', ...extraCommands],
     files: ['/bin/busybox', kernel?.vmlinuz ?? '/boot/vmlinuz-* with IPVS modules (linux-image-amd64)', 'dist/src/ipvs/genl.js', 'dist/src/ipvs/procfs.js'],
   };
+}
+
+function checkoutRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json in ${from} or above it: cannot find the checkout`);
+  }
 }
 
 function moduleFile(modulesDir: string, relative: string): string | undefined {

@@ -1,0 +1,15 @@
+/**
+ * Inside the test VM (started by bench/ipvs.ts, never by hand): kawatch reading the kernel's IPVS
+ * table through generic netlink against node_exporter reading the same table from /proc/net/ip_vs.
+ * The table is already loaded. Prints the comparison as one JSON object.
+ *
+ *   node dist/bench/ipvs-vm.js --scrapes N --dir DIR
+ */
+import { mkdirSync } from 'node:fs';
+import { compareExporters } from './ipvs-exporters.js';
+import { countOption, option } from './support.js';
+
+const dir = option('--dir', '/tmp/kawatch-bench-ipvs-vm');
+mkdirSync(dir, { recursive: true });
+const comparison = await compareExporters('/proc', 'netlink', countOption('--scrapes', 3), dir);
+process.stdout.write(`${JSON.stringify(comparison)}\n`);
