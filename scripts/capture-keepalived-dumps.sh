@@ -5,7 +5,8 @@
 # vrrp_script, a track file where the version has one, and a virtual_ipaddress_excluded. Then director
 # a is sent the DATA, STATS (and JSON) signals, and its keepalived.data, keepalived.stats (and
 # keepalived.json) are kept under OUT_DIR/VERSION-FLAVOUR/, with where each file appeared
-# (locations.txt) and the notify FIFO's lines (fifo.txt, from 1.3.6).
+# (locations.txt), and what the notify FIFO (fifo.txt, from 1.3.6) and notify scripts (notify.txt,
+# log-notify.txt) said up to director a's stop.
 #
 # Each keepalived runs in a mount namespace of its own with a private tmpfs on /tmp: before 2.2.5 it
 # writes to /tmp whatever TMPDIR says, and two of them (or the host's) must not share those files.
@@ -74,6 +75,8 @@ write_config() { # write_config N VERSION
   }"
   fi
   at_least "$version" 1.3.6 && fifo="vrrp_notify_fifo $dir/fifo"
+  at_least "$version" 2.0.16 && fifo="$fifo
+  vrrp_notify_priority_changes"
   # 2.3.3 added these keywords; a trailing / names a directory (global_data.c open_dump_file()).
   at_least "$version" 2.3.3 && locations="state_dump_file $dir/dump-files/
   stats_dump_file $dir/dump-files/
@@ -82,7 +85,6 @@ write_config() { # write_config N VERSION
 global_defs {
   router_id matrix-lb$n
   script_user root
-  enable_script_security
   $fifo
   $locations
 }
@@ -114,6 +116,8 @@ vrrp_instance VI_1 {
   virtual_ipaddress_excluded {
     198.18.7.52/24
   }
+  # A command with an argument: 1.3.5 takes the whole string for one file name.
+  notify "$dir/notify.sh generic"
 }
 vrrp_instance VI_2 {
   state BACKUP
@@ -128,6 +132,8 @@ vrrp_instance VI_2 {
   virtual_ipaddress {
     198.18.7.60/24
   }
+  # No argument: this one 1.3.5 runs too, so its notifications on stop show.
+  notify $dir/notify.sh
   # Here, not in VI_1: keepalived ignores weighted tracking of a sync group's members.
   track_script {
     check_service
@@ -182,6 +188,8 @@ capture_flavour() { # capture_flavour FLAVOUR BINARY
   json_signal=$("$binary" --signum=JSON 2>/dev/null | grep -x '[0-9]*' || true)
   for n in 1 2; do
     mkdir -p "$work/$n/track" "$work/$n/tmpdir" "$work/$n/dump-files"
+    printf '#!/bin/sh\necho "$*" >> %s/notify.log\n' "$work/$n" > "$work/$n/notify.sh"
+    chmod 755 "$work/$n/notify.sh"
     write_config "$n" "$version"
     if at_least "$version" 1.3.6; then
       mkfifo "$work/$n/fifo"
@@ -211,7 +219,14 @@ capture_flavour() { # capture_flavour FLAVOUR BINARY
       [ -f "$work/1/where-$f" ] && printf '%s %s\n' "$f" "$(cat "$work/1/where-$f")"
     done
   } > "$dest/locations.txt"
+  # Stop director a, so the FIFO and the notify script show what keepalived says on the way out.
+  local pid
+  pid=$(cat "$work/1/ka.pid")
+  kill "$pid"
+  wait_for 15 bash -c "! kill -0 $pid 2>/dev/null"
   [ -f "$work/1/fifo.log" ] && cp "$work/1/fifo.log" "$dest/fifo.txt"
+  [ -f "$work/1/notify.log" ] && cp "$work/1/notify.log" "$dest/notify.txt"
+  grep -i 'notify' "$work/1/log" | sed 's/^.*\(Disabling\|WARNING\|Unable\)/\1/' > "$dest/log-notify.txt" || true
   cp "$work/1/keepalived.conf" "$dest/keepalived.conf"
   # The config and dumps name the throw-away directory; one fixed name keeps the fixtures stable.
   sed -i "s#$work/1#/var/tmp/matrix#g" "$dest"/*

@@ -189,8 +189,17 @@ describe('detectCapabilities on a program that is not keepalived', () => {
   });
 });
 
+/** Where the matrix builds FLAVOUR; without the sources (../shared), a path that names the problem. */
+function matrixBinary(flavour: string): string {
+  try {
+    return execFileSync('bash', [matrixScript, 'path', flavour], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (err) {
+    return `<scripts/keepalived-matrix.sh path ${flavour}: ${String((err as { stderr?: string }).stderr ?? err).trim()}>`;
+  }
+}
+
 for (const flavour of Object.keys(expected)) {
-  const binary = execFileSync('bash', [matrixScript, 'path', flavour], { encoding: 'utf8' }).trim();
+  const binary = matrixBinary(flavour);
   describeWithPrereqs(`detectCapabilities on the real ${flavour} (scripts/keepalived-matrix.sh build)`, { files: [binary] }, () => {
     it('reads the same capabilities from the binary as from its captured output', async () => {
       const live = await detectCapabilities(binary);
@@ -198,3 +207,37 @@ for (const flavour of Object.keys(expected)) {
     });
   });
 }
+
+// What each keepalived did when it ran (scripts/capture-keepalived-dumps.sh): TMPDIR pointed at
+// "tmpdir", /tmp was private to it, state_dump_file (where known) named "dump-files/".
+describe('capabilities agree with what each keepalived did in the namespaces', () => {
+  const dumpsDir = new URL('../fixtures/keepalived/dumps/', import.meta.url);
+  const observed = (flavour: string, file: string) => {
+    try {
+      return readFileSync(new URL(`${flavour}/${file}`, dumpsDir), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+
+  it.each(Object.keys(expected))('%s', async (flavour) => {
+    const caps = await detectCapabilities(`/matrix/${flavour}/sbin/keepalived`, { run: replay(flavour) });
+    const locations = Object.fromEntries(observed(flavour, 'locations.txt')!.trim().split('\n').map((l) => l.split(' ')));
+    const dir = caps.dumpDirectory.kind === 'fixed' ? caps.dumpDirectory.directory : 'tmpdir';
+    expect(locations).toEqual({
+      'keepalived.data': caps.dataFileKeyword ? 'dump-files' : dir,
+      'keepalived.stats': dir,
+      ...(caps.jsonDump ? { 'keepalived.json': dir } : {}),
+    });
+    const data = observed(flavour, 'keepalived.data')!;
+    expect(data.includes('Password = ********')).toBe(caps.masksPasswords);
+    expect(/Track files? >|Track files =|Tracked files = /.test(data)).toBe(caps.trackFile !== 'none');
+    expect(observed(flavour, 'fifo.txt') !== undefined).toBe(caps.notifyFifo);
+    const notified = observed(flavour, 'notify.txt') ?? '';
+    // VI_1's notify has an argument ("notify.sh generic"); VI_2's has none.
+    expect(notified.includes('generic INSTANCE VI_1')).toBe(caps.notifyTakesArguments);
+    expect(notified.includes('INSTANCE VI_2 STOP')).toBe(caps.stopNotification);
+    // VI_2's priority moves as its script succeeds: reported where vrrp_notify_priority_changes exists.
+    expect(/^INSTANCE "VI_2" (MASTER|BACKUP)_PRIORITY /m.test(observed(flavour, 'fifo.txt') ?? '')).toBe(caps.fifoPriorityChanges);
+  });
+});
