@@ -5,8 +5,8 @@
 # vrrp_script, a track file where the version has one, and a virtual_ipaddress_excluded. Then director
 # a is sent the DATA, STATS (and JSON) signals, and its keepalived.data, keepalived.stats (and
 # keepalived.json) are kept under OUT_DIR/VERSION-FLAVOUR/, with where each file appeared
-# (locations.txt), and what the notify FIFO (fifo.txt, from 1.3.6) and notify scripts (notify.txt,
-# log-notify.txt) said up to director a's stop.
+# (locations.txt), and what the notify FIFO (fifo.txt, from 1.3.6) and notify scripts (notify.txt)
+# said up to director a's stop, and keepalived's warnings about the configuration (log-warnings.txt).
 #
 # Each keepalived runs in a mount namespace of its own with a private tmpfs on /tmp: before 2.2.5 it
 # writes to /tmp whatever TMPDIR says, and two of them (or the host's) must not share those files.
@@ -16,8 +16,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-"$here/../test/fixtures/keepalived/dumps"}
 shift || true
-# Not under /tmp: each keepalived mounts its own /tmp over it.
-work=$(mktemp -d /var/tmp/matrix-dumps.XXXXXX)
+# Not under /tmp: each keepalived mounts its own /tmp over it. Under /run, a path only root can write,
+# so enable_script_security accepts the scripts in it (2.3 disables insecure scripts without it).
+work=$(mktemp -d /run/matrix-dumps.XXXXXX)
 ns=(matrix-a matrix-b)
 
 stop_directors() {
@@ -85,11 +86,13 @@ write_config() { # write_config N VERSION
 global_defs {
   router_id matrix-lb$n
   script_user root
+  enable_script_security
   $fifo
   $locations
 }
 vrrp_script check_service {
-  script "/bin/true"
+  # Not /bin/true: on a merged-/usr system /bin is a symlink, which 2.3's script security refuses.
+  script "/usr/bin/true"
   interval 1
   weight 5
 }
@@ -226,10 +229,11 @@ capture_flavour() { # capture_flavour FLAVOUR BINARY
   wait_for 15 bash -c "! kill -0 $pid 2>/dev/null"
   [ -f "$work/1/fifo.log" ] && cp "$work/1/fifo.log" "$dest/fifo.txt"
   [ -f "$work/1/notify.log" ] && cp "$work/1/notify.log" "$dest/notify.txt"
-  grep -i 'notify' "$work/1/log" | sed 's/^.*\(Disabling\|WARNING\|Unable\)/\1/' > "$dest/log-notify.txt" || true
+  # What keepalived said about the configuration: warnings, disabled scripts (without pid and time).
+  grep -iE 'warning|disabl|unable|unknown|error|not found|ignor|unsafe|wrong|script' "$work/1/log" | sed -E 's/^.*(Keepalived_vrrp|Keepalived)\[[0-9]+\]: //; s/^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} [0-9]{4}: //' > "$dest/log-warnings.txt" || true
   cp "$work/1/keepalived.conf" "$dest/keepalived.conf"
   # The config and dumps name the throw-away directory; one fixed name keeps the fixtures stable.
-  sed -i "s#$work/1#/var/tmp/matrix#g" "$dest"/*
+  sed -i "s#$work/1#/run/matrix#g" "$dest"/*
   stop_directors
   echo "$flavour: $(tr '\n' ' ' < "$dest/locations.txt")in $((SECONDS - started)) s"
 }
