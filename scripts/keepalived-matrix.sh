@@ -145,6 +145,9 @@ case "${1:-}" in
   build)
     shift
     flavours=$(expand_flavours "$@")
+    for tool in gcc make autoreconf libtoolize pkg-config patch flock; do
+      command -v "$tool" >/dev/null || die "needs $tool and the keepalived build libraries: scripts/install-deps.sh --tests installs them"
+    done
     mkdir -p "$cache"
     sweep_stale_staging
     for flavour in $flavours; do build_one "$flavour"; done
