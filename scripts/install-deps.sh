@@ -3,7 +3,9 @@
 # with --tests also what the test suite needs — then the npm packages, and builds. The test suite needs:
 # promtool, Prometheus and Alertmanager (alerts), node_exporter (the IPVS baseline), ipvsadm, qemu,
 # Debian's kernel, busybox and cpio (the IPVS VM), Chromium (the status page), podman (the image build),
-# python3 (generated IPVS tables), man and col (keepalived.conf(5), the lint keyword table).
+# python3 (generated IPVS tables), man and col (keepalived.conf(5), the lint keyword table), and the
+# toolchain and libraries that build the keepalived releases of the version matrix
+# (scripts/keepalived-matrix.sh; 1.3.5 also links libnfnetlink, libiptc and libxtables).
 # Skips apt when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,11 @@ if [ "${1:-}" = --tests ]; then
   command -v python3 >/dev/null || need+=(python3)
   command -v man >/dev/null || need+=(man-db)
   command -v col >/dev/null || need+=(bsdextrautils)
+  for pkg in build-essential autoconf automake libtool pkg-config libssl-dev libnl-3-dev libnl-genl-3-dev \
+    libnl-route-3-dev libmnl-dev libnftnl-dev libipset-dev libpcre2-dev libsystemd-dev \
+    libnfnetlink-dev libiptc-dev libxtables-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
 fi
 command -v curl >/dev/null || need+=(curl)
 command -v ping >/dev/null || need+=(iputils-ping)

@@ -1,0 +1,137 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compareVersions, parseVersion } from '../../src/keepalived/capabilities.js';
+import { parseDump, type DumpInstance } from '../../src/keepalived/dump.js';
+import { parseTextDump, TextDumpError } from '../../src/keepalived/text-dump.js';
+
+// Real dumps of every keepalived of the matrix (scripts/capture-keepalived-dumps.sh): director a of
+// a pair, VI_1 MASTER there and VI_2 BACKUP, VI_2 tracking a script (+5) and, from 2.0, a file (-30).
+const dumpsDir = new URL('../fixtures/keepalived/dumps/', import.meta.url);
+const flavours = readdirSync(dumpsDir).sort();
+const read = (flavour: string, file: string) => readFileSync(new URL(`${flavour}/${file}`, dumpsDir), 'utf8');
+const hasFile = (flavour: string, file: string) => existsSync(new URL(`${flavour}/${file}`, dumpsDir));
+const digest = (material: string) => `digest(${material.length}:${[...material].reverse().join('')})`;
+const atLeast = (flavour: string, min: string) => compareVersions(parseVersion(flavour.split('-')[0]!)!, parseVersion(min)!) >= 0;
+
+function parseFixture(flavour: string): DumpInstance[] {
+  return parseTextDump(read(flavour, 'keepalived.data'), read(flavour, 'keepalived.stats'), {
+    dataFile: `${flavour}/keepalived.data`,
+    statsFile: `${flavour}/keepalived.stats`,
+    digestAuth: digest,
+  });
+}
+
+describe('parseTextDump on the real dumps of each release', () => {
+  it('has a capture of every flavour of the matrix', () => {
+    expect(flavours).toEqual(['1.3.5-nojson', '2.0.19-json', '2.1.5-json', '2.1.5-nojson', '2.2.8-json', '2.3.4-json', '2.4.3-json']);
+  });
+
+  it.each(flavours)('%s', (flavour) => {
+    const [vi1, vi2, ...rest] = parseFixture(flavour);
+    expect(rest).toEqual([]);
+    expect([vi1!.name, vi1!.vrid, vi1!.state, vi1!.interface, vi1!.basePriority]).toEqual(['VI_1', 71, 'MASTER', 'matrix-a0', 150]);
+    expect([vi2!.name, vi2!.vrid, vi2!.state, vi2!.interface, vi2!.basePriority]).toEqual(['VI_2', 72, 'BACKUP', 'matrix-a0', 100]);
+    // 1.3.5 prints no effective priority; from 2.0 the track file's -30 and the script's +5 show.
+    expect(vi2!.effectivePriority).toBe(flavour.startsWith('1.') ? undefined : 75);
+    expect(vi1!.vips).toEqual([
+      { address: '198.18.7.50', prefix: 24, dev: 'matrix-a0' },
+      { address: '198.18.7.51', prefix: 24, dev: 'matrix-a0' },
+    ]);
+    expect(vi2!.vips).toEqual([{ address: '198.18.7.60', prefix: 24, dev: 'matrix-a0' }]);
+    for (const vi of [vi1!, vi2!]) {
+      expect([vi.advertInterval, vi.nopreempt, vi.authType, vi.garpDelay]).toEqual([1, false, 1, 5]);
+      expect(vi.lastTransition).toBeGreaterThan(1_700_000_000);
+    }
+    expect(vi1!.stats!.advert_sent).toBeGreaterThan(0);
+    expect(vi1!.stats!.become_master).toBe(1);
+    expect(vi2!.stats!.advert_rcvd).toBeGreaterThanOrEqual(3);
+    // The password never leaves the parser; from 2.4.0 keepalived masks it and there is nothing to digest.
+    expect(JSON.stringify([vi1, vi2])).not.toMatch(/FAKEpw/);
+    if (atLeast(flavour, '2.4.0')) {
+      expect(read(flavour, 'keepalived.data')).toContain('Password = ********');
+      expect([vi1!.authDigest, vi2!.authDigest]).toEqual([undefined, undefined]);
+    } else {
+      expect(vi1!.authDigest).toBe(digest('1:FAKEpw1'));
+      expect(vi2!.authDigest).toBe(digest('1:FAKEpw2'));
+    }
+  });
+
+  it.each(flavours.filter((f) => hasFile(f, 'keepalived.json')))('%s: says what the JSON dump taken right after it says', (flavour) => {
+    const text = parseFixture(flavour);
+    const json = parseDump(read(flavour, 'keepalived.json'), `${flavour}/keepalived.json`, digest);
+    const settled = (instances: DumpInstance[]) =>
+      instances.map(({ stats: _stats, authDigest: _digest, ...rest }) => rest);
+    expect(settled(text)).toEqual(settled(json));
+    text.forEach((instance, i) => {
+      const later = json[i]!.stats!;
+      for (const [key, value] of Object.entries(instance.stats!)) {
+        // Adverts go on between the STATS and the JSON signal; nothing else moves in a settled pair.
+        if (key === 'advert_rcvd' || key === 'advert_sent') expect(value).toBeLessThanOrEqual(later[key]);
+        else expect([key, value]).toEqual([key, later[key as keyof typeof later]]);
+      }
+    });
+  });
+});
+
+describe('parseTextDump on broken dumps', () => {
+  const data = read('2.1.5-json', 'keepalived.data');
+  const stats = read('2.1.5-json', 'keepalived.stats');
+
+  // 2.1 prints no count ("Virtual IP :"); the others do, and a list shorter than it is a torn write.
+  it.each([
+    ['1.3.5-nojson', 'Virtual IP = 2'],
+    ['2.0.19-json', 'Virtual IP = 2'],
+    ['2.2.8-json', 'Virtual IP (2):'],
+  ])('%s: names the line of a VIP list shorter than its header announces', (flavour, header) => {
+    const full = read(flavour, 'keepalived.data');
+    const cut = full.replace(/^ {5}198\.18\.7\.51.*\n/m, '');
+    const line = full.split('\n').indexOf(`   ${header}`) + 1;
+    expect(line).toBeGreaterThan(0);
+    expect(() => parseTextDump(cut, undefined)).toThrow(TextDumpError);
+    expect(() => parseTextDump(cut, undefined)).toThrow(`keepalived.data:${line}: "${header}" announces 2 VIPs but 1 follow`);
+  });
+
+  it('refuses a file that is not keepalived.data', () => {
+    expect(() => parseTextDump(stats, stats)).toThrow(/no "------< VRRP Topology >------" section/);
+  });
+
+  it('refuses counters of an instance the data does not have', () => {
+    expect(() => parseTextDump(data, stats.replace('VRRP Instance: VI_2', 'VRRP Instance: VI_9'))).toThrow(/instance VI_9 is not in keepalived\.data/);
+  });
+
+  it('refuses an unknown state, with its line', () => {
+    const line = data.split('\n').findIndex((l) => l === '   State = BACKUP') + 1;
+    expect(() => parseTextDump(data.replace('   State = BACKUP', '   State = unknown'), undefined)).toThrow(`keepalived.data:${line}: instance VI_2 has state "unknown"`);
+  });
+
+  it('refuses a stats file cut short, naming the missing counters', () => {
+    const cut = stats.slice(0, stats.lastIndexOf('  Priority Zero:'));
+    expect(() => parseTextDump(data, cut)).toThrow(/instance VI_2 lacks pri_zero_rcvd, pri_zero_sent/);
+  });
+
+  it('reads the data alone when there is no stats file', () => {
+    expect(parseTextDump(data, undefined).map((i) => i.stats)).toEqual([undefined, undefined]);
+  });
+});
+
+describe('parseTextDump on any input', () => {
+  const realLines = flavours.flatMap((f) => [...read(f, 'keepalived.data').split('\n'), ...read(f, 'keepalived.stats').split('\n')]);
+  const onlyItsOwnErrors = (data: string, stats: string | undefined) => {
+    try {
+      parseTextDump(data, stats);
+    } catch (err) {
+      if (!(err instanceof TextDumpError)) throw err;
+    }
+  };
+
+  it('throws nothing but TextDumpError on arbitrary text', () => {
+    fc.assert(fc.property(fc.string({ unit: 'grapheme-ascii', maxLength: 2000 }), fc.option(fc.string(), { nil: undefined }), onlyItsOwnErrors), { numRuns: 500 });
+  });
+
+  it('throws nothing but TextDumpError on real dump lines in any order and mix', () => {
+    const line = fc.oneof(fc.constantFrom(...realLines), fc.string({ maxLength: 40 }));
+    const text = fc.array(line, { maxLength: 300 }).map((ls) => ls.join('\n'));
+    fc.assert(fc.property(text, fc.option(text, { nil: undefined }), onlyItsOwnErrors), { numRuns: 300 });
+  });
+});
