@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
+import { readChecked } from '../core/safe-file.js';
 import { SingleFlight } from '../core/single-flight.js';
 import { readSecret } from '../peer/auth.js';
 import type { StateStore } from '../state/store.js';
@@ -17,6 +18,16 @@ const run = promisify(execFile);
 const MIN_GAP_MS = 25;
 const POLL_MS = 5;
 const TRANSITION_DEBOUNCE_MS = 10;
+/**
+ * Far above any real dump (a few hundred bytes per instance), far below what would hurt: the dump
+ * lives in keepalived's TMPDIR, /tmp by default, where anyone may put a file of any size first.
+ */
+const MAX_DUMP_BYTES = 16 * 1024 * 1024;
+
+/** The dump as keepalived (root) wrote it: a regular file of a trusted owner, never through a link. */
+async function readDump(path: string): Promise<string> {
+  return (await readChecked(path, { maxBytes: MAX_DUMP_BYTES })).toString('utf8');
+}
 
 export interface DumpSourceOptions {
   trigger: 'signal' | 'none';
@@ -43,7 +54,8 @@ export async function resolveJsonSignal(binary: string): Promise<number> {
 /** Distinguishes a freshly written dump from the previous one. */
 async function fileVersion(path: string): Promise<bigint | undefined> {
   try {
-    return (await stat(path, { bigint: true })).mtimeNs;
+    // The link itself, not what it points to: a link is refused when read, and must not look fresh.
+    return (await lstat(path, { bigint: true })).mtimeNs;
   } catch {
     return undefined;
   }
@@ -64,6 +76,8 @@ export class DumpSource implements Part {
   private digestAuth?: (material: string) => string;
   private unsubscribe?: () => void;
   private stopped = false;
+  /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
+  private lastLoggedError?: string;
 
   constructor(
     private readonly options: DumpSourceOptions,
@@ -122,10 +136,12 @@ export class DumpSource implements Part {
       if (instances) {
         this.store.apply({ type: 'dump', at: Date.now(), instances });
         this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
+        this.lastLoggedError = undefined;
       }
     } catch (err) {
       const error = (err as Error).message;
-      this.log.warn({ error }, 'keepalived dump failed');
+      if (error !== this.lastLoggedError) this.log.warn({ error }, 'keepalived dump failed');
+      this.lastLoggedError = error;
       this.store.apply({ type: 'source-error', source: 'dump', at: Date.now(), error });
     }
   }
@@ -135,7 +151,7 @@ export class DumpSource implements Part {
     const { trigger, procfs, pidFile, timeoutMs } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
-      return parseDump(await readFile(path, 'utf8'), path, this.digestAuth);
+      return parseDump(await readDump(path), path, this.digestAuth);
     }
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
@@ -149,7 +165,7 @@ export class DumpSource implements Part {
       const version = await fileVersion(path);
       if (version === undefined || version === before) continue;
       try {
-        return parseDump(await readFile(path, 'utf8'), path, this.digestAuth);
+        return parseDump(await readDump(path), path, this.digestAuth);
       } catch (err) {
         // keepalived rewrites the file in place: a partial write parses as broken JSON for a moment.
         if (!(err instanceof DumpError)) throw err;

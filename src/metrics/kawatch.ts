@@ -1,4 +1,5 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { quarantinedCounts } from '../core/quarantine.js';
 import { SOURCE_NAMES } from '../state/model.js';
 import type { StateStore } from '../state/store.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
@@ -59,4 +60,14 @@ export function registerKawatchMetrics(registry: Registry, store: StateStore, ve
       },
     });
   }
+  new Counter({
+    name: 'kawatch_persisted_records_quarantined_total',
+    help: 'Records of kawatch\'s own state files that failed validation when loaded and were moved aside (FILE.bad-*).',
+    labelNames: ['file'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [file, n] of quarantinedCounts()) this.inc({ file }, n);
+    },
+  });
 }
