@@ -21,11 +21,11 @@ function count(kind: string, records: number): void {
   counts.set(kind, (counts.get(kind) ?? 0) + records);
 }
 
-/** Moves a whole file aside; returns where it went. */
-export async function quarantineFile(path: string, kind: string, now = Date.now()): Promise<string> {
+/** Moves a whole file aside, counted as `records` bad records; returns where it went. */
+export async function quarantineFile(path: string, kind: string, records = 1, now = Date.now()): Promise<string> {
   const target = quarantinePath(path, now);
   await rename(path, target);
-  count(kind, 1);
+  count(kind, records);
   return target;
 }
 

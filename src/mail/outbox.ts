@@ -208,7 +208,7 @@ export class Outbox {
     }
     const { state, bad, why } = salvagePending(frame);
     if (bad > 0) {
-      const kept = await quarantineFile(join(this.dir, PENDING_FILE), PENDING_FILE);
+      const kept = await quarantineFile(join(this.dir, PENDING_FILE), PENDING_FILE, bad);
       // The good records go back in place at once: the next start must not find them missing.
       await this.savePending(state);
       problems.push(`${join(this.dir, PENDING_FILE)}: ${bad} bad record(s) (${why}); the file is kept as ${kept}, the ${state.group?.count ?? 0} good pending event(s) and ${state.mailTimes.length} mail time(s) kept`);

@@ -2,8 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { z } from 'zod';
 import { count, epochMs, firstIssue, name } from '../core/persisted.js';
-import { quarantineRecords } from '../core/quarantine.js';
-import { appendChecked, checkDirectory, readChecked, writeAtomic } from '../core/safe-file.js';
+import { quarantineFile, quarantineRecords } from '../core/quarantine.js';
+import { appendChecked, checkDirectory, readChecked, UnsafeFileError, writeAtomic } from '../core/safe-file.js';
 
 /** One action of the watchdog, as written to the journal before it is carried out. */
 export const journalEntrySchema = z.object({
@@ -45,7 +45,10 @@ export class Journal {
       text = (await readChecked(this.file, { maxBytes: MAX_JOURNAL_BYTES })).toString('utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], problems: [] };
-      throw err;
+      if (!(err instanceof UnsafeFileError)) throw err;
+      // A link, a FIFO or a giant in its place is not the journal: set aside, and a new one begins.
+      const kept = await quarantineFile(this.file, basename(this.file));
+      return { entries: [], problems: [`${err.message}; moved to ${kept}, starting a new journal`] };
     }
     const entries: JournalEntry[] = [];
     const good: string[] = [];
