@@ -58,7 +58,7 @@ function kindOf(st: Stats): string {
 }
 
 /** The checks that need the open descriptor's own status, so what is checked is what is read. */
-export function checkOpened(path: string, st: Stats, kind: FileKind, maxBytes?: number): void {
+function checkOpened(path: string, st: Stats, kind: FileKind, maxBytes?: number): void {
   const wanted = kind === 'file' ? st.isFile() : st.isFIFO();
   if (!wanted) throw new UnsafeFileError(path, `is ${kindOf(st)}, expected ${kind === 'file' ? 'a regular file' : 'a FIFO'}; refusing to use it`);
   if (!trustedOwners().includes(st.uid)) {
