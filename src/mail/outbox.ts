@@ -10,7 +10,7 @@ import { SOURCE_NAMES } from '../state/model.js';
 import { MISMATCH_FIELDS } from '../watchdog/diagnose.js';
 import { journalEntrySchema } from '../watchdog/journal.js';
 import { HINT_TOPICS, type MailEvent } from './event.js';
-import { addEvent, emptyPending, type PendingGroup, type PendingState } from './schedule.js';
+import { addEvent, emptyPending, type PendingState } from './schedule.js';
 
 /** The batch number leads, zero-padded: names sort in the order the messages were composed. */
 const MESSAGE_FILE = /^(m(\d{12})-[0-9a-f]{8})\.json$/;
@@ -104,31 +104,29 @@ export function newMessageId(batch: number): string {
   return `m${String(batch).padStart(12, '0')}-${randomBytes(4).toString('hex')}`;
 }
 
-/** The valid part of a pending frame, and how many of its records were not. */
+/** The valid part of a pending frame, as zod rebuilt it (unknown keys gone), and how many of its records were not. */
 function salvagePending(frame: z.infer<typeof pendingFrameSchema>): { state: PendingState; bad: number; why?: string } {
   let bad = 0;
   let why: string | undefined;
-  const valid = <T>(schema: z.ZodType<T>, value: unknown): value is T => {
-    const parsed = schema.safeParse(value);
-    if (parsed.success) return true;
-    bad += 1;
-    why ??= firstIssue(parsed.error);
-    return false;
-  };
-  const mailTimes = frame.mailTimes.filter((t): t is number => valid(epochMs, t));
+  const valid = <T>(schema: z.ZodType<T>, values: readonly unknown[]): T[] =>
+    values.flatMap((value) => {
+      const parsed = schema.safeParse(value);
+      if (parsed.success) return [parsed.data];
+      bad += 1;
+      why ??= firstIssue(parsed.error);
+      return [];
+    });
+  const mailTimes = valid(epochMs, frame.mailTimes);
   const g = frame.group;
   if (!g) return { state: { batch: frame.batch, mailTimes }, bad, why };
-  const listed = [...g.first, ...g.last];
-  const events = listed.filter((e): e is MailEvent => valid(mailEventSchema, e));
+  const first = valid(mailEventSchema, g.first);
+  const last = valid(mailEventSchema, g.last);
   // The headline is one of the group's events, listed or not: a bad one is a bad record too.
-  valid(mailEventSchema, g.headline);
-  if (bad === 0) {
-    const group: PendingGroup = { ...g, first: g.first as MailEvent[], last: g.last as MailEvent[], headline: g.headline as MailEvent };
-    return { state: { batch: frame.batch, group, mailTimes }, bad, why };
-  }
+  const [headline] = valid(mailEventSchema, [g.headline]);
+  if (bad === 0) return { state: { batch: frame.batch, group: { ...g, first, last, headline: headline! }, mailTimes }, bad, why };
   // Rebuilt from the events that passed: their tally and headline are then exact again.
   let state: PendingState = { batch: frame.batch, mailTimes };
-  for (const event of events) state = addEvent(state, event, g.openedAt);
+  for (const event of [...first, ...last]) state = addEvent(state, event, g.openedAt);
   return { state, bad, why };
 }
 
