@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../core/exec.js';
@@ -8,6 +8,7 @@ import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import { readSecret } from '../core/secret.js';
 import type { Change } from '../state/snapshot.js';
+import { readChecked } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump } from './dump.js';
 import { type DumpInstance } from '../model/vrrp.js';
@@ -17,6 +18,16 @@ import { keepalivedTmpdir, probeKeepalived } from './process.js';
 const MIN_GAP_MS = 25;
 const POLL_MS = 5;
 const TRANSITION_DEBOUNCE_MS = 10;
+/**
+ * Far above any real dump (a few hundred bytes per instance), far below what would hurt: the dump
+ * lives in keepalived's TMPDIR, /tmp by default, where anyone may put a file of any size first.
+ */
+const MAX_DUMP_BYTES = 16 * 1024 * 1024;
+
+/** The dump as keepalived (root) wrote it: a regular file of a trusted owner, never through a link. */
+async function readDump(path: string): Promise<string> {
+  return (await readChecked(path, { maxBytes: MAX_DUMP_BYTES })).toString('utf8');
+}
 
 export interface DumpSourceOptions {
   trigger: 'signal' | 'none';
@@ -43,7 +54,8 @@ export async function resolveJsonSignal(binary: string): Promise<number> {
 /** Distinguishes a freshly written dump from the previous one. */
 async function fileVersion(path: string): Promise<bigint | undefined> {
   try {
-    return (await stat(path, { bigint: true })).mtimeNs;
+    // The link itself, not what it points to: a link is refused when read, and must not look fresh.
+    return (await lstat(path, { bigint: true })).mtimeNs;
   } catch {
     return undefined;
   }
@@ -63,6 +75,8 @@ export class DumpSource implements DaemonPart {
   private signal?: number;
   private digestAuth?: (material: string) => string;
   private stopped = false;
+  /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
+  private lastLoggedError?: string;
 
   constructor(
     private readonly options: DumpSourceOptions,
@@ -119,10 +133,12 @@ export class DumpSource implements DaemonPart {
       if (instances) {
         this.store.apply({ type: 'dump', at: Date.now(), instances });
         this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
+        this.lastLoggedError = undefined;
       }
     } catch (err) {
       const error = (err as Error).message;
-      this.log.warn({ error }, 'keepalived dump failed');
+      if (error !== this.lastLoggedError) this.log.warn({ error }, 'keepalived dump failed');
+      this.lastLoggedError = error;
       this.store.apply({ type: 'source-error', source: 'dump', at: Date.now(), error });
     }
   }
@@ -132,7 +148,7 @@ export class DumpSource implements DaemonPart {
     const { trigger, procfs, pidFile, timeoutMs } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
-      return parseDump(await readFile(path, 'utf8'), path, this.digestAuth);
+      return parseDump(await readDump(path), path, this.digestAuth);
     }
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
@@ -146,7 +162,7 @@ export class DumpSource implements DaemonPart {
       const version = await fileVersion(path);
       if (version === undefined || version === before) continue;
       try {
-        return parseDump(await readFile(path, 'utf8'), path, this.digestAuth);
+        return parseDump(await readDump(path), path, this.digestAuth);
       } catch (err) {
         // keepalived rewrites the file in place: a partial write parses as broken JSON for a moment.
         if (!(err instanceof DumpError)) throw err;

@@ -4,6 +4,8 @@ import { Socket } from 'node:net';
 import { run } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
+import { dirname } from 'node:path';
+import { directoryProblem, lstatOrUndefined, openFifo } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 import { parseFifoLine } from './fifo-line.js';
 
@@ -35,6 +37,7 @@ export class FifoSource implements DaemonPart {
 
   async start(): Promise<void> {
     this.store.apply({ type: 'source-enabled', source: 'fifo', enabled: true });
+    await this.checkDirectories();
     await this.check();
     this.timer = setInterval(() => {
       this.checking ??= this.check().finally(() => (this.checking = undefined));
@@ -46,6 +49,18 @@ export class FifoSource implements DaemonPart {
     await this.checking;
     for (const path of [...this.open.keys()]) this.close(path);
     this.store.apply({ type: 'source-enabled', source: 'fifo', enabled: false });
+  }
+
+  /** Whoever may write to a FIFO's directory could put their own FIFO there and speak for keepalived. */
+  private async checkDirectories(): Promise<void> {
+    const problems: string[] = [];
+    for (const dir of new Set(this.paths.map((p) => dirname(p)))) {
+      // One not there yet (keepalived not started, /run not populated) is the periodic check's business.
+      if (!(await lstatOrUndefined(dir))) continue;
+      const problem = await directoryProblem(dir);
+      if (problem) problems.push(problem);
+    }
+    if (problems.length) throw new Error(`unsafe ${problems.join('; ')}`);
   }
 
   private async check(): Promise<void> {
@@ -63,10 +78,7 @@ export class FifoSource implements DaemonPart {
   }
 
   private async ensureOpen(path: string): Promise<void> {
-    let st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw err;
-    });
+    let st = await lstatOrUndefined(path);
     if (!st) {
       if (!this.options.create) throw new Error('does not exist (enable sources.fifo.create or start keepalived first)');
       await run('mkfifo', ['-m', '0600', path]);
@@ -78,9 +90,10 @@ export class FifoSource implements DaemonPart {
     if (current && current.ino === st.ino) return;
     if (current) this.log.info({ path }, 'notify FIFO was replaced, reopening');
     this.close(path);
-    const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+    // Checked again on the descriptor: the path may have been swapped since the lstat.
+    const { fd, ino } = openFifo(path);
     const socket = new Socket({ fd, readable: true, writable: false });
-    this.open.set(path, { ino: st.ino, socket });
+    this.open.set(path, { ino, socket });
     this.read(path, socket);
   }
 

@@ -1,15 +1,18 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
+import { checkDirectory, readChecked, UnsafeFileError } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 import { parseNotifyArgs } from './notify-args.js';
 import { parseSpoolRecord, SPOOL_SUFFIX } from './spool.js';
 
 /** Safety net for inotify overflows; the watcher normally wakes the drain within a millisecond. */
 const RESCAN_MS = 5000;
+/** A record is a few arguments; anything much larger is not one, and is refused unread. */
+const MAX_SPOOL_FILE_BYTES = 64 * 1024;
 
 /**
  * Follows `kawatch notify` through its spool directory: every hook writes one file, this part
@@ -21,6 +24,7 @@ export class HookSource implements DaemonPart {
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private readonly drainer = new CoalescingTask(() => this.drainOnce());
+  private toldFutureStamp = false;
 
   constructor(
     private readonly spoolDir: string,
@@ -30,6 +34,8 @@ export class HookSource implements DaemonPart {
 
   async start(): Promise<void> {
     await mkdir(join(this.spoolDir, 'rejected'), { recursive: true, mode: 0o700 });
+    await checkDirectory(this.spoolDir);
+    await checkDirectory(join(this.spoolDir, 'rejected'));
     this.store.apply({ type: 'source-enabled', source: 'hook', enabled: true });
     // Watch before the first drain so nothing written in between is missed.
     this.watcher = watch(this.spoolDir, () => void this.drain());
@@ -64,25 +70,8 @@ export class HookSource implements DaemonPart {
 
   private async applyFile(name: string): Promise<void> {
     const path = join(this.spoolDir, name);
-    let data: Buffer;
-    try {
-      data = await readFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail(`reading ${path}: ${(err as Error).message}`);
-      return;
-    }
-    let problem: string | undefined;
-    try {
-      const record = parseSpoolRecord(data);
-      const parsed = parseNotifyArgs(record.args);
-      if (parsed.ok) {
-        this.store.apply({ type: 'report', source: 'hook', at: record.at, report: parsed.value });
-      } else {
-        problem = `kawatch notify ${JSON.stringify(record.args)} rejected: ${parsed.error.split('\n')[0]}`;
-      }
-    } catch (err) {
-      problem = `${path}: ${(err as Error).message}`;
-    }
+    const problem = await this.readAndApply(path, name);
+    if (problem === null) return;
     if (problem) {
       // Keep the evidence: an operator can read what keepalived actually passed.
       this.log.warn({ file: name, error: problem }, 'notify event rejected');
@@ -93,6 +82,42 @@ export class HookSource implements DaemonPart {
     await unlink(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') this.fail(`removing ${path}: ${err.message}`);
     });
+  }
+
+  /** Returns why the file is refused, if it is; leaves it in place (returns null) when it cannot be read now. */
+  private async readAndApply(path: string, name: string): Promise<string | undefined | null> {
+    let data: Buffer;
+    try {
+      data = await readChecked(path, { maxBytes: MAX_SPOOL_FILE_BYTES });
+    } catch (err) {
+      // A link, a FIFO or a huge file planted in the spool is refused unread, and set aside.
+      if (err instanceof UnsafeFileError) return err.message;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail(`reading ${path}: ${(err as Error).message}`);
+      return null;
+    }
+    try {
+      const record = parseSpoolRecord(data);
+      const parsed = parseNotifyArgs(record.args);
+      if (!parsed.ok) return `kawatch notify ${JSON.stringify(record.args)} rejected: ${parsed.error.split('\n')[0]}`;
+      this.store.apply({ type: 'report', source: 'hook', at: this.clamp(record.at, name), report: parsed.value });
+      return undefined;
+    } catch (err) {
+      return `${path}: ${(err as Error).message}`;
+    }
+  }
+
+  /**
+   * The record's time orders it against the other sources; one stamped in the future (a clock
+   * that jumped back, or a forged file) would outrank every later dump, so it counts as now.
+   */
+  private clamp(at: number, name: string): number {
+    const now = Date.now();
+    if (at <= now) return at;
+    if (!this.toldFutureStamp) {
+      this.toldFutureStamp = true;
+      this.log.warn({ file: name, stampedAt: at, now }, 'spool record stamped in the future; taken as of now (said once)');
+    }
+    return now;
   }
 
   private fail(error: string): void {

@@ -2,7 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
+import { readChecked, UnsafeFileError } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
+
+/** A pid and a newline; anything larger is not keepalived's pid file. */
+const MAX_PID_FILE_BYTES = 64;
 
 export interface ProcessState {
   up: boolean;
@@ -29,8 +33,10 @@ export function parseProcStat(text: string): { comm: string; state: string } | u
 export async function probeKeepalived(pidFile: string, procfs: string): Promise<ProcessState> {
   let text: string;
   try {
-    text = await readFile(pidFile, 'utf8');
+    // Never waits on a FIFO or follows a link planted where keepalived writes its pid.
+    text = (await readChecked(pidFile, { maxBytes: MAX_PID_FILE_BYTES })).toString('utf8');
   } catch (err) {
+    if (err instanceof UnsafeFileError) return { up: false, reason: `pid file ${err.message}` };
     return { up: false, reason: `pid file ${pidFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
   }
   const pid = Number(text.trim());

@@ -1,5 +1,6 @@
-import { DumpError, parseVip, VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpStatKey, type VrrpStats } from './dump.js';
-import type { VrrpState } from './report.js';
+import { DumpError, parseVip } from './dump.js';
+import { VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpStatKey, type VrrpStats } from '../model/vrrp.js';
+import type { VrrpState } from '../model/vrrp.js';
 
 /**
  * keepalived's text dumps — `keepalived.data` (DATA signal, SIGUSR1) and `keepalived.stats` (STATS

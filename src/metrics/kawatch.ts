@@ -1,5 +1,6 @@
-import { Gauge, type Registry } from 'prom-client';
 import { SOURCE_NAMES } from '../state/snapshot.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { quarantinedCounts } from '../core/quarantine.js';
 import type { StateStore } from '../state/store.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
 
@@ -59,4 +60,14 @@ export function registerKawatchMetrics(registry: Registry, store: StateStore, ve
       },
     });
   }
+  new Counter({
+    name: 'kawatch_persisted_records_quarantined_total',
+    help: 'Records of kawatch\'s own state files that failed validation when loaded and were moved aside (FILE.bad-*).',
+    labelNames: ['file'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [file, n] of quarantinedCounts()) this.inc({ file }, n);
+    },
+  });
 }

@@ -1,9 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import type { Snapshot } from '../state/snapshot.js';
+import { checkDirectory, writeAtomic } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 import { currentViews, type DiagnoseOptions, type Verdict } from './diagnose.js';
 import { Journal, type JournalEntry } from './journal.js';
@@ -63,7 +64,10 @@ export class Fencer {
     const { entries, problems } = await this.store.read();
     for (const problem of problems) this.log.warn({ problem }, 'journal line skipped');
     this.journal = entries;
-    if (this.options.policy.mode !== 'alert') await mkdir(this.options.trackDir, { recursive: true });
+    if (this.options.policy.mode !== 'alert') {
+      await mkdir(this.options.trackDir, { recursive: true, mode: 0o755 });
+      await checkDirectory(this.options.trackDir);
+    }
   }
 
   /** Reviews the verdicts and acts on them; `nextReview` then says when to look again. */
@@ -138,8 +142,10 @@ export class Fencer {
       case 'restore':
         // The name comes from this node's own keepalived, but it becomes a path: keep it a plain file name.
         if (!/^[\w.:-]+$/.test(d.iname) || d.iname.startsWith('.')) throw new Error(`instance name ${JSON.stringify(d.iname)} cannot name a track file`);
-        // keepalived reads the file on close-after-write (inotify): write it whole, in place.
-        await writeFile(join(this.options.trackDir, d.iname), d.kind === 'demote' ? DEMOTED : RESTORED);
+        // keepalived rereads a track file when one is renamed into place (inotify IN_MOVED_TO): a
+        // fresh file renamed over the name replaces whatever was planted there, a link included,
+        // instead of writing through it. keepalived (root) only reads it: 0644.
+        await writeAtomic(join(this.options.trackDir, d.iname), d.kind === 'demote' ? DEMOTED : RESTORED, 0o644);
         return;
       case 'stop': {
         const [file, ...args] = this.options.stopCommand;

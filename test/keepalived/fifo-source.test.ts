@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -56,4 +56,26 @@ describe('FifoSource', () => {
     expect(store.snapshot.sources.fifo).toMatchObject({ up: false, errors: 1 });
     expect(store.snapshot.sources.fifo.lastError).toContain('is not a FIFO');
   });
+
+  it('refuses a FIFO someone else owns, and a link to a FIFO', async () => {
+    execFileSync('mkfifo', [fifo]);
+    chownSync(fifo, 65534, 65534);
+    await source.start();
+    expect(store.snapshot.sources.fifo).toMatchObject({ up: false, errors: 1 });
+    expect(store.snapshot.sources.fifo.lastError).toContain('is owned by uid 65534');
+    await source.stop();
+    unlinkSync(fifo);
+    execFileSync('mkfifo', [join(dir, 'real.fifo')]);
+    symlinkSync(join(dir, 'real.fifo'), fifo);
+    store = new StateStore('lb1', silentLog);
+    source = new FifoSource([fifo], { create: true, checkIntervalMs: 50 }, store, silentLog);
+    await source.start();
+    expect(store.snapshot.sources.fifo.lastError).toContain('is not a FIFO');
+  });
+
+  it('does not start when anyone may write to the FIFO\'s directory, and says how to fix it', async () => {
+    chmodSync(dir, 0o777);
+    await expect(source.start()).rejects.toThrow(`directory ${dir} is writable by any user (mode 0777, owner uid 0, group gid 0); fix: chmod 0750 ${dir}`);
+  });
 });
+

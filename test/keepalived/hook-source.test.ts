@@ -1,12 +1,15 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createLogger } from '../../src/core/log.js';
 import { HookSource } from '../../src/keepalived/hook-source.js';
 import type { Change } from '../../src/state/snapshot.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
+import { writeSpoolFixture } from '../support/spool.js';
 import { waitFor } from '../support/wait.js';
 
 let dir: string;
@@ -28,7 +31,25 @@ beforeEach(() => {
     if (c.type === 'transition') transitions.push(`${c.name}:${c.from}>${c.to}`);
   });
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  // A reader stuck on a planted FIFO (the flaw these tests guard against) is released by a writer's close.
+  for (const name of [...readdirSync(dir), ...(existsSync(join(dir, 'rejected')) ? readdirSync(join(dir, 'rejected')).map((n) => join('rejected', n)) : [])]) {
+    const path = join(dir, name);
+    if (!lstatSync(path).isFIFO()) continue;
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // no reader: nothing is stuck on it
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function capturingLog(): { log: ReturnType<typeof createLogger>; lines: () => { msg: string; error?: string }[] } {
+  const chunks: string[] = [];
+  const log = createLogger('debug', new Writable({ write: (chunk: Buffer, _enc, done) => (chunks.push(chunk.toString()), done()) }));
+  return { log, lines: () => chunks.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; error?: string }) };
+}
 
 describe('HookSource', () => {
   it('replays events spooled while the daemon was down, in order and exactly once', async () => {
@@ -97,5 +118,59 @@ describe('HookSource', () => {
     expect(transitions).toEqual(['VI_1:INIT>BACKUP']);
     expect(store.snapshot.sources.hook.lastRejected).toMatch(/not a kawatch spool record/);
     expect(readdirSync(join(dir, 'rejected'))).toEqual(['00000000000000000001-x.event']);
+  });
+
+  describe('against files planted in the spool', () => {
+    const outside = () => join(dir, '..', `${dir.split('/').pop()}-outside`);
+    afterEach(() => rmSync(outside(), { force: true }));
+
+    it('sets a planted FIFO aside without waiting on it, and applies the rest', async () => {
+      notify('INSTANCE', 'VI_1', 'BACKUP', '90');
+      execFileSync('mkfifo', [join(dir, '00000000000000000001-1.event')]);
+      notify('INSTANCE', 'VI_1', 'MASTER', '100');
+      const source = new HookSource(dir, store, silentLog);
+      await source.start();
+      await source.stop();
+      expect(transitions).toEqual(['VI_1:INIT>BACKUP', 'VI_1:BACKUP>MASTER']);
+      expect(store.snapshot.sources.hook.lastRejected).toContain('is a FIFO, expected a regular file');
+      expect(readdirSync(join(dir, 'rejected'))).toEqual(['00000000000000000001-1.event']);
+    });
+
+    it('refuses links (to a file elsewhere, to /dev/zero) unread, and moves the link, not its target', async () => {
+      writeFileSync(outside(), ['kawatch-spool-1', String(Date.now()), 'INSTANCE', 'VI_9', 'MASTER', '100', ''].join('\0'));
+      symlinkSync(outside(), join(dir, '00000000000000000001-1.event'));
+      symlinkSync('/dev/zero', join(dir, '00000000000000000002-1.event'));
+      const source = new HookSource(dir, store, silentLog);
+      await source.start();
+      await source.stop();
+      expect(transitions).toEqual([]);
+      expect(store.snapshot.sources.hook).toMatchObject({ rejected: 2 });
+      expect(store.snapshot.sources.hook.lastRejected).toContain('is a symbolic link');
+      expect(readdirSync(join(dir, 'rejected')).sort()).toEqual(['00000000000000000001-1.event', '00000000000000000002-1.event']);
+      expect(lstatSync(join(dir, 'rejected', '00000000000000000001-1.event')).isSymbolicLink()).toBe(true);
+      expect(readFileSync(outside(), 'utf8')).toContain('VI_9');
+    });
+
+    it('takes a record stamped in the future as of now, and says so once', async () => {
+      const future = Date.now() + 365 * 86_400_000;
+      writeSpoolFixture(dir, future, ['INSTANCE', 'VI_1', 'MASTER', '100']);
+      writeSpoolFixture(dir, future + 1, ['INSTANCE', 'VI_1', 'BACKUP', '100']);
+      const stamps: number[] = [];
+      store.events.on('change', (c: Change) => void (c.type === 'transition' && stamps.push(c.at)));
+      const { log, lines } = capturingLog();
+      const source = new HookSource(dir, store, log);
+      await source.start();
+      await source.stop();
+      const after = Date.now();
+      expect(transitions).toEqual(['VI_1:INIT>MASTER', 'VI_1:MASTER>BACKUP']);
+      expect(stamps.every((at) => at <= after)).toBe(true);
+      expect(lines().filter((l) => l.msg.includes('stamped in the future'))).toHaveLength(1);
+    });
+
+    it('does not start on a spool directory anyone may write to, and says how to fix it', async () => {
+      chmodSync(dir, 0o777);
+      const source = new HookSource(dir, store, silentLog);
+      await expect(source.start()).rejects.toThrow(`directory ${dir} is writable by any user (mode 0777, owner uid 0, group gid 0); fix: chmod 0750 ${dir}`);
+    });
   });
 });

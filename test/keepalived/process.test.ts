@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +14,15 @@ const stat = (pid: number, comm: string, state: string) => {
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'kawatch-proc-'));
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  // Releases a reader stuck on the planted FIFO, the flaw the test below guards against.
+  try {
+    closeSync(openSync(join(dir, 'fifo.pid'), constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch {
+    // not there, or nobody reading it
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('probeKeepalived', () => {
   it('is up only for a live keepalived named by the pid file', async () => {
@@ -39,6 +48,15 @@ describe('probeKeepalived', () => {
     expect((await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('does not hold a pid');
     writeFileSync(join(dir, 'pid'), '999999\n');
     expect((await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('is not running');
+  });
+
+  it('is down, without waiting or following, for a FIFO or a link planted as the pid file', async () => {
+    stat(4242, 'keepalived', 'S');
+    execFileSync('mkfifo', [join(dir, 'fifo.pid')]);
+    writeFileSync(join(dir, 'elsewhere'), '4242\n');
+    symlinkSync(join(dir, 'elsewhere'), join(dir, 'link.pid'));
+    expect(await probeKeepalived(join(dir, 'fifo.pid'), join(dir, 'proc'))).toEqual({ up: false, reason: `pid file ${join(dir, 'fifo.pid')}: is a FIFO, expected a regular file; refusing to use it` });
+    expect((await probeKeepalived(join(dir, 'link.pid'), join(dir, 'proc'))).reason).toContain('is a symbolic link');
   });
 
   it('reads names with spaces and parentheses', () => {

@@ -2,7 +2,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareVersions, parseVersion } from '../../src/keepalived/capabilities.js';
-import { parseDump, type DumpInstance } from '../../src/keepalived/dump.js';
+import { parseDump } from '../../src/keepalived/dump.js';
+import { type DumpInstance } from '../../src/model/vrrp.js';
 import { parseTextDump, TextDumpError } from '../../src/keepalived/text-dump.js';
 
 // Real dumps of every keepalived of the matrix (scripts/capture-keepalived-dumps.sh): director a of

@@ -1,10 +1,12 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/core/bus.js';
+import { quarantinedCounts } from '../../src/core/quarantine.js';
 import { createLogger } from '../../src/core/log.js';
 import type { VrrpState } from '../../src/model/vrrp.js';
 import type { MailConfig } from '../../src/mail/event.js';
@@ -243,3 +245,73 @@ describe('the outbox across restarts', () => {
     expect(pendingCount(join(dir, 'outbox'))).toBe(2);
   });
 });
+
+describe('a poisoned outbox', () => {
+  const outboxDir = () => join(dir, 'outbox');
+  const aside = (prefix: string) => readdirSync(outboxDir()).filter((n) => n.startsWith(`${prefix}.bad-`));
+  const quarantined = (file: string) => quarantinedCounts().get(file) ?? 0;
+
+  function event(name: string, at = Date.now()) {
+    return { kind: 'transition' as const, at, node: 'lb1', scope: 'instance' as const, name, vips: [], from: 'BACKUP' as const, to: 'MASTER' as const, source: 'fifo' as const };
+  }
+
+  function writePending(value: unknown): void {
+    mkdirSync(outboxDir(), { recursive: true, mode: 0o700 });
+    writeFileSync(join(outboxDir(), 'pending.json'), typeof value === 'string' ? value : JSON.stringify(value));
+  }
+
+  it('quarantines an event stamped 1e20 and a record of the wrong shape, and keeps the good events', async () => {
+    const now = Date.now();
+    let state = addEvent(emptyPending(), event('VI_1', now - 2000), now - 2000);
+    state = addEvent(state, event('VI_2', now - 1000), now - 2000);
+    const group = state.group!;
+    writePending({ v: 1, ...state, mailTimes: [now - 5000, 'yesterday'], group: { ...group, first: [...group.first, event('VI_3', 1e20), { kind: 'transition', at: now, name: 42 }] } });
+    const before = quarantined('pending.json');
+    const h = await startMailer(mailConfig(await freePort(), { group_window: '1h' }));
+    expect(aside('pending.json')).toHaveLength(1);
+    expect(quarantined('pending.json')).toBe(before + 3);
+    expect(h.logs.join('')).toContain('3 bad record(s)');
+    // The good ones, already back in place: a crash now would lose nothing.
+    const saved = JSON.parse(readFileSync(join(outboxDir(), 'pending.json'), 'utf8')) as { group: { count: number; instances: string[] }; mailTimes: number[] };
+    expect(saved.group.count).toBe(2);
+    expect(saved.group.instances).toEqual(['VI_1', 'VI_2']);
+    expect(saved.mailTimes).toEqual([now - 5000]);
+    transition(h.store, 'VI_4', 'MASTER');
+    await waitFor(() => pendingCount(outboxDir()) === 3, 'a new event joins the good ones');
+  });
+
+  it('starts afresh from a truncated pending.json, kept aside', async () => {
+    writePending('{"v":1,"batch":3,"mailTi');
+    const before = quarantined('pending.json');
+    const h = await startMailer(mailConfig(await freePort(), { group_window: '1h' }));
+    expect(aside('pending.json')).toHaveLength(1);
+    expect(quarantined('pending.json')).toBe(before + 1);
+    transition(h.store, 'VI_1', 'MASTER');
+    await waitFor(() => pendingCount(outboxDir()) === 1, 'the mailer at work');
+  });
+
+  it('neither waits on a FIFO nor follows a link planted in the outbox, and never sends them', async () => {
+    mkdirSync(outboxDir(), { recursive: true, mode: 0o700 });
+    execFileSync('mkfifo', [join(outboxDir(), 'pending.json')]);
+    writeFileSync(join(dir, 'elsewhere.json'), JSON.stringify({ v: 1, id: 'm000000000001-00000000', batch: 1, composedAt: Date.now(), eventCount: 1, subject: 'planted', text: 'x' }));
+    symlinkSync(join(dir, 'elsewhere.json'), join(outboxDir(), 'm000000000001-00000000.json'));
+    symlinkSync('/dev/zero', join(outboxDir(), 'm000000000002-00000000.json'));
+    writeFileSync(join(outboxDir(), 'm000000000003-00000000.json'), JSON.stringify({ v: 1, id: 'm000000000003-00000000', batch: 'three' }));
+    const server = await smtpServer();
+    const h = await startMailer(mailConfig(server.port, { group_window: '0s' }));
+    transition(h.store, 'VI_1', 'MASTER');
+    await waitFor(() => h.stats.sent === 1, 'the real mail');
+    expect(server.received.map((m) => m.subject)).toEqual(['[kawatch] lb1: VI_1 INIT -> MASTER']);
+    expect(aside('pending.json')).toHaveLength(1);
+    expect(lstatSync(join(outboxDir(), aside('pending.json')[0]!)).isFIFO()).toBe(true);
+    for (const n of [1, 2, 3]) expect(aside(`m00000000000${n}-00000000.json`)).toHaveLength(1);
+    expect(readFileSync(join(dir, 'elsewhere.json'), 'utf8')).toContain('planted');
+  });
+
+  it('does not start on an outbox directory anyone may write to, and says how to fix it', async () => {
+    mkdirSync(outboxDir(), { recursive: true });
+    chmodSync(outboxDir(), 0o777);
+    await expect(startMailer(mailConfig(await freePort()))).rejects.toThrow(`fix: chmod 0750 ${outboxDir()}`);
+  });
+});
+
