@@ -1,4 +1,5 @@
-import type { Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import express from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
@@ -13,6 +14,99 @@ export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
   if (!m) throw new Error(`invalid listen address ${JSON.stringify(listen)}, expected HOST:PORT`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}
+
+/**
+ * What one listener grants its clients. The caps bound memory and file descriptors whatever
+ * clients do (LimitNOFILE in the systemd unit is sized above the sum of all listeners' caps); the
+ * timeouts recycle connections that send too slowly or sit idle.
+ */
+export interface ListenerLimits {
+  maxConnections: number;
+  maxConnectionsPerSource: number;
+  /** Until the request headers are in. */
+  headersTimeoutMs: number;
+  /** Until the whole request is in; Node stops this clock once the request is received, so it never cuts an answer being streamed. */
+  requestTimeoutMs: number;
+  /** Between two requests on one connection. */
+  keepAliveTimeoutMs: number;
+  /** No byte moved either way for this long: the connection is dropped. A handler may grant its request longer. */
+  idleTimeoutMs: number;
+}
+
+/** The metrics/API listener: scrapers, browsers, health checks. */
+export const HTTP_LIMITS: ListenerLimits = {
+  maxConnections: 512,
+  maxConnectionsPerSource: 64,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 5000,
+  keepAliveTimeoutMs: 5000,
+  idleTimeoutMs: 5000,
+};
+
+/**
+ * A scrape may be silent while the exposition is built (100k IPVS backends take seconds), and a
+ * slow scraper may take a while per chunk: /metrics is granted this much idle time, no more.
+ */
+export const SCRAPE_IDLE_TIMEOUT_MS = 60_000;
+
+/** Node checks the header and request timeouts this often; its default, 30 s, would make a 5 s timeout a 35 s one. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
+
+/** The peer's address as the socket reports it, IPv4-mapped IPv6 written as IPv4. */
+export function remoteAddress(socket: Socket): string {
+  const address = socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address;
+}
+
+export type ConnectionRefusal = 'busy' | 'source-address';
+
+/**
+ * An HTTP server under `limits`. `admit` may refuse a connection by its source before anything
+ * is read from it; `onRefused` hears of every refused connection (never with what it sent).
+ */
+export function createLimitedServer(
+  handler: RequestListener,
+  limits: ListenerLimits,
+  options: { admit?: (address: string) => boolean; onRefused?: (reason: ConnectionRefusal, address: string) => void } = {},
+): Server {
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    handler,
+  );
+  server.maxConnections = limits.maxConnections;
+  server.timeout = limits.idleTimeoutMs;
+  server.on('drop', (data?: { remoteAddress?: string }) => options.onRefused?.('busy', data?.remoteAddress ?? ''));
+  const perSource = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = remoteAddress(socket);
+    if (options.admit && !options.admit(address)) {
+      options.onRefused?.('source-address', address);
+      socket.destroy();
+      return;
+    }
+    const open = (perSource.get(address) ?? 0) + 1;
+    if (open > limits.maxConnectionsPerSource) {
+      options.onRefused?.('busy', address);
+      socket.destroy();
+      return;
+    }
+    perSource.set(address, open);
+    socket.once('close', () => {
+      const left = (perSource.get(address) ?? 1) - 1;
+      if (left > 0) perSource.set(address, left);
+      else perSource.delete(address);
+    });
+  });
+  // Node arms the idle timeout once per connection and replaces it with the keep-alive timeout
+  // between requests: every request gets it back, before its handler may grant itself more.
+  server.prependListener('request', (req: IncomingMessage) => req.socket.setTimeout(limits.idleTimeoutMs));
+  return server;
 }
 
 export interface AppContext {
@@ -52,7 +146,8 @@ function drained(res: ServerResponse): Promise<void> {
 export function createApp({ store, registry, version, verdicts, actions, happenings, streamedMetrics }: AppContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.get('/metrics', async (_req, res, next) => {
+  app.get('/metrics', async (req, res, next) => {
+    req.socket.setTimeout(SCRAPE_IDLE_TIMEOUT_MS);
     try {
       const [body, streamed] = await Promise.all([registry.metrics(), streamedMetrics?.()]);
       res.type(registry.contentType);
@@ -89,6 +184,7 @@ export class HttpServer implements Part {
     private listen: string,
     private readonly app: express.Express,
     private readonly log: Logger,
+    private readonly limits: ListenerLimits = HTTP_LIMITS,
   ) {}
 
   get address(): string | undefined {
@@ -100,9 +196,10 @@ export class HttpServer implements Part {
     this.listen = listen;
     const { host, port } = parseListen(listen);
     await new Promise<void>((resolve, reject) => {
-      const server = this.app.listen(port, host);
+      const server = createLimitedServer(this.app, this.limits);
       server.once('listening', () => resolve());
       server.once('error', reject);
+      server.listen(port, host);
       this.server = server;
     });
     this.log.info({ address: this.address }, 'listening');

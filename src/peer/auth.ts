@@ -3,8 +3,10 @@ import { readFile, stat } from 'node:fs/promises';
 
 /**
  * Authentication of the peer API: every request and every answer carries an HMAC-SHA256 over
- * what it says (method, path, sender, timestamp, nonce, body digest — and for an answer, the
- * nonce of the request it answers, so an answer cannot be replayed to another request).
+ * what it says (method, path, sender, recipient, timestamp, nonce, body digest — and for an
+ * answer, the nonce of the request it answers, so an answer cannot be replayed to another
+ * request). The recipient is signed so that, in a group of three or more, a message captured on
+ * its way to one director cannot be replayed to another.
  * Timestamps outside the allowed skew and nonces seen before are refused.
  */
 export const HEADERS = {
@@ -14,7 +16,7 @@ export const HEADERS = {
   signature: 'x-kawatch-signature',
 } as const;
 
-export const REJECT_REASONS = ['unknown-node', 'missing-header', 'stale', 'replay', 'signature', 'malformed', 'too-large'] as const;
+export const REJECT_REASONS = ['unknown-node', 'missing-header', 'stale', 'replay', 'signature', 'malformed', 'too-large', 'compressed', 'source-address', 'busy'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface Signed {
@@ -22,6 +24,8 @@ export interface Signed {
   method: string;
   path: string;
   node: string;
+  /** The node_name of the director the message is for. */
+  recipient: string;
   timestamp: number;
   nonce: string;
   body: Buffer;
@@ -33,7 +37,7 @@ const MIN_SECRET_BYTES = 16;
 
 function canonical(s: Signed): string {
   const digest = createHash('sha256').update(s.body).digest('hex');
-  return [s.method, s.path, s.node, String(s.timestamp), s.nonce, digest, s.requestNonce ?? ''].join('\n');
+  return [s.method, s.path, s.node, s.recipient, String(s.timestamp), s.nonce, digest, s.requestNonce ?? ''].join('\n');
 }
 
 export function sign(secret: Buffer, s: Signed): string {
