@@ -31,6 +31,8 @@ export interface DaemonOptions {
   members?: Record<string, number>;
   peerTimeoutMs?: number;
   intervalMs?: number;
+  /** A procfs tree to read IPVS from (scripts/gen-ipvs-proc writes one); IPVS is off without it. */
+  procfs?: string;
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -45,7 +47,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     `listen: 127.0.0.1:${httpPort}`,
     `keepalived: { pid_file: ${dir}/keepalived.pid }`,
     'sources: { hook: { enabled: false }, fifo: { enabled: false }, netlink: { enabled: false }, dump: { enabled: false } }',
-    'ipvs: { enabled: false }',
+    ...(options.procfs ? [`procfs: ${options.procfs}`, 'ipvs: { path: procfs }'] : ['ipvs: { enabled: false }']),
     'jobs: { digest: false, audit: false }',
   ];
   if (options.peerPort !== undefined) {
@@ -77,7 +79,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok === true || (child.exitCode !== null && Promise.reject(new Error(output))), `daemon ${options.name} answering /healthz`);
+    await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok === true || (child.exitCode !== null && Promise.reject(new Error(output))), `daemon ${options.name} answering /healthz`, 30_000);
   } catch (err) {
     await stop();
     throw err;
