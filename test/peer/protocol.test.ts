@@ -47,6 +47,19 @@ describe('peer message authentication', () => {
     expect(attempt()).toBe(reason);
   });
 
+  it('binds a message to its recipient: one sealed for lb1 does not authenticate at lb3', () => {
+    const at = (recipient: string) => {
+      try {
+        authenticate(secret, readEnvelope(sealed()), { method: 'POST', path: EXCHANGE_PATH, recipient, body }, { nodes: new Set(['lb2']), guard: new ReplayGuard(5000), maxSkewMs: 5000, now: NOW });
+        return 'ok';
+      } catch (err) {
+        return (err as PeerRejected).reason;
+      }
+    };
+    expect(at('lb1')).toBe('ok');
+    expect(at('lb3')).toBe('signature');
+  });
+
   it('binds an answer to the request it answers', () => {
     const answer = sealHeaders(secret, { method: 'ANSWER', path: EXCHANGE_PATH, node: 'lb2', recipient: 'lb1', body, requestNonce: 'a'.repeat(32) }, NOW);
     const as = (requestNonce: string) => {
