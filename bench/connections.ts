@@ -142,8 +142,9 @@ async function main(): Promise<void> {
     clearInterval(watcher);
 
     const all = [...samples.baseline, ...samples.flood];
-    const maxMs = Math.max(...all);
-    const line = (name: string, v: number[]) => `${name.padEnd(10)} n=${String(v.length).padStart(4)}  p95 ${formatMs(percentile(v, 95)).padStart(9)}  max ${formatMs(Math.max(...v)).padStart(9)}`;
+    const maxMs = Math.max(0, ...all);
+    const line = (name: string, v: number[]) =>
+      v.length === 0 ? `${name.padEnd(10)} n=   0  (no answer at all)` : `${name.padEnd(10)} n=${String(v.length).padStart(4)}  p95 ${formatMs(percentile(v, 95)).padStart(9)}  max ${formatMs(Math.max(...v)).padStart(9)}`;
     console.log(`kawatch under ${CONNECTIONS_PER_LISTENER} slow connections per listener for ${FLOOD_MS / 1000} s (loopback)`);
     console.log(`/healthz every ${HEALTH_EVERY_MS} ms`);
     console.log(`  ${line('idle', samples.baseline)}`);

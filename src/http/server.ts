@@ -22,6 +22,7 @@ export function parseListen(listen: string): { host: string; port: number } {
  * timeouts recycle connections that send too slowly or sit idle.
  */
 export interface ListenerLimits {
+  /** At the cap, the oldest connection with no request in progress is closed for the newcomer. */
   maxConnections: number;
   maxConnectionsPerSource: number;
   /** Until the request headers are in. */
@@ -79,10 +80,10 @@ export function createLimitedServer(
     },
     handler,
   );
-  server.maxConnections = limits.maxConnections;
   server.timeout = limits.idleTimeoutMs;
-  server.on('drop', (data?: { remoteAddress?: string }) => options.onRefused?.('busy', data?.remoteAddress ?? ''));
   const perSource = new Map<string, number>();
+  // Every open connection, oldest first: whether a request is being served on it, and whether one ever was.
+  const open = new Map<Socket, { busy: boolean; served: boolean }>();
   server.on('connection', (socket: Socket) => {
     const address = remoteAddress(socket);
     if (options.admit && !options.admit(address)) {
@@ -90,22 +91,54 @@ export function createLimitedServer(
       socket.destroy();
       return;
     }
-    const open = (perSource.get(address) ?? 0) + 1;
-    if (open > limits.maxConnectionsPerSource) {
+    const fromSource = (perSource.get(address) ?? 0) + 1;
+    if (fromSource > limits.maxConnectionsPerSource) {
       options.onRefused?.('busy', address);
       socket.destroy();
       return;
     }
-    perSource.set(address, open);
+    if (open.size >= limits.maxConnections && !evictIdle()) {
+      options.onRefused?.('busy', address);
+      socket.destroy();
+      return;
+    }
+    perSource.set(address, fromSource);
+    open.set(socket, { busy: false, served: false });
     socket.once('close', () => {
+      open.delete(socket);
       const left = (perSource.get(address) ?? 1) - 1;
       if (left > 0) perSource.set(address, left);
       else perSource.delete(address);
     });
   });
+  /**
+   * At the cap, a connection with no request in progress gives way to the newcomer — the oldest
+   * that never completed its headers first, then the oldest idle keep-alive one: slow clients
+   * cannot lock out a health check or a scrape (refusing newcomers, as `server.maxConnections`
+   * does, would let them), and a scraper's kept-alive connection goes last.
+   */
+  function evictIdle(): boolean {
+    for (const spare of [(c: { busy: boolean; served: boolean }) => !c.busy && !c.served, (c: { busy: boolean }) => !c.busy]) {
+      for (const [socket, state] of open) {
+        if (!spare(state)) continue;
+        open.delete(socket);
+        options.onRefused?.('busy', remoteAddress(socket));
+        socket.destroy();
+        return true;
+      }
+    }
+    return false;
+  }
   // Node arms the idle timeout once per connection and replaces it with the keep-alive timeout
   // between requests: every request gets it back, before its handler may grant itself more.
-  server.prependListener('request', (req: IncomingMessage) => req.socket.setTimeout(limits.idleTimeoutMs));
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    req.socket.setTimeout(limits.idleTimeoutMs);
+    const state = open.get(req.socket);
+    if (!state) return;
+    state.busy = true;
+    state.served = true;
+    res.once('close', () => (state.busy = false));
+  });
   return server;
 }
 

@@ -58,6 +58,25 @@ describeWithPrereqs('the metrics/API listener of a daemon under load', { files: 
     expect(await healthy(d.httpPort)).toBe(true);
   });
 
+  it('cuts requests whose bodies never end, without holding what they send', async () => {
+    const d = await daemon();
+    const baseline = rssMb(d.pid);
+    const rss = watchRss(d.pid);
+    const oversized = await openMany(d.httpPort, 50, 'POST /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1073741824\r\n\r\n', '127.0.0.2');
+    cleanups.push(() => closeAll(oversized));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    // Bounded: at most 30 s of 64 KiB every 50 ms per connection, until the daemon hangs up.
+    const pump = setInterval(() => {
+      for (const s of oversized) if (!s.destroyed && s.writableLength < 1 << 20) s.write(chunk, () => {});
+    }, 50);
+    cleanups.push(() => clearInterval(pump));
+    expect(await healthy(d.httpPort)).toBe(true);
+    await waitFor(() => oversized.every((s) => s.destroyed || s.readableEnded), 'the daemon to cut every endless body', 30_000);
+    rss.stop();
+    expect(rss.peak() - baseline).toBeLessThan(60);
+    expect(await healthy(d.httpPort)).toBe(true);
+  });
+
   it('streams a large exposition whole to a scraper that reads it slowly for longer than the request timeout', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kawatch-slow-scrape-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
