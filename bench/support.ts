@@ -158,6 +158,8 @@ export function judge(figure: Figure): FigureResult {
   return result;
 }
 
+export const formatMs = (ms: number, digits = 1) => `${ms.toFixed(digits)} ms`;
+
 const number = (value: number, digits?: number) => value.toFixed(digits ?? (Math.abs(value) < 100 ? 1 : 0));
 
 /** One printed row: name, value, baseline, ratio, goal, verdict. Pure. */

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseTextDump, TextDumpError } from '../src/keepalived/text-dump.js';
-import { percentile } from './support.js';
+import { formatMs, percentile } from './support.js';
 
 const args = process.argv.slice(2);
 const runsAt = args.indexOf('--runs');
@@ -55,6 +55,6 @@ for (const [name, make] of cases) {
     const input = make(times);
     const bytes = input[0].length + (input[1]?.length ?? 0);
     const ms = timed(input);
-    console.log(`${name.padEnd(18)} ${String(times).padStart(5)}x ${(bytes / 1e6).toFixed(2).padStart(7)} MB ${`${ms.toFixed(1)} ms`.padStart(11)} ${((ms * 1e6) / bytes).toFixed(1).padStart(6)} ns/byte`);
+    console.log(`${name.padEnd(18)} ${String(times).padStart(5)}x ${(bytes / 1e6).toFixed(2).padStart(7)} MB ${formatMs(ms).padStart(11)} ${((ms * 1e6) / bytes).toFixed(1).padStart(6)} ns/byte`);
   }
 }

@@ -1,8 +1,9 @@
-import type { Server, ServerResponse } from 'node:http';
 import express from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { parseListen } from '../core/listen.js';
+import { createLimitedServer, HTTP_LIMITS, SCRAPE_IDLE_TIMEOUT_MS, type ListenerLimits } from '../core/limited-server.js';
+import type { Server, ServerResponse } from 'node:http';
 import type { DaemonPart } from '../core/daemon-part.js';
 import type { HistoryEntry } from '../jobs/history.js';
 import type { StateStore } from '../state/store.js';
@@ -47,7 +48,8 @@ function drained(res: ServerResponse): Promise<void> {
 export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics }: AppContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.get('/metrics', async (_req, res, next) => {
+  app.get('/metrics', async (req, res, next) => {
+    req.socket.setTimeout(SCRAPE_IDLE_TIMEOUT_MS);
     try {
       const [body, streamed] = await Promise.all([registry.metrics(), streamedMetrics?.()]);
       res.type(registry.contentType);
@@ -84,6 +86,7 @@ export class HttpServer implements DaemonPart {
     private listen: string,
     private readonly app: express.Express,
     private readonly log: Logger,
+    private readonly limits: ListenerLimits = HTTP_LIMITS,
   ) {}
 
   get address(): string | undefined {
@@ -95,9 +98,10 @@ export class HttpServer implements DaemonPart {
   async start(listen = this.listen): Promise<void> {
     const { host, port } = parseListen(listen);
     const server = await new Promise<Server>((resolve, reject) => {
-      const s = this.app.listen(port, host);
+      const s = createLimitedServer(this.app, this.limits);
       s.once('listening', () => resolve(s));
       s.once('error', reject);
+      s.listen(port, host);
     });
     const previous = this.server;
     this.server = server;

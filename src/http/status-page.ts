@@ -169,7 +169,8 @@ function instancesSection(view: StatusView, unreachable: ReadonlySet<string>): H
   const present = s.addresses && new Set(s.addresses.map((a) => a.address));
   const names = new Set([...Object.keys(s.instances), ...peers.flatMap((p) => p.view?.instances.map((i) => i.name) ?? [])]);
   const rows = [...names].sort().map((name) => {
-    const local = s.instances[name];
+    // Names come from peers too: `constructor` must find no local instance, not Object's own.
+    const local = Object.hasOwn(s.instances, name) ? s.instances[name] : undefined;
     const remote = peers.map((p) => p.view?.instances.find((i) => i.name === name));
     const vrid = local?.vrid ?? remote.find((i) => i?.vrid !== undefined)?.vrid;
     // The states side by side first: a split brain reads as two MASTERs in one row, even on a phone.

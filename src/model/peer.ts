@@ -6,14 +6,22 @@ import { VRRP_STATES } from './vrrp.js';
  * where it enters, and why a message can be refused.
  */
 
-const name = z.string().min(1).max(128);
-const ip = z.string().min(2).max(45);
+/**
+ * Names (nodes, instances) as keepalived and the config spell them: visible ASCII, no quotes or
+ * backslashes, so a name from a peer can reach logs, labels and the status page as it is.
+ */
+export const PEER_NAME = /^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]{1,128}$/;
+const name = z.string().regex(PEER_NAME, { message: 'expected 1 to 128 visible ASCII characters without quotes or backslashes' });
+const ip = z.union([z.ipv4(), z.ipv6()]);
+/** Counters and times beyond what a number holds exactly are clamped, not refused: the rest of the view still counts. */
+const clamped = (min: number, max: number) => z.number().transform((n) => Math.min(max, Math.max(min, Math.floor(n))));
+const counter = clamped(0, Number.MAX_SAFE_INTEGER);
 
 const instanceSchema = z.strictObject({
   name,
   vrid: z.number().int().min(1).max(255).optional(),
   state: z.enum(VRRP_STATES),
-  stateSince: z.number().nonnegative().optional(),
+  stateSince: counter.optional(),
   basePriority: z.number().int().min(0).max(255).optional(),
   effectivePriority: z.number().int().min(0).max(255).optional(),
   /** Seconds between adverts. */
@@ -26,8 +34,8 @@ const instanceSchema = z.strictObject({
   vips: z.array(ip).max(1024),
   /** Which of the VIPs are on this node's interfaces now (netlink); absent when unknown. */
   vipsPresent: z.array(ip).max(1024).optional(),
-  advertSent: z.number().int().nonnegative().optional(),
-  advertReceived: z.number().int().nonnegative().optional(),
+  advertSent: counter.optional(),
+  advertReceived: counter.optional(),
 });
 
 /** What one director tells its peers. Built from the state snapshot; never holds a secret. */
@@ -35,11 +43,20 @@ export const peerViewSchema = z.strictObject({
   v: z.literal(1),
   node: name,
   keepalivedUp: z.boolean(),
-  instances: z.array(instanceSchema).max(1024),
+  instances: z
+    .array(instanceSchema)
+    .max(1024)
+    .superRefine((instances, ctx) => {
+      const seen = new Set<string>();
+      instances.forEach((i, index) => {
+        if (seen.has(i.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `instance ${i.name} is listed twice` });
+        seen.add(i.name);
+      });
+    }),
 });
 
 export type PeerView = z.infer<typeof peerViewSchema>;
 export type PeerInstance = z.infer<typeof instanceSchema>;
 
-export const REJECT_REASONS = ['unknown-node', 'missing-header', 'stale', 'replay', 'signature', 'malformed', 'too-large'] as const;
+export const REJECT_REASONS = ['unknown-node', 'missing-header', 'stale', 'replay', 'signature', 'malformed', 'too-large', 'compressed', 'source-address', 'busy'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

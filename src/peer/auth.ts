@@ -2,8 +2,10 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 
 /**
  * Authentication of the peer API: every request and every answer carries an HMAC-SHA256 over
- * what it says (method, path, sender, timestamp, nonce, body digest — and for an answer, the
- * nonce of the request it answers, so an answer cannot be replayed to another request).
+ * what it says (method, path, sender, recipient, timestamp, nonce, body digest — and for an
+ * answer, the nonce of the request it answers, so an answer cannot be replayed to another
+ * request). The recipient is signed so that, in a group of three or more, a message captured on
+ * its way to one director cannot be replayed to another.
  * Timestamps outside the allowed skew and nonces seen before are refused.
  */
 export const HEADERS = {
@@ -18,6 +20,8 @@ export interface Signed {
   method: string;
   path: string;
   node: string;
+  /** The node_name of the director the message is for. */
+  recipient: string;
   timestamp: number;
   nonce: string;
   body: Buffer;
@@ -27,7 +31,7 @@ export interface Signed {
 
 function canonical(s: Signed): string {
   const digest = createHash('sha256').update(s.body).digest('hex');
-  return [s.method, s.path, s.node, String(s.timestamp), s.nonce, digest, s.requestNonce ?? ''].join('\n');
+  return [s.method, s.path, s.node, s.recipient, String(s.timestamp), s.nonce, digest, s.requestNonce ?? ''].join('\n');
 }
 
 export function sign(secret: Buffer, s: Signed): string {

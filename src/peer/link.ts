@@ -1,13 +1,17 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { lookup } from 'node:dns/promises';
+import { request, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
+import { createLimitedServer, type ListenerLimits } from '../core/limited-server.js';
 import { parseListen } from '../core/listen.js';
+import { readSecret } from '../core/secret.js';
+import type { RejectReason } from '../model/peer.js';
 import type { Change } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
-import { ReplayGuard } from './auth.js';
-import { readSecret } from '../core/secret.js';
-import { authenticate, EXCHANGE_PATH, MAX_BODY_BYTES, parseView, PeerRejected, readEnvelope, sealHeaders } from './protocol.js';
+import { HEADERS, ReplayGuard } from './auth.js';
+import { admit, EXCHANGE_PATH, MAX_BODY_BYTES, parseView, PeerRejected, readCapped, readEnvelope, refuseCompressed, sealHeaders, verify, type Envelope } from './protocol.js';
 import { buildView } from './view.js';
 
 export interface PeerLinkOptions {
@@ -17,6 +21,77 @@ export interface PeerLinkOptions {
   intervalMs: number;
   timeoutMs: number;
   maxSkewMs: number;
+  /** Refused messages are summed up in one warning per this interval. */
+  refusalLogIntervalMs?: number;
+}
+
+/**
+ * The peer listener serves a handful of directors, one exchange each per interval: a few
+ * connections per source are plenty, and a peer that takes seconds to send a 256 KiB view is not
+ * a peer worth waiting for.
+ */
+export const PEER_LIMITS: ListenerLimits = {
+  maxConnections: 64,
+  maxConnectionsPerSource: 8,
+  headersTimeoutMs: 2000,
+  requestTimeoutMs: 3000,
+  keepAliveTimeoutMs: 5000,
+  idleTimeoutMs: 3000,
+};
+
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+/** Source addresses named in one refusal summary; the count covers the rest. */
+const MAX_SOURCES_LOGGED = 8;
+
+const STATUS_OF: Partial<Record<RejectReason, number>> = { 'too-large': 413, compressed: 415, malformed: 400, 'missing-header': 400 };
+
+/**
+ * Refusals come in floods when someone tries: one warning per interval with the count, the
+ * reasons and a few source addresses — never what the stranger claimed to be or sent.
+ */
+class RefusalLog {
+  private reasons = new Map<RejectReason, number>();
+  private sources = new Set<string>();
+  private total = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+  ) {}
+
+  note(reason: RejectReason, source: string): void {
+    if (this.timer === undefined) {
+      // The first refusal of a quiet spell is told at once; the rest wait for the summary.
+      this.timer = setTimeout(() => this.flush(), this.intervalMs);
+      this.timer.unref();
+      this.reasons.set(reason, 1);
+      this.sources.add(source);
+      this.total = 1;
+      this.flush(false);
+      return;
+    }
+    this.total++;
+    this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
+    if (this.sources.size < MAX_SOURCES_LOGGED) this.sources.add(source);
+  }
+
+  /** Writes what was counted; `endSpell` lets the next refusal be told at once again. */
+  flush(endSpell = true): void {
+    if (this.total > 0) this.log.warn({ refused: this.total, reasons: Object.fromEntries(this.reasons), sources: [...this.sources] }, 'peer messages refused');
+    this.reasons = new Map();
+    this.sources = new Set();
+    this.total = 0;
+    if (endSpell) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+interface Member {
+  name: string;
+  address: string;
 }
 
 /**
@@ -24,6 +99,9 @@ export interface PeerLinkOptions {
  * view and its answer carries the peer's: each exchange is both a push and a poll. Exchanges run
  * every interval and at once when the local state changes, so a second MASTER is known to both
  * sides within one round trip.
+ *
+ * Only the members' addresses may connect; a message is refused on its headers before its body
+ * is read, and bodies both ways are read up to a byte cap and no further.
  */
 export class PeerLink implements DaemonPart {
   readonly name = 'peers';
@@ -34,6 +112,8 @@ export class PeerLink implements DaemonPart {
   private readonly requestGuard: ReplayGuard;
   private readonly answerGuard: ReplayGuard;
   private readonly memberNames: ReadonlySet<string>;
+  private readonly refusals: RefusalLog;
+  private allowedSources: ReadonlySet<string> = new Set();
   private stopped = false;
 
   constructor(
@@ -44,20 +124,26 @@ export class PeerLink implements DaemonPart {
     this.requestGuard = new ReplayGuard(options.maxSkewMs);
     this.answerGuard = new ReplayGuard(options.maxSkewMs);
     this.memberNames = new Set(options.members.map((m) => m.name));
+    this.refusals = new RefusalLog(log, options.refusalLogIntervalMs ?? REFUSAL_LOG_INTERVAL_MS);
   }
 
   async start(): Promise<void> {
     this.stopped = false;
     this.secret = await readSecret(this.options.secretFile);
+    this.allowedSources = await memberSources(this.options.members);
     this.store.apply({ type: 'peers-configured', peers: this.options.members });
     const { host, port } = parseListen(this.options.listen);
-    const server = createServer((req, res) => void this.serve(req, res));
+    const server = createLimitedServer((req, res) => void this.serve(req, res), PEER_LIMITS, {
+      admit: (address) => this.allowedSources.has(address),
+      onRefused: (reason, address) => this.refused(reason, address),
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => resolve());
     });
     this.server = server;
-    for (const m of this.options.members) this.flights.set(m.name, new CoalescingTask(() => this.exchange(m)));
+    const localAddress = isIP(host) && !['0.0.0.0', '::'].includes(host) ? host : undefined;
+    for (const m of this.options.members) this.flights.set(m.name, new CoalescingTask(() => this.exchange(m, localAddress)));
     this.timer = setInterval(() => this.exchangeAll(), this.options.intervalMs);
     this.exchangeAll();
     this.log.info({ listen: this.options.listen, peers: [...this.memberNames] }, 'peer API listening');
@@ -68,6 +154,7 @@ export class PeerLink implements DaemonPart {
     clearInterval(this.timer);
     await Promise.all([...this.flights.values()].map((f) => f.idle()));
     this.flights.clear();
+    this.refusals.flush();
     const server = this.server;
     this.server = undefined;
     if (server) {
@@ -88,77 +175,124 @@ export class PeerLink implements DaemonPart {
     for (const flight of this.flights.values()) void flight.run();
   }
 
-  private async exchange(member: { name: string; address: string }): Promise<void> {
+  private refused(reason: RejectReason, source: string): void {
+    this.store.apply({ type: 'peer-rejected', at: Date.now(), reason });
+    this.refusals.note(reason, source);
+  }
+
+  private expectation(now: number) {
+    return { nodes: this.memberNames, maxSkewMs: this.options.maxSkewMs, now };
+  }
+
+  private async exchange(member: Member, localAddress: string | undefined): Promise<void> {
     if (this.stopped) return;
     const body = Buffer.from(JSON.stringify(buildView(this.store.snapshot)));
     const self = this.store.snapshot.node;
-    const headers = sealHeaders(this.secret, { method: 'POST', path: EXCHANGE_PATH, node: self, body }, Date.now());
+    const headers = sealHeaders(this.secret, { method: 'POST', path: EXCHANGE_PATH, node: self, recipient: member.name, body }, Date.now());
     const started = performance.now();
+    // One deadline for the whole exchange, answer body included: a peer that trickles is a peer that failed.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.options.timeoutMs);
     try {
-      const res = await fetch(`http://${member.address}${EXCHANGE_PATH}`, {
-        method: 'POST',
-        headers: { ...headers, 'content-type': 'application/json' },
-        body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
-      const answer = Buffer.from(await res.arrayBuffer());
-      if (!res.ok) throw new Error(`answered ${res.status}: ${answer.toString('utf8').slice(0, 200)}`);
-      if (answer.length > MAX_BODY_BYTES) throw new PeerRejected('too-large', `answer of ${answer.length} bytes`);
-      const envelope = readEnvelope(res.headers);
-      if (envelope.node !== member.name) throw new PeerRejected('unknown-node', `${member.address} answered as ${envelope.node}, expected ${member.name}`);
-      authenticate(
-        this.secret,
-        envelope,
-        { method: 'ANSWER', path: EXCHANGE_PATH, body: answer, requestNonce: headers['x-kawatch-nonce'] },
-        { nodes: this.memberNames, guard: this.answerGuard, maxSkewMs: this.options.maxSkewMs, now: Date.now() },
-      );
+      const res = await post(member.address, { ...headers, 'content-type': 'application/json', 'accept-encoding': 'identity' }, body, { localAddress, signal: deadline.signal });
+      let envelope: Envelope;
+      let answer: Buffer;
+      try {
+        // The peer's words count only once signed: an error status is told by its number alone.
+        if (res.statusCode !== 200) throw new Error(`answered ${res.statusCode}`);
+        envelope = readEnvelope(res.headers);
+        if (envelope.node !== member.name) throw new PeerRejected('unknown-node', `${member.address} answered as another node than ${member.name}`);
+        admit(envelope, this.expectation(Date.now()));
+        refuseCompressed(res.headers['content-encoding']);
+        answer = await readCapped(res, MAX_BODY_BYTES, res.headers['content-length']);
+      } finally {
+        if (!res.complete) res.destroy();
+      }
+      verify(this.secret, envelope, { method: 'ANSWER', path: EXCHANGE_PATH, recipient: self, body: answer, requestNonce: headers[HEADERS.nonce] }, { ...this.expectation(Date.now()), guard: this.answerGuard });
       const view = parseView(answer, member.name);
       const wasDown = this.store.snapshot.peers[member.name]?.lastError !== undefined;
       this.store.apply({ type: 'peer-view', at: Date.now(), peer: member.name, view, rttMs: performance.now() - started });
       if (wasDown) this.log.info({ peer: member.name }, 'peer reachable again');
     } catch (err) {
       if (err instanceof PeerRejected) this.store.apply({ type: 'peer-rejected', at: Date.now(), reason: err.reason });
-      const error = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
+      const error = deadline.signal.aborted ? `no complete answer within ${this.options.timeoutMs} ms` : describeError(err);
       if (this.store.snapshot.peers[member.name]?.lastError === undefined) this.log.warn({ peer: member.name, error }, 'peer exchange failed');
       this.store.apply({ type: 'peer-error', at: Date.now(), peer: member.name, error });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST' || req.url !== EXCHANGE_PATH) {
-      res.writeHead(404).end();
-      req.resume();
+      refuse(res, 404, 'not found');
       return;
     }
     try {
-      const body = await readBody(req);
       const envelope = readEnvelope(req.headers);
-      authenticate(this.secret, envelope, { method: 'POST', path: EXCHANGE_PATH, body }, { nodes: this.memberNames, guard: this.requestGuard, maxSkewMs: this.options.maxSkewMs, now: Date.now() });
+      admit(envelope, this.expectation(Date.now()));
+      refuseCompressed(req.headers['content-encoding']);
+      const body = await readCapped(req, MAX_BODY_BYTES, req.headers['content-length']);
+      const self = this.store.snapshot.node;
+      verify(this.secret, envelope, { method: 'POST', path: EXCHANGE_PATH, recipient: self, body }, { ...this.expectation(Date.now()), guard: this.requestGuard });
       const view = parseView(body, envelope.node);
       this.store.apply({ type: 'peer-view', at: Date.now(), peer: envelope.node, view });
       const answer = Buffer.from(JSON.stringify(buildView(this.store.snapshot)));
-      const headers = sealHeaders(this.secret, { method: 'ANSWER', path: EXCHANGE_PATH, node: this.store.snapshot.node, body: answer, requestNonce: envelope.nonce }, Date.now());
+      const headers = sealHeaders(this.secret, { method: 'ANSWER', path: EXCHANGE_PATH, node: self, recipient: envelope.node, body: answer, requestNonce: envelope.nonce }, Date.now());
       res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(answer);
     } catch (err) {
       const reason = err instanceof PeerRejected ? err.reason : 'malformed';
-      this.store.apply({ type: 'peer-rejected', at: Date.now(), reason });
-      this.log.warn({ reason, remote: req.socket.remoteAddress, error: (err as Error).message }, 'peer message refused');
+      this.refused(reason, req.socket.remoteAddress ?? '');
       // The reason only, never the detail: a stranger learns nothing about the secret or the peers.
-      res.writeHead(reason === 'too-large' ? 413 : reason === 'malformed' || reason === 'missing-header' ? 400 : 401, { 'content-type': 'text/plain' }).end(`refused: ${reason}\n`);
+      refuse(res, STATUS_OF[reason] ?? 401, `refused: ${reason}`);
     }
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      req.destroy();
-      throw new PeerRejected('too-large', `body larger than ${MAX_BODY_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
+/**
+ * Answers and closes: the rest of a refused body is never read (Node would otherwise drain it to
+ * keep the connection alive).
+ */
+function refuse(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
   }
-  return Buffer.concat(chunks);
+  res.once('finish', () => res.socket?.destroySoon());
+  res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' }).end(`${text}\n`);
+}
+
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+}
+
+/** The addresses the members connect from: those of their peer APIs, names resolved once at start. */
+async function memberSources(members: readonly Member[]): Promise<ReadonlySet<string>> {
+  const sources = new Set<string>();
+  for (const member of members) {
+    const { host } = parseListen(member.address);
+    if (isIP(host)) {
+      sources.add(host);
+      continue;
+    }
+    const found = await lookup(host, { all: true }).catch((err: Error) => {
+      throw new Error(`peers.members ${member.name}: cannot resolve ${host}: ${err.message}`);
+    });
+    for (const a of found) sources.add(a.address);
+  }
+  return sources;
+}
+
+/**
+ * A POST that resolves with the answer's head; the caller reads (or refuses) the body. A fresh
+ * connection each time: one exchange per interval is cheap, and nothing is left half-read.
+ */
+function post(address: string, headers: OutgoingHttpHeaders, body: Buffer, options: { localAddress?: string; signal: AbortSignal }): Promise<IncomingMessage> {
+  const { host, port } = parseListen(address);
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, method: 'POST', path: EXCHANGE_PATH, headers: { ...headers, 'content-length': body.length }, agent: false, localAddress: options.localAddress, signal: options.signal }, resolve);
+    req.once('error', reject);
+    req.end(body);
+  });
 }

@@ -1,9 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import { HEADERS, newNonce, ReplayGuard, sign, signatureMatches, type Signed } from './auth.js';
-import { type RejectReason } from '../model/peer.js';
-import { peerViewSchema, type PeerView } from '../model/peer.js';
+import { peerViewSchema, type PeerView, type RejectReason } from '../model/peer.js';
 
-export const EXCHANGE_PATH = '/peer/v1/exchange';
+/** Version 2 signs the recipient: a director still on version 1 is told 404 by the path it asks for. */
+export const EXCHANGE_PATH = '/peer/v2/exchange';
 export const MAX_BODY_BYTES = 256 * 1024;
 
 export class PeerRejected extends Error {
@@ -44,25 +45,69 @@ export function readEnvelope(headers: IncomingHttpHeaders | Headers): Envelope {
   return { node, timestamp: Number(timestamp), nonce, signature };
 }
 
+export interface Expectation {
+  nodes: ReadonlySet<string>;
+  guard: ReplayGuard;
+  maxSkewMs: number;
+  now: number;
+}
+
 /**
- * Checks an envelope in the order that keeps the replay cache from being stuffed by strangers:
- * known sender, fresh timestamp, valid signature — and only then remembers the nonce.
+ * What the headers alone can refuse, before a byte of the body is read: a sender that is not a
+ * configured peer, a timestamp outside the skew. The detail never repeats what the stranger
+ * claimed: refusals are logged, and nothing unauthenticated is kept.
  */
-export function authenticate(
-  secret: Buffer,
-  envelope: Envelope,
-  signed: Omit<Signed, 'node' | 'timestamp' | 'nonce'>,
-  expect: { nodes: ReadonlySet<string>; guard: ReplayGuard; maxSkewMs: number; now: number },
-): void {
-  if (!expect.nodes.has(envelope.node)) throw new PeerRejected('unknown-node', `${JSON.stringify(envelope.node.slice(0, 64))} is not a configured peer`);
+export function admit(envelope: Envelope, expect: Omit<Expectation, 'guard'>): void {
+  if (!expect.nodes.has(envelope.node)) throw new PeerRejected('unknown-node', 'the sender is not a configured peer');
   if (Math.abs(expect.now - envelope.timestamp) > expect.maxSkewMs) {
-    throw new PeerRejected('stale', `timestamp ${envelope.timestamp} is ${expect.now - envelope.timestamp} ms away from ours (max ${expect.maxSkewMs}); check both clocks (NTP)`);
+    throw new PeerRejected('stale', `timestamp ${expect.now - envelope.timestamp} ms away from ours (max ${expect.maxSkewMs}); check both clocks (NTP)`);
   }
+}
+
+/** The signature over the body, and only then the nonce: strangers cannot stuff the replay cache. */
+export function verify(secret: Buffer, envelope: Envelope, signed: Omit<Signed, 'node' | 'timestamp' | 'nonce'>, expect: Expectation): void {
   if (!signatureMatches(secret, { ...signed, node: envelope.node, timestamp: envelope.timestamp, nonce: envelope.nonce }, envelope.signature)) {
-    throw new PeerRejected('signature', `from ${envelope.node}: wrong signature (different secret_file contents?)`);
+    throw new PeerRejected('signature', 'wrong signature (different secret_file contents, or a message meant for another director)');
   }
   const fresh = expect.guard.check(envelope.node, envelope.nonce, envelope.timestamp, expect.now);
-  if (fresh !== 'ok') throw new PeerRejected(fresh, `from ${envelope.node}: nonce ${envelope.nonce} ${fresh === 'replay' ? 'already seen' : 'expired'}`);
+  if (fresh !== 'ok') throw new PeerRejected(fresh, `nonce ${fresh === 'replay' ? 'already seen' : 'expired'}`);
+}
+
+/** Both checks, for a message whose body is at hand. */
+export function authenticate(secret: Buffer, envelope: Envelope, signed: Omit<Signed, 'node' | 'timestamp' | 'nonce'>, expect: Expectation): void {
+  admit(envelope, expect);
+  verify(secret, envelope, signed, expect);
+}
+
+/**
+ * Peers send plain JSON: a compressed body would make the byte cap a cap on the compressed size.
+ * Node's HTTP parts never decompress on their own; refusing here keeps it that way.
+ */
+export function refuseCompressed(contentEncoding: string | undefined): void {
+  if (contentEncoding !== undefined && contentEncoding.trim().toLowerCase() !== 'identity') throw new PeerRejected('compressed', 'content-encoding other than identity');
+}
+
+/**
+ * Reads a body of at most `limit` bytes. A declared length over the cap is refused before
+ * reading; a stream that goes past it is destroyed at the cap, so a sender never makes us hold
+ * more than `limit` bytes for it.
+ */
+export async function readCapped(stream: Readable, limit: number, declaredLength?: string): Promise<Buffer> {
+  if (declaredLength !== undefined && !(/^\d{1,16}$/.test(declaredLength) && Number(declaredLength) <= limit)) {
+    // Nothing read yet: the caller may still answer (413) before it closes.
+    throw new PeerRejected('too-large', `declared length over ${limit} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      stream.destroy();
+      throw new PeerRejected('too-large', `body larger than ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 /** A view from the wire: JSON of the right shape, about the node that signed it. */
@@ -76,8 +121,8 @@ export function parseView(body: Buffer, signer: string): PeerView {
   const parsed = peerViewSchema.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new PeerRejected('malformed', `from ${signer}: ${issue.path.join('.') || 'view'}: ${issue.message}`);
+    throw new PeerRejected('malformed', `from ${signer}: ${issue.path.join('.').slice(0, 128) || 'view'}: ${issue.message.slice(0, 200)}`);
   }
-  if (parsed.data.node !== signer) throw new PeerRejected('malformed', `view of ${JSON.stringify(parsed.data.node)} signed by ${signer}`);
+  if (parsed.data.node !== signer) throw new PeerRejected('malformed', `view of another node signed by ${signer}`);
   return parsed.data;
 }

@@ -12,7 +12,7 @@ const body = Buffer.from(JSON.stringify({ v: 1, node: 'lb2', keepalivedUp: true,
 
 function check(headers: Record<string, string>, opts: { body?: Buffer; now?: number; guard?: ReplayGuard; key?: Buffer; method?: string } = {}): string {
   try {
-    authenticate(opts.key ?? secret, readEnvelope(headers), { method: opts.method ?? 'POST', path: EXCHANGE_PATH, body: opts.body ?? body }, {
+    authenticate(opts.key ?? secret, readEnvelope(headers), { method: opts.method ?? 'POST', path: EXCHANGE_PATH, recipient: 'lb1', body: opts.body ?? body }, {
       nodes: new Set(['lb2']),
       guard: opts.guard ?? new ReplayGuard(5000),
       maxSkewMs: 5000,
@@ -25,7 +25,7 @@ function check(headers: Record<string, string>, opts: { body?: Buffer; now?: num
   }
 }
 
-const sealed = (node = 'lb2', at = NOW) => sealHeaders(secret, { method: 'POST', path: EXCHANGE_PATH, node, body }, at);
+const sealed = (node = 'lb2', at = NOW) => sealHeaders(secret, { method: 'POST', path: EXCHANGE_PATH, node, recipient: 'lb1', body }, at);
 
 describe('peer message authentication', () => {
   it('accepts a message signed with the shared secret, once', () => {
@@ -48,11 +48,24 @@ describe('peer message authentication', () => {
     expect(attempt()).toBe(reason);
   });
 
+  it('binds a message to its recipient: one sealed for lb1 does not authenticate at lb3', () => {
+    const at = (recipient: string) => {
+      try {
+        authenticate(secret, readEnvelope(sealed()), { method: 'POST', path: EXCHANGE_PATH, recipient, body }, { nodes: new Set(['lb2']), guard: new ReplayGuard(5000), maxSkewMs: 5000, now: NOW });
+        return 'ok';
+      } catch (err) {
+        return (err as PeerRejected).reason;
+      }
+    };
+    expect(at('lb1')).toBe('ok');
+    expect(at('lb3')).toBe('signature');
+  });
+
   it('binds an answer to the request it answers', () => {
-    const answer = sealHeaders(secret, { method: 'ANSWER', path: EXCHANGE_PATH, node: 'lb2', body, requestNonce: 'a'.repeat(32) }, NOW);
+    const answer = sealHeaders(secret, { method: 'ANSWER', path: EXCHANGE_PATH, node: 'lb2', recipient: 'lb1', body, requestNonce: 'a'.repeat(32) }, NOW);
     const as = (requestNonce: string) => {
       try {
-        authenticate(secret, readEnvelope(answer), { method: 'ANSWER', path: EXCHANGE_PATH, body, requestNonce }, { nodes: new Set(['lb2']), guard: new ReplayGuard(5000), maxSkewMs: 5000, now: NOW });
+        authenticate(secret, readEnvelope(answer), { method: 'ANSWER', path: EXCHANGE_PATH, recipient: 'lb1', body, requestNonce }, { nodes: new Set(['lb2']), guard: new ReplayGuard(5000), maxSkewMs: 5000, now: NOW });
         return 'ok';
       } catch (err) {
         return (err as PeerRejected).reason;

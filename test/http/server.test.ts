@@ -1,0 +1,117 @@
+import { execFileSync } from 'node:child_process';
+import { get } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it, vi } from 'vitest';
+import { HTTP_LIMITS } from '../../src/core/limited-server.js';
+import { cli, closeAll, healthy, openFds, openMany, startDaemon, watchRss, rssMb, type Daemon } from '../peer/daemon.js';
+import { describeWithPrereqs } from '../support/prereq.js';
+import { waitFor } from '../support/wait.js';
+
+// Clients of the metrics/API listener of a real daemon process, on loopback. The attackers
+// connect from 127.0.0.2 and up (Linux routes all of 127/8), the health checks from 127.0.0.1.
+
+vi.setConfig({ testTimeout: 90_000 });
+
+const genIpvsProc = new URL('../../scripts/gen-ipvs-proc', import.meta.url).pathname;
+const daemons: Daemon[] = [];
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) c();
+  for (const d of daemons.splice(0)) await d.stop();
+});
+
+async function daemon(options: Partial<Parameters<typeof startDaemon>[0]> = {}): Promise<Daemon> {
+  const d = await startDaemon({ name: 'lb1', ...options });
+  daemons.push(d);
+  return d;
+}
+
+/** A request whose headers never end: the slow client that holds a connection open. */
+const SLOW_HEAD = 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: ';
+
+describeWithPrereqs('the metrics/API listener of a daemon under load', { files: [cli, genIpvsProc] }, () => {
+  it('keeps answering its health check while 1,100 slow clients hold connections, and drops them', async () => {
+    const d = await daemon();
+    const baseline = rssMb(d.pid);
+    const rss = watchRss(d.pid);
+    const slow = await openMany(d.httpPort, 1100, SLOW_HEAD, '127.0.0.2');
+    cleanups.push(() => closeAll(slow));
+    expect(await healthy(d.httpPort)).toBe(true);
+    // One source holds no more than its share of the descriptors.
+    expect(openFds(d.pid)).toBeLessThan(HTTP_LIMITS.maxConnectionsPerSource + 150);
+    // Headers that never end are given up on: every slow connection is closed by the daemon.
+    await waitFor(() => slow.every((s) => s.destroyed || s.readableEnded), 'the daemon to drop every slow client', 30_000);
+    rss.stop();
+    expect(rss.peak() - baseline).toBeLessThan(60);
+    expect(await healthy(d.httpPort)).toBe(true);
+  });
+
+  it('holds its descriptors under slow clients from many sources, and lets a health check in at the cap', async () => {
+    const d = await daemon();
+    const sources = Array.from({ length: 20 }, (_, i) => `127.0.0.${i + 2}`);
+    const slow = (await Promise.all(sources.map((source) => openMany(d.httpPort, 60, SLOW_HEAD, source)))).flat();
+    cleanups.push(() => closeAll(slow));
+    expect(openFds(d.pid)).toBeLessThan(HTTP_LIMITS.maxConnections + 150);
+    // More slow clients than the cap: a newcomer still gets in, in place of one that never sent its headers.
+    expect(slow.filter((s) => !s.destroyed).length).toBeGreaterThanOrEqual(HTTP_LIMITS.maxConnections - 1);
+    expect(await healthy(d.httpPort)).toBe(true);
+    await waitFor(() => slow.every((s) => s.destroyed || s.readableEnded), 'the daemon to drop every slow client', 30_000);
+    expect(await healthy(d.httpPort)).toBe(true);
+  });
+
+  it('cuts requests whose bodies never end, without holding what they send', async () => {
+    const d = await daemon();
+    const baseline = rssMb(d.pid);
+    const rss = watchRss(d.pid);
+    const oversized = await openMany(d.httpPort, 50, 'POST /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1073741824\r\n\r\n', '127.0.0.2');
+    cleanups.push(() => closeAll(oversized));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    // Bounded: at most 30 s of 64 KiB every 50 ms per connection, until the daemon hangs up.
+    const pump = setInterval(() => {
+      for (const s of oversized) if (!s.destroyed && s.writableLength < 1 << 20) s.write(chunk, () => {});
+    }, 50);
+    cleanups.push(() => clearInterval(pump));
+    expect(await healthy(d.httpPort)).toBe(true);
+    await waitFor(() => oversized.every((s) => s.destroyed || s.readableEnded), 'the daemon to cut every endless body', 30_000);
+    rss.stop();
+    expect(rss.peak() - baseline).toBeLessThan(60);
+    expect(await healthy(d.httpPort)).toBe(true);
+  });
+
+  it('streams a large exposition whole to a scraper that reads it slowly for longer than the request timeout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kawatch-slow-scrape-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync(genIpvsProc, [join(dir, 'proc'), '50', '100']);
+    const d = await daemon({ procfs: join(dir, 'proc') });
+    const url = `http://127.0.0.1:${d.httpPort}/metrics`;
+    const whole = await (await fetch(url)).text();
+    const backendSeries = (text: string) => text.split('\n').filter((l) => l.startsWith('ipvs_backend_weight{')).length;
+    expect(backendSeries(whole)).toBe(5000);
+
+    // Paced to take about twice the request timeout, never pausing for as long as the idle timeout.
+    const spreadMs = HTTP_LIMITS.requestTimeoutMs * 2;
+    const started = Date.now();
+    const slowly = await new Promise<{ text: string; complete: boolean }>((resolve, reject) => {
+      get(url, (res) => {
+        let text = '';
+        let received = 0;
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          received += chunk.length;
+          const due = (received / whole.length) * spreadMs - (Date.now() - started);
+          if (due > 0) {
+            res.pause();
+            setTimeout(() => res.resume(), Math.min(due, HTTP_LIMITS.idleTimeoutMs / 5));
+          }
+        });
+        res.on('end', () => resolve({ text, complete: res.complete }));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    expect(Date.now() - started).toBeGreaterThan(HTTP_LIMITS.requestTimeoutMs);
+    expect(slowly.complete).toBe(true);
+    expect(backendSeries(slowly.text)).toBe(5000);
+  });
+});

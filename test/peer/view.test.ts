@@ -1,0 +1,69 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseView, PeerRejected } from '../../src/peer/protocol.js';
+import { PEER_NAME } from '../../src/model/peer.js';
+
+const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype', '__defineGetter__'];
+
+/** Any JSON a peer might send as its view: well-formed, nearly so, or hostile. */
+const name = fc.oneof(fc.constantFrom(...PROTOTYPE_NAMES), fc.string({ maxLength: 140 }), fc.stringMatching(/^[A-Za-z0-9_.-]{1,20}$/));
+const number = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(1e308, -1, 2 ** 64, Number.MAX_SAFE_INTEGER + 2));
+const instance = fc.record(
+  {
+    name,
+    vrid: fc.oneof(fc.integer({ min: 1, max: 255 }), number),
+    state: fc.constantFrom('MASTER', 'BACKUP', 'FAULT', 'BOSS'),
+    stateSince: number,
+    advertSent: number,
+    vips: fc.array(fc.oneof(fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 50 })), { maxLength: 3 }),
+  },
+  { requiredKeys: ['name', 'state', 'vips'] },
+);
+const hostileKeys = fc.dictionary(fc.constantFrom(...PROTOTYPE_NAMES), fc.jsonValue(), { maxKeys: 2 });
+const view = fc.tuple(fc.record({ v: fc.constant(1), node: fc.constant('lb2'), keepalivedUp: fc.boolean(), instances: fc.array(instance, { maxLength: 5 }) }), hostileKeys).map(([v, extra]) => ({ ...extra, ...v }));
+
+describe('peer views at the boundary', () => {
+  it('either refuses a view as malformed or returns one whose names can be shown and numbers are exact', () => {
+    fc.assert(
+      fc.property(fc.oneof(view, fc.jsonValue()), (doc) => {
+        // Keys such as __proto__ must reach the parser as own properties, as they would off the wire.
+        const body = Buffer.from(JSON.stringify(doc));
+        let parsed;
+        try {
+          parsed = parseView(body, 'lb2');
+        } catch (err) {
+          expect(err).toBeInstanceOf(PeerRejected);
+          expect((err as PeerRejected).reason).toBe('malformed');
+          return;
+        }
+        expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
+        expect(Object.keys(parsed).sort()).toEqual(['instances', 'keepalivedUp', 'node', 'v']);
+        for (const i of parsed.instances) {
+          expect(i.name).toMatch(PEER_NAME);
+          for (const n of [i.stateSince, i.advertSent, i.advertReceived]) if (n !== undefined) expect(Number.isSafeInteger(n) && n >= 0).toBe(true);
+        }
+        expect(new Set(parsed.instances.map((i) => i.name)).size).toBe(parsed.instances.length);
+      }),
+      { numRuns: 500 },
+    );
+    // Nothing above may have reached Object.prototype.
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.keys(Object.prototype)).toEqual([]);
+  });
+
+  it('takes instances named after Object.prototype as plain names', () => {
+    const instances = PROTOTYPE_NAMES.map((n) => ({ name: n, state: 'BACKUP', vips: [] }));
+    const parsed = parseView(Buffer.from(JSON.stringify({ v: 1, node: 'lb2', keepalivedUp: true, instances })), 'lb2');
+    expect(parsed.instances.map((i) => i.name)).toEqual(PROTOTYPE_NAMES);
+  });
+
+  it('clamps counters past what a number holds exactly instead of refusing the view', () => {
+    const parsed = parseView(Buffer.from(`{"v":1,"node":"lb2","keepalivedUp":true,"instances":[{"name":"VI_1","state":"MASTER","vips":[],"advertSent":18446744073709551615,"stateSince":-5}]}`), 'lb2');
+    expect(parsed.instances[0]).toMatchObject({ advertSent: Number.MAX_SAFE_INTEGER, stateSince: 0 });
+  });
+
+  it('refuses a view that lists an instance twice', () => {
+    const twice = { v: 1, node: 'lb2', keepalivedUp: true, instances: [{ name: 'VI_1', state: 'MASTER', vips: [] }, { name: 'VI_1', state: 'BACKUP', vips: [] }] };
+    expect(() => parseView(Buffer.from(JSON.stringify(twice)), 'lb2')).toThrow(/listed twice/);
+  });
+});
