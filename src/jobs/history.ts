@@ -1,4 +1,5 @@
 import type { EventBus } from '../core/bus.js';
+import { formatTime } from '../core/time.js';
 import type { StateStore } from '../state/store.js';
 import type { WatchdogEvents } from '../watchdog/watchdog.js';
 import { describe as describeVerdict } from '../watchdog/watchdog.js';
@@ -49,7 +50,7 @@ export function digest(node: string, happenings: Happening[], from: number, to: 
   for (const h of happenings) if (h.kind === 'transition' && h.iname) perInstance.set(h.iname, (perInstance.get(h.iname) ?? 0) + 1);
   const shown = happenings.slice(-200);
   const lines = [
-    `Digest of ${node} from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}.`,
+    `Digest of ${node} from ${formatTime(from)} to ${formatTime(to)}.`,
     '',
     `transitions: ${count('transition')}${perInstance.size ? ` (${[...perInstance].map(([i, n]) => `${i} ${n}`).join(', ')})` : ''}`,
     `verdicts raised or cleared: ${count('verdict')}`,
@@ -59,7 +60,7 @@ export function digest(node: string, happenings: Happening[], from: number, to: 
     ...current.map((c) => `  - ${c}`),
     '',
     ...(shown.length ? [`${shown.length < happenings.length ? `The last ${shown.length} of ${happenings.length}` : 'Everything'} that happened:`] : []),
-    ...shown.map((h) => `  ${new Date(h.at).toISOString()}  ${h.text}`),
+    ...shown.map((h) => `  ${formatTime(h.at)}  ${h.text}`),
   ];
   const subject = `digest: ${count('transition')} transitions, ${count('verdict')} verdict changes, ${count('action')} actions`;
   return { subject, text: `${lines.join('\n')}\n`, count: happenings.length };

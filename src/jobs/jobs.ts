@@ -1,6 +1,7 @@
 import { createTask, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
+import { formatTime } from '../core/time.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import { describe as describeVerdict } from '../watchdog/watchdog.js';
 import { digest, type History } from './history.js';
@@ -73,7 +74,7 @@ export class Jobs implements Part {
       this.context.log.info({ job: 'audit' }, 'audit: nothing to report');
       return;
     }
-    const text = [`Audit of ${this.options.node} at ${new Date().toISOString()}, after a fresh keepalived dump:`, '', ...findings.map((f) => `  - ${describeVerdict(f)}`), ''].join('\n');
+    const text = [`Audit of ${this.options.node} at ${formatTime(Date.now())}, after a fresh keepalived dump:`, '', ...findings.map((f) => `  - ${describeVerdict(f)}`), ''].join('\n');
     await this.context.report?.(`audit: ${findings.length} finding${findings.length > 1 ? 's' : ''}`, text, findings.length);
   }
 }

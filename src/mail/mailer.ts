@@ -2,6 +2,7 @@ import type { EventBus } from '../core/bus.js';
 import type { Logger } from '../core/log.js';
 import type { Part } from '../core/part.js';
 import { SingleFlight } from '../core/single-flight.js';
+import { formatTime } from '../core/time.js';
 import type { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import type { Verdict } from '../watchdog/diagnose.js';
@@ -159,7 +160,7 @@ export class Mailer implements Part {
       if (decision.held && this.heldNoticeBatch !== this.pending.batch) {
         this.heldNoticeBatch = this.pending.batch;
         this.log.warn(
-          { maxPerHour: this.rules.maxPerHour, until: new Date(decision.until).toISOString() },
+          { maxPerHour: this.rules.maxPerHour, until: formatTime(decision.until) },
           'hourly mail limit reached: events wait in the outbox and go out together in the next mail',
         );
       }

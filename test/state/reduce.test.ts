@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDump } from '../../src/keepalived/dump.js';
-import { VRRP_STATES } from '../../src/keepalived/report.js';
-import { REJECT_REASONS } from '../../src/peer/auth.js';
 import { checkerKey, emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/model.js';
 import { reduce } from '../../src/state/reduce.js';
+import { anyUpdate, PROTOTYPE_NAMES } from '../support/arbitrary.js';
 
 const dump = (name: string) => parseDump(readFileSync(new URL(`../fixtures/keepalived/${name}`, import.meta.url), 'utf8'));
 
@@ -121,40 +120,6 @@ describe('reduce', () => {
   });
 });
 
-/** Names keepalived, its hook, its FIFO or a peer can send, including those an ordinary object already "has". */
-const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', '__defineGetter__'];
-const outsideName = fc.oneof(
-  fc.constantFrom(...PROTOTYPE_NAMES, '', 'VI_1'),
-  fc.string({ unit: 'grapheme', maxLength: 12 }),
-  fc.string({ unit: 'binary', maxLength: 12 }),
-  fc.string({ minLength: 300, maxLength: 2000 }),
-);
-const vrrpState = fc.constantFrom(...VRRP_STATES);
-const at = fc.integer({ min: 0, max: 4_000_000_000_000 });
-
-const updateArbitrary: fc.Arbitrary<Update> = fc.oneof(
-  fc.record({
-    type: fc.constant('report' as const),
-    source: fc.constantFrom('hook' as const, 'fifo' as const),
-    at,
-    report: fc.oneof(
-      fc.record({ kind: fc.constant('state' as const), scope: fc.constantFrom('instance' as const, 'group' as const), name: outsideName, state: vrrpState, priority: fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }) }),
-      fc.record({ kind: fc.constant('master-rx-lower-priority' as const), name: outsideName, priority: fc.integer({ min: 0, max: 255 }) }),
-      fc.record({ kind: fc.constant('checker' as const), virtualServer: outsideName, realServer: fc.option(outsideName, { nil: undefined }), up: fc.boolean() }),
-    ),
-  }),
-  fc.record({
-    type: fc.constant('dump' as const),
-    at,
-    instances: fc.array(fc.record({ name: outsideName, state: vrrpState, vrid: fc.integer({ min: 1, max: 255 }), vips: fc.constant([]), lastTransition: fc.option(fc.double(), { nil: undefined }) }), { maxLength: 4 }),
-  }),
-  fc.record({ type: fc.constant('process' as const), at, up: fc.boolean(), pid: fc.option(fc.nat(), { nil: undefined }) }),
-  fc.record({ type: fc.constant('peers-configured' as const), peers: fc.array(fc.record({ name: outsideName, address: fc.constant('10.0.0.2:9651') }), { maxLength: 3 }) }),
-  fc.record({ type: fc.constant('peer-view' as const), at, peer: outsideName, view: fc.record({ v: fc.constant(1 as const), node: outsideName, keepalivedUp: fc.boolean(), instances: fc.constant([]) }) }),
-  fc.record({ type: fc.constant('peer-error' as const), at, peer: outsideName, error: fc.string() }),
-  fc.record({ type: fc.constant('peer-rejected' as const), at, reason: fc.constantFrom(...REJECT_REASONS) }),
-);
-
 /** Which names the snapshot should hold after `updates`, by the reducer's documented rules, kept as plain sets. */
 function expectedNames(updates: Update[]): { instances: Set<string>; groups: Set<string>; checkers: Set<string>; peers: Set<string> } {
   let instances = new Set<string>();
@@ -191,7 +156,7 @@ describe('reduce, with names from outside', () => {
   it('never throws, never touches Object.prototype, and holds exactly the names it was given', () => {
     const before = prototypeFingerprint();
     fc.assert(
-      fc.property(fc.array(updateArbitrary, { maxLength: 25 }), (updates) => {
+      fc.property(fc.array(anyUpdate, { maxLength: 25 }), (updates) => {
         const { s } = run(updates);
         const expected = expectedNames(updates);
         for (const [field, names] of Object.entries(expected) as [keyof typeof expected, Set<string>][]) {
