@@ -21,9 +21,14 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return ms;
 });
 
-const listenAddress = z.string({ error: 'expected HOST:PORT as a string, e.g. "0.0.0.0:9650"' }).regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, {
-  message: 'expected HOST:PORT, e.g. "0.0.0.0:9650" or "[::1]:9650"',
-});
+const listenAddress = z
+  .string({ error: 'expected HOST:PORT as a string, e.g. "0.0.0.0:9650"' })
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, { message: 'expected HOST:PORT, e.g. "0.0.0.0:9650" or "[::1]:9650"' })
+  .superRefine((listen, ctx) => {
+    // Past the regex, so the port is 1 to 5 digits.
+    const port = Number(/:(\d+)$/.exec(listen)?.[1]);
+    if (port < 1 || port > 65535) ctx.addIssue({ code: 'custom', message: `port ${port} is out of range: expected HOST:PORT with a port in 1-65535` });
+  });
 
 const absolutePath = z.string().regex(/^\//, { message: 'expected an absolute path' });
 

@@ -218,14 +218,17 @@ export class Daemon {
 
   /** Apply a new, already validated configuration; the state store (and so history) survives. */
   async reload(config: Config): Promise<void> {
+    // The new address first: when it cannot be had, the reload fails with the running configuration intact.
+    if (config.listen !== this.config.listen) {
+      await this.http.stop();
+      await this.http.start(config.listen).catch(async (err: unknown) => {
+        await this.http.start(this.config.listen);
+        throw err;
+      });
+    }
     await this.stopParts();
-    const listenChanged = config.listen !== this.config.listen;
     this.config = config;
     await this.startParts(config);
-    if (listenChanged) {
-      await this.http.stop();
-      await this.http.start(config.listen);
-    }
   }
 
   async stop(): Promise<void> {
