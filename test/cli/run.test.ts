@@ -144,7 +144,8 @@ describeWithPrereqs('kawatch run (the built CLI)', { files: [cli] }, () => {
     await waitFor(async () => (await instances()).length === 3, 'the three instances in the state');
     expect(await instances()).toEqual(['__proto__', 'constructor', 'toString']);
     expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
-    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const name of ['constructor', '__proto__', 'toString']) expect(metrics).toContain(`keepalived_vrrp_instance_state{iname="${name}",intf="",vrid=""} 2`);
     expect(child.exitCode).toBeNull();
   });
 });
