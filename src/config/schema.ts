@@ -27,7 +27,7 @@ const listenAddress = z
   .superRefine((listen, ctx) => {
     // Past the regex, so the port is 1 to 5 digits.
     const port = Number(/:(\d+)$/.exec(listen)?.[1]);
-    if (port < 1 || port > 65535) ctx.addIssue({ code: 'custom', message: `port ${port} is out of range: expected HOST:PORT with a port in 1-65535` });
+    if (port > 65535) ctx.addIssue({ code: 'custom', message: `port ${port} is out of range: expected HOST:PORT with a port in 0-65535` });
   });
 
 const absolutePath = z.string().regex(/^\//, { message: 'expected an absolute path' });

@@ -105,7 +105,7 @@ describeWithPrereqs('kawatch run (the built CLI)', { files: [cli] }, () => {
         [config(port, 'jobs:\n  audit: "*4294967296/30 * * * *"'), `${file}:10: jobs.audit: not a valid cron expression: minute "*4294967296/30" is not a cron field`],
         [config(port, 'jobs:\n  digest: *morning'), `${file}:10: YAML: alias *morning names no anchor before it`],
         [`${config(port)}\n${ALIAS_BOMB}`, `${file}:11: YAML: the aliases would expand to too many values`],
-        [config(port).replace(`listen: 127.0.0.1:${port}`, 'listen: 127.0.0.1:99999'), `${file}:3: listen: port 99999 is out of range: expected HOST:PORT with a port in 1-65535`],
+        [config(port).replace(`listen: 127.0.0.1:${port}`, 'listen: 127.0.0.1:99999'), `${file}:3: listen: port 99999 is out of range: expected HOST:PORT with a port in 0-65535`],
         // Valid, but the address is taken: the daemon stays on the one it has.
         [config(next), `127.0.0.1:${next}`],
       ];
