@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { isNode, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { configSchema, type Config } from './schema.js';
 
 export interface ConfigProblem {
@@ -39,7 +39,42 @@ function describeIssue(issue: { message: string; path: PropertyKey[]; code: stri
   return `${where}: ${issue.message}`;
 }
 
-/** Parse and validate YAML text; pure, so tests and `kawatch run --check` share it. */
+/** How many nodes aliases may stand for in all: a config needs a few; "billion laughs" needs billions. */
+const MAX_ALIAS_COUNT = 100;
+
+/** The first alias of the document that `matches`, for a line to report; the document's start without one. */
+function aliasLine(doc: Document, lines: LineCounter, matches: (source: string) => boolean): number {
+  let line = 1;
+  visit(doc, {
+    Alias(_key, node) {
+      if (!matches(node.source) || !node.range) return undefined;
+      line = lines.linePos(node.range[0]).line;
+      return visit.BREAK;
+    },
+  });
+  return line;
+}
+
+/**
+ * The document as plain data, or the problem that kept it from being one: an alias without its
+ * anchor, or aliases that would expand beyond MAX_ALIAS_COUNT nodes (the yaml package throws
+ * for both).
+ */
+function toData(doc: Document, lines: LineCounter, file: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    const unresolved = /^Unresolved alias.*: (.*)$/.exec((err as Error).message)?.[1];
+    if (unresolved !== undefined) {
+      const line = aliasLine(doc, lines, (source) => source === unresolved);
+      throw new ConfigError([{ file, line, message: `YAML: alias *${unresolved} names no anchor before it: expected &${unresolved} on an earlier value` }]);
+    }
+    const line = aliasLine(doc, lines, () => true);
+    throw new ConfigError([{ file, line, message: `YAML: the aliases would expand to too many values (more than ${MAX_ALIAS_COUNT} alias expansions): expected the values written out, or fewer aliases` }]);
+  }
+}
+
+/** Parse and validate YAML text; pure, so tests and `kawatch run --check` share it. Every failure is a ConfigError. */
 export function parseConfig(text: string, file: string, overrides: ConfigOverrides = {}): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -50,8 +85,9 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
   }
   if (problems.length) throw new ConfigError(problems);
 
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
-  if (typeof raw !== 'object' || Array.isArray(raw)) {
+  const raw = (toData(doc, lines, file) ?? {}) as Record<string, unknown>;
+  // A mapping, not a list, a scalar, or a !!set (which the yaml package makes a Set).
+  if (Object.prototype.toString.call(raw) !== '[object Object]') {
     throw new ConfigError([{ file, line: 1, message: 'expected a mapping of keys (see examples/kawatch.yml)' }]);
   }
   const merged = { ...raw, ...definedOnly(overrides) };

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import cron from 'node-cron';
 import { z } from 'zod';
 import { BACKEND_LABELS } from '../model/ipvs.js';
+import { cronProblem } from './cron.js';
 
 /** "500ms", "2s", "1m", "1h" or a bare number of seconds → milliseconds. */
 export function parseDuration(value: string | number): number | undefined {
@@ -21,9 +21,14 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return ms;
 });
 
-const listenAddress = z.string({ error: 'expected HOST:PORT as a string, e.g. "0.0.0.0:9650"' }).regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, {
-  message: 'expected HOST:PORT, e.g. "0.0.0.0:9650" or "[::1]:9650"',
-});
+const listenAddress = z
+  .string({ error: 'expected HOST:PORT as a string, e.g. "0.0.0.0:9650"' })
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, { message: 'expected HOST:PORT, e.g. "0.0.0.0:9650" or "[::1]:9650"' })
+  .superRefine((listen, ctx) => {
+    // Past the regex, so the port is 1 to 5 digits.
+    const port = Number(/:(\d+)$/.exec(listen)?.[1]);
+    if (port > 65535) ctx.addIssue({ code: 'custom', message: `port ${port} is out of range: expected HOST:PORT with a port in 0-65535` });
+  });
 
 const absolutePath = z.string().regex(/^\//, { message: 'expected an absolute path' });
 
@@ -155,13 +160,17 @@ const mailSchema = z
       .refine((retry) => retry.max >= retry.initial, { message: 'retry.max must not be shorter than retry.initial' }),
   });
 
-const cronExpression = z.string().refine((e) => cron.validate(e), { message: 'not a cron expression (node-cron syntax, e.g. "0 8 * * *")' });
+const CRON_OR_FALSE = 'expected a cron expression as a string (node-cron syntax, e.g. "0 8 * * *"), or false to switch the job off';
+const cronExpression = z.string().superRefine((expression, ctx) => {
+  const problem = cronProblem(expression);
+  if (problem) ctx.addIssue({ code: 'custom', message: `not a valid cron expression: ${problem}` });
+});
 
 const jobsSchema = z.strictObject({
   /** A digest of transitions, verdicts and actions since the last one (mailed when mail is configured); false: off. */
-  digest: z.union([cronExpression, z.literal(false)]).default('0 8 * * *'),
+  digest: z.union([cronExpression, z.literal(false)], { error: CRON_OR_FALSE }).default('0 8 * * *'),
   /** Reconciliation and configuration audit: a fresh dump, then every finding reported; false: off. */
-  audit: z.union([cronExpression, z.literal(false)]).default('*/30 * * * *'),
+  audit: z.union([cronExpression, z.literal(false)], { error: CRON_OR_FALSE }).default('*/30 * * * *'),
 });
 
 const ipvsSchema = z.strictObject({

@@ -3,6 +3,8 @@ import type { Vip } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
 import type { PeerInstance } from '../model/peer.js';
 import { SOURCE_NAMES, type InstanceView, type PeerState, type Snapshot } from '../state/snapshot.js';
+import { entryOf } from '../core/dict.js';
+import { formatTime, isShowableTime } from '../core/time.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { verdictText } from '../watchdog/verdict-text.js';
@@ -66,9 +68,8 @@ function html(strings: TemplateStringsArray, ...values: Part[]): Html {
 
 // ---- small pieces ------------------------------------------------------------------------
 
-const iso = (at: number) => new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
-
 export function ago(at: number, now: number): string {
+  if (!isShowableTime(at) || !isShowableTime(now)) return '';
   const seconds = Math.round((now - at) / 1000);
   const magnitude = Math.abs(seconds);
   const amount =
@@ -76,9 +77,16 @@ export function ago(at: number, now: number): string {
   return seconds >= 0 ? `${amount} ago` : `in ${amount}`;
 }
 
+/** A time as a `<time>` element; one no clock shows is said to be invalid, in words. */
+function timeElement(at: number): Html {
+  if (!isShowableTime(at)) return html`<span class="muted">${formatTime(at)}</span>`;
+  return html`<time datetime="${formatTime(at)}">${formatTime(at, 's')}</time>`;
+}
+
 function when(at: number | undefined, now: number): Html {
   if (at === undefined) return html`<span class="muted">never</span>`;
-  return html`<time datetime="${new Date(at).toISOString()}">${iso(at)}</time> <span class="ago">${ago(at, now)}</span>`;
+  const since = ago(at, now);
+  return html`${timeElement(at)}${since ? html` <span class="ago">${since}</span>` : ''}`;
 }
 
 const STATE_CLASS: Record<VrrpState, string> = { MASTER: 'ok', BACKUP: 'info', FAULT: 'bad', INIT: 'neutral', STOP: 'neutral', DELETED: 'neutral' };
@@ -169,8 +177,7 @@ function instancesSection(view: StatusView, unreachable: ReadonlySet<string>): H
   const present = s.addresses && new Set(s.addresses.map((a) => a.address));
   const names = new Set([...Object.keys(s.instances), ...peers.flatMap((p) => p.view?.instances.map((i) => i.name) ?? [])]);
   const rows = [...names].sort().map((name) => {
-    // Names come from peers too: `constructor` must find no local instance, not Object's own.
-    const local = Object.hasOwn(s.instances, name) ? s.instances[name] : undefined;
+    const local = entryOf(s.instances, name);
     const remote = peers.map((p) => p.view?.instances.find((i) => i.name === name));
     const vrid = local?.vrid ?? remote.find((i) => i?.vrid !== undefined)?.vrid;
     // The states side by side first: a split brain reads as two MASTERs in one row, even on a phone.
@@ -334,7 +341,7 @@ export function renderStatusPage(view: StatusView): string {
 </head>
 <body>
 <header><div class="top"><h1><span class="product">kawatch</span> ${s.node}</h1>${overall}
-<div class="meta">generated <time datetime="${new Date(now).toISOString()}">${iso(now)}</time> · refreshes every ${REFRESH_SECONDS} s · kawatch ${view.version}</div></div></header>
+<div class="meta">generated ${timeElement(now)} · refreshes every ${REFRESH_SECONDS} s · kawatch ${view.version}</div></div></header>
 <main>
 ${banner(verdicts)}${verdictsSection(verdicts, now)}${instancesSection(view, unreachable)}${peersSection(view, unreachable)}${historySection(view)}${actionsSection(view)}${sourcesSection(view)}${checkersSection(view)}</main>
 <footer>The same facts as JSON: <a href="/api/v1/state">/api/v1/state</a> · metrics: <a href="/metrics">/metrics</a></footer>

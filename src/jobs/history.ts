@@ -2,6 +2,7 @@ import type { Change } from '../state/snapshot.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { verdictText } from '../watchdog/verdict-text.js';
+import { formatTime } from '../core/time.js';
 
 /** One thing worth telling in a digest. */
 export interface HistoryEntry {
@@ -49,7 +50,7 @@ export function digest(node: string, recent: HistoryEntry[], from: number, to: n
   for (const h of recent) if (h.kind === 'transition' && h.iname) perInstance.set(h.iname, (perInstance.get(h.iname) ?? 0) + 1);
   const shown = recent.slice(-200);
   const lines = [
-    `Digest of ${node} from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}.`,
+    `Digest of ${node} from ${formatTime(from)} to ${formatTime(to)}.`,
     '',
     `transitions: ${count('transition')}${perInstance.size ? ` (${[...perInstance].map(([i, n]) => `${i} ${n}`).join(', ')})` : ''}`,
     `verdicts raised or cleared: ${count('verdict')}`,
@@ -59,7 +60,7 @@ export function digest(node: string, recent: HistoryEntry[], from: number, to: n
     ...current.map((c) => `  - ${c}`),
     '',
     ...(shown.length ? [`${shown.length < recent.length ? `The last ${shown.length} of ${recent.length}` : 'Everything'} that happened:`] : []),
-    ...shown.map((h) => `  ${new Date(h.at).toISOString()}  ${h.text}`),
+    ...shown.map((h) => `  ${formatTime(h.at)}  ${h.text}`),
   ];
   const subject = `digest: ${count('transition')} transitions, ${count('verdict')} verdict changes, ${count('action')} actions`;
   return { subject, text: `${lines.join('\n')}\n`, count: recent.length };

@@ -1,6 +1,7 @@
 import { createTask, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
+import { formatTime } from '../core/time.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import { verdictText } from '../watchdog/verdict-text.js';
 import { digest, type History } from './history.js';
@@ -73,7 +74,7 @@ export class Jobs implements DaemonPart {
       this.context.log.info({ job: 'audit' }, 'audit: nothing to report');
       return;
     }
-    const text = [`Audit of ${this.options.node} at ${new Date().toISOString()}, after a fresh keepalived dump:`, '', ...findings.map((f) => `  - ${verdictText(f)}`), ''].join('\n');
+    const text = [`Audit of ${this.options.node} at ${formatTime(Date.now())}, after a fresh keepalived dump:`, '', ...findings.map((f) => `  - ${verdictText(f)}`), ''].join('\n');
     await this.context.report?.(`audit: ${findings.length} finding${findings.length > 1 ? 's' : ''}`, text, findings.length);
   }
 }

@@ -1,4 +1,6 @@
 import { verdictText } from '../watchdog/verdict-text.js';
+import { entryOf } from '../core/dict.js';
+import { formatTime } from '../core/time.js';
 import { conditionOf, importance, instanceOf, type HintTopic, type MailEvent } from './event.js';
 import type { PendingGroup } from './schedule.js';
 import { eventTitle, instanceLabel } from './title.js';
@@ -21,7 +23,6 @@ export interface ComposedMail {
 /** Instance names in the subject besides the headline's. */
 const SUBJECT_INSTANCES = 3;
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The directors a verdict is about. */
 function verdictNodes(v: Extract<MailEvent, { kind: 'verdict' }>['verdict']): string {
@@ -98,7 +99,7 @@ function details(e: MailEvent): Detail[] {
       return [
         ['node', e.node],
         ['peer', e.peer],
-        ['last heard', e.lastExchange === undefined ? (e.change === 'lost' ? 'not since this daemon started' : undefined) : iso(e.lastExchange)],
+        ['last heard', e.lastExchange === undefined ? (e.change === 'lost' ? 'not since this daemon started' : undefined) : formatTime(e.lastExchange)],
         ['error', e.error],
       ];
   }
@@ -125,7 +126,7 @@ export function wrap(text: string, width: number): string[] {
 }
 
 function renderEvent(e: MailEvent): string[] {
-  const lines = [`${iso(e.at)}  ${eventTitle(e)}`];
+  const lines = [`${formatTime(e.at)}  ${eventTitle(e)}`];
   const margin = ' '.repeat(INDENT + LABEL_WIDTH);
   for (const [label, value] of details(e)) {
     if (value === undefined) continue;
@@ -221,7 +222,7 @@ export function composeMail(group: PendingGroup, ctx: ComposeContext): ComposedM
   const headline = headlineOf(group);
   const listed = [...group.first, ...group.last];
   const times = listed.map((e) => e.at);
-  const span = group.count === 1 ? `at ${iso(times[0]!)}` : `from ${iso(Math.min(...times))} to ${iso(Math.max(...times))}`;
+  const span = group.count === 1 ? `at ${formatTime(times[0]!)}` : `from ${formatTime(Math.min(...times))} to ${formatTime(Math.max(...times))}`;
   const text: string[] = [
     `kawatch on ${ctx.node} reports ${group.count === 1 ? '1 event' : `${group.count} events`}, ${span}.`,
     `Most important: ${eventTitle(headline)}`,
@@ -243,8 +244,11 @@ export function composeMail(group: PendingGroup, ctx: ComposeContext): ComposedM
   if (group.topics.length) {
     text.push('', 'What to check:');
     for (const topic of group.topics) {
-      text.push(`  ${HINTS[topic].title}:`);
-      for (const line of HINTS[topic].lines) text.push(line.startsWith('  ') ? `     ${line.trimStart()}` : `   - ${line}`);
+      // Topics come back from the outbox on disk: only a hint of our own is shown.
+      const hint = entryOf(HINTS, topic);
+      if (!hint) continue;
+      text.push(`  ${hint.title}:`);
+      for (const line of hint.lines) text.push(line.startsWith('  ') ? `     ${line.trimStart()}` : `   - ${line}`);
     }
   }
   text.push('', '-- ', `kawatch ${ctx.version} on ${ctx.node}`);

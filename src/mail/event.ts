@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { VrrpState } from '../model/vrrp.js';
 import type { Change, Snapshot, SourceName } from '../state/snapshot.js';
+import { entryOf } from '../core/dict.js';
 import { verdictKey, type Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 
@@ -40,7 +41,7 @@ export type MailEvent =
 
 /** VIP addresses of an instance: this node's configuration, else a peer's account of it. */
 function vipsOf(s: Snapshot, iname: string): string[] {
-  const local = s.instances[iname];
+  const local = entryOf(s.instances, iname);
   if (local) return local.vips.map((v) => v.address);
   for (const peer of Object.values(s.peers)) {
     const remote = peer.view?.instances.find((i) => i.name === iname);
@@ -52,7 +53,7 @@ function vipsOf(s: Snapshot, iname: string): string[] {
 /** `node`: this director's name as configured now (the store keeps the one it started with). */
 export function eventFromChange(change: Change, s: Snapshot, node: string): MailEvent | undefined {
   if (change.type !== 'transition') return undefined;
-  const instance = change.scope === 'instance' ? s.instances[change.name] : undefined;
+  const instance = change.scope === 'instance' ? entryOf(s.instances, change.name) : undefined;
   return {
     kind: 'transition',
     at: change.at,

@@ -2,6 +2,7 @@ import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import type { Change, Snapshot } from '../state/snapshot.js';
+import { formatTime } from '../core/time.js';
 import type { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import type { Verdict } from '../watchdog/diagnose.js';
@@ -162,7 +163,7 @@ export class Mailer implements DaemonPart {
       if (decision.held && this.heldNoticeBatch !== this.pending.batch) {
         this.heldNoticeBatch = this.pending.batch;
         this.log.warn(
-          { maxPerHour: this.rules.maxPerHour, until: new Date(decision.until).toISOString() },
+          { maxPerHour: this.rules.maxPerHour, until: formatTime(decision.until) },
           'hourly mail limit reached: events wait in the outbox and go out together in the next mail',
         );
       }

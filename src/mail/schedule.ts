@@ -1,3 +1,4 @@
+import { dictFrom, entryOf, type Dict } from '../core/dict.js';
 import { HINT_TOPICS, conditionOf, hintTopic, importance, instanceOf, type HintTopic, type MailEvent } from './event.js';
 import { eventTitle } from './title.js';
 
@@ -22,7 +23,7 @@ export interface PendingGroup {
   /** The most important event of the group, listed or not; the earliest of equals. */
   headline: MailEvent;
   /** Event title → how many events of the group have it. */
-  tally: Record<string, number>;
+  tally: Dict<number>;
   instances: string[];
   topics: HintTopic[];
   /** Conditions (see `conditionOf`) that started in this group, and those of them that also ended in it. */
@@ -57,7 +58,7 @@ function groupOf(event: MailEvent, arrivedAt: number): PendingGroup {
     first: [event],
     last: [],
     headline: event,
-    tally: { [eventTitle(event)]: 1 },
+    tally: dictFrom([[eventTitle(event), 1]]),
     instances: instance === undefined ? [] : [instance],
     topics: topic === undefined ? [] : [topic],
     started: condition?.phase === 'start' ? [condition.key] : [],
@@ -68,8 +69,9 @@ function groupOf(event: MailEvent, arrivedAt: number): PendingGroup {
 /** `b` after `a`. Exact for a single event added to a group; for two large groups the unlisted ones stay counted, not placed. */
 export function mergeGroups(a: PendingGroup, b: PendingGroup): PendingGroup {
   const listed = [...a.first, ...a.last, ...b.first, ...b.last];
-  const tally = { ...a.tally };
-  for (const [title, n] of Object.entries(b.tally)) tally[title] = (tally[title] ?? 0) + n;
+  // Titles carry instance names; a group read back from disk is an ordinary object: copy, never index it.
+  const tally = dictFrom(Object.entries(a.tally));
+  for (const [title, n] of Object.entries(b.tally)) tally[title] = (entryOf(tally, title) ?? 0) + n;
   const topics = new Set([...a.topics, ...b.topics]);
   return {
     openedAt: Math.min(a.openedAt, b.openedAt),

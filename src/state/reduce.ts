@@ -1,6 +1,7 @@
 import type { DumpInstance } from '../model/vrrp.js';
 import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import { checkerKey, type AddressView, type Change, type InstanceView, type PeerState, type Snapshot, type SourceName, type Update } from './snapshot.js';
+import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
 
 export interface Reduced {
   snapshot: Snapshot;
@@ -31,7 +32,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'peers-configured':
       return unchanged({
         ...s,
-        peers: Object.fromEntries(u.peers.map((p) => [p.name, { ...(s.peers[p.name] ?? { errors: 0 }), name: p.name, address: p.address }])),
+        peers: dictFrom(u.peers.map((p) => [p.name, { ...(entryOf(s.peers, p.name) ?? { errors: 0 }), name: p.name, address: p.address }])),
       });
     case 'peer-view':
       return unchanged(withPeer(s, u.peer, (p) => ({ ...p, view: u.view, lastExchange: u.at, rttMs: u.rttMs ?? p.rttMs, lastError: undefined })));
@@ -45,7 +46,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
       return unchanged({ ...s, witness });
     }
     case 'peer-rejected':
-      return unchanged({ ...s, peerRejected: { ...s.peerRejected, [u.reason]: (s.peerRejected[u.reason] ?? 0) + 1 } });
+      return unchanged({ ...s, peerRejected: withEntry(s.peerRejected, u.reason, (entryOf(s.peerRejected, u.reason) ?? 0) + 1) });
   }
 }
 
@@ -54,13 +55,13 @@ function unchanged(snapshot: Snapshot): Reduced {
 }
 
 function withSource(s: Snapshot, source: SourceName, f: (h: Snapshot['sources'][SourceName]) => Snapshot['sources'][SourceName]): Snapshot {
-  return { ...s, sources: { ...s.sources, [source]: f(s.sources[source]) } };
+  return { ...s, sources: withEntry(s.sources, source, f(s.sources[source])) as Snapshot['sources'] };
 }
 
 /** Updates for peers that are not configured (any more) are dropped: the peer list comes from the config alone. */
 function withPeer(s: Snapshot, name: string, f: (p: PeerState) => PeerState): Snapshot {
-  const peer = s.peers[name];
-  return peer ? { ...s, peers: { ...s.peers, [name]: f(peer) } } : s;
+  const peer = entryOf(s.peers, name);
+  return peer ? { ...s, peers: withEntry(s.peers, name, f(peer)) } : s;
 }
 
 function countEvent(r: Reduced, source: SourceName): Reduced {
@@ -77,17 +78,17 @@ function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: 
       if (report.name === undefined) return { snapshot: s, changes: [{ type: 'unattributed', state: report.state, at, source }] };
       return report.scope === 'instance' ? applyInstanceState(s, { ...report, name: report.name }, at, source) : applyGroupState(s, { ...report, name: report.name }, at, source);
     case 'master-rx-lower-priority': {
-      const current = s.instances[report.name] ?? newInstance(report.name);
+      const current = entryOf(s.instances, report.name) ?? newInstance(report.name);
       const next = { ...current, lowerPriorityAdverts: current.lowerPriorityAdverts + 1 };
-      return { snapshot: { ...s, instances: { ...s.instances, [report.name]: next } }, changes: [{ type: 'master-rx-lower-priority', name: report.name, at }] };
+      return { snapshot: { ...s, instances: withEntry(s.instances, report.name, next) }, changes: [{ type: 'master-rx-lower-priority', name: report.name, at }] };
     }
     case 'checker': {
       const key = checkerKey(report.virtualServer, report.realServer);
-      const previous = s.checkers[key];
+      const previous = entryOf(s.checkers, key);
       if (previous && previous.up === report.up) return { snapshot: s, changes: [] };
       const view = { virtualServer: report.virtualServer, realServer: report.realServer, up: report.up, since: at };
       return {
-        snapshot: { ...s, checkers: { ...s.checkers, [key]: view } },
+        snapshot: { ...s, checkers: withEntry(s.checkers, key, view) },
         changes: [{ type: 'checker', key, virtualServer: report.virtualServer, realServer: report.realServer, up: report.up, at }],
       };
     }
@@ -97,7 +98,7 @@ function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: 
 type NamedStateReport = StateReport & { name: string };
 
 function applyInstanceState(s: Snapshot, report: NamedStateReport, at: number, source: SourceName): Reduced {
-  const current = s.instances[report.name] ?? newInstance(report.name);
+  const current = entryOf(s.instances, report.name) ?? newInstance(report.name);
   // The hook and the FIFO both report the same transition, and a hook replayed from the spool
   // may be older than what a dump already showed: only a newer, different state is a transition.
   if (current.stateSince !== undefined && at < current.stateSince) return { snapshot: s, changes: [] };
@@ -108,14 +109,14 @@ function applyInstanceState(s: Snapshot, report: NamedStateReport, at: number, s
     next.stateSince = at;
     changes.push({ type: 'transition', scope: 'instance', name: report.name, vrid: current.vrid, from: current.state, to: report.state, at, source });
   }
-  return { snapshot: { ...s, instances: { ...s.instances, [report.name]: next } }, changes };
+  return { snapshot: { ...s, instances: withEntry(s.instances, report.name, next) }, changes };
 }
 
 function applyGroupState(s: Snapshot, report: NamedStateReport, at: number, source: SourceName): Reduced {
-  const current = s.groups[report.name] ?? { name: report.name, state: 'INIT' as const };
+  const current = entryOf(s.groups, report.name) ?? { name: report.name, state: 'INIT' as const };
   if (current.state === report.state || (current.stateSince !== undefined && at < current.stateSince)) return { snapshot: s, changes: [] };
   return {
-    snapshot: { ...s, groups: { ...s.groups, [report.name]: { name: report.name, state: report.state, stateSince: at } } },
+    snapshot: { ...s, groups: withEntry(s.groups, report.name, { name: report.name, state: report.state, stateSince: at }) },
     changes: [{ type: 'transition', scope: 'group', name: report.name, from: current.state, to: report.state, at, source }],
   };
 }
@@ -126,11 +127,11 @@ function applyGroupState(s: Snapshot, report: NamedStateReport, at: number, sour
  * least as recent as what the hook or FIFO already told (a dump can be older than an event).
  */
 function applyDump(s: Snapshot, dumped: DumpInstance[], at: number): Reduced {
-  const instances: Record<string, InstanceView> = {};
+  const instances = emptyDict<InstanceView>();
   const changes: Change[] = [];
   for (const d of dumped) {
     const { name, state, lastTransition, ...settings } = d;
-    const current = s.instances[name];
+    const current = entryOf(s.instances, name);
     const keepalivedSince = lastTransition !== undefined && lastTransition > 0 ? Math.round(lastTransition * 1000) : at;
     const next: InstanceView = {
       ...settings,
@@ -155,7 +156,7 @@ function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: num
   let instances = s.instances;
   if (!up) {
     // A dead keepalived holds nothing: every instance it ran is stopped, whatever the last event said.
-    instances = Object.fromEntries(
+    instances = dictFrom(
       Object.entries(s.instances).map(([name, inst]) => {
         if (inst.state === 'STOP') return [name, inst];
         changes.push({ type: 'transition', scope: 'instance', name, vrid: inst.vrid, from: inst.state, to: 'STOP', at, source: 'process' });

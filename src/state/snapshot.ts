@@ -2,6 +2,7 @@ import type { DumpInstance, InstanceSettings, Vip } from '../model/vrrp.js';
 import type { KeepalivedReport, VrrpState } from '../model/vrrp.js';
 import type { RejectReason } from '../model/peer.js';
 import type { PeerView } from '../model/peer.js';
+import { dictFrom, emptyDict, type Dict } from '../core/dict.js';
 
 export const SOURCE_NAMES = ['hook', 'fifo', 'netlink', 'dump', 'process'] as const;
 export type SourceName = (typeof SOURCE_NAMES)[number];
@@ -64,16 +65,17 @@ export interface PeerState {
   errors: number;
 }
 
+/** Every record keyed by a name is a `Dict`: the names come from keepalived, its hook and FIFO, and the peers. */
 export interface Snapshot {
   node: string;
   keepalived: { up: boolean; pid?: number; checkedAt?: number };
-  instances: Readonly<Record<string, InstanceView>>;
-  groups: Readonly<Record<string, GroupView>>;
+  instances: Dict<InstanceView>;
+  groups: Dict<GroupView>;
   /** Addresses on this host's interfaces, from netlink; `undefined` until the first full dump. */
   addresses?: readonly AddressView[];
-  checkers: Readonly<Record<string, CheckerView>>;
+  checkers: Dict<CheckerView>;
   sources: Readonly<Record<SourceName, SourceHealth>>;
-  peers: Readonly<Record<string, PeerState>>;
+  peers: Dict<PeerState>;
   /** Peer API messages refused, by reason. */
   peerRejected: Readonly<Partial<Record<RejectReason, number>>>;
   /** The witness, when one is configured: whether this node reaches it. */
@@ -115,10 +117,10 @@ export type Change =
   | { type: 'unattributed'; state: VrrpState; at: number; source: SourceName };
 
 export function emptySnapshot(node: string): Snapshot {
-  const sources = Object.fromEntries(
+  const sources = dictFrom(
     SOURCE_NAMES.map((s) => [s, { enabled: false, up: false, errors: 0, rejected: 0, events: 0 } satisfies SourceHealth]),
   ) as Record<SourceName, SourceHealth>;
-  return { node, keepalived: { up: false }, instances: {}, groups: {}, checkers: {}, sources, peers: {}, peerRejected: {} };
+  return { node, keepalived: { up: false }, instances: emptyDict(), groups: emptyDict(), checkers: emptyDict(), sources, peers: emptyDict(), peerRejected: emptyDict() };
 }
 
 export function checkerKey(virtualServer: string, realServer?: string): string {

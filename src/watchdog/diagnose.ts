@@ -1,3 +1,4 @@
+import { dictFrom, emptyDict, type Dict } from '../core/dict.js';
 import { buildView } from '../peer/view.js';
 import { type PeerInstance, type PeerView } from '../model/peer.js';
 import { electionOrder, type Contender } from './election.js';
@@ -18,7 +19,7 @@ export type Verdict =
   /** No authenticated exchange with this peer lately: its view is unknown, nothing is concluded from it. */
   | { kind: 'peer-unreachable'; peer: string; lastExchange?: number; error?: string }
   /** The directors disagree on a setting that must match for VRRP to work (a classic split-brain cause). */
-  | { kind: 'config-mismatch'; iname: string; vrid?: number; field: MismatchField; values: Record<string, string> }
+  | { kind: 'config-mismatch'; iname: string; vrid?: number; field: MismatchField; values: Dict<string> }
   /** Several directors have the same priority: the MASTER is chosen by address alone. */
   | { kind: 'equal-priority'; iname: string; vrid?: number; priority: number; nodes: string[] }
   /** The instance runs on another director than the one with the highest priority (failover without failback). */
@@ -168,14 +169,15 @@ function describeValue(field: MismatchField, instance: PeerInstance): string | u
 function configMismatches(iname: string, vrid: number | undefined, accounts: Account[]): Verdict[] {
   const found: Verdict[] = [];
   for (const field of MISMATCH_FIELDS) {
-    const values: Record<string, string> = {};
+    // Keyed by node names, which the peers choose.
+    const values = emptyDict<string>();
     for (const a of accounts) {
       const value = describeValue(field, a.instance);
       if (value !== undefined) values[a.node] = value;
     }
     if (new Set(Object.values(values)).size > 1) {
       // The digests themselves mean nothing to a reader: say only that they differ.
-      found.push({ kind: 'config-mismatch', iname, vrid, field, values: field === 'authentication' ? Object.fromEntries(Object.keys(values).map((n) => [n, 'differs'])) : values });
+      found.push({ kind: 'config-mismatch', iname, vrid, field, values: field === 'authentication' ? dictFrom(Object.keys(values).map((n) => [n, 'differs'])) : values });
     }
   }
   return found;

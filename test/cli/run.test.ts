@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -29,6 +31,17 @@ function config(port: number, extra = ''): string {
     '  dump: { enabled: false }',
     extra,
   ].join('\n');
+}
+
+/** "Billion laughs": each line ten aliases of the one before. */
+const ALIAS_BOMB = ['x0: &x0 [a, a, a, a, a, a, a, a, a, a]', ...[1, 2, 3, 4, 5, 6, 7].map((i) => `x${i}: &x${i} [${Array(10).fill(`*x${i - 1}`).join(', ')}]`)].join('\n');
+
+function startDaemon(file: string): ChildProcess {
+  // A small heap: should a reload ever expand something unbounded again, this daemon dies fast instead of taking the machine's memory.
+  const daemon = spawn(launcher, ['run', '--config', file], { env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=256' } });
+  daemon.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  daemon.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  return daemon;
 }
 
 const answers = async (port: number) => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true;
@@ -78,6 +91,64 @@ describeWithPrereqs('kawatch run (the built CLI)', { files: [cli] }, () => {
     expect(await code).toBe(0);
     const lines = output.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
     expect(lines.map((l) => l.msg).slice(-2)).toEqual(['stopping', 'stopped']);
+  });
+
+  it('keeps the running configuration whatever makes a reload fail, and still reloads a good file after', async () => {
+    const [port, next] = [await freePort(), await freePort()];
+    const file = join(dir, 'k.yml');
+    writeFileSync(file, config(port));
+    child = startDaemon(file);
+    await waitFor(() => answers(port), 'the daemon');
+    const busy = createServer().listen(next, '127.0.0.1');
+    await once(busy, 'listening');
+    try {
+      const rejected: [string, string][] = [
+        // node-cron would expand this range into billions of values.
+        [config(port, 'jobs:\n  audit: "*4294967296/30 * * * *"'), `${file}:10: jobs.audit: not a valid cron expression: minute "*4294967296/30" is not a cron field`],
+        [config(port, 'jobs:\n  digest: *morning'), `${file}:10: YAML: alias *morning names no anchor before it`],
+        [`${config(port)}\n${ALIAS_BOMB}`, `${file}:11: YAML: the aliases would expand to too many values`],
+        [config(port).replace(`listen: 127.0.0.1:${port}`, 'listen: 127.0.0.1:99999'), `${file}:3: listen: port 99999 is out of range: expected HOST:PORT with a port in 0-65535`],
+        // Valid, but the address is taken: the daemon stays on the one it has.
+        [config(next), `127.0.0.1:${next}`],
+      ];
+      for (const [text, problem] of rejected) {
+        writeFileSync(file, text);
+        const before = output.length;
+        child.kill('SIGHUP');
+        await waitFor(() => output.slice(before).includes('reload rejected'), `the rejected reload (${problem})`);
+        expect(output.slice(before)).toContain(JSON.stringify(problem).slice(1, -1));
+        expect(child.exitCode).toBeNull();
+        expect(await answers(port)).toBe(true);
+      }
+    } finally {
+      busy.close();
+    }
+    writeFileSync(file, config(next));
+    child.kill('SIGHUP');
+    await waitFor(() => answers(next), 'the daemon on the reloaded port');
+    expect(await answers(port)).toBe(false);
+  });
+
+  it('keeps running with instances named like members of Object.prototype, from the hook', async () => {
+    const port = await freePort();
+    const file = join(dir, 'k.yml');
+    writeFileSync(file, config(port));
+    child = startDaemon(file);
+    await waitFor(() => answers(port), 'the daemon');
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      const notify = spawn(launcher, ['notify', 'INSTANCE', name, 'MASTER', '100'], { env: { ...process.env, KAWATCH_SPOOL_DIR: join(dir, 'spool') } });
+      expect(await new Promise((r) => notify.on('exit', r))).toBe(0);
+    }
+    const instances = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/state`).catch(() => undefined);
+      return res?.ok ? Object.keys(((await res.json()) as { instances: object }).instances).sort() : [];
+    };
+    await waitFor(async () => (await instances()).length === 3, 'the three instances in the state');
+    expect(await instances()).toEqual(['__proto__', 'constructor', 'toString']);
+    expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const name of ['constructor', '__proto__', 'toString']) expect(metrics).toContain(`keepalived_vrrp_instance_state{iname="${name}",intf="",vrid=""} 2`);
+    expect(child.exitCode).toBeNull();
   });
 });
 

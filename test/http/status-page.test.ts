@@ -1,10 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/core/bus.js';
 import { createApp, HttpServer } from '../../src/http/server.js';
-import { renderStatusPage, STATUS_PAGE_HEADERS, type StatusView } from '../../src/http/status-page.js';
+import { escapeHtml, renderStatusPage, STATUS_PAGE_HEADERS, type StatusView } from '../../src/http/status-page.js';
 import { History } from '../../src/jobs/history.js';
 import { parseDump } from '../../src/keepalived/dump.js';
 import { parseFifoLine } from '../../src/keepalived/fifo-line.js';
@@ -16,6 +17,7 @@ import { StateStore } from '../../src/state/store.js';
 import { diagnose, type Verdict } from '../../src/watchdog/diagnose.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
 import type { WatchdogEvents } from '../../src/watchdog/watchdog.js';
+import { anyTime, anyUpdate, outsideName } from '../support/arbitrary.js';
 import { silentLog } from '../support/log.js';
 import { connectListeners } from '../../src/daemon/fan-out.js';
 import { bannerText, row, text } from './support.js';
@@ -210,6 +212,37 @@ describe('status page', () => {
   });
 });
 
+describe('status page, with times and names from outside', () => {
+  it('shows a time no clock shows as invalid, and instances named like members of Object.prototype', () => {
+    // keepalived's last_transition of 1e20 s, for an instance first seen in this dump.
+    const lb1 = dump('dump-lb1.json').flatMap((i) => (i.name === 'VI_1' ? [i, { ...i, name: 'VI_far', lastTransition: 1e20 }] : [i]));
+    const view = splitLab([
+      { type: 'dump', at: NOW, instances: lb1 },
+      ...fifoLines('INSTANCE "constructor" MASTER 100\nINSTANCE "__proto__" BACKUP 90'),
+      { type: 'peer-error', at: Number.NaN, peer: 'lb2', error: 'timeout' },
+    ]);
+    const page = renderStatusPage({ ...view, recent: [...view.recent, { at: Infinity, kind: 'transition', text: 'from a broken clock' }] });
+    expect(text(row(page, 'VI_far'))).toContain('invalid time (1e+23)');
+    expect(text(row(page, 'constructor'))).toMatch(/^constructor \? MASTER /);
+    expect(text(row(page, '__proto__'))).toMatch(/^__proto__ \? BACKUP /);
+    expect(text(page)).toMatch(/invalid time \(Infinity\) transition from a broken clock/);
+  });
+
+  it('renders any snapshot, history and journal without failing', () => {
+    const happening = fc.record({ at: anyTime, kind: fc.constantFrom('transition' as const, 'verdict' as const, 'action' as const), text: outsideName });
+    const action = fc.record({ at: anyTime, action: fc.constantFrom('demote' as const, 'restore' as const, 'stop' as const), iname: outsideName, reason: outsideName, dryRun: fc.boolean(), restoreAfterMs: fc.option(anyTime, { nil: undefined }) });
+    fc.assert(
+      fc.property(fc.array(anyUpdate, { maxLength: 20 }), fc.array(happening, { maxLength: 5 }), fc.array(action, { maxLength: 3 }), anyTime, (updates, recent, actions, now) => {
+        const snapshot = reduceAll(emptySnapshot('lb1'), updates);
+        const verdicts = diagnose(snapshot, { ...OPTIONS, now });
+        const page = renderStatusPage({ version: '9.8.7', now, snapshot, verdicts, actions, recent });
+        for (const name of Object.keys(snapshot.instances)) expect(page).toContain(`<tr><th scope="row">${escapeHtml(name)}</th>`);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
 describe('GET / on the daemon', () => {
   const store = new StateStore('lb1', silentLog);
   const watchdog = new EventBus<WatchdogEvents>(silentLog);
@@ -234,6 +267,13 @@ describe('GET / on the daemon', () => {
     const body = await res.text();
     expect(text(row(body, 'VI_2'))).toMatch(/^VI_2 \? STOP \? /);
     expect(text(body)).toContain('instance VI_1: BACKUP -> MASTER (fifo)');
+  });
+
+  it('still answers once keepalived reported a time no clock shows', async () => {
+    store.apply({ type: 'dump', at: Date.now(), instances: dump('dump-lb1.json').map((i) => ({ ...i, name: `${i.name}-far`, lastTransition: 1e20 })) });
+    const res = await fetch(`${base}/`);
+    expect(res.status).toBe(200);
+    expect(text(row(await res.text(), 'VI_1-far'))).toContain('invalid time (1e+23)');
   });
 
   it('answers HEAD with the same headers and no body', async () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { EventBus } from '../../src/core/bus.js';
@@ -11,6 +12,7 @@ import { MailStats } from '../../src/mail/stats.js';
 import { StateStore } from '../../src/state/store.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 import type { WatchdogEvents } from '../../src/watchdog/watchdog.js';
+import { anyTime, outsideName } from '../support/arbitrary.js';
 import { silentLog } from '../support/log.js';
 import { connectListeners } from '../../src/daemon/fan-out.js';
 import { waitFor } from '../support/wait.js';
@@ -30,6 +32,20 @@ describe('digest', () => {
     expect(d.text).toContain('  - split brain on VI_2');
     expect(d.text).toContain('demote VI_2: split brain');
     expect(d.count).toBe(3);
+  });
+
+  it('tells a time no clock shows as invalid, and digests any times and names', () => {
+    const d = digest('lb1', [{ at: 1e23, kind: 'transition', iname: 'constructor', text: 'instance constructor: BACKUP -> MASTER (dump)' }], Number.NaN, 1_800_000_100_000, []);
+    expect(d.text).toContain('Digest of lb1 from invalid time (NaN) to 2027-01-15T08:01:40.000Z.');
+    expect(d.text).toContain('transitions: 1 (constructor 1)');
+    expect(d.text).toContain('  invalid time (1e+23)  instance constructor: BACKUP -> MASTER (dump)');
+    const happening = fc.record({ at: anyTime, kind: fc.constantFrom('transition' as const, 'verdict' as const, 'action' as const), iname: fc.option(outsideName, { nil: undefined }), text: outsideName });
+    fc.assert(
+      fc.property(fc.array(happening, { maxLength: 30 }), anyTime, anyTime, (recent, from, to) => {
+        expect(digest('lb1', recent, from, to, []).count).toBe(recent.length);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 

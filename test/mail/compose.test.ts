@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { dictFrom } from '../../src/core/dict.js';
 import { parseDump } from '../../src/keepalived/dump.js';
-import type { VrrpState } from '../../src/model/vrrp.js';
+import { VRRP_STATES, type VrrpState } from '../../src/model/vrrp.js';
 import { composeMail, transitionReason, wrap, type ComposeContext } from '../../src/mail/compose.js';
 import { eventTitle } from '../../src/mail/title.js';
 import { eventFromAction, eventFromChange, eventFromVerdict, type MailEvent } from '../../src/mail/event.js';
 import { addEvent, emptyPending, type PendingGroup } from '../../src/mail/schedule.js';
 import { StateStore } from '../../src/state/store.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
+import { anyTime, outsideName } from '../support/arbitrary.js';
 import { silentLog } from '../support/log.js';
 
 const T0 = Date.parse('2026-11-22T10:00:00.000Z');
@@ -152,5 +155,37 @@ describe('wrap', () => {
     expect(wrap('aa bb cc dd', 5)).toEqual(['aa bb', 'cc dd']);
     expect(wrap('a verylongword b', 5)).toEqual(['a', 'verylongword', 'b']);
     expect(wrap('  ', 5)).toEqual([]);
+  });
+});
+
+describe('times and names from outside', () => {
+  const mailEvent: fc.Arbitrary<MailEvent> = fc.oneof(
+    fc.record({ at: anyTime, name: outsideName, from: fc.constantFrom(...VRRP_STATES), to: fc.constantFrom(...VRRP_STATES) }).map(({ at, name, from, to }) => transition(from, to, at, { name })),
+    fc.record({ at: anyTime, peer: outsideName, lastExchange: fc.option(anyTime, { nil: undefined }), change: fc.constantFrom('lost' as const, 'back' as const) }).map((p) => ({ kind: 'peer' as const, node: 'lb1', ...p })),
+    fc.record({ at: anyTime, iname: outsideName, nodes: fc.uniqueArray(outsideName, { minLength: 2, maxLength: 3 }) }).map(({ at, iname, nodes }) =>
+      verdict('raised', { kind: 'config-mismatch', iname, field: 'virtual_router_id', values: dictFrom(nodes.map((n, i) => [n, String(i + 1)])) }, at),
+    ),
+    fc.record({ at: anyTime, iname: outsideName, restoreAfterMs: anyTime }).map(({ at, iname, restoreAfterMs }) =>
+      eventFromAction({ at, action: 'demote', iname, reason: 'split brain', dryRun: false, restoreAfterMs }, 'lb1'),
+    ),
+  );
+
+  it('mails an event whose time no clock shows, saying so, rather than failing to compose', () => {
+    // keepalived's last_transition of 1e20 s, as the reducer turns it into milliseconds.
+    const mail = composeMail(groupOf([transition('BACKUP', 'MASTER', 1e23), transition('MASTER', 'BACKUP', T0)]), ctx);
+    expect(mail.text).toContain('from 2026-11-22T10:00:00.000Z to invalid time (1e+23)');
+    expect(mail.text).toContain('invalid time (1e+23)  VI_1 (vrid 51) BACKUP -> MASTER');
+    expect(composeMail(groupOf([{ kind: 'peer', at: Number.NaN, node: 'lb1', change: 'lost', peer: 'lb2', lastExchange: -5 }]), ctx).text).toMatch(/last heard: +invalid time \(-5\)/);
+  });
+
+  it('composes every group of events, whatever their times and names', () => {
+    fc.assert(
+      fc.property(fc.array(mailEvent, { minLength: 1, maxLength: 40 }), (events) => {
+        const mail = composeMail(groupOf(events), ctx);
+        expect(mail.text).toContain(`reports ${events.length === 1 ? '1 event' : `${events.length} events`}`);
+        expect(mail.subject.startsWith('[kawatch] lb1: ')).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
   });
 });

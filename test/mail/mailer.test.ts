@@ -232,6 +232,20 @@ describe('the outbox across restarts', () => {
     expect(pendingCount(outboxDir)).toBe(0);
   });
 
+  it('mails a transition keepalived dated past any clock, and the next start has nothing left to choke on', async () => {
+    const server = await smtpServer();
+    const h = await startMailer(mailConfig(server.port, { group_window: '0s' }));
+    transition(h.store, 'VI_1', 'BACKUP');
+    await waitFor(() => server.received.length === 1, 'the first mail');
+    // keepalived's dump says VI_1 moved at 1e20 s since the epoch.
+    h.store.apply({ type: 'dump', at: Date.now(), instances: [{ name: 'VI_1', vrid: 51, state: 'MASTER', vips: [], lastTransition: 1e20 }] });
+    await waitFor(() => server.received.length === 2, 'the mail of the far-dated transition');
+    expect(server.received[1]!.subject).toBe('[kawatch] lb1: VI_1 (vrid 51) BACKUP -> MASTER');
+    expect(server.received[1]!.text).toContain('invalid time (1e+23)  VI_1 (vrid 51) BACKUP -> MASTER');
+    await stopMailer(h);
+    expect(pendingCount(join(dir, 'outbox'))).toBe(0);
+  });
+
   it('keeps events beyond max_per_hour on disk for the next allowed mail', async () => {
     const server = await smtpServer();
     const h = await startMailer(mailConfig(server.port, { max_per_hour: 1 }));

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDump } from '../../src/keepalived/dump.js';
-import { emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/snapshot.js';
+import { checkerKey, emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/snapshot.js';
 import { reduce } from '../../src/state/reduce.js';
+import { anyUpdate, PROTOTYPE_NAMES } from '../support/arbitrary.js';
 
 const dump = (name: string) => parseDump(readFileSync(new URL(`../fixtures/keepalived/${name}`, import.meta.url), 'utf8'));
 
@@ -115,5 +117,60 @@ describe('reduce', () => {
     ]);
     expect(s.sources.fifo).toMatchObject({ enabled: true, up: true, rejected: 1, errors: 0, lastRejected: 'bad line' });
     expect(s.sources.dump).toMatchObject({ up: false, errors: 1, lastError: 'timeout' });
+  });
+});
+
+/** Which names the snapshot should hold after `updates`, by the reducer's documented rules, kept as plain sets. */
+function expectedNames(updates: Update[]): { instances: Set<string>; groups: Set<string>; checkers: Set<string>; peers: Set<string> } {
+  let instances = new Set<string>();
+  const groups = new Set<string>();
+  const checkers = new Set<string>();
+  let peers = new Set<string>();
+  for (const u of updates) {
+    if (u.type === 'dump') instances = new Set(u.instances.map((i) => i.name));
+    if (u.type === 'peers-configured') peers = new Set(u.peers.map((p) => p.name));
+    if (u.type !== 'report') continue;
+    const r = u.report;
+    if (r.kind === 'checker') checkers.add(checkerKey(r.virtualServer, r.realServer));
+    else if (r.kind === 'master-rx-lower-priority' || r.scope === 'instance') instances.add(r.name!);
+    // A sync group first reported in INIT has not moved: nothing to record yet.
+    else if (r.state !== 'INIT') groups.add(r.name!);
+  }
+  return { instances, groups, checkers, peers };
+}
+
+function prototypeFingerprint(): string[] {
+  return Reflect.ownKeys(Object.prototype).map((key) => `${String(key)}=${String(Object.getOwnPropertyDescriptor(Object.prototype, key)!.value ?? 'accessor')}`);
+}
+
+describe('reduce, with names from outside', () => {
+  it('keeps an instance named like a member of Object.prototype as an instance', () => {
+    for (const name of PROTOTYPE_NAMES) {
+      const { s, changes } = run([state(1000, name, 'BACKUP', 'hook'), state(2000, name, 'MASTER')]);
+      expect(Object.keys(s.instances)).toEqual([name]);
+      expect(s.instances[name]).toMatchObject({ name, state: 'MASTER', stateSince: 2000 });
+      expect(changes.map((c) => c.type === 'transition' && c.to)).toEqual(['BACKUP', 'MASTER']);
+    }
+  });
+
+  it('never throws, never touches Object.prototype, and holds exactly the names it was given', () => {
+    const before = prototypeFingerprint();
+    fc.assert(
+      fc.property(fc.array(anyUpdate, { maxLength: 25 }), (updates) => {
+        const { s } = run(updates);
+        const expected = expectedNames(updates);
+        for (const [field, names] of Object.entries(expected) as [keyof typeof expected, Set<string>][]) {
+          expect(new Set(Object.keys(s[field]))).toEqual(names);
+          // What the API and the peers receive: JSON keeps every name, `__proto__` included.
+          expect(new Set(Object.keys((JSON.parse(JSON.stringify(s)) as Record<string, object>)[field]!))).toEqual(names);
+        }
+        for (const [name, instance] of Object.entries(s.instances)) expect(instance.name).toBe(name);
+        for (const [name, group] of Object.entries(s.groups)) expect(group.name).toBe(name);
+        for (const [name, peer] of Object.entries(s.peers)) expect(peer.name).toBe(name);
+        expect(prototypeFingerprint()).toEqual(before);
+        expect(({} as Record<string, unknown>).name).toBeUndefined();
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -120,6 +120,14 @@ describe('diagnose', () => {
     expect(JSON.stringify(verdicts)).not.toContain('0123456789abcdef');
   });
 
+  it('keeps a mismatch between directors named like members of Object.prototype', () => {
+    const lb1 = { ...local('MASTER'), node: '__proto__' };
+    const other = { ...peerView('BACKUP'), node: 'constructor', instances: [{ ...peerView('BACKUP').instances[0]!, vrid: 52 }] };
+    const s: Snapshot = { ...lb1, peers: { constructor: { name: 'constructor', address: '198.18.1.2:9651', view: other, lastExchange: NOW - 100, errors: 0 } } };
+    const mismatch = run(s).find((v) => v.kind === 'config-mismatch');
+    expect(mismatch?.kind === 'config-mismatch' && Object.entries(mismatch.values)).toEqual([['__proto__', '51'], ['constructor', '52']]);
+  });
+
   it('reports equal priorities, and an instance left away from its preferred director', () => {
     const withPriority = (s: Snapshot, p: number) => ({ ...s, instances: { VI_1: { ...s.instances.VI_1!, basePriority: p } } });
     const peerWith = (state: 'MASTER' | 'BACKUP', p: number) => ({ ...peerView(state), instances: [{ ...peerView(state).instances[0]!, basePriority: p }] });
