@@ -15,7 +15,10 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { labDown, labHeal, labSplit, labUp, reconfigureDaemon, type LabNode } from '../src/lab/lab.js';
+import { type LabNode } from '../src/lab/state.js';
+import { labDown, labUp } from '../src/lab/lifecycle.js';
+import { labHeal, labSplit } from '../src/lab/split.js';
+import { reconfigureDaemon } from '../src/lab/directors.js';
 import { nodePaths } from '../src/lab/plan.js';
 import { BenchReport, countOption, keepalivedTransitionTime, percentile, pollUntil, type Figure, type GoalName } from './support.js';
 

@@ -13,7 +13,10 @@
  * sleep between looks (POLL), so that the benchmark does not take the CPU from the daemons it times;
  * the interval bounds the resolution of the figures.
  */
-import { labDown, labHeal, labSplit, labUp, reconfigureDaemon, type LabNode } from '../src/lab/lab.js';
+import { type LabNode } from '../src/lab/state.js';
+import { labDown, labUp } from '../src/lab/lifecycle.js';
+import { labHeal, labSplit } from '../src/lab/split.js';
+import { reconfigureDaemon } from '../src/lab/directors.js';
 import { BenchReport, countOption, keepalivedTransitionTime, percentile, pollUntil, SPLIT_HOLD_DOWN_MS, type Poll } from './support.js';
 
 const PREFIX = 'kwbsplit';

@@ -5,7 +5,7 @@ import { arch, cpus, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import type { LabNode } from '../src/lab/lab.js';
+import type { LabNode } from '../src/lab/state.js';
 import { nodePaths } from '../src/lab/plan.js';
 
 const run = promisify(execFile);

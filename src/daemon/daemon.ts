@@ -97,12 +97,23 @@ export class Daemon {
       createApp({ store: this.store, registry: this.metrics.registry, version: VERSION, verdicts, actions, recent: () => this.history.since(0), streamedMetrics: () => this.ipvsMetrics() }),
       log,
     );
-    connectListeners(this.store, this.watchdogEvents, () => ({ history: this.history, countTransition: this.metrics.countTransition, ...this.built?.listeners }), log);
+    connectListeners(this.store, this.watchdogEvents, () => this.listeners(), log);
   }
 
   /** For the process's last-resort handlers: see Supervisor.contain. */
   contain(kind: 'exception' | 'rejection', err: unknown): void {
     this.supervisor.contain(kind, err);
+  }
+
+  /**
+   * Who hears of a change now: a part only between the end of its start and the beginning of its
+   * stop, so none acts on a change before it is ready (the dump source before it knows keepalived's
+   * signal) or after it let go of what it holds.
+   */
+  private listeners(): Listeners {
+    const running = <P extends DaemonPart>(part: P | undefined) => (part && this.supervisor.isUp(part) ? part : undefined);
+    const l = this.built?.listeners;
+    return { history: this.history, countTransition: this.metrics.countTransition, peers: running(l?.peers), dump: running(l?.dump), mailer: running(l?.mailer), watchdog: running(l?.watchdog) };
   }
 
   get listenAddress(): string | undefined {
@@ -215,14 +226,18 @@ export class Daemon {
     return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, ipvs, sorryServers };
   }
 
-  /** Listens first: a busy port is the one start-up problem that ends the daemon (StartupError). */
+  /**
+   * Starts the parts, then listens: an API that answers means every part has had its start (the lab
+   * and the tests wait on that). A busy port is the one start-up problem that ends the daemon.
+   */
   async start(): Promise<void> {
+    await this.startParts(this.config);
     try {
       await this.http.start();
     } catch (err) {
+      await this.stopParts();
       throw new StartupError(`cannot listen on ${this.config.listen}: ${(err as Error).message}; is another kawatch running? Change \`listen\` or free the port.`);
     }
-    await this.startParts(this.config);
   }
 
   private async startParts(config: Config): Promise<void> {

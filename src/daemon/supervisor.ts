@@ -58,6 +58,11 @@ export class Supervisor {
     this.log.error({ error: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined }, `uncaught ${kind} (contained)`);
   }
 
+  /** Whether the part has started and not failed or stopped since: only then does it hear of changes. */
+  isUp(part: DaemonPart): boolean {
+    return this.supervised.some((s) => s.part === part && s.up);
+  }
+
   /** Why each part that is not running failed last, by part name. */
   get failing(): ReadonlyMap<string, string> {
     return new Map(this.supervised.filter((s) => !s.up && s.lastError).map((s) => [s.part.name, s.lastError!]));
@@ -76,8 +81,9 @@ export class Supervisor {
     const stopping = [...this.supervised].reverse();
     for (const s of stopping) clearTimeout(s.retry);
     for (const s of stopping) {
-      await s.part.stop().catch((err: unknown) => this.log.error({ part: s.part.name, error: (err as Error).message }, 'stop failed'));
+      // Down before it stops: from here on it hears of no change.
       s.up = false;
+      await s.part.stop().catch((err: unknown) => this.log.error({ part: s.part.name, error: (err as Error).message }, 'stop failed'));
     }
     this.supervised = [];
   }

@@ -1,7 +1,10 @@
 import { Option, type Command } from 'commander';
 import { CommandError } from '../core/exec.js';
 import { WaitTimeout } from '../core/wait.js';
-import type { LabDownResult, LabInfo, LabStatus, SplitLink, SplitState } from './lab.js';
+import { LabError } from './system.js';
+import type { LabInfo } from './state.js';
+import type { LabDownResult, LabStatus } from './lifecycle.js';
+import type { SplitLink, SplitState } from './split.js';
 import { DEFAULT_PREFIX, LAB_POLICIES, PRIMARY_IFNAME, SECONDARY_IFNAME, type LabPolicy } from './plan.js';
 
 interface CommonOptions {
@@ -89,7 +92,13 @@ function formatSplit(s: SplitState): string {
   ].join('\n');
 }
 
-type LabModule = typeof import('./lab.js');
+type LabModule = typeof import('./lifecycle.js') & typeof import('./split.js') & typeof import('./observe.js');
+
+/** What a lab command needs, loaded on use. */
+async function loadLab(): Promise<LabModule> {
+  const [lifecycle, split, observe] = await Promise.all([import('./lifecycle.js'), import('./split.js'), import('./observe.js')]);
+  return { ...lifecycle, ...split, ...observe };
+}
 
 /**
  * Prints the result as JSON or as text; a failure becomes a message on stderr and exit status 1.
@@ -102,12 +111,12 @@ function output<T>(
   json: (result: T) => unknown = (result) => result,
 ) {
   return async (opts: CommonOptions & Record<string, unknown>) => {
-    const lab = await import('./lab.js');
+    const lab = await loadLab();
     try {
       const result = await work(lab, opts);
       process.stdout.write(`${opts.json ? JSON.stringify(json(result)) : await text(result, lab)}\n`);
     } catch (err) {
-      process.stderr.write(`kawatch lab ${name}: ${err instanceof lab.LabError || err instanceof CommandError || err instanceof WaitTimeout ? err.message : ((err as Error).stack ?? String(err))}\n`);
+      process.stderr.write(`kawatch lab ${name}: ${err instanceof LabError || err instanceof CommandError || err instanceof WaitTimeout ? err.message : ((err as Error).stack ?? String(err))}\n`);
       process.exitCode = 1;
     }
   };

@@ -26,7 +26,7 @@ import { checkDashboard, failures, formatResults, type QueryResult } from '../..
 import { readDashboard, shippedDashboards } from '../../src/dashboards/cli.js';
 import { durationSeconds, MEHDY_METRICS } from '../../src/dashboards/dashboard.js';
 import { parseIpVs } from '../../src/ipvs/procfs.js';
-import { labHeal, labSplit } from '../../src/lab/lab.js';
+import { labHeal, labSplit } from '../../src/lab/split.js';
 import { readRecordedMail, type RecordedMail } from '../mail/support.js';
 import { useLab, type LabHandle } from '../support/lab.js';
 import { freePort } from '../support/net.js';

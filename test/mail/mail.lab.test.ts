@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { labDown, labHeal, labSplit, labUp, readMasters, startKeepalived, stopKeepalived, type LabInfo, type LabNode } from '../../src/lab/lab.js';
+import { type LabInfo, type LabNode } from '../../src/lab/state.js';
+import { labDown, labUp } from '../../src/lab/lifecycle.js';
+import { labHeal, labSplit } from '../../src/lab/split.js';
+import { startKeepalived, stopKeepalived } from '../../src/lab/directors.js';
+import { readMasters } from '../../src/lab/observe.js';
 import { scrape, valueOf } from '../support/metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll } from 'vitest';
-import { fetchNodeState, labDown, labUp, type LabInfo, type LabNode, type LabPolicy } from '../../src/lab/lab.js';
+import { type LabPolicy } from '../../src/lab/plan.js';
+import { type LabInfo, type LabNode } from '../../src/lab/state.js';
+import { labDown, labUp } from '../../src/lab/lifecycle.js';
+import { fetchNodeState } from '../../src/lab/observe.js';
 import type { Snapshot } from '../../src/state/snapshot.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { labHeal, labSplit, reconfigureDaemon, type LabNode } from '../../src/lab/lab.js';
+import { type LabNode } from '../../src/lab/state.js';
+import { labHeal, labSplit } from '../../src/lab/split.js';
+import { reconfigureDaemon } from '../../src/lab/directors.js';
 import { startSmtpServer, type TestSmtpServer } from '../mail/support.js';
 import { nodeState, useLab } from '../support/lab.js';
 import { scrape, valueOf } from '../support/metrics.js';

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, expect, it } from 'vitest';
-import { labHeal, labSplit, startDaemon, stopDaemon, type LabNode } from '../../src/lab/lab.js';
+import { type LabNode } from '../../src/lab/state.js';
+import { labHeal, labSplit } from '../../src/lab/split.js';
+import { startDaemon, stopDaemon } from '../../src/lab/directors.js';
 import { nodePaths } from '../../src/lab/plan.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
 import { nodeState, useLab } from '../support/lab.js';

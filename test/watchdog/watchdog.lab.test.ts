@@ -1,5 +1,7 @@
 import { beforeAll, expect, it } from 'vitest';
-import { labHeal, labSplit, stopKeepalived, startKeepalived, type LabNode } from '../../src/lab/lab.js';
+import { type LabNode } from '../../src/lab/state.js';
+import { labHeal, labSplit } from '../../src/lab/split.js';
+import { stopKeepalived, startKeepalived } from '../../src/lab/directors.js';
 import { nodeState, useLab } from '../support/lab.js';
 import { scrape, valueOf } from '../support/metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
