@@ -50,7 +50,14 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
   }
   if (problems.length) throw new ConfigError(problems);
 
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  let raw: Record<string, unknown>;
+  try {
+    // maxAliasCount: a billion-laughs document is refused, not expanded.
+    raw = (doc.toJS({ maxAliasCount: 100 }) ?? {}) as Record<string, unknown>;
+  } catch (err) {
+    // What the parser lets through but cannot resolve (an alias merged before its anchor).
+    throw new ConfigError([{ file, line: 1, message: `YAML: ${(err as Error).message.split('\n')[0]}` }]);
+  }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([{ file, line: 1, message: 'expected a mapping of keys (see examples/kawatch.yml)' }]);
   }

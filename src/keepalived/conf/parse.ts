@@ -241,7 +241,9 @@ class LineReader {
     if (text.startsWith('~SEQ')) {
       const seq = parseSeq(text);
       if (typeof seq === 'string') {
-        this.problems.push({ file, line, message: `${seq} '${text.slice(0, 80)}'`, fix: 'write ~SEQ(var, start, step, end) followed by the line to repeat' });
+        // Only the ~SEQ(...) head is quoted: the rest of the line may be anything, a password too.
+        const head = text.slice(0, Math.min(text.indexOf(')') < 0 ? 40 : text.indexOf(')') + 1, 80));
+        this.problems.push({ file, line, message: `${seq} '${head}'`, fix: 'write ~SEQ(var, start, step, end) followed by the line to repeat' });
         return;
       }
       for (let k = 0; k < seq.count; k++) {
