@@ -51,24 +51,6 @@ export function finding(code: Code, at: Place, message: string, fix: string, rel
   return f;
 }
 
-/** keepalived keywords whose value is a secret: the VRRP `auth_pass`, an SSL checker's key `password`. */
-export const SECRET_KEYWORDS: readonly string[] = ['auth_pass', 'password'];
-const SECRET_KEYWORD = new RegExp(`(${SECRET_KEYWORDS.join('|')})`, 'i');
-const EXCERPT_CHARS = 60;
-
-/**
- * Configuration text as a finding may quote it: at most EXCERPT_CHARS characters, control
- * characters escaped (a terminal must not run what a file holds), and anything after a secret
- * keyword masked, so `"auth_pass s3cret` read as one word by unbalanced quotes stays secret.
- */
-export function excerpt(text: string): string {
-  const secret = SECRET_KEYWORD.exec(text);
-  const shown = secret ? `${text.slice(0, secret.index + (secret[1] as string).length)}${text.length > secret.index + (secret[1] as string).length ? ' ********' : ''}` : text;
-  const cut = shown.length > EXCERPT_CHARS ? `${shown.slice(0, EXCERPT_CHARS)}…` : shown;
-  // eslint-disable-next-line no-control-regex
-  return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 /**
  * Masks every secret value of the configuration wherever it occurs in a finding's text, standing
  * alone (not inside a longer word): the last guard, whatever path a value took into a message.

@@ -1,7 +1,8 @@
 import { canonicalIp, zoneOf } from '../core/ip.js';
 import type { ConfNode, ParsedConf } from '../keepalived/conf/ast.js';
 import { DEPRECATED, REMOVED, SECTIONS, childSection, nearest, sectionsKnowing } from '../keepalived/conf/keywords.js';
-import { excerpt, finding, type Finding } from './finding.js';
+import { excerpt } from '../keepalived/conf/excerpt.js';
+import { finding, type Finding } from './finding.js';
 import { first, type Director } from './model.js';
 
 /** Findings about one file on its own: keywords, values, and combinations keepalived rejects. */

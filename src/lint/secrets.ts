@@ -1,5 +1,5 @@
 import type { ConfNode, ParsedConf } from '../keepalived/conf/ast.js';
-import { SECRET_KEYWORDS } from './finding.js';
+import { SECRET_KEYWORDS } from '../keepalived/conf/excerpt.js';
 
 const isSecretKeyword = (word: string) => SECRET_KEYWORDS.includes(word.toLowerCase());
 

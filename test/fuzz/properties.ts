@@ -290,7 +290,8 @@ export const genlProperty: ParserProperty<Buffer[]> = {
     for (const d of decodeDestinationReplies(key, replies, unknown).destinations) checkDestination(d);
     unknown.problems();
   },
-  grow: (n) => [frame(1 | 0x8000, Buffer.concat(Array.from({ length: n }, (_, k) => frame(k % 16, Buffer.alloc(k % 8)))))],
+  // Replies of a few attributes each: one attribute is at most 64 KiB, a dump has many replies.
+  grow: (n) => Array.from({ length: n / 8 }, (_, k) => frame(1 | 0x8000, Buffer.concat(Array.from({ length: 8 }, (_, j) => frame((k + j) % 16, Buffer.alloc(j)))))),
 };
 
 // ---------------------------------------------------------------- keepalived.conf and lint
@@ -308,7 +309,8 @@ const confText = fc.array(fc.array(confWord, { maxLength: 8 }).map((words) => wo
 const memory = (text: string): ConfSource => ({
   read: async (path) => {
     if (path === '/k/keepalived.conf') return text;
-    if (path.startsWith('/k/')) return `vrrp_instance INC {\n auth_pass ${SECRET}\n}\n`;
+    // Only files that exist are read: a file's own name is a path, not a secret.
+    if (path === '/k/a.conf' || path === '/k/b.conf') return `vrrp_instance INC {\n auth_pass ${SECRET}\n}\n`;
     throw Object.assign(new Error(path), { code: 'ENOENT' });
   },
   glob: async (pattern) => (pattern.includes('{') ? [] : ['/k/a.conf', '/k/b.conf']),

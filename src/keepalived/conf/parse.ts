@@ -2,6 +2,10 @@ import { constants } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { ConfNode, ConfProblem, ParsedConf } from './ast.js';
+import { excerpt } from './excerpt.js';
+
+/** Paths are quoted longer than other words: /etc/keepalived/conf.d/… names are long. */
+const PATH_CHARS = 240;
 
 /**
  * keepalived.conf read the way keepalived 2.2.7 reads it (lib/parser.c, keepalived.conf(5)):
@@ -243,7 +247,7 @@ class LineReader {
       if (typeof seq === 'string') {
         // Only the ~SEQ(...) head is quoted: the rest of the line may be anything, a password too.
         const head = text.slice(0, Math.min(text.indexOf(')') < 0 ? 40 : text.indexOf(')') + 1, 80));
-        this.problems.push({ file, line, message: `${seq} '${head}'`, fix: 'write ~SEQ(var, start, step, end) followed by the line to repeat' });
+        this.problems.push({ file, line, message: `${seq} '${excerpt(head)}'`, fix: 'write ~SEQ(var, start, step, end) followed by the line to repeat' });
         return;
       }
       for (let k = 0; k < seq.count; k++) {
@@ -376,7 +380,7 @@ function buildTree(lines: LogicalLine[], problems: ConfProblem[]): ConfNode[] {
     problems.push({
       file: node.file,
       line: node.line,
-      message: `'${node.keyword}' block opened here is never closed ('}' missing)`,
+      message: `'${excerpt(node.keyword)}' block opened here is never closed ('}' missing)`,
       fix: "add the missing '}'",
     });
   }
@@ -618,23 +622,23 @@ export async function parseKeepalivedConf(path: string, options: ParseOptions = 
       matches = /[*?[{]/.test(pattern) ? await source.glob(absolute) : [absolute];
     } catch (err) {
       if (!(err instanceof GlobLimitError)) throw err;
-      problems.push({ file: at.file, line: at.line, message: `${keyword} ${pattern.slice(0, 80)}: ${err.message}, past kawatch's bound; nothing of it is read`, fix: 'name the included files with a simpler pattern (fewer braces, a narrower directory)' });
+      problems.push({ file: at.file, line: at.line, message: `${keyword} ${excerpt(pattern, PATH_CHARS)}: ${err.message}, past kawatch's bound; nothing of it is read`, fix: 'name the included files with a simpler pattern (fewer braces, a narrower directory)' });
       return;
     }
     if (matches.length === 0) {
       // Plain `include` tolerates an empty glob (keepalived.conf(5)); the variants do not.
       if (keyword !== 'include' && keyword !== 'includer') {
-        problems.push({ file: at.file, line: at.line, message: `${keyword} ${pattern}: no file matches`, fix: 'check the path (relative paths are relative to this file)' });
+        problems.push({ file: at.file, line: at.line, message: `${keyword} ${excerpt(pattern, PATH_CHARS)}: no file matches`, fix: 'check the path (relative paths are relative to this file)' });
       }
       return;
     }
     for (const match of matches) {
       if (reads >= LIMITS.files) {
-        problems.push({ file: at.file, line: at.line, message: `${keyword} ${pattern.slice(0, 80)}: the configuration reads more than ${LIMITS.files} files, past kawatch's bound; the rest is not read`, fix: 'include fewer files, or each file once' });
+        problems.push({ file: at.file, line: at.line, message: `${keyword} ${excerpt(pattern, PATH_CHARS)}: the configuration reads more than ${LIMITS.files} files, past kawatch's bound; the rest is not read`, fix: 'include fewer files, or each file once' });
         return;
       }
       if (chain.includes(match)) {
-        problems.push({ file: at.file, line: at.line, message: `${match} includes itself`, fix: 'remove the include cycle' });
+        problems.push({ file: at.file, line: at.line, message: `${excerpt(match, PATH_CHARS)} includes itself`, fix: 'remove the include cycle' });
         continue;
       }
       let text: string;
@@ -644,7 +648,7 @@ export async function parseKeepalivedConf(path: string, options: ParseOptions = 
         const problem: ConfProblem = {
           file: at.file,
           line: at.line,
-          message: `cannot read included file ${match}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          message: `cannot read included file ${excerpt(match, PATH_CHARS)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
           fix: 'check the path (relative paths are relative to this file) and its permissions',
         };
         // keepalived reports a missing plain include and carries on; the variants are strict.
