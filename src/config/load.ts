@@ -77,7 +77,8 @@ function toData(doc: Document, lines: LineCounter, file: string): unknown {
 /** Parse and validate YAML text; pure, so tests and `kawatch run --check` share it. Every failure is a ConfigError. */
 export function parseConfig(text: string, file: string, overrides: ConfigOverrides = {}): Config {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // logLevel 'error': the yaml library's own warnings (a collection as a key) would go to the process's stderr; kawatch reports what it refuses itself.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
   const problems: ConfigProblem[] = [];
   for (const err of [...doc.errors, ...doc.warnings]) {
     const line = err.linePos?.[0]?.line ?? lines.linePos(err.pos[0]).line;

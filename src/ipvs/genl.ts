@@ -225,7 +225,8 @@ function serviceFlags(flags: number, scheduler: string): string[] {
   const names: string[] = [];
   if (flags & IP_VS_SVC_F_ONEPACKET) names.push('one-packet');
   SCHED_FLAGS.forEach((bit, i) => {
-    if (flags & bit) names.push(SCHED_FLAG_NAMES[scheduler]?.[i] ?? `flag-${i + 1}`);
+    const named = Object.hasOwn(SCHED_FLAG_NAMES, scheduler) ? SCHED_FLAG_NAMES[scheduler]?.[i] : undefined;
+    if (flags & bit) names.push(named ?? `flag-${i + 1}`);
   });
   return names;
 }
@@ -308,10 +309,16 @@ export function decodeDestination(payload: Buffer, service: ServiceKey, where: s
   const forwarding = fwd?.length === 4 ? FORWARDING[readU32(fwd) & IP_VS_CONN_F_FWD_MASK] : undefined;
   if (!forwarding) return { problems: [{ where: name, message: `forwarding method ${fwd?.length === 4 ? readU32(fwd) : 'missing'} is not masq (0), local (1), tunnel (2) or route (3); real server left out` }] };
   const problems: IpvsProblem[] = [];
+  /** Weights and connection counts are C ints the kernel keeps non-negative: a negative one is not a figure. */
   const int = (type: number, what: string): number | undefined => {
     const p = a.get(type);
-    if (p?.length === 4) return readS32(p);
-    problems.push({ where: name, message: `${what} missing or not 4 bytes` });
+    if (p?.length !== 4) {
+      problems.push({ where: name, message: `${what} missing or not 4 bytes` });
+      return undefined;
+    }
+    const n = readS32(p);
+    if (n >= 0) return n;
+    problems.push({ where: name, message: `${what} ${n} is negative` });
     return undefined;
   };
   const weight = int(DEST.WEIGHT, 'weight');

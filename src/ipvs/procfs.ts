@@ -23,7 +23,9 @@ import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsRea
 
 const FORWARDING: Readonly<Record<string, ForwardingMethod>> = { Route: 'route', Masq: 'masq', Tunnel: 'tunnel', Local: 'local' };
 const ADDRESS_PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'UDP', 'SCTP']);
-const DESTINATION = /^ {2}-> (?:([0-9A-F]{8})|\[([0-9a-fA-F:.]{2,45})\]):([0-9A-F]{4}) +(\S+) +(-?\d+) +(-?\d+) +(-?\d+) *$/;
+const DESTINATION = /^ {2}-> (?:([0-9A-F]{8})|\[([0-9a-fA-F:.]{2,45})\]):([0-9A-F]{4}) +(\S+) +(-?\d{1,10}) +(-?\d{1,10}) +(-?\d{1,10}) *$/;
+/** What the kernel's `%d` can print: weights and connection counts are C ints. */
+const INT_MAX = 2 ** 31 - 1;
 const SERVICE_ADDRESS = /^(?:([0-9A-F]{8})|\[([0-9a-fA-F:.]{2,45})\]):([0-9A-F]{4})$/;
 const HEX32 = /^[0-9A-F]{1,8}$/;
 const HEADER = ['IP Virtual Server version ', 'Prot LocalAddress:Port Scheduler Flags', '  -> RemoteAddress:Port Forward Weight ActiveConn InActConn'];
@@ -122,7 +124,7 @@ function parseServiceLine(line: string, hz: number | undefined): ServiceLine {
   }
   let maskHex: string | undefined;
   if (rest[0] === 'persistent') {
-    const timeout = rest[1] !== undefined && /^\d+$/.test(rest[1]) ? Number(rest[1]) : undefined;
+    const timeout = rest[1] !== undefined && /^\d{1,10}$/.test(rest[1]) && Number(rest[1]) <= INT_MAX ? Number(rest[1]) : undefined;
     maskHex = rest[2];
     const netmask = maskHex === undefined ? undefined : persistenceMask(service.family, maskHex);
     if (timeout === undefined || netmask === undefined || rest.length !== 3) {
@@ -142,7 +144,11 @@ function parseDestinationLine(line: string): DestinationLine {
   if (!m) return { ok: false, error: `expected "  -> ADDR:PORT FORWARD WEIGHT ACTIVE INACTIVE" in the kernel's format` };
   const v6 = m[1] === undefined ? ipv6FromFull(m[2]!) : undefined;
   if (m[1] === undefined && (v6 === undefined || v6.includes('.'))) return { ok: false, error: `real server address [${m[2]}] is not an IPv6 address` };
-  const forwarding = FORWARDING[m[4]!];
+  const forwarding = Object.hasOwn(FORWARDING, m[4]!) ? FORWARDING[m[4]!] : undefined;
+  const [weight, active, inactive] = [Number(m[5]), Number(m[6]), Number(m[7])];
+  if (weight < 0 || weight > INT_MAX || active < 0 || active > INT_MAX || inactive < 0 || inactive > INT_MAX) {
+    return { ok: false, error: `weight ${m[5]}, active ${m[6]} and inactive ${m[7]} connections must be integers 0..${INT_MAX}` };
+  }
   if (!forwarding) return { ok: false, error: `forwarding method ${JSON.stringify(m[4])} is not Route, Masq, Tunnel or Local` };
   return {
     ok: true,
@@ -151,9 +157,9 @@ function parseDestinationLine(line: string): DestinationLine {
       address: v6 ?? ipv4FromHex(m[1]!),
       port: parseInt(m[3]!, 16),
       forwarding,
-      weight: Number(m[5]),
-      activeConnections: Number(m[6]),
-      inactiveConnections: Number(m[7]),
+      weight,
+      activeConnections: active,
+      inactiveConnections: inactive,
     },
   };
 }
@@ -262,7 +268,8 @@ export function parseIpVs(text: string, file: string, hz?: number): ParsedIpVs {
   return { services, problems };
 }
 
-const FIGURES = /^\s*[0-9A-F]+(?:\s+[0-9A-F]+){4}\s*$/;
+/** The kernel's %8LX/%16LX: at most 16 hex digits, a 64-bit counter. */
+const FIGURES = /^\s*[0-9A-F]{1,16}(?:\s+[0-9A-F]{1,16}){4}\s*$/;
 
 /** `/proc/net/ip_vs_stats`: the totals row (`%8LX %8LX %8LX %16LX %16LX`), then the estimator rates row. */
 export function parseIpVsStats(text: string, file: string): ParsedIpVsStats {
@@ -297,8 +304,9 @@ export function parseIpVsStats(text: string, file: string): ParsedIpVsStats {
 
 /** `CONFIG_HZ=N` of a kernel's build configuration. */
 export function configHz(config: string): number | undefined {
-  const m = /^CONFIG_HZ=(\d+)$/m.exec(config);
-  return m ? Number(m[1]) : undefined;
+  const m = /^CONFIG_HZ=(\d{1,5})$/m.exec(config);
+  // The kernel's choices are 100..1000; anything outside 1..10000 is not a tick rate.
+  return m && Number(m[1]) >= 1 && Number(m[1]) <= 10_000 ? Number(m[1]) : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { canonicalIp } from '../core/ip.js';
 import { VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpStatKey, type VrrpStats, type VrrpState } from '../model/vrrp.js';
+import { checkInterfaceName, checkName, isPlausibleEpochMs } from './report.js';
 
 export class DumpError extends Error {
   override name = 'DumpError';
@@ -9,23 +10,39 @@ export class DumpError extends Error {
 // keepalived's numeric states (vrrp.h): INIT 0, BACK 1, MAST 2, FAULT 3, DELETED 97, STOP 98.
 const STATE_BY_CODE: Record<number, VrrpState> = { 0: 'INIT', 1: 'BACKUP', 2: 'MASTER', 3: 'FAULT', 97: 'DELETED', 98: 'STOP' };
 
-const counter = z.number().int().nonnegative();
-const stateCode = z.number().int().refine((n) => n in STATE_BY_CODE, { message: 'unknown VRRP state code' });
+/**
+ * Every number is bounded where it enters, by what keepalived can hold: a counter is a
+ * non-negative safe integer, priorities 0..255, a VRID 1..255, advert_int 0..255 s (keepalived's
+ * vrrp_adv_handler), garp_delay up to UINT_MAX/TIMER_HZ s. A last_transition outside the plausible
+ * window is not known rather than a date no formatter can print.
+ */
+const counter = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const stateCode = z.number().int().refine((n) => Object.hasOwn(STATE_BY_CODE, n), { message: 'unknown VRRP state code' });
+const name = (what: string) => z.string().superRefine((text, ctx) => {
+  const error = checkName(text, what);
+  if (error) ctx.addIssue({ code: 'custom', message: error });
+});
+const interfaceName = z.string().superRefine((text, ctx) => {
+  const error = text === '' ? undefined : checkInterfaceName(text);
+  if (error) ctx.addIssue({ code: 'custom', message: error });
+});
+const epochSeconds = z.number().transform((s) => (isPlausibleEpochMs(s * 1000) ? s : undefined));
+const VIP_MAX = 512;
 const entrySchema = z.object({
   data: z.object({
-    iname: z.string().min(1),
+    iname: name('instance'),
     vrid: z.number().int().min(1).max(255),
-    ifp_ifname: z.string().optional(),
+    ifp_ifname: interfaceName.optional(),
     state: stateCode,
     base_priority: z.number().int().min(0).max(255).optional(),
     effective_priority: z.number().int().min(0).max(255).optional(),
-    last_transition: z.number().nonnegative().optional(),
-    adver_int: z.number().nonnegative().optional(),
+    last_transition: epochSeconds.optional(),
+    adver_int: z.number().min(0).max(255).optional(),
     nopreempt: z.union([z.boolean(), z.number()]).optional(),
-    auth_type: z.number().int().optional(),
-    auth_data: z.string().optional(),
-    garp_delay: z.number().nonnegative().optional(),
-    vips: z.array(z.string()).default([]),
+    auth_type: z.number().int().min(0).max(2).optional(),
+    auth_data: z.string().max(1024).optional(),
+    garp_delay: z.number().min(0).max(4_294_967).optional(),
+    vips: z.array(z.string().max(VIP_MAX)).default([]),
   }),
   stats: z.object(Object.fromEntries(VRRP_STAT_KEYS.map((k) => [k, counter])) as Record<VrrpStatKey, typeof counter>).optional(),
 });
@@ -36,12 +53,12 @@ export function parseVip(text: string): Vip | undefined {
   const m = addr ? /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/.exec(addr) : null;
   const address = m ? canonicalIp(m[1]!) : undefined;
   if (!m || !address) return undefined;
+  const prefix = m[2] === undefined ? undefined : Number(m[2]);
+  if (prefix !== undefined && prefix > (address.includes(':') ? 128 : 32)) return undefined;
   const devAt = rest.indexOf('dev');
-  return {
-    address,
-    prefix: m[2] === undefined ? undefined : Number(m[2]),
-    dev: devAt >= 0 ? rest[devAt + 1] : undefined,
-  };
+  const dev = devAt >= 0 ? rest[devAt + 1] : undefined;
+  if (dev !== undefined && checkInterfaceName(dev) !== undefined) return undefined;
+  return { address, prefix, dev };
 }
 
 /**

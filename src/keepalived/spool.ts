@@ -1,3 +1,5 @@
+import { isPlausibleEpochMs, PLAUSIBLE_EPOCH_MS } from './report.js';
+
 /**
  * The spool record `kawatch notify` (bin/kawatch) writes for each keepalived hook call:
  * NUL-separated fields — a magic word, the time in epoch ms, then the hook's arguments byte for
@@ -20,5 +22,9 @@ export function parseSpoolRecord(data: Buffer): SpoolRecord {
   if (magic !== SPOOL_MAGIC || fields.at(-1) !== '' || !/^\d{1,15}$/.test(at ?? '')) {
     throw new Error(`not a kawatch spool record (expected "${SPOOL_MAGIC}\\0<epoch ms>\\0<arg>\\0...", as bin/kawatch writes)`);
   }
-  return { at: Number(at), args: args.slice(0, -1) };
+  const ms = Number(at);
+  if (!isPlausibleEpochMs(ms)) {
+    throw new Error(`spool record time ${at} ms is outside ${new Date(PLAUSIBLE_EPOCH_MS.from).toISOString()}..${new Date(PLAUSIBLE_EPOCH_MS.to).toISOString()}: is the director's clock set?`);
+  }
+  return { at: ms, args: args.slice(0, -1) };
 }

@@ -48,3 +48,27 @@ export function finding(code: Code, at: Place, message: string, fix: string, rel
   if (related && related.length > 0) f.related = related;
   return f;
 }
+
+/**
+ * Masks every secret value of the configuration wherever it occurs in a finding's text, standing
+ * alone (not inside a longer word): the last guard, whatever path a value took into a message.
+ */
+export function redactSecrets(f: Finding, secrets: ReadonlySet<string>): Finding {
+  if (secrets.size === 0) return f;
+  const mask = (text: string) => {
+    let out = text;
+    // Longest first, so a secret holding a shorter one is masked whole.
+    for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+      let at = out.indexOf(secret);
+      while (at >= 0) {
+        const before = out[at - 1];
+        const after = out[at + secret.length];
+        const alone = (before === undefined || !/\w/.test(before)) && (after === undefined || !/\w/.test(after));
+        if (alone) out = `${out.slice(0, at)}********${out.slice(at + secret.length)}`;
+        at = out.indexOf(secret, at + (alone ? 8 : 1));
+      }
+    }
+    return out;
+  };
+  return { ...f, message: mask(f.message), fix: mask(f.fix) };
+}

@@ -13,7 +13,11 @@ export function formatHuman(result: LintResult, color: boolean): string {
   const lines: string[] = [];
   for (const u of result.unreadable) lines.push(`${paint(BOLD, u.file)}\n  ${paint(COLORS.error, 'error')} cannot read: ${u.error}`);
   const byFile = new Map<string, Finding[]>();
-  for (const f of result.findings) byFile.set(f.file, [...(byFile.get(f.file) ?? []), f]);
+  for (const f of result.findings) {
+    const list = byFile.get(f.file);
+    if (list) list.push(f);
+    else byFile.set(f.file, [f]);
+  }
   for (const [file, findings] of byFile) {
     lines.push(paint(BOLD, file));
     for (const f of findings) {

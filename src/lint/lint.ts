@@ -1,10 +1,11 @@
 import type { ConfSource } from '../keepalived/conf/parse.js';
 import { parseKeepalivedConf } from '../keepalived/conf/parse.js';
 import { crossFindings, masterMap, type MasterMapRow } from './cross.js';
-import { type Finding } from './finding.js';
+import { redactSecrets, type Finding } from './finding.js';
 import { SEVERITY_RANK, type Severity } from '../core/severity.js';
 import { directorOf, type Director } from './director.js';
 import { fileFindings } from './rules.js';
+import { secretsOf } from './secrets.js';
 
 export interface LintOptions {
   /**
@@ -43,6 +44,7 @@ export async function lintFiles(files: string[], options: LintOptions = {}): Pro
   const findings: Finding[] = [];
   const unreadable: LintResult['unreadable'] = [];
   const directors: Director[] = [];
+  const secrets = new Set<string>();
   const ids = options.configIds && options.configIds.length > 0 ? options.configIds : [undefined];
   const reads = files.flatMap((file) => ids.map((configId) => ({ file, configId, name: ids.length > 1 ? `${file}@${configId}` : file })));
   const parsed = await Promise.all(
@@ -60,11 +62,18 @@ export async function lintFiles(files: string[], options: LintOptions = {}): Pro
     }
     const director = directorOf(p.name, p.conf);
     directors.push(director);
-    findings.push(...fileFindings(p.conf, director));
+    for (const secret of secretsOf(p.conf)) secrets.add(secret);
+    // A loop, not push(...): a file can give more findings than a call takes arguments.
+    for (const f of fileFindings(p.conf, director)) findings.push(f);
   }
   const cross = options.cross !== false && directors.length > 1;
-  if (cross) findings.push(...crossFindings(directors));
-  return { findings: unique(findings).sort(byPlace), unreadable, masterMap: cross ? masterMap(directors) : [], directors: directors.length };
+  if (cross) for (const f of crossFindings(directors)) findings.push(f);
+  return {
+    findings: unique(findings.map((f) => redactSecrets(f, secrets))).sort(byPlace),
+    unreadable,
+    masterMap: cross ? masterMap(directors) : [],
+    directors: directors.length,
+  };
 }
 
 /** 2: an input could not be read; 1: a finding at or above `threshold`; 0: clean. */

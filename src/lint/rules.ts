@@ -1,6 +1,7 @@
-import { isIP } from 'node:net';
+import { canonicalIp, zoneOf } from '../core/ip.js';
 import type { ConfNode, ParsedConf } from '../keepalived/conf/ast.js';
 import { DEPRECATED, REMOVED, SECTIONS, childSection, nearest, sectionsKnowing } from '../keepalived/conf/keywords.js';
+import { excerpt } from '../keepalived/conf/excerpt.js';
 import { finding, type Finding } from './finding.js';
 import { first, type Director } from './director.js';
 
@@ -29,7 +30,7 @@ function oneOf(node: ConfNode, allowed: readonly string[], what: string, out: Fi
     finding(
       'invalid-value',
       node,
-      value === undefined ? `${node.keyword} without a value` : `unknown ${what} '${value}' for ${node.keyword}`,
+      value === undefined ? `${node.keyword} without a value` : `unknown ${what} '${excerpt(value)}' for ${node.keyword}`,
       `${semicolon(value)}${guess ? `did you mean ${guess}? ` : ''}use one of ${allowed.join(' ')}`,
     ),
   );
@@ -39,19 +40,25 @@ function integerIn(node: ConfNode, min: number, max: number, out: Finding[], ind
   const text = node.args[index];
   const n = Number(text);
   if (text !== undefined && /^-?\d+$/.test(text) && n >= min && n <= max) return;
-  out.push(finding('invalid-value', node, `${node.keyword} '${text ?? ''}' is not an integer in ${min}..${max}`, `${semicolon(text)}give ${node.keyword} a whole number from ${min} to ${max}`));
+  out.push(finding('invalid-value', node, `${node.keyword} '${excerpt(text ?? '')}' is not an integer in ${min}..${max}`, `${semicolon(text)}give ${node.keyword} a whole number from ${min} to ${max}`));
 }
 
 function positiveNumber(node: ConfNode, out: Finding[]): void {
   const text = node.args[0];
   if (text !== undefined && /^\d+(\.\d+)?$/.test(text) && Number(text) > 0) return;
-  out.push(finding('invalid-value', node, `${node.keyword} '${text ?? ''}' is not a positive number of seconds`, `${semicolon(text)}e.g. ${node.keyword} 1`));
+  out.push(finding('invalid-value', node, `${node.keyword} '${excerpt(text ?? '')}' is not a positive number of seconds`, `${semicolon(text)}e.g. ${node.keyword} 1`));
 }
 
+/** keepalived reads addresses with inet_pton(3): no zone id, no host name. */
 function address(node: ConfNode, text: string | undefined, what: string, out: Finding[]): void {
   const addr = text?.split('/')[0];
-  if (addr !== undefined && isIP(addr) !== 0) return;
-  out.push(finding('invalid-value', node, `${what} '${text ?? ''}' is not an IP address`, 'write an IPv4 or IPv6 address, e.g. 192.0.2.10'));
+  if (addr !== undefined && canonicalIp(addr) !== undefined) return;
+  const zone = addr === undefined ? undefined : zoneOf(addr);
+  out.push(
+    zone === undefined
+      ? finding('invalid-value', node, `${what} '${excerpt(text ?? '')}' is not an IP address`, 'write an IPv4 or IPv6 address, e.g. 192.0.2.10')
+      : finding('invalid-value', node, `${what} '${excerpt(text ?? '')}' carries a zone id (%${excerpt(zone)}): keepalived reads addresses with inet_pton, which refuses it, and skips the address`, `drop '%${excerpt(zone)}' and name the interface with dev ${excerpt(zone)} (or the instance's interface)`),
+  );
 }
 
 /** Value checks keyed by section and keyword. */
@@ -121,7 +128,7 @@ function unknownKeyword(node: ConfNode, section: string, known: ReadonlySet<stri
     return;
   }
   if (node.keyword.startsWith('//')) {
-    out.push(finding('unknown-keyword', node, `'//' does not start a comment in keepalived: '${node.keyword.slice(0, 40)}' is read as a keyword`, 'start comments with # or !'));
+    out.push(finding('unknown-keyword', node, `'//' does not start a comment in keepalived: '${excerpt(node.keyword)}' is read as a keyword`, 'start comments with # or !'));
     return;
   }
   const guess = nearest(node.keyword, known);
@@ -130,9 +137,9 @@ function unknownKeyword(node: ConfNode, section: string, known: ReadonlySet<stri
   const fix = guess
     ? `did you mean ${guess}?${guessDeprecated ? ` (deprecated: better ${guessDeprecated.replacement})` : ''}`
     : elsewhere.length > 0
-      ? `${node.keyword} belongs in ${[...new Set(elsewhere)].slice(0, 3).join(' or ')}, not in ${show(section)}`
+      ? `${excerpt(node.keyword)} belongs in ${[...new Set(elsewhere)].slice(0, 3).join(' or ')}, not in ${show(section)}`
       : `remove it, or see keepalived.conf(5) for what ${show(section)} accepts`;
-  out.push(finding('unknown-keyword', node, `unknown keyword '${node.keyword}' in ${show(section)} (keepalived ignores it)`, fix));
+  out.push(finding('unknown-keyword', node, `unknown keyword '${excerpt(node.keyword)}' in ${show(section)} (keepalived ignores it)`, fix));
 }
 
 function walk(nodes: ConfNode[], section: string, out: Finding[]): void {
@@ -146,7 +153,7 @@ function walk(nodes: ConfNode[], section: string, out: Finding[]): void {
     }
     const slashes = node.args.find((a) => a.startsWith('//'));
     if (slashes !== undefined) {
-      out.push(finding('not-a-comment', node, `'${slashes.slice(0, 40)}' after ${node.keyword} is not a comment: keepalived reads it as a value`, 'start comments with # or !'));
+      out.push(finding('not-a-comment', node, `'${excerpt(slashes)}' after ${node.keyword} is not a comment: keepalived reads it as a value`, 'start comments with # or !'));
     }
     const deprecated = DEPRECATED[section]?.[node.keyword];
     if (deprecated) out.push(finding('deprecated-keyword', node, `${node.keyword} is deprecated`, `use ${deprecated.replacement}`));
@@ -163,33 +170,33 @@ function instanceRules(director: Director, out: Finding[]): void {
   for (const inst of director.instances) {
     const node = inst.node;
     if (inst.vrid === undefined && !first(node, 'virtual_router_id')) {
-      out.push(finding('missing-keyword', node, `vrrp_instance ${inst.name} has no virtual_router_id: keepalived refuses it`, 'add virtual_router_id N (1..255), the same on every director of the instance'));
+      out.push(finding('missing-keyword', node, `vrrp_instance ${excerpt(inst.name)} has no virtual_router_id: keepalived refuses it`, 'add virtual_router_id N (1..255), the same on every director of the instance'));
     }
     const unicast = first(node, 'unicast_peer');
     if (inst.interface === undefined && !unicast) {
-      out.push(finding('missing-keyword', node, `vrrp_instance ${inst.name} has no interface`, 'add interface IFNAME (the link the directors share)'));
+      out.push(finding('missing-keyword', node, `vrrp_instance ${excerpt(inst.name)} has no interface`, 'add interface IFNAME (the link the directors share)'));
     }
     if (inst.interface === undefined) {
       for (const vip of first(node, 'virtual_ipaddress')?.children ?? []) {
         if (!vip.args.includes('dev')) {
-          out.push(finding('vip-without-interface', vip, `VIP ${vip.keyword} names no dev and vrrp_instance ${inst.name} has no interface`, `append dev IFNAME to the VIP or set interface on ${inst.name}`));
+          out.push(finding('vip-without-interface', vip, `VIP ${excerpt(vip.keyword)} names no dev and vrrp_instance ${excerpt(inst.name)} has no interface`, `append dev IFNAME to the VIP or set interface on ${excerpt(inst.name)}`));
         }
       }
     }
     const nopreempt = first(node, 'nopreempt');
     if (nopreempt && inst.state === 'MASTER') {
-      out.push(finding('nopreempt-master', nopreempt, `nopreempt with state MASTER in ${inst.name}: keepalived ignores nopreempt`, 'set state BACKUP on every director of the instance and let priority decide'));
+      out.push(finding('nopreempt-master', nopreempt, `nopreempt with state MASTER in ${excerpt(inst.name)}: keepalived ignores nopreempt`, 'set state BACKUP on every director of the instance and let priority decide'));
     }
     const unicastOnly = ['unicast_src_ip', 'unicast_ttl', 'unicast_fault_no_peer', 'check_unicast_src'].map((k) => first(node, k)).find((n) => n !== undefined);
     if (unicastOnly && (!unicast || (unicast.children ?? []).length === 0)) {
-      out.push(finding('unicast-without-peer', unicastOnly, `${unicastOnly.keyword} in ${inst.name} without unicast peers: keepalived falls back to multicast`, 'list the other directors in unicast_peer { ADDRESS }'));
+      out.push(finding('unicast-without-peer', unicastOnly, `${unicastOnly.keyword} in ${excerpt(inst.name)} without unicast peers: keepalived falls back to multicast`, 'list the other directors in unicast_peer { ADDRESS }'));
     }
     if (director.strict) strictRules(inst.name, node, out);
     if (inst.vrid !== undefined && inst.condition === undefined) {
       const key = `${inst.interface ?? ''} ${inst.vrid} ${inst.vips[0]?.includes(':') ? 6 : 4}`;
       const other = byVrid.get(key);
       if (other) {
-        out.push(finding('duplicate-vrid', first(node, 'virtual_router_id') ?? node, `vrrp_instance ${inst.name} reuses virtual_router_id ${inst.vrid} of ${other.args[0] ?? ''} (${other.file}:${other.line}) on ${inst.interface ?? 'the same interface'}`, 'give each instance on one link its own virtual_router_id'));
+        out.push(finding('duplicate-vrid', first(node, 'virtual_router_id') ?? node, `vrrp_instance ${excerpt(inst.name)} reuses virtual_router_id ${inst.vrid} of ${excerpt(other.args[0] ?? '')} (${other.file}:${other.line}) on ${inst.interface ?? 'the same interface'}`, 'give each instance on one link its own virtual_router_id'));
       } else byVrid.set(key, node);
     }
   }
@@ -197,7 +204,7 @@ function instanceRules(director: Director, out: Finding[]): void {
 
 function strictRules(name: string, node: ConfNode, out: Finding[]): void {
   const conflict = (at: ConfNode, what: string, fix: string) =>
-    out.push(finding('strict-mode-conflict', at, `vrrp_strict: ${what} in ${name}`, fix));
+    out.push(finding('strict-mode-conflict', at, `vrrp_strict: ${what} in ${excerpt(name)}`, fix));
   const auth = first(node, 'authentication');
   if (auth) conflict(auth, 'authentication is not supported', 'remove the authentication block, or vrrp_strict');
   const peers = first(node, 'unicast_peer');
@@ -215,7 +222,7 @@ function virtualServerRules(director: Director, out: Finding[]): void {
   for (const vs of director.virtualServers) {
     const hasReal = (vs.node.children ?? []).some((c) => c.keyword === 'real_server');
     if (!hasReal && !first(vs.node, 'sorry_server')) {
-      out.push(finding('missing-keyword', vs.node, `virtual_server ${vs.node.args.join(' ')} has no real_server`, 'add real_server ADDRESS PORT { … } blocks (or a sorry_server)'));
+      out.push(finding('missing-keyword', vs.node, `virtual_server ${excerpt(vs.node.args.join(' '))} has no real_server`, 'add real_server ADDRESS PORT { … } blocks (or a sorry_server)'));
     }
   }
 }

@@ -190,3 +190,21 @@ describe('chunks', () => {
     expect(samples.filter((s) => s.name === 'ipvs_backend_weight' && s.labels.local_address === '198.18.9.50')).toHaveLength(5000);
   });
 });
+
+describe('checker verdicts that do not parse', () => {
+  it('a zone-id or garbage checker address leaves every ipvs_* series in place', () => {
+    const clean = expose({ checkers: [checker('[198.18.9.50]:tcp:80', '[198.18.9.101]:tcp:80', true)] });
+    const hostile = expose({
+      checkers: [
+        checker('[198.18.9.50]:tcp:80', '[198.18.9.101]:tcp:80', true),
+        checker('[198.18.9.50]:tcp:80', '[fe80::1%eth0]:tcp:80', true),
+        checker('[fe80::50%eth0]:tcp:80', '[198.18.9.101]:tcp:80', false),
+        checker('[::ffff:1.2.3.4%x]:udp:1', undefined, true),
+        checker('[]:tcp:80', '[[]]:tcp:1', true),
+      ],
+    });
+    expect(hostile.text).toBe(clean.text);
+    expect(serviceOfChecker('[fe80::50%eth0]:tcp:80')).toBeUndefined();
+    expect(realServerOfChecker('[fe80::1%eth0]:tcp:80')).toBeUndefined();
+  });
+});

@@ -171,3 +171,23 @@ describe('parseIpVs on a real kernel capture', () => {
     expect(services.some((s) => s.persistence?.timeoutSeconds !== undefined)).toBe(true);
   });
 });
+
+describe('parseIpVs bounds what enters', () => {
+  it.each([
+    ['  -> 0A000001:0050      Masq    9999999999 0          0', 'must be integers 0..2147483647'],
+    ['  -> 0A000001:0050      Masq    99999999999 0          0', "in the kernel's format"],
+    ['  -> 0A000001:0050      Masq    1      -1         0', 'must be integers 0..2147483647'],
+    ['  -> 0A000001:0050      constructor 1  0          0', 'forwarding method "constructor"'],
+    ['  -> 0A000001:0050      __proto__ 1    0          0', 'forwarding method "__proto__"'],
+  ])('refuses %j', (line, why) => {
+    const parsed = parseIpVs(`${HEADER}TCP  0A000064:0050 rr \n${line}\n`, 'ip_vs');
+    expect(parsed.services[0]?.destinations).toEqual([]);
+    expect(parsed.problems.map((p) => p.message).join('\n')).toContain(why);
+  });
+
+  it('a CONFIG_HZ outside what a kernel can have is unknown', () => {
+    expect(configHz('CONFIG_HZ=250\n')).toBe(250);
+    expect(configHz('CONFIG_HZ=0\n')).toBeUndefined();
+    expect(configHz('CONFIG_HZ=99999999999999999999\n')).toBeUndefined();
+  });
+});

@@ -46,3 +46,47 @@ describe('parseDump', () => {
     expect(parseVip('not-an-ip/24')).toBeUndefined();
   });
 });
+
+describe('parseDump bounds what enters', () => {
+  const entry = (data: Record<string, unknown>, stats?: Record<string, unknown>) => JSON.stringify([{ data: { iname: 'VI_1', vrid: 5, state: 2, ...data }, ...(stats ? { stats } : {}) }]);
+
+  it('a last_transition outside 2000..2100 is unknown, so no date formatter downstream can throw', () => {
+    for (const t of [1e20, -5, 1e300, 0]) {
+      const [instance] = parseDump(entry({ last_transition: t }));
+      expect(instance?.lastTransition).toBeUndefined();
+    }
+    expect(parseDump(entry({ last_transition: 1795314068.69 }))[0]?.lastTransition).toBe(1795314068.69);
+  });
+
+  it.each([
+    [{ iname: 'VI\u0000x' }, 'data.iname', 'control characters'],
+    [{ iname: 'x'.repeat(1010) }, 'data.iname', "longer than keepalived's 1009"],
+    [{ ifp_ifname: 'an-interface-name-too-long' }, 'data.ifp_ifname', "longer than the kernel's 15"],
+    [{ ifp_ifname: 'eth0:1' }, 'data.ifp_ifname', "'/', ':'"],
+    [{ adver_int: 1e9 }, 'data.adver_int', '<=255'],
+    [{ auth_type: 77 }, 'data.auth_type', '<=2'],
+    [{ base_priority: 256 }, 'data.base_priority', '<=255'],
+    [{ vrid: 0 }, 'data.vrid', '>=1'],
+    [{ garp_delay: 1e12 }, 'data.garp_delay', '<=4294967'],
+  ])('rejects %j at its position', (data, where, why) => {
+    expect(() => parseDump(entry(data), 'x.json')).toThrow(`entry 0 (${where})`);
+    expect(() => parseDump(entry(data), 'x.json')).toThrow(why);
+  });
+
+  it('counters are non-negative safe integers', () => {
+    expect(() => parseDump(entry({}, { advert_rcvd: 2 ** 60 }))).toThrow('entry 0 (stats.advert_rcvd)');
+  });
+
+  it('a VIP with a zone id, an impossible prefix or a bad dev is left out', () => {
+    expect(parseVip('fe80::1%eth0/64 dev eth0')).toBeUndefined();
+    expect(parseVip('10.0.0.1/33')).toBeUndefined();
+    expect(parseVip('10.0.0.1/24 dev a/b')).toBeUndefined();
+  });
+
+  it('prototype keys in the dump are plain data', () => {
+    const text = '[{"__proto__":{"polluted":1},"data":{"iname":"constructor","vrid":5,"state":2,"__proto__":{"x":1}}}]';
+    const [instance] = parseDump(text);
+    expect(instance?.name).toBe('constructor');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

@@ -44,3 +44,19 @@ describe('parseFifoLine', () => {
     if (!parsed.ok) expect(parsed.error).toContain(why);
   });
 });
+
+describe('parseFifoLine on addresses keepalived never prints', () => {
+  it.each([
+    ['RS [fe80::1%eth0]:tcp:80 [198.18.9.50]:tcp:80 UP', 'real server address "fe80::1%eth0" carries a zone id'],
+    ['RS [198.18.9.101]:tcp:80 [fe80::50%2]:tcp:80 DOWN', 'virtual server address "fe80::50%2" carries a zone id'],
+    ['VS [fe80::50%eth0]:tcp:80 UP', 'carries a zone id'],
+    ['RS [not-an-address]:tcp:80 [198.18.9.50]:tcp:80 UP', 'is not an IPv4 or IPv6 address'],
+    ['RS [198.18.9.101]:tcp:99999 [198.18.9.50]:tcp:80 UP', 'port 99999 is larger than 65535'],
+    ['VS FWM 9999999999 UP', 'larger than 32 bits'],
+    ['VS [bad\u0007group]:80 UP', 'control characters'],
+  ])('rejects %j with its reason', (line, why) => {
+    const parsed = parseFifoLine(line);
+    expect(parsed).toMatchObject({ ok: false });
+    if (!parsed.ok) expect(parsed.error).toContain(why);
+  });
+});

@@ -34,7 +34,7 @@ describe('parseNotifyArgs', () => {
     [['INSTANCE', 'VI_1', 'MASTER', '-1'], 'priority "-1"'],
     [['INSTANCE', 'VI 1', 'MASTER', '100'], 'contains whitespace'],
     [['INSTANCE', 'VI_1\u001b[2J', 'MASTER', '100'], 'control characters'],
-    [['INSTANCE', 'x'.repeat(200), 'MASTER', '100'], 'longer than 128'],
+    [['INSTANCE', 'x'.repeat(1010), 'MASTER', '100'], "longer than keepalived's 1009"],
     [['master', 'VI_1', 'VI_2'], 'at most one instance name'],
     [['promote', 'VI_1'], 'unknown first argument "promote"'],
     [['$(reboot)'], 'unknown first argument'],

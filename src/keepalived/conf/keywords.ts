@@ -117,15 +117,17 @@ export function editDistance(a: string, b: string): number {
 /** The closest of `candidates` to `word`, when close enough to be a typo of it. */
 export function nearest(word: string, candidates: Iterable<string>): string | undefined {
   const lower = word.toLowerCase();
+  const tolerance = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
+    // The distance is at least the difference in length: a 1000-character word costs nothing.
+    if (Math.abs(c.length - word.length) > tolerance) continue;
     const distance = editDistance(lower, c.toLowerCase());
     if (distance < bestDistance || (distance === bestDistance && best !== undefined && c < best)) {
       best = c;
       bestDistance = distance;
     }
   }
-  const tolerance = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
   return bestDistance <= tolerance ? best : undefined;
 }
