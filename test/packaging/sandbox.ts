@@ -39,6 +39,7 @@ export const ENFORCED = [
   'ProtectKernelTunables',
   'PrivateTmp',
   'UMask',
+  'LimitNOFILE',
   'ExecStartPre',
   'ExecStart',
 ] as const;
@@ -107,6 +108,7 @@ export function sandboxOf(settings: Map<string, string[]>): Sandbox {
     .map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`);
   const stateMode = single(settings, 'StateDirectoryMode');
   const umask = single(settings, 'UMask');
+  const nofile = single(settings, 'LimitNOFILE');
   // ExecStartPre=+…: run with full privileges, outside the sandbox, before it closes.
   const privilegedPre = (settings.get('ExecStartPre') ?? []).map((c) => {
     if (!c.startsWith('+')) throw new Error(`ExecStartPre=${c}: only "+" (privileged) commands are rebuilt`);
@@ -134,6 +136,8 @@ export function sandboxOf(settings: Map<string, string[]>): Sandbox {
         // ProtectHome=yes: the home directories are empty and inaccessible.
         ...(single(settings, 'ProtectHome') === 'yes' ? ['for h in /home /root /run/user; do [ -d "$h" ] && mount -t tmpfs -o ro,mode=000 tmpfs "$h"; done; true'] : []),
         ...(umask ? [`umask ${umask}`] : []),
+        // LimitNOFILE=N: soft and hard limit, as systemd sets them.
+        ...(nofile ? [`ulimit -n ${nofile}`] : []),
         `exec setpriv ${single(settings, 'NoNewPrivileges') === 'yes' ? '--no-new-privs ' : ''}--bounding-set -all${capabilities.map((c) => `,${c}`).join('')} --inh-caps -all -- "$@"`,
       ].join('\n');
       return ['-m', '--propagation', 'private', 'sh', '-c', script, 'sandbox', ...command];

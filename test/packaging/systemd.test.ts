@@ -126,6 +126,12 @@ describeWithPrereqs('kawatch run under the unit\'s sandbox', { root: true, comma
     expect({ bounding: BigInt(`0x${field('CapBnd')}`), effective: BigInt(`0x${field('CapEff')}`), noNewPrivs: field('NoNewPrivs') }).toEqual({ bounding: wanted, effective: wanted, noNewPrivs: '1' });
   });
 
+  it("runs with the unit's open-files limit, above the listeners' connection caps", () => {
+    const limits = readFileSync(`/proc/${daemon!.pid}/limits`, 'utf8');
+    const [, soft, hard] = /^Max open files\s+(\d+)\s+(\d+)/m.exec(limits) ?? [];
+    expect({ soft, hard }).toEqual({ soft: single(settings, 'LimitNOFILE'), hard: single(settings, 'LimitNOFILE') });
+  });
+
   it('answers /healthz, and /metrics has data', async () => {
     expect(await (await fetch(`${api}/healthz`)).json()).toMatchObject({ status: 'ok', sources: { hook: 'up', fifo: 'up' } });
     const samples = parseExposition(await (await fetch(`${api}/metrics`)).text());
