@@ -1,9 +1,9 @@
+import { waitFor } from '../src/core/wait.js';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { arch, cpus, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { LabNode } from '../src/lab/state.js';
 import { nodePaths } from '../src/lab/plan.js';
@@ -269,20 +269,19 @@ export interface Poll {
  * Looks at a condition until it gives a value, sleeping `intervalMs` between looks, for at most
  * `timeoutMs`; a look that throws counts as "not yet" and its error is kept for the timeout's message.
  */
-export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, poll: Poll): Promise<T> {
-  const deadline = Date.now() + poll.timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`timed out after ${poll.timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    await sleep(Math.min(poll.intervalMs, left));
-  }
+export function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, poll: Poll): Promise<T> {
+  return waitFor(
+    what,
+    async () => {
+      try {
+        const value = await probe();
+        return value !== undefined ? { done: true, value } : { done: false, why: 'not yet' };
+      } catch (err) {
+        return { done: false, why: `last error: ${String(err)}` };
+      }
+    },
+    poll,
+  );
 }
 
 /**

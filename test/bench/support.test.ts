@@ -78,7 +78,7 @@ describe('pollUntil', () => {
         },
         poll,
       ),
-    ).rejects.toThrow(/timed out after 200 ms waiting for never \(last error: Error: not there\)/);
+    ).rejects.toThrow(/timed out after 200 ms waiting for never: last error: Error: not there/);
     // One look per interval at most (plus the first and the one at the deadline): a busy loop would make thousands.
     expect(looks).toBeLessThanOrEqual(poll.timeoutMs / poll.intervalMs + 2);
     expect(looks).toBeGreaterThanOrEqual(2);

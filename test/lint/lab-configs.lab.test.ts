@@ -1,21 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
-import { PRIMARY_IFNAME, planLab } from '../../src/lab/plan.js';
-import { renderKeepalivedConf } from '../../src/lab/render.js';
+import { expect, it } from 'vitest';
+import { PRIMARY_IFNAME } from '../../src/lab/plan.js';
+import { labConfigs } from './lab-configs-fixture.js';
 import { keepalivedConfigTest } from '../support/keepalived-check.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 
-// The lab's own keepalived.conf files belong to the good corpus: the real keepalived reads every one.
-const dir = mkdtempSync(join(tmpdir(), 'kawatch-lint-lab-'));
-const plan = planLab('kwtlint', join(dir, 'lab'), 3);
-const files = plan.nodes.map((node) => {
-  const file = join(dir, `${node.name}.conf`);
-  writeFileSync(file, renderKeepalivedConf(plan, node, { launcher: '/usr/bin/kawatch' }));
-  return file;
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const { files } = labConfigs();
 
 describeWithPrereqs('the lab’s generated configurations as keepalived reads them', { root: true, commands: ['keepalived', 'unshare', 'ip'] }, () => {
   it.each(files)('keepalived -t accepts %s', async (file) => {
