@@ -129,9 +129,10 @@ export class PeerLink implements DaemonPart {
 
   async start(): Promise<void> {
     this.stopped = false;
+    // Known before anything can fail: a link that cannot start still has its peers, unreachable, in kawatch_peer_up.
+    this.store.apply({ type: 'peers-configured', peers: this.options.members });
     this.secret = await readSecret(this.options.secretFile);
     this.allowedSources = await memberSources(this.options.members);
-    this.store.apply({ type: 'peers-configured', peers: this.options.members });
     const { host, port } = parseListen(this.options.listen);
     const server = createLimitedServer((req, res) => void this.serve(req, res), PEER_LIMITS, {
       admit: (address) => this.allowedSources.has(address),
