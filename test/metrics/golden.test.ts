@@ -52,6 +52,7 @@ describeWithPrereqs('golden /metrics on fixtures', { commands: ['mkfifo'] }, () 
       [
         'node_name: lb2',
         `state_dir: ${dir}/state`,
+        `watchdog: { track_dir: ${dir}/track }`,
         'listen: 127.0.0.1:0',
         `procfs: ${dir}/proc`,
         `keepalived: { pid_file: ${dir}/keepalived.pid, binary: ${dir}/keepalived }`,
