@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { lstat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../core/log.js';
@@ -218,14 +218,15 @@ export class DumpSource implements DaemonPart {
 
   /**
    * Where this keepalived writes its dumps, through its own root (/proc/PID/root): a keepalived
-   * with a private /tmp (systemd PrivateTmp, a container) writes where ours does not reach.
+   * with a private /tmp (systemd PrivateTmp, a container) writes where ours does not reach. Without
+   * the right to follow that link (no CAP_SYS_PTRACE, as in the shipped unit), the path as we see it.
    */
   private async directoryOf(pid: number): Promise<string> {
     const where = this.capabilities.current?.dumpDirectory;
     const tmpdir = where?.kind === 'fixed' ? undefined : await keepalivedTmpdir(this.options.procfs, pid, where?.fallback ?? '/tmp');
     const directory = dumpDirectoryOf(where, tmpdir);
-    const root = join(this.options.procfs, String(pid), 'root');
-    return (await fileVersion(root)) === undefined ? directory : join(root, directory);
+    const throughRoot = join(this.options.procfs, String(pid), 'root', directory);
+    return (await stat(throughRoot).then((st) => st.isDirectory(), () => false)) ? throughRoot : directory;
   }
 
   /**
