@@ -10,6 +10,7 @@ import { ProcfsReader } from '../ipvs/procfs.js';
 import { History } from '../jobs/history.js';
 import { Jobs } from '../jobs/jobs.js';
 import { SorryServerSource } from '../keepalived/conf/sorry-servers.js';
+import { CapabilitiesProbe } from '../keepalived/capabilities.js';
 import { DumpSource } from '../keepalived/dump-source.js';
 import { FifoSource } from '../keepalived/fifo-source.js';
 import { HookSource } from '../keepalived/hook-source.js';
@@ -56,6 +57,7 @@ interface Built {
   parts: DaemonPart[];
   listeners: Omit<Listeners, 'history' | 'countTransition'>;
   fencer: Fencer;
+  capabilities: CapabilitiesProbe;
   ipvs?: IpvsCollector;
   sorryServers?: SorryServerSource;
 }
@@ -88,7 +90,7 @@ export class Daemon {
     this.watchdogEvents = new EventBus<WatchdogEvents>(log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
-    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined });
+    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current });
     this.supervisor = new Supervisor(this.metrics.registry, log.child({ part: 'supervisor' }), (part, error) => {
       if (isSource(part)) this.store.apply({ type: 'source-error', source: part, at: Date.now(), error });
     });
@@ -144,11 +146,13 @@ export class Daemon {
     const { hook, fifo, netlink, dump } = config.sources;
     const child = (part: string) => log.child({ part });
     const parts: DaemonPart[] = [];
+    // Asked once per configuration (the binary may change with it) for every part that depends on the version.
+    const capabilities = new CapabilitiesProbe(config.keepalived.binary);
 
     const mailer = config.mail && new Mailer(config.mail, { node: config.node_name, outboxDir: config.mail.outbox_dir ?? join(config.state_dir, 'outbox'), store, stats: this.mailStats, log: child('mail') });
     if (mailer) parts.push(mailer);
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, store, child('hook')));
-    if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, store, child('fifo')));
+    if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval, capabilities }, store, child('fifo')));
     if (netlink.enabled) parts.push(new AddressSource(store, child('netlink')));
 
     let ipvs: IpvsCollector | undefined;
@@ -175,6 +179,7 @@ export class Daemon {
           procfs: config.procfs,
           binary: config.keepalived.binary,
           authKeyFile: config.peers?.secret_file,
+          capabilities,
         },
         store,
         child('dump'),
@@ -223,7 +228,7 @@ export class Daemon {
         },
       ),
     );
-    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, ipvs, sorryServers };
+    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, capabilities, ipvs, sorryServers };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { exec } from '../core/exec.js';
 
 /**
  * What a keepalived binary can do, from what it says about itself (`keepalived -v`, `--signum`).
@@ -168,18 +168,18 @@ export function capabilitiesFrom(report: SelfReport, source = 'keepalived -v'): 
 /** Runs a program without a shell and returns what it printed, whatever its exit status. */
 export type Runner = (file: string, args: string[], timeoutMs: number) => Promise<{ stdout: string; stderr: string }>;
 
-const runBounded: Runner = (file, args, timeoutMs) =>
-  new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      const failure = err as (NodeJS.ErrnoException & { killed?: boolean }) | null;
-      if (failure && (typeof failure.code === 'string' || failure.killed)) {
-        // Could not start it (ENOENT, EACCES) or it outran the timeout: there is no answer to read.
-        reject(new CapabilitiesError(`${file} ${args.join(' ')}: ${failure.killed ? `no answer within ${timeoutMs} ms` : failure.message}`));
-        return;
-      }
-      resolve({ stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
+const runBounded: Runner = async (file, args, timeoutMs) => {
+  let result;
+  try {
+    result = await exec(file, args, { timeoutMs });
+  } catch (err) {
+    // Could not start it (ENOENT, EACCES): there is no answer to read.
+    throw new CapabilitiesError(`${file} ${args.join(' ')}: ${(err as Error).message}`);
+  }
+  // Ended by a signal: exec's timeout (SIGKILL) or a crash; either way no complete answer.
+  if (result.signal) throw new CapabilitiesError(`${file} ${args.join(' ')}: no answer within ${timeoutMs} ms (ended by ${result.signal})`);
+  return { stdout: result.stdout, stderr: result.stderr };
+};
 
 /**
  * Asks the keepalived binary what it is. `--signum` is safe to try on any version: 1.3.5 rejects an
@@ -203,4 +203,52 @@ export async function detectCapabilities(binary: string, options: { timeoutMs?: 
     signum = { DATA: data, STATS: stats, ...(json === undefined ? {} : { JSON: json }) };
   }
   return capabilitiesFrom({ versionOutput: version.stderr + version.stdout, signum }, `${binary} -v`);
+}
+
+/**
+ * What kawatch exports of a keepalived's capabilities, one flag each: what an operator needs to
+ * know about why a source reports nothing on this director.
+ */
+export function capabilityFlags(caps: KeepalivedCapabilities): Record<string, boolean> {
+  return {
+    json_dump: caps.jsonDump,
+    signum: caps.signum,
+    dump_in_tmpdir: caps.dumpDirectory.kind === 'tmpdir',
+    notify_fifo: caps.notifyFifo,
+    fifo_priority_changes: caps.fifoPriorityChanges,
+    track_file: caps.trackFile !== 'none',
+    notify_arguments: caps.notifyTakesArguments,
+    stop_notification: caps.stopNotification,
+    masks_passwords: caps.masksPasswords,
+  };
+}
+
+/**
+ * The capabilities of the configured keepalived, asked once for every part that needs them (the
+ * dump, the FIFO, the metrics); a failed detection is asked again next time.
+ */
+export class CapabilitiesProbe {
+  private pending?: Promise<KeepalivedCapabilities>;
+  private known?: KeepalivedCapabilities;
+
+  constructor(
+    private readonly binary: string,
+    private readonly detect: (binary: string) => Promise<KeepalivedCapabilities> = detectCapabilities,
+  ) {}
+
+  /** What the last successful detection found; undefined before one. */
+  get current(): KeepalivedCapabilities | undefined {
+    return this.known;
+  }
+
+  get(): Promise<KeepalivedCapabilities> {
+    this.pending ??= this.detect(this.binary).then(
+      (caps) => (this.known = caps),
+      (err: unknown) => {
+        this.pending = undefined;
+        throw err;
+      },
+    );
+    return this.pending;
+  }
 }

@@ -1,8 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { lstat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../core/exec.js';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
@@ -13,6 +12,8 @@ import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump } from './dump.js';
 import { type DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
+import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
+import { parseTextDump } from './text-dump.js';
 
 /** File timestamps use the kernel's coarse clock: two dumps closer than a few jiffies could share an mtime. */
 const MIN_GAP_MS = 25;
@@ -31,7 +32,9 @@ async function readDump(path: string): Promise<string> {
 
 export interface DumpSourceOptions {
   trigger: 'signal' | 'none';
+  /** The JSON dump's path; default: keepalived.json where this keepalived writes its dumps. */
   path?: string;
+  /** `auto`: what the detected capabilities say (JSON where the build has it, else the text dumps); a number: JSON on that signal. */
   signal: 'auto' | number;
   intervalMs: number;
   timeoutMs: number;
@@ -41,14 +44,38 @@ export interface DumpSourceOptions {
   binary: string;
   /** Keys the digest of each instance's authentication settings (the peer secret file); none, no digest. */
   authKeyFile?: string;
+  /** Shared with the other parts that ask; by default this source asks `binary` itself. */
+  capabilities?: CapabilitiesProbe;
 }
 
-/** `keepalived --signum=JSON` prints the signal number this keepalived build uses for JSON dumps. */
-export async function resolveJsonSignal(binary: string): Promise<number> {
-  const stdout = await run(binary, ['--signum=JSON'], { timeoutMs: 5000 });
-  const n = Number(stdout.trim());
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${binary} --signum=JSON printed ${JSON.stringify(stdout.trim())}; is keepalived built with --enable-json?`);
-  return n;
+type Signal = number | NodeJS.Signals;
+
+/** Which dump to ask this keepalived for, and with which signals. */
+export type DumpPlan =
+  | { kind: 'json'; signal: Signal }
+  /** keepalived.data on the DATA signal, then keepalived.stats on the STATS signal. */
+  | { kind: 'text'; dataSignal: Signal; statsSignal: Signal };
+
+/**
+ * The JSON dump where keepalived can write one, else the text dumps (CentOS 7's 1.3.5, RHEL 8's
+ * 2.1.5 built without JSON). A signal set in the configuration means JSON on that signal, whatever
+ * keepalived says: the operator knows a build that answers --signum wrongly.
+ */
+export function planDump(caps: KeepalivedCapabilities | undefined, signal: 'auto' | number): DumpPlan {
+  if (signal !== 'auto') return { kind: 'json', signal };
+  if (!caps) throw new Error("no signal to dump with: keepalived's capabilities are unknown and sources.dump.signal is auto");
+  if (caps.signals.json !== undefined) return { kind: 'json', signal: caps.signals.json };
+  return { kind: 'text', dataSignal: caps.signals.data, statsSignal: caps.signals.stats };
+}
+
+/**
+ * The directory keepalived writes its dumps to, as seen from its own root: before 2.2.5 /tmp
+ * whatever TMPDIR says, from 2.2.5 its TMPDIR when absolute. Unknown capabilities: TMPDIR, as the
+ * JSON dump has always been read.
+ */
+export function dumpDirectoryOf(where: DumpDirectory | undefined, tmpdir: string | undefined): string {
+  if (where?.kind === 'fixed') return where.directory;
+  return tmpdir !== undefined && tmpdir.startsWith('/') ? tmpdir : (where?.fallback ?? '/tmp');
 }
 
 /** Distinguishes a freshly written dump from the previous one. */
@@ -72,7 +99,8 @@ export class DumpSource implements DaemonPart {
   private debounce?: NodeJS.Timeout;
   private readonly dumper = new CoalescingTask(() => (this.stopped ? Promise.resolve() : this.dumpOnce()));
   private lastDumpAt = 0;
-  private signal?: number;
+  private plan?: DumpPlan;
+  private readonly capabilities: CapabilitiesProbe;
   private digestAuth?: (material: string) => string;
   private stopped = false;
   /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
@@ -82,7 +110,9 @@ export class DumpSource implements DaemonPart {
     private readonly options: DumpSourceOptions,
     private readonly store: StateStore,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.capabilities = options.capabilities ?? new CapabilitiesProbe(options.binary);
+  }
 
   async start(): Promise<void> {
     this.stopped = false;
@@ -92,8 +122,20 @@ export class DumpSource implements DaemonPart {
       this.digestAuth = (material) => createHmac('sha256', key).update(`kawatch-auth-digest\n${material}`).digest('hex').slice(0, 16);
     }
     if (this.options.trigger === 'signal') {
-      this.signal = this.options.signal === 'auto' ? await resolveJsonSignal(this.options.binary) : this.options.signal;
+      // Only a configured signal lets the source go on without knowing keepalived.
+      const caps = await this.capabilities.get().catch((err: Error) => {
+        if (this.options.signal === 'auto') throw err;
+        this.log.warn({ error: err.message }, 'keepalived capabilities unknown; dumping JSON on the configured signal');
+        return undefined;
+      });
+      this.plan = planDump(caps, this.options.signal);
+      if (caps) {
+        const version = formatVersion(caps.version);
+        const what = this.plan.kind === 'json' ? 'the JSON dump' : 'the text dumps (keepalived.data, keepalived.stats): built without JSON';
+        this.log.info({ version, dump: this.plan.kind, directory: caps.dumpDirectory }, `keepalived ${version}: reading ${what}`);
+      }
     }
+
     await this.request();
     this.timer = setInterval(() => void this.request(), this.options.intervalMs);
   }
@@ -145,32 +187,72 @@ export class DumpSource implements DaemonPart {
 
   /** Returns undefined when keepalived is not running: no data, which is not a failure of this source. */
   private async take(): Promise<DumpInstance[] | undefined> {
-    const { trigger, procfs, pidFile, timeoutMs } = this.options;
+    const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
       return parseDump(await readDump(path), path, this.digestAuth);
     }
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
-    const path = this.options.path ?? join(await keepalivedTmpdir(procfs, proc.pid), 'keepalived.json');
+    const pid = proc.pid;
+    const directory = await this.directoryOf(pid);
+    const plan = this.plan!;
+    const deadline = Date.now() + this.options.timeoutMs;
+    const fresh = <T>(path: string, signal: Signal, parse: (text: string) => T) => this.signalAndRead(pid, path, signal, deadline, parse);
+    try {
+      if (plan.kind === 'json') {
+        const path = this.options.path ?? join(directory, 'keepalived.json');
+        return await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth));
+      }
+      const dataFile = join(directory, 'keepalived.data');
+      const statsFile = join(directory, 'keepalived.stats');
+      // The data alone must parse before the stats are asked for: they are matched against it.
+      const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
+      return await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth }));
+    } catch (err) {
+      // A keepalived that stopped while we waited left no data; that is not a failure of this source.
+      if (err instanceof StaleDumpError && !(await probeKeepalived(pidFile, procfs)).up) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Where this keepalived writes its dumps, through its own root (/proc/PID/root): a keepalived
+   * with a private /tmp (systemd PrivateTmp, a container) writes where ours does not reach. Without
+   * the right to follow that link (no CAP_SYS_PTRACE, as in the shipped unit), the path as we see it.
+   */
+  private async directoryOf(pid: number): Promise<string> {
+    const where = this.capabilities.current?.dumpDirectory;
+    const tmpdir = where?.kind === 'fixed' ? undefined : await keepalivedTmpdir(this.options.procfs, pid, where?.fallback ?? '/tmp');
+    const directory = dumpDirectoryOf(where, tmpdir);
+    const throughRoot = join(this.options.procfs, String(pid), 'root', directory);
+    return (await stat(throughRoot).then((st) => st.isDirectory(), () => false)) ? throughRoot : directory;
+  }
+
+  /**
+   * Signals keepalived and waits (bounded) for `path` to be newer than before the signal and to
+   * parse completely: keepalived rewrites its dumps in place, so a partial write is read again.
+   */
+  private async signalAndRead<T>(pid: number, path: string, signal: Signal, deadline: number, parse: (text: string) => T): Promise<T> {
     const before = await fileVersion(path);
-    process.kill(proc.pid, this.signal!);
-    const deadline = Date.now() + timeoutMs;
+    process.kill(pid, signal);
     let lastProblem = 'keepalived wrote no new dump';
     while (Date.now() < deadline) {
       await sleep(POLL_MS);
       const version = await fileVersion(path);
       if (version === undefined || version === before) continue;
       try {
-        return parseDump(await readDump(path), path, this.digestAuth);
+        return parse(await readDump(path));
       } catch (err) {
-        // keepalived rewrites the file in place: a partial write parses as broken JSON for a moment.
         if (!(err instanceof DumpError)) throw err;
         lastProblem = err.message;
       }
     }
-    // A keepalived that stopped while we waited left no data; that is not a failure of this source.
-    if (!(await probeKeepalived(pidFile, procfs)).up) return undefined;
-    throw new Error(`no fresh, complete dump at ${path} within ${timeoutMs} ms after signal ${this.signal} to pid ${proc.pid}: ${lastProblem}`);
+    throw new StaleDumpError(`no fresh, complete dump at ${path} within ${this.options.timeoutMs} ms after signal ${signal} to pid ${pid}: ${lastProblem}`);
   }
+}
+
+/** keepalived did not write a fresh, complete dump in time. */
+class StaleDumpError extends Error {
+  override name = 'StaleDumpError';
 }

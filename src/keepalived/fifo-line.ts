@@ -54,6 +54,6 @@ export function parseFifoLine(line: string): Parsed<KeepalivedReport> {
   }
   return {
     ok: false,
-    error: `unrecognised line ${JSON.stringify(line.slice(0, 120))}, expected INSTANCE "NAME" STATE PRIORITY, GROUP "NAME" STATE, VS <vs> UP|DOWN or RS <rs> <vs> UP|DOWN`,
+    error: `unrecognised line ${JSON.stringify(line.slice(0, 120))}, expected INSTANCE "NAME" STATE PRIORITY, INSTANCE "NAME" MASTER_PRIORITY|BACKUP_PRIORITY PRIORITY, GROUP "NAME" STATE, VS <vs> UP|DOWN or RS <rs> <vs> UP|DOWN`,
   };
 }

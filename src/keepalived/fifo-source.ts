@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { directoryProblem, lstatOrUndefined, openFifo } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 import { parseFifoLine } from './fifo-line.js';
+import { formatVersion, type CapabilitiesProbe } from './capabilities.js';
 
 const MAX_PENDING = 64 * 1024;
 
@@ -30,12 +31,13 @@ export class FifoSource implements DaemonPart {
 
   constructor(
     private readonly paths: readonly string[],
-    private readonly options: { create: boolean; checkIntervalMs: number },
+    private readonly options: { create: boolean; checkIntervalMs: number; capabilities?: CapabilitiesProbe },
     private readonly store: StateStore,
     private readonly log: Logger,
   ) {}
 
   async start(): Promise<void> {
+    if (await this.keepalivedHasNoFifo()) return;
     this.store.apply({ type: 'source-enabled', source: 'fifo', enabled: true });
     await this.checkDirectories();
     await this.check();
@@ -49,6 +51,19 @@ export class FifoSource implements DaemonPart {
     await this.checking;
     for (const path of [...this.open.keys()]) this.close(path);
     this.store.apply({ type: 'source-enabled', source: 'fifo', enabled: false });
+  }
+
+  /**
+   * A keepalived without vrrp_notify_fifo (before 1.3.6) never writes a line: the source says so
+   * once and stays off instead of failing at every check. Capabilities unknown: the FIFO is read.
+   */
+  private async keepalivedHasNoFifo(): Promise<boolean> {
+    const caps = await this.options.capabilities?.get().catch(() => undefined);
+    if (!caps || caps.notifyFifo) return false;
+    const version = formatVersion(caps.version);
+    this.log.warn({ version }, `keepalived ${version} has no notify FIFO (vrrp_notify_fifo came with 1.3.6): the FIFO source is off; the notify hook and the dump report its state`);
+    this.store.apply({ type: 'source-enabled', source: 'fifo', enabled: false });
+    return true;
   }
 
   /** Whoever may write to a FIFO's directory could put their own FIFO there and speak for keepalived. */

@@ -52,8 +52,8 @@ export async function probeKeepalived(pidFile: string, procfs: string): Promise<
   return { up: true, pid };
 }
 
-/** keepalived writes its JSON dump under its own TMPDIR, which may differ from ours. */
-export async function keepalivedTmpdir(procfs: string, pid: number): Promise<string> {
+/** keepalived writes its dumps under its own TMPDIR, which may differ from ours; `fallback` when it has none. */
+export async function keepalivedTmpdir(procfs: string, pid: number, fallback = '/tmp'): Promise<string> {
   try {
     const environ = await readFile(join(procfs, String(pid), 'environ'), 'latin1');
     const entry = environ.split('\0').find((e) => e.startsWith('TMPDIR='));
@@ -62,7 +62,7 @@ export async function keepalivedTmpdir(procfs: string, pid: number): Promise<str
   } catch {
     // Not readable (other user, fixture without environ): keepalived's default applies.
   }
-  return '/tmp';
+  return fallback;
 }
 
 /** Keeps `keepalived.up` current from the pid file, independent of dumps (which can be slow or fail). */

@@ -35,6 +35,11 @@ export function checkPriority(token: string): Parsed<number> {
   return { ok: true, value: Number(token) };
 }
 
+/** vrrp_notify.c notify_fifo(): the priority-change lines' "state" words (vrrp_notify_priority_changes). */
+function priorityLineState(token: string): 'MASTER' | 'BACKUP' | undefined {
+  return token === 'MASTER_PRIORITY' ? 'MASTER' : token === 'BACKUP_PRIORITY' ? 'BACKUP' : undefined;
+}
+
 /** `INSTANCE|GROUP NAME STATE [PRIORITY]`, shared by the generic notify hook and the FIFO. */
 export function parseScopedState(scopeToken: string, name: string, stateToken: string, priorityToken?: string): Parsed<KeepalivedReport> {
   const scope = scopeToken === 'INSTANCE' ? 'instance' : scopeToken === 'GROUP' ? 'group' : undefined;
@@ -49,6 +54,11 @@ export function parseScopedState(scopeToken: string, name: string, stateToken: s
   }
   if (scope === 'instance' && stateToken === 'MASTER_RX_LOWER_PRI') {
     return { ok: true, value: { kind: 'master-rx-lower-priority', name, priority } };
+  }
+  const priorityOf = priorityLineState(stateToken);
+  if (scope === 'instance' && priorityOf) {
+    if (priority === undefined) return { ok: false, error: `${stateToken} of instance ${name} without the priority it changed to` };
+    return { ok: true, value: { kind: 'priority', name, state: priorityOf, priority } };
   }
   const state = checkState(stateToken);
   if (!state.ok) return state;

@@ -115,6 +115,12 @@ export function parseTextDump(data: string, stats: string | undefined, options: 
         );
       }
     }
+    // keepalived prints the counters of every instance it runs: one missing is a write not yet finished.
+    for (const name of names) {
+      if (!statsByName.has(name)) {
+        throw new TextDumpError(`${options.statsFile ?? 'keepalived.stats'}: no counters for instance ${name} of ${dataFile}; an incomplete write is retried`);
+      }
+    }
   }
   return drafts.map((draft) => toInstance(draft, dataFile, statsByName?.get(draft.name), options.digestAuth));
 }

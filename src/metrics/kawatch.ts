@@ -21,7 +21,7 @@ export function registerKawatchMetrics(registry: Registry, store: StateStore, ve
 
   snapshotGauge(registry, read, {
     name: 'kawatch_source_enabled',
-    help: 'Whether the source is switched on in the configuration.',
+    help: 'Whether the source is switched on in the configuration and the running keepalived can feed it.',
     labelNames: ['source'],
     fill: (s, emit) => {
       for (const name of SOURCE_NAMES) emit({ source: name }, s.sources[name].enabled ? 1 : 0);

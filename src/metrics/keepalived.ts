@@ -1,4 +1,5 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { capabilityFlags, formatVersion, type KeepalivedCapabilities } from '../keepalived/capabilities.js';
 import { VRRP_STAT_KEYS, type VrrpStatKey, type VrrpState } from '../model/vrrp.js';
 import type { Change, InstanceView, Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
@@ -190,4 +191,30 @@ export function registerKeepalivedMetrics(registry: Registry, store: StateStore)
   return (c) => {
     if (c.type === 'transition' && c.scope === 'instance') transitions.inc({ iname: c.name, from: c.from, to: c.to });
   };
+}
+
+/** What kawatch found the running keepalived can do (`keepalived -v`, `--signum`); nothing before it knows. */
+export function registerCapabilityMetrics(registry: Registry, capabilities: () => KeepalivedCapabilities | undefined): void {
+  new Gauge({
+    name: 'keepalived_version_info',
+    help: 'The version of the keepalived binary kawatch reads (keepalived -v); always 1.',
+    labelNames: ['version'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const caps = capabilities();
+      if (caps) this.set({ version: formatVersion(caps.version) }, 1);
+    },
+  });
+  new Gauge({
+    name: 'kawatch_keepalived_capability',
+    help: 'Whether the keepalived build can do it (json_dump, notify_fifo, fifo_priority_changes, track_file, ...): a source it cannot feed reports nothing.',
+    labelNames: ['capability'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const caps = capabilities();
+      if (caps) for (const [capability, has] of Object.entries(capabilityFlags(caps))) this.set({ capability }, has ? 1 : 0);
+    },
+  });
 }

@@ -5,7 +5,8 @@ import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { registerWatchdogMetrics } from './watchdog.js';
 import { registerKawatchMetrics } from './kawatch.js';
-import { registerKeepalivedMetrics } from './keepalived.js';
+import { registerCapabilityMetrics, registerKeepalivedMetrics } from './keepalived.js';
+import type { KeepalivedCapabilities } from '../keepalived/capabilities.js';
 import { registerMailMetrics } from './mail.js';
 import type { MailStatsView } from '../mail/stats.js';
 
@@ -19,6 +20,8 @@ export interface MetricsOptions {
   actions: () => readonly JournalEntry[];
   /** The mailer's counters, when mail is configured. */
   mail?: MailStatsView;
+  /** What the running keepalived can do, once detected. */
+  keepalivedCapabilities?: () => KeepalivedCapabilities | undefined;
 }
 
 export interface Metrics {
@@ -31,6 +34,7 @@ export function createMetrics(store: StateStore, options: MetricsOptions): Metri
   const registry = new Registry();
   const countTransition = registerKeepalivedMetrics(registry, store);
   registerKawatchMetrics(registry, store, options.version);
+  if (options.keepalivedCapabilities) registerCapabilityMetrics(registry, options.keepalivedCapabilities);
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
   if (options.mail) registerMailMetrics(registry, options.mail);
   if (options.processMetrics) {

@@ -33,7 +33,19 @@ export interface CheckerReport {
   up: boolean;
 }
 
-export type KeepalivedReport = StateReport | LowerPriorityReport | CheckerReport;
+/**
+ * `INSTANCE "VI_1" MASTER_PRIORITY 70` / `BACKUP_PRIORITY`: the instance's effective priority moved
+ * while it stayed in that state (vrrp_notify_priority_changes, FIFO only, keepalived 2.0.16+).
+ */
+export interface PriorityReport {
+  kind: 'priority';
+  name: string;
+  /** The state keepalived says the instance is in; the priority line itself is no transition. */
+  state: 'MASTER' | 'BACKUP';
+  priority: number;
+}
+
+export type KeepalivedReport = StateReport | LowerPriorityReport | PriorityReport | CheckerReport;
 
 /** VRRP counters as keepalived keeps them (`stats` of each dump entry). */
 export const VRRP_STAT_KEYS = [

@@ -168,7 +168,8 @@ export class PeerLink implements DaemonPart {
 
   /** What the peers' verdicts depend on changed here: tell them now rather than at the next poll. */
   onStateChange(c: Change): void {
-    if (this.server && (c.type === 'transition' || c.type === 'addresses' || c.type === 'process')) this.exchangeAll();
+    // A priority change moves the election the verdicts are drawn from: the peers hear it at once too.
+    if (this.server && (c.type === 'transition' || c.type === 'priority' || c.type === 'addresses' || c.type === 'process')) this.exchangeAll();
   }
 
   private exchangeAll(): void {

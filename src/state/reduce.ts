@@ -82,6 +82,12 @@ function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: 
       const next = { ...current, lowerPriorityAdverts: current.lowerPriorityAdverts + 1 };
       return { snapshot: { ...s, instances: withEntry(s.instances, report.name, next) }, changes: [{ type: 'master-rx-lower-priority', name: report.name, at }] };
     }
+    case 'priority': {
+      const current = entryOf(s.instances, report.name) ?? newInstance(report.name);
+      if (current.effectivePriority === report.priority) return { snapshot: s, changes: [] };
+      const next = { ...current, effectivePriority: report.priority };
+      return { snapshot: { ...s, instances: withEntry(s.instances, report.name, next) }, changes: [{ type: 'priority', name: report.name, priority: report.priority, at }] };
+    }
     case 'checker': {
       const key = checkerKey(report.virtualServer, report.realServer);
       const previous = entryOf(s.checkers, key);

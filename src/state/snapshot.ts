@@ -110,6 +110,8 @@ export type Update =
 export type Change =
   | { type: 'transition'; scope: 'instance' | 'group'; name: string; vrid?: number; from: VrrpState; to: VrrpState; at: number; source: SourceName }
   | { type: 'master-rx-lower-priority'; name: string; at: number }
+  /** The effective priority moved without a transition (a tracked script, interface or file). */
+  | { type: 'priority'; name: string; priority: number; at: number }
   | { type: 'checker'; key: string; virtualServer: string; realServer?: string; up: boolean; at: number }
   | { type: 'addresses'; at: number }
   | { type: 'process'; up: boolean; pid?: number; at: number }

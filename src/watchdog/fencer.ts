@@ -64,10 +64,11 @@ export class Fencer {
     const { entries, problems } = await this.store.read();
     for (const problem of problems) this.log.warn({ problem }, 'journal line skipped');
     this.journal = entries;
-    if (this.options.policy.mode !== 'alert') {
-      await mkdir(this.options.trackDir, { recursive: true, mode: 0o755 });
-      await checkDirectory(this.options.trackDir);
-    }
+    // Whatever the policy: keepalived 2.2 and later drop a track_file whose directory is missing when
+    // they read their configuration (realpath() fails), and never look again until a reload; a policy
+    // changed to demote later would then write files no keepalived reads. keepalived (root) reads it: 0755.
+    await mkdir(this.options.trackDir, { recursive: true, mode: 0o755 });
+    await checkDirectory(this.options.trackDir);
   }
 
   /** Reviews the verdicts and acts on them; `nextReview` then says when to look again. */

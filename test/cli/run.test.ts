@@ -30,6 +30,8 @@ function config(port: number, extra = ''): string {
     '  netlink: { enabled: false }',
     '  dump: { enabled: false }',
     extra,
+    // The track directory in the test's own tree, never /run/kawatch, unless the test names its own.
+    ...(extra.includes('watchdog:') ? [] : [`watchdog: { track_dir: ${dir}/track }`]),
   ].join('\n');
 }
 
@@ -106,7 +108,7 @@ describeWithPrereqs('kawatch run (the built CLI)', { files: [cli] }, () => {
         // node-cron would expand this range into billions of values.
         [config(port, 'jobs:\n  audit: "*4294967296/30 * * * *"'), `${file}:10: jobs.audit: not a valid cron expression: minute "*4294967296/30" is not a cron field`],
         [config(port, 'jobs:\n  digest: *morning'), `${file}:10: YAML: alias *morning names no anchor before it`],
-        [`${config(port)}\n${ALIAS_BOMB}`, `${file}:11: YAML: the aliases would expand to too many values`],
+        [`${config(port)}\n${ALIAS_BOMB}`, `${file}:12: YAML: the aliases would expand to too many values`],
         [config(port).replace(`listen: 127.0.0.1:${port}`, 'listen: 127.0.0.1:99999'), `${file}:3: listen: port 99999 is out of range: expected HOST:PORT with a port in 0-65535`],
         // Valid, but the address is taken: the daemon stays on the one it has.
         [config(next), `127.0.0.1:${next}`],

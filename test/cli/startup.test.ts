@@ -32,6 +32,7 @@ function config(port: number, extra: string[] = []): string {
   return [
     'node_name: lb1',
     `state_dir: ${dir}/state`,
+    `watchdog: { track_dir: ${dir}/track }`,
     `listen: 127.0.0.1:${port}`,
     `keepalived: { pid_file: ${dir}/keepalived.pid }`,
     'sources:',

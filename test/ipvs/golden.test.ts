@@ -107,6 +107,7 @@ describe('/metrics of a daemon reading IPVS through procfs', () => {
       [
         'node_name: lb1',
         `state_dir: ${dir}/state`,
+        `watchdog: { track_dir: ${dir}/track }`,
         'listen: 127.0.0.1:0',
         `procfs: ${ipvsFixtures}shapes`,
         `keepalived: { pid_file: ${dir}/keepalived.pid, config_file: ${dir}/keepalived.conf }`,

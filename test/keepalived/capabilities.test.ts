@@ -1,32 +1,23 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   CapabilitiesError,
+  CapabilitiesProbe,
   capabilitiesFrom,
   compareVersions,
   detectCapabilities,
   parseVersion,
   type KeepalivedCapabilities,
-  type Runner,
 } from '../../src/keepalived/capabilities.js';
 import { describeWithPrereqs } from '../support/prereq.js';
+import { replay } from '../support/keepalived-versions.js';
 
 const versionsDir = new URL('../fixtures/keepalived/versions/', import.meta.url);
 const matrixScript = fileURLToPath(new URL('../../scripts/keepalived-matrix.sh', import.meta.url));
-
-/**
- * Plays back what a keepalived of the matrix printed (scripts/capture-keepalived-versions.sh),
- * file by file, so detectCapabilities reads exactly what the real binary said.
- */
-function replay(flavour: string): Runner {
-  return async (_file, args) => {
-    const name = args[0] === '-v' ? 'v' : `signum-${args[0]!.slice('--signum='.length)}`;
-    const read = (stream: string) => readFileSync(new URL(`${flavour}/${name}.${stream}`, versionsDir), 'utf8');
-    return { stdout: read('stdout'), stderr: read('stderr') };
-  };
-}
 
 type Expected = Omit<KeepalivedCapabilities, 'options' | 'version'> & { version: string };
 
@@ -180,8 +171,19 @@ describe('compareVersions', () => {
 
 describe('detectCapabilities on a program that is not keepalived', () => {
   it('gives up after its timeout on a program that never answers', async () => {
-    // cat -v waits on the stdin execFile leaves open: a stand-in for a hung binary.
-    await expect(detectCapabilities('/bin/cat', { timeoutMs: 200 })).rejects.toThrow(/no answer within 200 ms/);
+    // A stand-in for a hung binary: whatever it is asked, it sleeps.
+    const dir = mkdtempSync(join(tmpdir(), 'kawatch-caps-'));
+    try {
+      const hung = join(dir, 'keepalived');
+      writeFileSync(hung, '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 });
+      await expect(detectCapabilities(hung, { timeoutMs: 200 })).rejects.toThrow(/no answer within 200 ms/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a program that answers -v with something else', async () => {
+    await expect(detectCapabilities('/bin/true')).rejects.toThrow(/no "Keepalived vX.Y.Z" line/);
   });
 
   it('reports a binary that does not exist', async () => {
@@ -239,5 +241,25 @@ describe('capabilities agree with what each keepalived did in the namespaces', (
     expect(notified.includes('INSTANCE VI_2 STOP')).toBe(caps.stopNotification);
     // VI_2's priority moves as its script succeeds: reported where vrrp_notify_priority_changes exists.
     expect(/^INSTANCE "VI_2" (MASTER|BACKUP)_PRIORITY /m.test(observed(flavour, 'fifo.txt') ?? '')).toBe(caps.fifoPriorityChanges);
+  });
+});
+
+describe('CapabilitiesProbe', () => {
+  it('asks once for every part, and again after a failed detection', async () => {
+    let asked = 0;
+    let failing = true;
+    const probe = new CapabilitiesProbe('/matrix/2.2.8/sbin/keepalived', async (binary) => {
+      asked++;
+      if (failing) throw new CapabilitiesError(`${binary}: not there yet`);
+      return detectCapabilities(binary, { run: replay('2.2.8-json') });
+    });
+    await expect(probe.get()).rejects.toThrow(/not there yet/);
+    expect(probe.current).toBeUndefined();
+    failing = false;
+    const [a, b] = await Promise.all([probe.get(), probe.get()]);
+    expect(a).toBe(b);
+    expect(probe.current?.version).toEqual({ major: 2, minor: 2, patch: 8 });
+    await probe.get();
+    expect(asked).toBe(2);
   });
 });

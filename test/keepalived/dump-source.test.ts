@@ -5,7 +5,9 @@ import { createLogger } from '../../src/core/log.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DumpSource, type DumpSourceOptions } from '../../src/keepalived/dump-source.js';
+import { detectCapabilities } from '../../src/keepalived/capabilities.js';
+import { DumpSource, dumpDirectoryOf, planDump, type DumpPlan, type DumpSourceOptions } from '../../src/keepalived/dump-source.js';
+import { capturedFlavours, replay } from '../support/keepalived-versions.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
 
@@ -116,3 +118,45 @@ describe('DumpSource', () => {
   });
 });
 
+
+describe('planDump: the dump each keepalived of the field can give (captured -v and --signum answers)', () => {
+  // Built with JSON: the JSON dump on --signum=JSON; without (1.3.5, RHEL 8's 2.1.5): the text dumps.
+  const plans: Record<string, DumpPlan> = {
+    '1.3.5-nojson': { kind: 'text', dataSignal: 'SIGUSR1', statsSignal: 'SIGUSR2' },
+    '2.0.19-json': { kind: 'json', signal: 36 },
+    '2.1.5-json': { kind: 'json', signal: 36 },
+    '2.1.5-nojson': { kind: 'text', dataSignal: 10, statsSignal: 12 },
+    '2.2.8-json': { kind: 'json', signal: 36 },
+    '2.3.4-json': { kind: 'json', signal: 36 },
+    '2.4.3-json': { kind: 'json', signal: 36 },
+  };
+
+  it('covers every captured flavour', () => {
+    expect(Object.keys(plans).sort()).toEqual(capturedFlavours);
+  });
+
+  it.each(capturedFlavours)('%s', async (flavour) => {
+    const caps = await detectCapabilities(`/matrix/${flavour}/sbin/keepalived`, { run: replay(flavour) });
+    expect(planDump(caps, 'auto')).toEqual(plans[flavour]);
+    // A configured signal is the operator's word: JSON on it, whatever the build says.
+    expect(planDump(caps, 40)).toEqual({ kind: 'json', signal: 40 });
+  });
+
+  it('cannot choose without capabilities unless a signal is configured', () => {
+    expect(() => planDump(undefined, 'auto')).toThrow(/capabilities are unknown and sources.dump.signal is auto/);
+    expect(planDump(undefined, 36)).toEqual({ kind: 'json', signal: 36 });
+  });
+});
+
+describe('dumpDirectoryOf', () => {
+  it('is /tmp before 2.2.5 whatever TMPDIR says, TMPDIR from 2.2.5', async () => {
+    const old = await detectCapabilities('/matrix/2.1.5/sbin/keepalived', { run: replay('2.1.5-nojson') });
+    const current = await detectCapabilities('/matrix/2.2.8/sbin/keepalived', { run: replay('2.2.8-json') });
+    expect(dumpDirectoryOf(old.dumpDirectory, '/run/ka')).toBe('/tmp');
+    expect(dumpDirectoryOf(current.dumpDirectory, '/run/ka')).toBe('/run/ka');
+    // keepalived's set_tmp_dir(): a relative TMPDIR is ignored.
+    expect(dumpDirectoryOf(current.dumpDirectory, 'ka')).toBe('/tmp');
+    expect(dumpDirectoryOf(current.dumpDirectory, undefined)).toBe('/tmp');
+    expect(dumpDirectoryOf(undefined, '/run/ka')).toBe('/run/ka');
+  });
+});

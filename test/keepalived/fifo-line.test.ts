@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseFifoLine } from '../../src/keepalived/fifo-line.js';
 
@@ -15,6 +15,30 @@ describe('parseFifoLine', () => {
   it('parses instance lines and MASTER_RX_LOWER_PRI', () => {
     expect(parseFifoLine('INSTANCE "VI_1" MASTER 100')).toEqual({ ok: true, value: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'MASTER', priority: 100 } });
     expect(parseFifoLine('INSTANCE "VI_1" MASTER_RX_LOWER_PRI 100')).toEqual({ ok: true, value: { kind: 'master-rx-lower-priority', name: 'VI_1', priority: 100 } });
+  });
+
+  it('parses the priority-change lines of vrrp_notify_priority_changes, and refuses one without its priority', () => {
+    expect(parseFifoLine('INSTANCE "VI_2" BACKUP_PRIORITY 70')).toEqual({ ok: true, value: { kind: 'priority', name: 'VI_2', state: 'BACKUP', priority: 70 } });
+    expect(parseFifoLine('INSTANCE "VI_2" MASTER_PRIORITY 255')).toEqual({ ok: true, value: { kind: 'priority', name: 'VI_2', state: 'MASTER', priority: 255 } });
+    expect(parseFifoLine('INSTANCE "VI_2" MASTER_PRIORITY')).toEqual({ ok: false, error: 'MASTER_PRIORITY of instance VI_2 without the priority it changed to' });
+    expect(parseFifoLine('INSTANCE "VI_2" BACKUP_PRIORITY 256')).toMatchObject({ ok: false, error: expect.stringMatching(/priority "256" is not an integer 0..255/) });
+    // Sync groups have no priority of their own: keepalived writes no such line for them.
+    expect(parseFifoLine('GROUP "G" BACKUP_PRIORITY 70')).toMatchObject({ ok: false, error: expect.stringMatching(/unknown state "BACKUP_PRIORITY"/) });
+  });
+
+  // Real FIFO captures of every keepalived of the matrix that has a FIFO (scripts/capture-keepalived-dumps.sh).
+  const dumpsDir = new URL('../fixtures/keepalived/dumps/', import.meta.url);
+  const withFifo = readdirSync(dumpsDir).filter((flavour) => existsSync(new URL(`${flavour}/fifo.txt`, dumpsDir)));
+  it.each(withFifo)('parses every line %s wrote to its FIFO, priority changes included', (flavour) => {
+    const lines = readFileSync(new URL(`${flavour}/fifo.txt`, dumpsDir), 'utf8').split('\n').filter(Boolean);
+    const parsed = lines.map((line) => parseFifoLine(line));
+    expect(parsed.filter((p) => !p.ok)).toEqual([]);
+    // VI_2's tracked script and file move its priority: 70, then 75 once the script succeeds.
+    const priorities = parsed.flatMap((p) => (p.ok && p.value.kind === 'priority' ? [[p.value.name, p.value.priority]] : []));
+    expect(priorities).toEqual([
+      ['VI_2', 70],
+      ['VI_2', 75],
+    ]);
   });
 
   it("parses the checker's VS and RS lines in keepalived's formats (address, FWM, group)", () => {

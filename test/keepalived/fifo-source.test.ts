@@ -1,10 +1,14 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, chownSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/core/log.js';
+import { CapabilitiesProbe, detectCapabilities } from '../../src/keepalived/capabilities.js';
 import { FifoSource } from '../../src/keepalived/fifo-source.js';
+import { replay } from '../support/keepalived-versions.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
 import { waitFor } from '../support/wait.js';
@@ -79,3 +83,26 @@ describe('FifoSource', () => {
   });
 });
 
+
+describe('FifoSource and the version of keepalived', () => {
+  const probeOf = (flavour: string) => new CapabilitiesProbe(`/matrix/${flavour}/sbin/keepalived`, (binary) => detectCapabilities(binary, { run: replay(flavour) }));
+
+  it('stays off on a keepalived without a notify FIFO (1.3.5), says why once, and is not failing', async () => {
+    const lines: string[] = [];
+    const log = createLogger('debug', new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }));
+    // No FIFO and no create: a FIFO source that tried would fail at every check.
+    source = new FifoSource([fifo], { create: false, checkIntervalMs: 20, capabilities: probeOf('1.3.5-nojson') }, store, log);
+    await source.start();
+    expect(store.snapshot.sources.fifo).toMatchObject({ enabled: false, errors: 0 });
+    expect(lines.filter((l) => l.includes('has no notify FIFO (vrrp_notify_fifo came with 1.3.6)'))).toHaveLength(1);
+    expect(existsSync(fifo)).toBe(false);
+  });
+
+  it('reads the FIFO of a keepalived that has one (2.0.19)', async () => {
+    source = new FifoSource([fifo], { create: true, checkIntervalMs: 50, capabilities: probeOf('2.0.19-json') }, store, silentLog);
+    await source.start();
+    write('INSTANCE "VI_1" MASTER 100\n');
+    await waitFor(() => store.snapshot.instances.VI_1?.state === 'MASTER', 'a FIFO line');
+    expect(store.snapshot.sources.fifo).toMatchObject({ enabled: true, up: true });
+  });
+});

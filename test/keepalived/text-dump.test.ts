@@ -101,6 +101,11 @@ describe('parseTextDump on broken dumps', () => {
     expect(() => parseTextDump(data, stats.replace('VRRP Instance: VI_2', 'VRRP Instance: VI_9'))).toThrow(/instance VI_9 is not in keepalived\.data/);
   });
 
+  it('refuses a stats file cut between two instances: every instance has its counters', () => {
+    const cut = stats.slice(0, stats.indexOf('VRRP Instance: VI_2'));
+    expect(() => parseTextDump(data, cut)).toThrow(/no counters for instance VI_2 of keepalived\.data; an incomplete write is retried/);
+  });
+
   it('refuses an unknown state, with its line', () => {
     const line = data.split('\n').findIndex((l) => l === '   State = BACKUP') + 1;
     expect(() => parseTextDump(data.replace('   State = BACKUP', '   State = unknown'), undefined)).toThrow(`keepalived.data:${line}: instance VI_2 has state "unknown"`);

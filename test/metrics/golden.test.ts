@@ -20,7 +20,7 @@ const run = promisify(execFile);
 export function normalise(text: string): string {
   return text
     .split('\n')
-    .map((line) => line.replace(/^(\w+_timestamp_seconds\{[^}]*\}) \S+$/, '$1 <timestamp>').replace(/version="[^"]*"/, 'version="<version>"'))
+    .map((line) => line.replace(/^(\w+_timestamp_seconds\{[^}]*\}) \S+$/, '$1 <timestamp>').replace(/^(kawatch_build_info\{)version="[^"]*"/, '$1version="<version>"'))
     .join('\n');
 }
 
@@ -35,6 +35,14 @@ describeWithPrereqs('golden /metrics on fixtures', { commands: ['mkfifo'] }, () 
     mkdirSync(join(dir, 'proc/4242'), { recursive: true });
     writeFileSync(join(dir, 'proc/4242/stat'), '4242 (keepalived) S 1 4242 4242 0 -1 4194560 164 0 0 0 0 0 0 0 20 0 1 0 1234 12345678 1234 18446744073709551615\n');
     writeFileSync(join(dir, 'keepalived.pid'), '4242\n');
+    // Not a keepalived that runs, a script that answers as the captured 2.2.8 did: the capability
+    // series must not depend on the keepalived this machine happens to have installed.
+    const captured = join(fixtures, 'keepalived/versions/2.2.8-json');
+    writeFileSync(
+      join(dir, 'keepalived'),
+      `#!/bin/sh\nname=$(printf %s "$1" | sed 's/^--signum=/signum-/; s/^-v$/v/')\ncat "${captured}/$name.stdout"; cat "${captured}/$name.stderr" >&2\n`,
+      { mode: 0o755 },
+    );
     copyFileSync(join(fixtures, 'keepalived/dump-lb2-after-failover.json'), join(dir, 'keepalived.json'));
     const spool = join(dir, 'spool');
     for (const e of JSON.parse(readFileSync(join(fixtures, 'golden/hook-events.json'), 'utf8')) as { at: number; args: string[] }[]) {
@@ -44,9 +52,10 @@ describeWithPrereqs('golden /metrics on fixtures', { commands: ['mkfifo'] }, () 
       [
         'node_name: lb2',
         `state_dir: ${dir}/state`,
+        `watchdog: { track_dir: ${dir}/track }`,
         'listen: 127.0.0.1:0',
         `procfs: ${dir}/proc`,
-        `keepalived: { pid_file: ${dir}/keepalived.pid }`,
+        `keepalived: { pid_file: ${dir}/keepalived.pid, binary: ${dir}/keepalived }`,
         'sources:',
         `  hook: { spool_dir: ${spool} }`,
         `  fifo: { enabled: true, paths: [${dir}/notify.fifo], check_interval: 100ms }`,

@@ -49,6 +49,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     'sources: { hook: { enabled: false }, fifo: { enabled: false }, netlink: { enabled: false }, dump: { enabled: false } }',
     ...(options.procfs ? [`procfs: ${options.procfs}`, 'ipvs: { path: procfs }'] : ['ipvs: { enabled: false }']),
     'jobs: { digest: false, audit: false }',
+    `watchdog: { track_dir: ${dir}/track }`,
   ];
   if (options.peerPort !== undefined) {
     lines.push(

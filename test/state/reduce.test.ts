@@ -27,6 +27,17 @@ const state = (at: number, name: string, st: 'MASTER' | 'BACKUP' | 'FAULT', sour
 });
 
 describe('reduce', () => {
+  it('follows the effective priority from priority lines, without a transition', () => {
+    const priority = (at: number, value: number): Update => ({ type: 'report', source: 'fifo', at, report: { kind: 'priority', name: 'VI_2', state: 'BACKUP', priority: value } });
+    const { s, changes } = run([state(1000, 'VI_2', 'BACKUP'), priority(1500, 70), priority(1600, 70), priority(1700, 75)]);
+    expect(s.instances.VI_2).toMatchObject({ state: 'BACKUP', stateSince: 1000, effectivePriority: 75 });
+    expect(changes.filter((c) => c.type !== 'transition')).toEqual([
+      { type: 'priority', name: 'VI_2', priority: 70, at: 1500 },
+      { type: 'priority', name: 'VI_2', priority: 75, at: 1700 },
+    ]);
+    expect(s.sources.fifo.events).toBe(4);
+  });
+
   it('records a transition once when the hook and the FIFO both report it', () => {
     const { s, changes } = run([state(1000, 'VI_1', 'BACKUP'), state(2000, 'VI_1', 'MASTER', 'fifo'), state(2003, 'VI_1', 'MASTER', 'hook')]);
     expect(changes.filter((c) => c.type === 'transition').map((c) => c.type === 'transition' && [c.from, c.to, c.source])).toEqual([
@@ -132,7 +143,7 @@ function expectedNames(updates: Update[]): { instances: Set<string>; groups: Set
     if (u.type !== 'report') continue;
     const r = u.report;
     if (r.kind === 'checker') checkers.add(checkerKey(r.virtualServer, r.realServer));
-    else if (r.kind === 'master-rx-lower-priority' || r.scope === 'instance') instances.add(r.name!);
+    else if (r.kind === 'master-rx-lower-priority' || r.kind === 'priority' || r.scope === 'instance') instances.add(r.name!);
     // A sync group first reported in INIT has not moved: nothing to record yet.
     else if (r.state !== 'INIT') groups.add(r.name!);
   }

@@ -41,6 +41,7 @@ export const anyUpdate: fc.Arbitrary<Update> = fc.oneof(
     report: fc.oneof(
       fc.record({ kind: fc.constant('state' as const), scope: fc.constantFrom('instance' as const, 'group' as const), name: outsideName, state: vrrpState, priority: fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }) }),
       fc.record({ kind: fc.constant('master-rx-lower-priority' as const), name: outsideName, priority: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ kind: fc.constant('priority' as const), name: outsideName, state: fc.constantFrom('MASTER' as const, 'BACKUP' as const), priority: fc.integer({ min: 0, max: 255 }) }),
       fc.record({ kind: fc.constant('checker' as const), virtualServer: outsideName, realServer: fc.option(outsideName, { nil: undefined }), up: fc.boolean() }),
     ),
   }),

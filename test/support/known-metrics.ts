@@ -19,6 +19,7 @@ export function knownMetrics(): Set<string> {
     verdicts: () => [],
     actions: () => [],
     mail: { outboxMessages: 0, sent: 0, sendFailures: 0 },
+    keepalivedCapabilities: () => undefined,
   });
   new Supervisor(registry, silentLog);
   for (const m of registry.getMetricsAsArray()) names.add(m.name);

@@ -23,11 +23,11 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const journalFile = () => join(dir, 'state', 'actions.jsonl');
 const trackDir = () => join(dir, 'track');
 
-function fencer(): Fencer {
+function fencer(mode: 'alert' | 'demote' | 'stop' = 'demote'): Fencer {
   return new Fencer(
     new StateStore('lb1', silentLog),
     {
-      policy: { mode: 'demote', dryRun: false, holdDownMs: 2000, cooldownMs: 10_000, maxActionsPerHour: 6, restoreAfterMs: 30_000, maxRestoreAfterMs: 900_000 },
+      policy: { mode, dryRun: false, holdDownMs: 2000, cooldownMs: 10_000, maxActionsPerHour: 6, restoreAfterMs: 30_000, maxRestoreAfterMs: 900_000 },
       diagnose: { unreachableAfterMs: 3500, confirmAfterMs: 150 },
       journalFile: journalFile(),
       trackDir: trackDir(),
@@ -54,6 +54,13 @@ describe('Fencer track files', () => {
     expect(lstatSync(join(trackDir(), 'VI_1')).isFile()).toBe(true);
     expect(readFileSync(join(trackDir(), 'VI_1'), 'utf8')).toBe('0\n');
     expect(lstatSync(join(trackDir(), 'VI_1')).mode & 0o777).toBe(0o644);
+  });
+
+  it.each(['alert', 'demote', 'stop'] as const)('creates the track directory under policy %s, so keepalived keeps its track_file at config read', async (mode) => {
+    await fencer(mode).load();
+    expect(lstatSync(trackDir()).isDirectory()).toBe(true);
+    // keepalived runs as root and only reads it; nobody else may write there.
+    expect(lstatSync(trackDir()).mode & 0o022).toBe(0);
   });
 
   it('does not start on a track directory anyone may write to, and says how to fix it', async () => {
