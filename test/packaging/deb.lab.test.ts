@@ -14,6 +14,7 @@ const execFileP = promisify(execFile);
 const repo = resolve(import.meta.dirname, '../..');
 const { version } = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { version: string };
 const deb = join(repo, 'dist-pkg', `kawatch_${version}_amd64.deb`);
+const tarball = join(repo, 'dist-pkg', `kawatch-${version}-linux-x64.tar.gz`);
 // What a root shell on a fresh Debian has: no node anywhere on it.
 const CHROOT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root' };
 
@@ -49,6 +50,7 @@ describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['d
     await mkdir(rootfs);
     await execFileP('tar', ['-C', rootfs, '--numeric-owner', '-xf', stdout.trim()], { timeout: 300_000 });
     await copyFile(deb, inRoot('tmp/kawatch.deb'));
+    await copyFile(tarball, inRoot('tmp/kawatch.tar.gz'));
     // Stand-in for systemd (see above): records each call, answers "inactive" to is-active.
     await mkdir(inRoot('run/systemd/system'), { recursive: true });
     await writeFile(inRoot('usr/local/bin/systemctl'), '#!/bin/sh\necho "$*" >> /var/log/systemctl-calls\ncase " $* " in *" is-active "*|*" is-enabled "*) exit 3;; esac\nexit 0\n');
@@ -152,5 +154,15 @@ describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['d
       expect(existsSync(inRoot(path)), path).toBe(false);
     }
     expect((await systemctlCalls()).filter((c) => c.includes('keepalived'))).toEqual([]);
+  });
+
+  it('installs from the .tar.gz with tar -C / too, leaving the merged /usr as it is', async () => {
+    await chroot(['tar', '-C', '/', '-xzf', '/tmp/kawatch.tar.gz'], 120_000);
+    expect((await chroot(['kawatch', 'version'])).stdout.trim()).toBe(`kawatch ${version}`);
+    expect(existsSync(inRoot('usr/lib/systemd/system/kawatch.service'))).toBe(true);
+    // /lib is a symlink to usr/lib on Debian 12: the tarball must not have turned it into a directory.
+    expect((await chroot(['readlink', '/lib'])).stdout.trim()).toBe('usr/lib');
+    const modes = await chroot(['stat', '-c', '%n %a', '/var/lib/kawatch', '/var/spool/kawatch', '/']);
+    expect(modes.stdout.trim().split('\n')).toEqual(['/var/lib/kawatch 700', '/var/spool/kawatch 700', '/ 755']);
   });
 });
