@@ -112,7 +112,7 @@ describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['d
     expect(parseSpoolRecord(await readFile(inRoot('var/spool/kawatch', records[0]!))).args).toEqual(['master', 'VI_1']);
   });
 
-  it('runs the daemon from the installed configuration, answering /healthz and taking in the spooled event', async () => {
+  it('runs the daemon from the installed configuration, answering /healthz, reading netlink and taking in the spooled event', async () => {
     const port = await freePort();
     let log = '';
     daemon = spawn('chroot', [rootfs, 'kawatch', 'run', '--config', '/etc/kawatch/kawatch.yml', '--listen', `127.0.0.1:${port}`], { env: CHROOT_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -128,6 +128,9 @@ describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['d
         throw new Error(`${String(err)}\n${log}`);
       });
       expect(health.status).toBe(200);
+      // The netlink addon loads from beside the bundle: the address source reads the kernel through it.
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^kawatch_source_up\{source="netlink"\} 1$/m);
       await waitFor(async () => (await readdir(inRoot('var/spool/kawatch'))).every((f) => !f.endsWith(SPOOL_SUFFIX)), 'the daemon to take in the spooled event', 15_000);
     } finally {
       daemon.kill('SIGTERM');
