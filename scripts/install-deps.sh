@@ -3,7 +3,8 @@
 # with --tests also what the test suite needs — then the npm packages, and builds. The test suite needs:
 # promtool, Prometheus and Alertmanager (alerts), node_exporter (the IPVS baseline), ipvsadm, qemu,
 # Debian's kernel, busybox and cpio (the IPVS VM), Chromium (the status page), podman (the image build),
-# python3 (generated IPVS tables), man and col (keepalived.conf(5), the lint keyword table), and the
+# python3 (generated IPVS tables), man and col (keepalived.conf(5), the lint keyword table), debootstrap
+# (the fresh Debian root the .deb is installed into), and the
 # toolchain and libraries that build the keepalived releases of the version matrix
 # (scripts/keepalived-matrix.sh; 1.3.5 also links libnfnetlink, libiptc and libxtables).
 # Skips apt when everything is already there.
@@ -30,6 +31,7 @@ if [ "${1:-}" = --tests ]; then
   command -v python3 >/dev/null || need+=(python3)
   command -v man >/dev/null || need+=(man-db)
   command -v col >/dev/null || need+=(bsdextrautils)
+  command -v debootstrap >/dev/null || need+=(debootstrap)
   for pkg in build-essential autoconf automake libtool pkg-config libssl-dev libnl-3-dev libnl-genl-3-dev \
     libnl-route-3-dev libmnl-dev libnftnl-dev libipset-dev libpcre2-dev libsystemd-dev \
     libnfnetlink-dev libiptc-dev libxtables-dev; do

