@@ -145,7 +145,7 @@ export class Daemon {
     const child = (part: string) => log.child({ part });
     const parts: DaemonPart[] = [];
 
-    const mailer = config.mail && new Mailer(config.mail, { node: config.node_name, outboxDir: config.mail.outbox_dir ?? join(config.state_dir, 'outbox'), store, stats: this.mailStats, log: child('mail') });
+    const mailer = config.mail && new Mailer(config.mail, { node: config.node_name, outboxDir: config.mail.outbox_dir ?? join(config.state_dir, 'outbox'), store, stats: this.mailStats, log: child('mail'), unreachableAfterMs: config.peers?.unreachable_after });
     if (mailer) parts.push(mailer);
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, store, child('hook')));
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval }, store, child('fifo')));
