@@ -149,7 +149,7 @@ export class Daemon {
     // Asked once per configuration (the binary may change with it) for every part that depends on the version.
     const capabilities = new CapabilitiesProbe(config.keepalived.binary);
 
-    const mailer = config.mail && new Mailer(config.mail, { node: config.node_name, outboxDir: config.mail.outbox_dir ?? join(config.state_dir, 'outbox'), store, stats: this.mailStats, log: child('mail') });
+    const mailer = config.mail && new Mailer(config.mail, { node: config.node_name, outboxDir: config.mail.outbox_dir ?? join(config.state_dir, 'outbox'), store, stats: this.mailStats, log: child('mail'), unreachableAfterMs: config.peers?.unreachable_after });
     if (mailer) parts.push(mailer);
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, store, child('hook')));
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval, capabilities }, store, child('fifo')));

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { VrrpState } from '../model/vrrp.js';
 import type { Change, Snapshot, SourceName } from '../state/snapshot.js';
 import { entryOf } from '../core/dict.js';
-import { verdictKey, type Verdict } from '../watchdog/diagnose.js';
+import { currentViews, verdictKey, type Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 
 export type MailConfig = NonNullable<Config['mail']>;
@@ -35,9 +35,38 @@ export type MailEvent =
       change: 'raised' | 'cleared';
       verdict: GroupVerdict;
       vips: string[];
+      /**
+       * Where the instance stood when the verdict cleared, by the views fresh then: its MASTERs,
+       * and the directors holding the verdict's VIP. A resolution names these, not the directors
+       * of the verdict raised earlier. Absent on raised verdicts and on events from older versions.
+       */
+      standing?: Standing;
     }
   | { kind: 'action'; at: number; node: string; entry: JournalEntry }
   | { kind: 'peer'; at: number; node: string; change: 'lost' | 'back'; peer: string; error?: string; lastExchange?: number };
+
+export interface Standing {
+  masters: string[];
+  holders: string[];
+}
+
+/** How long a peer's view counts, for a resolution's standing (`peers.unreachable_after`); none: this director's own view only. */
+export interface StandingOptions {
+  unreachableAfterMs?: number;
+}
+
+function standingOf(verdict: GroupVerdict, s: Snapshot, at: number, options: StandingOptions): Standing {
+  const { views } = currentViews(s, { now: at, unreachableAfterMs: options.unreachableAfterMs ?? -1, confirmAfterMs: 0 });
+  const address = verdict.kind === 'vip-absent-on-master' || verdict.kind === 'vip-on-several-nodes' ? verdict.address : undefined;
+  const masters: string[] = [];
+  const holders: string[] = [];
+  for (const view of views) {
+    const instance = view.instances.find((i) => i.name === verdict.iname);
+    if (view.keepalivedUp && instance?.state === 'MASTER') masters.push(view.node);
+    if (address !== undefined && instance?.vipsPresent?.includes(address)) holders.push(view.node);
+  }
+  return { masters: masters.sort(), holders: holders.sort() };
+}
 
 /** VIP addresses of an instance: this node's configuration, else a peer's account of it. */
 function vipsOf(s: Snapshot, iname: string): string[] {
@@ -68,11 +97,13 @@ export function eventFromChange(change: Change, s: Snapshot, node: string): Mail
   };
 }
 
-export function eventFromVerdict(change: 'raised' | 'cleared', verdict: Verdict, at: number, s: Snapshot, node: string): MailEvent {
+/** `s`: the state when the verdict was raised or cleared. */
+export function eventFromVerdict(change: 'raised' | 'cleared', verdict: Verdict, at: number, s: Snapshot, node: string, options: StandingOptions = {}): MailEvent {
   if (verdict.kind === 'peer-unreachable') {
     return { kind: 'peer', at, node, change: change === 'raised' ? 'lost' : 'back', peer: verdict.peer, error: verdict.error, lastExchange: verdict.lastExchange };
   }
-  return { kind: 'verdict', at, node, change, verdict, vips: vipsOf(s, verdict.iname) };
+  const standing = change === 'cleared' ? standingOf(verdict, s, at, options) : undefined;
+  return { kind: 'verdict', at, node, change, verdict, vips: vipsOf(s, verdict.iname), ...(standing && { standing }) };
 }
 
 export function eventFromAction(entry: JournalEntry, node: string): MailEvent {

@@ -27,6 +27,8 @@ export interface MailerOptions {
   store: StateStore;
   stats: MailStats;
   log: Logger;
+  /** How long a peer's view counts (`peers.unreachable_after`): a resolution names where things stand by the fresh views. */
+  unreachableAfterMs?: number;
 }
 
 /**
@@ -142,7 +144,7 @@ export class Mailer implements DaemonPart {
         return;
       }
     }
-    this.record(eventFromVerdict(change, verdict, at, store.snapshot, node));
+    this.record(eventFromVerdict(change, verdict, at, store.snapshot, node, { unreachableAfterMs: this.options.unreachableAfterMs }));
   }
 
   private record(event: MailEvent | undefined): void {

@@ -57,7 +57,7 @@ const mailEventSchema = z.discriminatedUnion('kind', [
     to: z.enum(VRRP_STATES),
     source: z.enum(SOURCE_NAMES),
   }),
-  z.object({ kind: z.literal('verdict'), at: epochMs, node: name, change: z.enum(['raised', 'cleared']), verdict: groupVerdictSchema, vips: names }),
+  z.object({ kind: z.literal('verdict'), at: epochMs, node: name, change: z.enum(['raised', 'cleared']), verdict: groupVerdictSchema, vips: names, standing: z.object({ masters: names, holders: names }).optional() }),
   z.object({ kind: z.literal('action'), at: epochMs, node: name, entry: journalEntrySchema }),
   z.object({ kind: z.literal('peer'), at: epochMs, node: name, change: z.enum(['lost', 'back']), peer: name, error: z.string().max(64 * 1024).optional(), lastExchange: epochMs.optional() }),
 ]) satisfies z.ZodType<MailEvent>;

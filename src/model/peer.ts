@@ -20,6 +20,13 @@ const counter = clamped(0, Number.MAX_SAFE_INTEGER);
 const instanceSchema = z.strictObject({
   name,
   vrid: z.number().int().min(1).max(255).optional(),
+  /**
+   * Whether the settings below (vrid, VIPs, priorities, authentication, advert interval) are
+   * keepalived's, from a dump: before its first dump a director knows an instance's state only,
+   * and its empty VIP list says nothing. Absent in views from directors that predate it: then the
+   * settings count as known when the vrid is (a dump always tells it).
+   */
+  settingsKnown: z.boolean().optional(),
   state: z.enum(VRRP_STATES),
   stateSince: counter.optional(),
   basePriority: z.number().int().min(0).max(255).optional(),

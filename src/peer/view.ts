@@ -8,6 +8,11 @@ function primaryAddress(s: Snapshot, instance: InstanceView): string | undefined
   return s.addresses?.find((a) => a.ifname === instance.interface && a.family === family && !vips.has(a.address))?.address;
 }
 
+/** Only a dump sets an instance's settings, and every dumped instance has its vrid: an instance known from the hook or FIFO alone has none. */
+function fromDump(instance: InstanceView): boolean {
+  return instance.vrid !== undefined;
+}
+
 export function buildView(s: Snapshot): PeerView {
   const present = s.addresses && new Set(s.addresses.map((a) => a.address));
   return {
@@ -17,6 +22,7 @@ export function buildView(s: Snapshot): PeerView {
     instances: Object.values(s.instances).map((i) => ({
       name: i.name,
       vrid: i.vrid,
+      settingsKnown: fromDump(i),
       state: i.state,
       stateSince: i.stateSince,
       basePriority: i.basePriority,
@@ -26,7 +32,8 @@ export function buildView(s: Snapshot): PeerView {
       nopreempt: i.nopreempt,
       primaryAddress: primaryAddress(s, i),
       vips: i.vips.map((v) => v.address),
-      vipsPresent: present && i.vips.map((v) => v.address).filter((a) => present.has(a)),
+      // Which VIPs are present means something only once the instance's VIPs are known.
+      vipsPresent: present && fromDump(i) ? i.vips.map((v) => v.address).filter((a) => present.has(a)) : undefined,
       advertSent: i.stats?.advert_sent,
       advertReceived: i.stats?.advert_rcvd,
     })),

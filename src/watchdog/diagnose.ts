@@ -39,6 +39,12 @@ export interface DiagnoseOptions {
    * replaces overlap for the few milliseconds the hand-over advert takes: that is VRRP working.
    */
   confirmAfterMs: number;
+  /**
+   * Since when this node has been listening to its peers. A peer never heard from is unreachable
+   * only once it has had `unreachableAfterMs` to answer: at start nobody has been heard yet.
+   * Unset: since long ago.
+   */
+  listeningSince?: number;
 }
 
 /** The views that count right now: ours, and those of peers heard from recently. */
@@ -47,12 +53,15 @@ export function currentViews(s: Snapshot, options: DiagnoseOptions): { views: Pe
   const unreachable: Verdict[] = [];
   // When each view was last confirmed by an exchange (ours is current by definition).
   const heardAt = new Map<string, number>([[s.node, options.now]]);
+  const starting = options.listeningSince !== undefined && options.now - options.listeningSince < options.unreachableAfterMs;
   for (const peer of Object.values(s.peers)) {
     const fresh = peer.view && peer.lastExchange !== undefined && options.now - peer.lastExchange <= options.unreachableAfterMs;
     if (fresh) {
       views.push(peer.view!);
       heardAt.set(peer.name, peer.lastExchange!);
-    } else unreachable.push({ kind: 'peer-unreachable', peer: peer.name, lastExchange: peer.lastExchange, error: peer.lastError });
+    } else if (!(starting && peer.lastExchange === undefined)) {
+      unreachable.push({ kind: 'peer-unreachable', peer: peer.name, lastExchange: peer.lastExchange, error: peer.lastError });
+    }
   }
   return { views, unreachable, heardAt };
 }
@@ -72,44 +81,97 @@ function byInstance(views: PeerView[]): Map<string, Account[]> {
   return map;
 }
 
+/** Whether an account carries keepalived's settings of the instance, not only its state (see `settingsKnown`). */
+function settingsKnown(instance: PeerInstance): boolean {
+  return instance.settingsKnown ?? instance.vrid !== undefined;
+}
+
+const sinceOf = (a: Contender) => a.instance.stateSince ?? -Infinity;
+const advertMs = (a: Contender) => (a.instance.advertInterval ?? 1) * 1000;
+
+/**
+ * Whether these accounts can be compared at all: each must come from an exchange after the
+ * latest transition among them. A view from before it (a link went down at the same time, or
+ * the peer has not answered since) may no longer be true, and proves nothing.
+ */
+function heardSinceChange(accounts: Contender[], heardAt: ReadonlyMap<string, number>): boolean {
+  const since = Math.max(...accounts.map(sinceOf));
+  return accounts.every((a) => (heardAt.get(a.node) ?? -Infinity) >= since);
+}
+
+interface Situation {
+  iname: string;
+  accounts: Account[];
+  masters: Account[];
+  heardAt: ReadonlyMap<string, number>;
+  options: DiagnoseOptions;
+  /** How many views count: the MASTER may be a director that reports no such instance. */
+  viewCount: number;
+  everyoneHeard: boolean;
+}
+
+/**
+ * Each candidate verdict of one instance with the time from which it holds (`-Infinity`: at
+ * once). A candidate due later is a transition passing through (a hand-over, an election):
+ * `diagnose` reports it only once due, `nextConfirmation` says when to look again.
+ */
+function candidates(sit: Situation): { verdict: Verdict; dueAt: number }[] {
+  const { iname, accounts, masters, heardAt, options, viewCount, everyoneHeard } = sit;
+  const vrid = accounts.find((a) => a.instance.vrid !== undefined)?.instance.vrid;
+  const found: { verdict: Verdict; dueAt: number }[] = [];
+  const atOnce = (verdict: Verdict) => found.push({ verdict, dueAt: -Infinity });
+  // Settings are compared only between accounts that know them: before its first dump a director reports no VIPs.
+  const configured = accounts.filter((a) => settingsKnown(a.instance));
+  const mismatches = configMismatches(iname, vrid, configured);
+  mismatches.forEach(atOnce);
+  const dual = dualMaster(masters, options.confirmAfterMs, heardAt);
+  if (dual) {
+    const masterNodes = masters.map((m) => m.node).sort();
+    found.push({ verdict: { kind: 'split-brain', iname, vrid, masters: masterNodes, since: Number.isFinite(dual.since) ? dual.since : undefined, causes: probableCauses(mismatches, masterNodes) }, dueAt: dual.confirmAt });
+  }
+  found.push(...priorityFindings(iname, vrid, accounts, masters, everyoneHeard, heardAt));
+  const running = accounts.filter((a) => a.view.keepalivedUp);
+  // Only with every peer heard and every keepalived up: otherwise the MASTER may be the one we cannot see.
+  // Not during an election: all BACKUP for less than VRRP's master-down interval is normal.
+  if (masters.length === 0 && everyoneHeard && running.length === viewCount && running.every((a) => a.instance.state === 'BACKUP') && heardSinceChange(running, heardAt)) {
+    found.push({ verdict: { kind: 'no-master', iname, vrid, nodes: running.map((a) => a.node).sort() }, dueAt: Math.max(...running.map(sinceOf)) + masterDownMs(running) });
+  }
+  const addresses = new Set(configured.flatMap((a) => a.instance.vips));
+  for (const address of addresses) {
+    const holders = configured.filter((a) => a.instance.vipsPresent?.includes(address));
+    const overlap = holders.length > 1 ? vipOverlap(holders, options, heardAt) : undefined;
+    if (overlap !== undefined) found.push({ verdict: { kind: 'vip-on-several-nodes', iname, vrid, address, nodes: holders.map((h) => h.node).sort() }, dueAt: overlap });
+  }
+  for (const m of masters) {
+    // A MASTER owes the VIPs of its own configuration (another director's differing list is a config mismatch).
+    if (!settingsKnown(m.instance) || !m.instance.vipsPresent) continue;
+    for (const address of m.instance.vips) {
+      if (m.instance.vipsPresent.includes(address)) continue;
+      // keepalived adds the VIPs just after it becomes MASTER: give it an advert interval. (On
+      // leaving MASTER it removes them just before it says so: `heldVerdicts` waits that out.)
+      found.push({ verdict: { kind: 'vip-absent-on-master', iname, vrid, address, node: m.node }, dueAt: sinceOf(m) + advertMs(m) });
+    }
+  }
+  return found;
+}
+
 /**
  * Everything wrong with the group, from this node's view and its peers' recent views. Pure: the
  * same views give the same verdicts on every director, which is what lets exactly one of them act.
  */
 export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
+  const { unreachable, found } = survey(s, options);
+  return [...unreachable, ...found.flatMap((c) => (options.now >= c.dueAt ? [c.verdict] : []))];
+}
+
+/** Every candidate verdict of every instance, from the views that count now. */
+function survey(s: Snapshot, options: DiagnoseOptions): { unreachable: Verdict[]; found: { verdict: Verdict; dueAt: number }[] } {
   const { views, unreachable, heardAt } = currentViews(s, options);
-  const verdicts: Verdict[] = [...unreachable];
-  const everyoneHeard = unreachable.length === 0;
-  for (const [iname, accounts] of byInstance(views)) {
-    const vrid = accounts.find((a) => a.instance.vrid !== undefined)?.instance.vrid;
+  const found = [...byInstance(views)].flatMap(([iname, accounts]) => {
     const masters = accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER');
-    const mismatches = configMismatches(iname, vrid, accounts);
-    verdicts.push(...mismatches);
-    const dual = dualMaster(masters, options.confirmAfterMs, heardAt);
-    if (dual && options.now >= dual.confirmAt) {
-      const masterNodes = masters.map((m) => m.node).sort();
-      verdicts.push({ kind: 'split-brain', iname, vrid, masters: masterNodes, since: Number.isFinite(dual.since) ? dual.since : undefined, causes: probableCauses(mismatches, masterNodes) });
-    }
-    verdicts.push(...priorityFindings(iname, vrid, accounts, masters, everyoneHeard));
-    const running = accounts.filter((a) => a.view.keepalivedUp);
-    // Only with every peer heard and every keepalived up: otherwise the MASTER may be the one we cannot see.
-    // Not during an election: all BACKUP for less than VRRP's master-down interval is normal.
-    const settled = options.now - Math.max(...running.map((a) => a.instance.stateSince ?? -Infinity)) >= masterDownMs(running);
-    if (masters.length === 0 && everyoneHeard && settled && running.length === views.length && running.every((a) => a.instance.state === 'BACKUP')) {
-      verdicts.push({ kind: 'no-master', iname, vrid, nodes: running.map((a) => a.node).sort() });
-    }
-    const addresses = new Set(accounts.flatMap((a) => a.instance.vips));
-    for (const address of addresses) {
-      const holders = accounts.filter((a) => a.instance.vipsPresent?.includes(address)).map((a) => a.node);
-      if (holders.length > 1) verdicts.push({ kind: 'vip-on-several-nodes', iname, vrid, address, nodes: holders.sort() });
-      for (const m of masters) {
-        // keepalived adds the VIPs just after it becomes MASTER: give it an advert interval.
-        const settledMaster = options.now - (m.instance.stateSince ?? -Infinity) >= (m.instance.advertInterval ?? 1) * 1000;
-        if (settledMaster && m.instance.vipsPresent && !m.instance.vipsPresent.includes(address)) verdicts.push({ kind: 'vip-absent-on-master', iname, vrid, address, node: m.node });
-      }
-    }
-  }
-  return verdicts;
+    return candidates({ iname, accounts, masters, heardAt, options, viewCount: views.length, everyoneHeard: unreachable.length === 0 });
+  });
+  return { unreachable, found };
 }
 
 /**
@@ -121,15 +183,25 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
  */
 function dualMaster(masters: Contender[], confirmAfterMs: number, heardAt: ReadonlyMap<string, number>): { since: number; confirmAt: number } | undefined {
   if (masters.length < 2) return undefined;
-  const sinceOf = (m: Contender) => m.instance.stateSince ?? -Infinity;
   const since = Math.max(...masters.map(sinceOf));
-  // Seen by both sides: every MASTER's view must come from an exchange after the onset. A view from
-  // before it (the secondary link went down at the same time) is not a confirmation.
-  if (masters.some((m) => (heardAt.get(m.node) ?? -Infinity) < since)) return undefined;
+  // Seen by both sides: every MASTER's view must come from an exchange after the onset.
+  if (!heardSinceChange(masters, heardAt)) return undefined;
   const newest = masters.find((m) => sinceOf(m) === since)!;
   const order = electionOrder(masters);
   const preempting = order !== undefined && order.indexOf(newest) < order.length - 1;
-  return { since, confirmAt: since + confirmAfterMs + (preempting ? (newest.instance.advertInterval ?? 1) * 1000 : 0) };
+  return { since, confirmAt: since + confirmAfterMs + (preempting ? advertMs(newest) : 0) };
+}
+
+/**
+ * When one VIP on several directors stops being a hand-over: between MASTERs, when their dual
+ * MASTER would be a split brain; on a director that just left MASTER (its VIPs go before the
+ * FIFO line, but the address event may come after it), after `confirmAfterMs`. Undefined when
+ * the views cannot be compared.
+ */
+function vipOverlap(holders: Account[], options: DiagnoseOptions, heardAt: ReadonlyMap<string, number>): number | undefined {
+  if (!heardSinceChange(holders, heardAt)) return undefined;
+  if (holders.every((h) => h.view.keepalivedUp && h.instance.state === 'MASTER')) return dualMaster(holders, options.confirmAfterMs, heardAt)?.confirmAt;
+  return Math.max(...holders.map(sinceOf)) + options.confirmAfterMs;
 }
 
 /** VRRP's master-down interval (three adverts and a skew): how long an election may take. */
@@ -139,17 +211,12 @@ function masterDownMs(accounts: Account[]): number {
 }
 
 /**
- * When the next dual MASTER not yet confirmed would become a split brain, if it lasts: the
- * watchdog looks again then, rather than waiting for its next tick.
+ * When the next verdict a transition is passing through (a hand-over, an election, a VIP being
+ * added) would be due, if it lasts: the watchdog looks again then, rather than waiting for its next tick.
  */
 export function nextConfirmation(s: Snapshot, options: DiagnoseOptions): number | undefined {
-  let next: number | undefined;
-  const { views, heardAt } = currentViews(s, options);
-  for (const accounts of byInstance(views).values()) {
-    const at = dualMaster(accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER'), options.confirmAfterMs, heardAt)?.confirmAt;
-    if (at !== undefined && at > options.now && (next === undefined || at < next)) next = at;
-  }
-  return next;
+  const due = survey(s, options).found.flatMap((c) => (c.dueAt > options.now ? [c.dueAt] : []));
+  return due.length ? Math.min(...due) : undefined;
 }
 
 function describeValue(field: MismatchField, instance: PeerInstance): string | undefined {
@@ -193,17 +260,22 @@ function probableCauses(mismatches: Verdict[], masters: string[]): string[] {
   return causes;
 }
 
-/** Equal priorities, and an instance left on another director than its preferred (highest-priority) one. */
-function priorityFindings(iname: string, vrid: number | undefined, accounts: Account[], masters: Account[], everyoneHeard: boolean): Verdict[] {
-  const found: Verdict[] = [];
-  const known = accounts.filter((a) => a.instance.basePriority !== undefined);
+/**
+ * Equal priorities, and an instance left on another director than its preferred (highest-priority)
+ * one. A preferred director just back in BACKUP takes its instance over at the next adverts
+ * (preemption): that is failback under way, due only after VRRP's master-down interval.
+ */
+function priorityFindings(iname: string, vrid: number | undefined, accounts: Account[], masters: Account[], everyoneHeard: boolean, heardAt: ReadonlyMap<string, number>): { verdict: Verdict; dueAt: number }[] {
+  const found: { verdict: Verdict; dueAt: number }[] = [];
+  const known = accounts.filter((a) => settingsKnown(a.instance) && a.instance.basePriority !== undefined);
   if (known.length < 2 || known.length !== accounts.length) return found;
   const top = Math.max(...known.map((a) => a.instance.basePriority!));
   const atTop = known.filter((a) => a.instance.basePriority === top);
-  if (atTop.length > 1) found.push({ kind: 'equal-priority', iname, vrid, priority: top, nodes: atTop.map((a) => a.node).sort() });
+  if (atTop.length > 1) found.push({ verdict: { kind: 'equal-priority', iname, vrid, priority: top, nodes: atTop.map((a) => a.node).sort() }, dueAt: -Infinity });
   const preferred = atTop.length === 1 ? atTop[0]! : undefined;
-  if (everyoneHeard && preferred && masters.length === 1 && masters[0]!.node !== preferred.node && preferred.view.keepalivedUp && preferred.instance.state === 'BACKUP') {
-    found.push({ kind: 'not-on-preferred-owner', iname, vrid, preferred: preferred.node, master: masters[0]!.node });
+  const master = masters.length === 1 ? masters[0]! : undefined;
+  if (everyoneHeard && preferred && master && master.node !== preferred.node && preferred.view.keepalivedUp && preferred.instance.state === 'BACKUP' && heardSinceChange([master, preferred], heardAt)) {
+    found.push({ verdict: { kind: 'not-on-preferred-owner', iname, vrid, preferred: preferred.node, master: master.node }, dueAt: sinceOf(preferred) + masterDownMs([master, preferred]) });
   }
   return found;
 }
@@ -215,6 +287,35 @@ export function knownInstances(s: Snapshot): Map<string, number | undefined> {
   for (const i of Object.values(s.instances)) note(i.name, i.vrid);
   for (const p of Object.values(s.peers)) for (const i of p.view?.instances ?? []) note(i.name, i.vrid);
   return known;
+}
+
+/**
+ * Verdicts no snapshot can tell from a transition in progress, with how long they must hold:
+ * keepalived leaving MASTER (for BACKUP, FAULT or STOP) removes the VIPs first and says so on
+ * the FIFO just after, so for that moment the snapshot shows a MASTER without its VIPs.
+ */
+function holdMs(v: Verdict, options: Pick<DiagnoseOptions, 'confirmAfterMs'>): number {
+  return v.kind === 'vip-absent-on-master' ? options.confirmAfterMs : 0;
+}
+
+/**
+ * The verdicts that have held long enough, from one diagnosis and the time each was first seen in
+ * the ones before (`seenSince`, kept by the caller, is returned updated); `nextAt` is when one
+ * still held back would be due. Pure: the caller keeps `seenSince` between diagnoses.
+ */
+export function heldVerdicts(diagnosed: Verdict[], seenSince: ReadonlyMap<string, number>, options: Pick<DiagnoseOptions, 'now' | 'confirmAfterMs'>): { verdicts: Verdict[]; seenSince: Map<string, number>; nextAt?: number } {
+  const since = new Map<string, number>();
+  const verdicts: Verdict[] = [];
+  let nextAt: number | undefined;
+  for (const v of diagnosed) {
+    const key = verdictKey(v);
+    const first = seenSince.get(key) ?? options.now;
+    since.set(key, first);
+    const dueAt = first + holdMs(v, options);
+    if (options.now >= dueAt) verdicts.push(v);
+    else if (nextAt === undefined || dueAt < nextAt) nextAt = dueAt;
+  }
+  return { verdicts, seenSince: since, nextAt };
 }
 
 /** A stable key per verdict, to tell raised from cleared between two diagnoses. */

@@ -64,6 +64,20 @@ export function activeDemotions(journal: JournalEntry[]): Map<string, JournalEnt
   return active;
 }
 
+/**
+ * A demoted instance still MASTER: keepalived leaves MASTER as soon as it reads the track file
+ * and says so on the FIFO just after, so until an advert interval has passed since the demotion
+ * that is the demotion under way; only after it is the track file probably not wired in. A dry
+ * run touched nothing: the instance stays MASTER by design.
+ */
+function stillMaster(demotion: JournalEntry, local: PeerInstance | undefined, now: number): Decision {
+  const iname = demotion.iname;
+  if (demotion.dryRun) return { kind: 'wait', iname, why: 'dry run: demoted in the journal only, keepalived left MASTER' };
+  const settledAt = demotion.at + (local?.advertInterval ?? 1) * 1000;
+  if (now < settledAt) return { kind: 'wait', iname, why: 'demotion under way: waiting for keepalived to leave MASTER', until: settledAt };
+  return { kind: 'wait', iname, why: `demoted, yet still MASTER: is track_file kawatch_${iname} in its vrrp_instance (see README, "Fencing")?` };
+}
+
 function masterOf(views: PeerView[], node: string, iname: string): boolean {
   const view = views.find((v) => v.node === node);
   return Boolean(view?.keepalivedUp && view.instances.some((i) => i.name === iname && i.state === 'MASTER'));
@@ -90,8 +104,9 @@ export function decide(input: PolicyInput): Decision[] {
     });
     const order = electionOrder(contenders);
     if (order) orders.push(order);
-    if (demoted.has(v.iname)) {
-      decisions.push({ kind: 'wait', iname: v.iname, why: `demoted, yet still MASTER: is track_file kawatch_${v.iname} in its vrrp_instance (see README, "Fencing")?` });
+    const demotion = demoted.get(v.iname);
+    if (demotion) {
+      decisions.push(stillMaster(demotion, views.find((view) => view.node === node)?.instances.find((i) => i.name === v.iname), now));
       continue;
     }
     const onset = v.since ?? now;

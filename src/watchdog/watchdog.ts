@@ -2,7 +2,7 @@ import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import type { Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
-import { diagnose, nextConfirmation, verdictKey, type DiagnoseOptions, type Verdict } from './diagnose.js';
+import { diagnose, heldVerdicts, nextConfirmation, verdictKey, type DiagnoseOptions, type Verdict } from './diagnose.js';
 import type { EventBus } from '../core/bus.js';
 import type { Fencer } from './fencer.js';
 import type { JournalEntry } from './journal.js';
@@ -29,6 +29,12 @@ export class Watchdog implements DaemonPart {
   private started = false;
   /** The snapshot the verdicts were last drawn from. */
   private reviewed?: Snapshot;
+  /** Since when each verdict the diagnoses found has been found, to wait out those a transition passes through. */
+  private seenSince = new Map<string, number>();
+  /** When the watchdog started: peers not heard yet have had no time to answer. */
+  private listeningSince?: number;
+  /** When a verdict still held back falls due. */
+  private heldUntil?: number;
 
   constructor(
     private readonly store: StateStore,
@@ -39,12 +45,17 @@ export class Watchdog implements DaemonPart {
   ) {}
 
   verdicts(now = Date.now()): Verdict[] {
-    return diagnose(this.store.snapshot, { ...this.options, now });
+    return heldVerdicts(this.diagnosed(now), this.seenSince, { ...this.options, now }).verdicts;
+  }
+
+  private diagnosed(now: number): Verdict[] {
+    return diagnose(this.store.snapshot, { ...this.options, now, listeningSince: this.listeningSince });
   }
 
   async start(): Promise<void> {
     await this.fencer.load();
     this.reviewed = this.store.snapshot;
+    this.listeningSince = Date.now();
     this.started = true;
     this.timer = setInterval(() => this.review(), this.options.tickMs);
     this.review();
@@ -66,7 +77,10 @@ export class Watchdog implements DaemonPart {
 
   private review(): void {
     const now = Date.now();
-    const verdicts = this.verdicts(now);
+    const held = heldVerdicts(this.diagnosed(now), this.seenSince, { ...this.options, now });
+    this.seenSince = held.seenSince;
+    this.heldUntil = held.nextAt;
+    const verdicts = held.verdicts;
     const next = new Map(verdicts.map((v) => [verdictKey(v), v]));
     for (const [key, verdict] of next) {
       if (this.active.has(key)) continue;
@@ -84,7 +98,7 @@ export class Watchdog implements DaemonPart {
 
   private scheduleDue(now: number): void {
     clearTimeout(this.due);
-    const times = [nextConfirmation(this.store.snapshot, { ...this.options, now }), this.fencer.nextReview].filter((t): t is number => t !== undefined);
+    const times = [nextConfirmation(this.store.snapshot, { ...this.options, now, listeningSince: this.listeningSince }), this.heldUntil, this.fencer.nextReview].filter((t): t is number => t !== undefined);
     if (times.length) this.due = setTimeout(() => this.review(), Math.max(0, Math.min(...times) - Date.now()) + 1);
   }
 }

@@ -8,6 +8,7 @@ import { composeMail, transitionReason, wrap, type ComposeContext } from '../../
 import { eventTitle } from '../../src/mail/title.js';
 import { eventFromAction, eventFromChange, eventFromVerdict, type MailEvent } from '../../src/mail/event.js';
 import { addEvent, emptyPending, type PendingGroup } from '../../src/mail/schedule.js';
+import { emptySnapshot, type Snapshot } from '../../src/state/snapshot.js';
 import { StateStore } from '../../src/state/store.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 import { anyTime, outsideName } from '../support/arbitrary.js';
@@ -130,6 +131,48 @@ describe('titles', () => {
       'VIP 198.18.1.10 of VI_1 (vrid 51) missing on its MASTER lb1',
     );
     expect(eventTitle(verdict('raised', { kind: 'no-master', iname: 'VI_1', nodes: ['lb1', 'lb2'] }))).toBe('NO MASTER for VI_1');
+  });
+});
+
+describe('a resolution', () => {
+  /** d1's state when a verdict clears: its own view, and d2 and d3 heard `heardMsAgo` before. */
+  function clearingState(holder: 'd1' | 'd2' | 'd3', heardMsAgo: Partial<Record<'d2' | 'd3', number>> = {}): Snapshot {
+    const instance = (node: string) => ({ name: 'VI_1', vrid: 51, settingsKnown: true, state: node === holder ? 'MASTER' as const : 'BACKUP' as const, vips: ['198.18.1.10'], vipsPresent: node === holder ? ['198.18.1.10'] : [] });
+    const peer = (node: 'd2' | 'd3') => ({ name: node, address: `${node}:9651`, view: { v: 1 as const, node, keepalivedUp: true, instances: [instance(node)] }, lastExchange: T0 - (heardMsAgo[node] ?? 100), errors: 0 });
+    const self = emptySnapshot('d1');
+    return {
+      ...self,
+      keepalived: { up: true },
+      instances: dictFrom([['VI_1', { name: 'VI_1', vrid: 51, interface: 'pri0', state: instance('d1').state, vips: [{ address: '198.18.1.10', prefix: 24, dev: 'pri0' }], lowerPriorityAdverts: 0 }]]),
+      addresses: holder === 'd1' ? [{ address: '198.18.1.10', prefix: 24, ifname: 'pri0', family: 4 }] : [],
+      peers: dictFrom([['d2', peer('d2')], ['d3', peer('d3')]]),
+    };
+  }
+  const cleared = (v: Verdict, s: Snapshot) => eventTitle(eventFromVerdict('cleared', v, T0, s, 'd1', { unreachableAfterMs: 3500 }));
+  const missing: Verdict = { kind: 'vip-absent-on-master', iname: 'VI_1', vrid: 51, address: '198.18.1.10', node: 'd3' };
+
+  it('names where the VIP is when it clears, not the director it went missing on', () => {
+    expect(cleared(missing, clearingState('d2'))).toBe('resolved: VIP 198.18.1.10 of VI_1 (vrid 51) on d2');
+    expect(cleared(missing, clearingState('d3'))).toBe('resolved: VIP 198.18.1.10 of VI_1 (vrid 51) on d3');
+    expect(cleared(missing, clearingState('d1'))).toBe('resolved: VIP 198.18.1.10 of VI_1 (vrid 51) on d1');
+    const several: Verdict = { kind: 'vip-on-several-nodes', iname: 'VI_1', vrid: 51, address: '198.18.1.10', nodes: ['d2', 'd3'] };
+    expect(cleared(several, clearingState('d2'))).toBe('resolved: VIP 198.18.1.10 of VI_1 (vrid 51) on d2 only');
+    const away: Verdict = { kind: 'not-on-preferred-owner', iname: 'VI_1', vrid: 51, preferred: 'd1', master: 'd3' };
+    expect(cleared(away, clearingState('d1'))).toBe('resolved: VI_1 (vrid 51) back on its preferred d1');
+    expect(cleared(away, clearingState('d2'))).toBe('resolved: VI_1 (vrid 51) no longer on d3 while d1 waits');
+    expect(cleared({ kind: 'no-master', iname: 'VI_1', vrid: 51, nodes: ['d1', 'd2', 'd3'] }, clearingState('d2'))).toBe('no MASTER resolved: VI_1 (vrid 51) MASTER on d2');
+  });
+
+  it('takes only the views fresh when it clears', () => {
+    // d2 holds the VIP by its last view, but that view is too old to say where the VIP is now.
+    expect(cleared(missing, clearingState('d2', { d2: 10_000 }))).toBe('resolved: d3 no longer a MASTER without VIP 198.18.1.10 of VI_1 (vrid 51)');
+    // Without the peers' freshness bound only this director's own view counts.
+    expect(eventTitle(eventFromVerdict('cleared', missing, T0, clearingState('d2'), 'd1'))).toBe('resolved: d3 no longer a MASTER without VIP 198.18.1.10 of VI_1 (vrid 51)');
+  });
+
+  it('claims no place for the VIP in a resolution recorded without the standing (from an older version)', () => {
+    const old: MailEvent = { kind: 'verdict', at: T0, node: 'd1', change: 'cleared', verdict: missing, vips: ['198.18.1.10'] };
+    expect(eventTitle(old)).toBe('resolved: d3 no longer a MASTER without VIP 198.18.1.10 of VI_1 (vrid 51)');
   });
 });
 

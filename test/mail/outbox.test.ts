@@ -58,3 +58,16 @@ describe('Outbox.load on whatever pending.json holds', () => {
     );
   });
 });
+
+describe('Outbox.load of a resolution', () => {
+  it('keeps where things stood when a verdict cleared, and loads one recorded without it', async () => {
+    const now = Date.now();
+    const verdict = { kind: 'vip-absent-on-master' as const, iname: 'VI_1', vrid: 51, address: '198.18.1.10', node: 'd3' };
+    const resolved = { kind: 'verdict' as const, at: now - 10, node: 'd1', change: 'cleared' as const, verdict, vips: ['198.18.1.10'], standing: { masters: ['d2'], holders: ['d2'] } };
+    const { standing: _dropped, ...older } = { ...resolved, at: now - 5 };
+    const state = addEvent(addEvent(emptyPending(), resolved, now - 10), older, now - 5);
+    const { pending, problems } = await outboxWith(JSON.stringify({ v: 1, ...state })).load();
+    expect(problems).toEqual([]);
+    expect(pending.group?.first).toEqual([resolved, older]);
+  });
+});

@@ -2,6 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseView, PeerRejected } from '../../src/peer/protocol.js';
 import { PEER_NAME } from '../../src/model/peer.js';
+import { buildView } from '../../src/peer/view.js';
+import { reduce } from '../../src/state/reduce.js';
+import { emptySnapshot, type Update } from '../../src/state/snapshot.js';
 
 const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype', '__defineGetter__'];
 
@@ -65,5 +68,24 @@ describe('peer views at the boundary', () => {
   it('refuses a view that lists an instance twice', () => {
     const twice = { v: 1, node: 'lb2', keepalivedUp: true, instances: [{ name: 'VI_1', state: 'MASTER', vips: [] }, { name: 'VI_1', state: 'BACKUP', vips: [] }] };
     expect(() => parseView(Buffer.from(JSON.stringify(twice)), 'lb2')).toThrow(/listed twice/);
+  });
+});
+
+describe('buildView', () => {
+  const fifoBackup: Update = { type: 'report', source: 'fifo', at: 1_800_000_000_000, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'BACKUP', priority: 90 } };
+  const addresses: Update = { type: 'addresses', at: 1_800_000_000_000, addresses: [{ address: '198.18.0.2', prefix: 24, ifname: 'pri0', family: 4 }] };
+  const dump: Update = { type: 'dump', at: 1_800_000_000_100, instances: [{ name: 'VI_1', vrid: 51, state: 'BACKUP', interface: 'pri0', vips: [{ address: '198.18.0.50', prefix: 24, dev: 'pri0' }] }] };
+  const apply = (updates: Update[]) => updates.reduce((s, u) => reduce(s, u).snapshot, emptySnapshot('lb2'));
+
+  it('marks an instance known from the FIFO alone as without settings, and says nothing of its VIPs', () => {
+    expect(buildView(apply([addresses, fifoBackup])).instances).toEqual([expect.objectContaining({ name: 'VI_1', settingsKnown: false, vips: [], vipsPresent: undefined })]);
+    expect(buildView(apply([addresses, fifoBackup, dump])).instances).toEqual([expect.objectContaining({ name: 'VI_1', vrid: 51, settingsKnown: true, vips: ['198.18.0.50'], vipsPresent: [] })]);
+  });
+
+  it('sends the mark on the wire, and still takes views from directors that do not send it', () => {
+    const view = buildView(apply([addresses, fifoBackup]));
+    expect(parseView(Buffer.from(JSON.stringify(view)), 'lb2').instances[0]?.settingsKnown).toBe(false);
+    const { settingsKnown: _notSent, ...older } = view.instances[0]!;
+    expect(parseView(Buffer.from(JSON.stringify({ ...view, instances: [older] })), 'lb2').instances[0]).not.toHaveProperty('settingsKnown');
   });
 });

@@ -1,7 +1,12 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { dictFrom } from '../../src/core/dict.js';
 import type { PeerView } from '../../src/model/peer.js';
-import { emptySnapshot, type Snapshot } from '../../src/state/snapshot.js';
-import { diagnose, knownInstances, nextConfirmation } from '../../src/watchdog/diagnose.js';
+import type { DumpInstance } from '../../src/model/vrrp.js';
+import { buildView } from '../../src/peer/view.js';
+import { reduce } from '../../src/state/reduce.js';
+import { emptySnapshot, type Snapshot, type Update } from '../../src/state/snapshot.js';
+import { diagnose, heldVerdicts, knownInstances, nextConfirmation, type DiagnoseOptions } from '../../src/watchdog/diagnose.js';
 
 const NOW = 1_800_000_000_000;
 const vip = (address: string) => ({ address, prefix: 24, dev: 'pri0' });
@@ -51,10 +56,14 @@ describe('diagnose', () => {
     const justPreempted = withPeer(local('MASTER'), peerView('MASTER'), 10);
     const lb1 = justPreempted.instances.VI_1!;
     const s = { ...justPreempted, instances: { VI_1: { ...lb1, stateSince: NOW - 40 } } };
-    expect(run(s).map((v) => v.kind)).toEqual(['vip-on-several-nodes']);
+    // The VIP on both is the same hand-over: it counts when the dual MASTER does.
+    expect(run(s)).toEqual([]);
     expect(nextConfirmation(s, OPTIONS)).toBe(NOW - 40 + 150);
     const later = diagnose(s, { ...OPTIONS, now: NOW + 110 });
-    expect(later[0]).toEqual({ kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: NOW - 40, causes: [expect.any(String)] });
+    expect(later).toEqual([
+      { kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: NOW - 40, causes: [expect.any(String)] },
+      { kind: 'vip-on-several-nodes', iname: 'VI_1', vrid: 51, address: '198.18.0.50', nodes: ['lb1', 'lb2'] },
+    ]);
     expect(nextConfirmation(s, { ...OPTIONS, now: NOW + 110 })).toBeUndefined();
   });
 
@@ -62,7 +71,7 @@ describe('diagnose', () => {
     const base = withPeer(local('MASTER'), { ...peerView('MASTER'), instances: [{ ...peerView('MASTER').instances[0]!, effectivePriority: 80, stateSince: NOW - 60_000 }] }, 10);
     const preempting = { ...base, instances: { VI_1: { ...base.instances.VI_1!, effectivePriority: 100, advertInterval: 1, stateSince: NOW - 40 } } };
     expect(nextConfirmation(preempting, OPTIONS)).toBe(NOW - 40 + 150 + 1000);
-    expect(diagnose(preempting, { ...OPTIONS, now: NOW + 500 }).map((v) => v.kind)).toEqual(['vip-on-several-nodes']);
+    expect(diagnose(preempting, { ...OPTIONS, now: NOW + 500 })).toEqual([]);
     // The newcomer with the lower priority became MASTER because it hears nobody: no extra wait.
     const deaf = { ...base, instances: { VI_1: { ...base.instances.VI_1!, effectivePriority: 50, advertInterval: 1, stateSince: NOW - 40 } } };
     expect(nextConfirmation(deaf, OPTIONS)).toBe(NOW - 40 + 150);
@@ -139,5 +148,170 @@ describe('diagnose', () => {
   it('knows instances reported by peers only', () => {
     const s = withPeer(emptySnapshot('lb1'), { ...peerView('MASTER'), instances: [{ name: 'VI_9', vrid: 99, state: 'MASTER', vips: [] }] });
     expect([...knownInstances(s)]).toEqual([['VI_9', 99]]);
+  });
+});
+
+/**
+ * Directors built the way the daemon builds them: each snapshot is reduced from the updates its
+ * sources emit (FIFO lines, keepalived's dump, netlink address events), and a peer's view is what
+ * that director's buildView() sends.
+ */
+const VIP = '198.18.0.50';
+const pri = (address: string) => ({ address, prefix: 24, ifname: 'pri0', family: 4 as const });
+const fifo = (at: number, state: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP', priority?: number): Update => ({ type: 'report', source: 'fifo', at, report: { kind: 'state', scope: 'instance', name: 'VI_1', state, priority } });
+const dump = (at: number, over: Partial<DumpInstance> = {}): Update => ({
+  type: 'dump',
+  at,
+  instances: [{ name: 'VI_1', vrid: 51, state: 'BACKUP', interface: 'pri0', basePriority: 100, advertInterval: 1, vips: [vip(VIP)], ...over }],
+});
+const netlink = (at: number, primary: string, withVip: boolean): Update => ({ type: 'addresses', at, addresses: [pri(primary), ...(withVip ? [pri(VIP)] : [])] });
+const vipEvent = (at: number, op: 'add' | 'del'): Update => ({ type: 'address', at, op, address: pri(VIP) });
+
+function director(node: string, updates: Update[]): Snapshot {
+  return updates.reduce((s, u) => reduce(s, u).snapshot, { ...emptySnapshot(node), keepalived: { up: true, pid: 1 } } as Snapshot);
+}
+
+/** `self` hearing each peer director's view at `heardAt`. */
+function group(self: Snapshot, peers: { of: Snapshot; heardAt: number }[]): Snapshot {
+  return { ...self, peers: dictFrom(peers.map(({ of, heardAt }) => [of.node, { name: of.node, address: `${of.node}:9651`, view: buildView(of), lastExchange: heardAt, errors: 0 }])) };
+}
+
+const kindsAt = (s: Snapshot, now: number, extra: Partial<DiagnoseOptions> = {}) => diagnose(s, { ...OPTIONS, now, ...extra }).map((v) => v.kind);
+const LONG_AGO = NOW - 600_000;
+
+describe('no verdict from a benign situation that resembles it', () => {
+  it('config-mismatch: compares no settings with a director before its first dump, from either side', () => {
+    // d2's keepalived has started and its FIFO said BACKUP, but its first dump has not come yet: it knows no VIPs.
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' })]);
+    const d2 = director('d2', [netlink(NOW - 50, '198.18.0.2', false), fifo(NOW - 40, 'BACKUP', 90)]);
+    const d3 = director('d3', [netlink(NOW - 50, '198.18.0.3', false), fifo(NOW - 30, 'BACKUP', 80)]);
+    expect(buildView(d2).instances[0]).toMatchObject({ settingsKnown: false, vips: [], vipsPresent: undefined });
+    for (const [self, others] of [[d1, [d2, d3]], [d2, [d1, d3]], [d3, [d1, d2]]] as const) {
+      const s = group(self, others.map((of) => ({ of, heardAt: NOW - 10 })));
+      expect(kindsAt(s, NOW)).toEqual([]);
+    }
+    // Once its dump told its settings, a real difference is reported.
+    const d2Dumped = director('d2', [netlink(NOW - 50, '198.18.0.2', false), fifo(NOW - 40, 'BACKUP', 90), dump(NOW - 20, { vips: [vip('198.18.0.51')], basePriority: 90 })]);
+    expect(diagnose(group(d1, [{ of: d2Dumped, heardAt: NOW - 10 }]), OPTIONS)).toContainEqual({ kind: 'config-mismatch', iname: 'VI_1', vrid: 51, field: 'virtual_ipaddress', values: { d1: VIP, d2: '198.18.0.51' } });
+  });
+
+  it('config-mismatch: a view from a director that predates the completeness mark counts as complete when it tells its vrid', () => {
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' })]);
+    const old = (instance: PeerView['instances'][number]): Snapshot => ({ ...d1, peers: { d2: { name: 'd2', address: 'd2:9651', view: { v: 1, node: 'd2', keepalivedUp: true, instances: [instance] }, lastExchange: NOW - 10, errors: 0 } } });
+    expect(kindsAt(old({ name: 'VI_1', state: 'BACKUP', vips: [] }), NOW)).toEqual([]);
+    // d1 owes only the VIPs of its own configuration: the other list is the mismatch, not a VIP missing on d1.
+    expect(diagnose(old({ name: 'VI_1', vrid: 51, state: 'BACKUP', vips: ['198.18.0.51'] }), OPTIONS)).toEqual([{ kind: 'config-mismatch', iname: 'VI_1', vrid: 51, field: 'virtual_ipaddress', values: { d1: VIP, d2: '198.18.0.51' } }]);
+  });
+
+  it('vip-absent-on-master: a MASTER leaving its state removes the VIP just before the FIFO says so', () => {
+    const leaving: ('BACKUP' | 'FAULT' | 'STOP')[] = ['BACKUP', 'FAULT', 'STOP'];
+    fc.assert(
+      fc.property(fc.constantFrom(...leaving), fc.integer({ min: 0, max: OPTIONS.confirmAfterMs - 1 }), fc.array(fc.integer({ min: 0, max: OPTIONS.confirmAfterMs - 1 }), { maxLength: 5 }), (to, fifoDelay, looks) => {
+        const before = [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' })];
+        const removed = director('d1', [...before, vipEvent(NOW, 'del')]);
+        const reported = director('d1', [...before, vipEvent(NOW, 'del'), fifo(NOW + fifoDelay, to)]);
+        // The watchdog diagnoses on each update and whenever it looks again in between.
+        const reviews = [...looks.filter((l) => l < fifoDelay).map((l) => ({ at: NOW + l, s: removed })), { at: NOW + fifoDelay, s: reported }].sort((a, b) => a.at - b.at);
+        let seen = new Map<string, number>();
+        for (const { at, s } of [{ at: NOW, s: removed }, ...reviews]) {
+          const held = heldVerdicts(diagnose(s, { ...OPTIONS, now: at }), seen, { ...OPTIONS, now: at });
+          expect(held.verdicts).toEqual([]);
+          seen = held.seenSince;
+        }
+        expect(seen.size).toBe(0);
+      }),
+    );
+  });
+
+  it('vip-absent-on-master: still reported once the MASTER has been without its VIP for the bound', () => {
+    const s = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' }), vipEvent(NOW, 'del')]);
+    const first = heldVerdicts(diagnose(s, OPTIONS), new Map(), OPTIONS);
+    expect(first.verdicts).toEqual([]);
+    expect(first.nextAt).toBe(NOW + OPTIONS.confirmAfterMs);
+    const later = { ...OPTIONS, now: NOW + OPTIONS.confirmAfterMs };
+    expect(heldVerdicts(diagnose(s, later), first.seenSince, later).verdicts).toEqual([{ kind: 'vip-absent-on-master', iname: 'VI_1', vrid: 51, address: VIP, node: 'd1' }]);
+  });
+
+  it('vip-on-several-nodes: the VIP on the old and the new MASTER during a preemption, and on a MASTER that just left', () => {
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER', basePriority: 80, effectivePriority: 80 })]);
+    const d2 = director('d2', [netlink(LONG_AGO, '198.18.0.2', false), dump(LONG_AGO, { basePriority: 100, effectivePriority: 100 }), fifo(NOW - 40, 'MASTER', 100), vipEvent(NOW - 39, 'add')]);
+    const preempting = group(d1, [{ of: d2, heardAt: NOW - 30 }]);
+    expect(kindsAt(preempting, NOW)).toEqual([]);
+    // d1 has left MASTER (its FIFO line came first), the address event is still on its way.
+    const released = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER', basePriority: 80 }), fifo(NOW - 10, 'BACKUP', 80)]);
+    const handedOver = group(released, [{ of: d2, heardAt: NOW - 5 }]);
+    expect(kindsAt(handedOver, NOW)).toEqual([]);
+    expect(nextConfirmation(handedOver, OPTIONS)).toBe(NOW - 10 + OPTIONS.confirmAfterMs);
+    // Left behind for longer, it is a VIP on two directors.
+    expect(kindsAt(handedOver, NOW - 10 + OPTIONS.confirmAfterMs)).toEqual(['vip-on-several-nodes']);
+  });
+
+  it('vip-on-several-nodes, split-brain: nothing from a peer view older than the transition it would be compared with (both links cut)', () => {
+    // d1 was MASTER with the VIP when both links went down; d2 hears no adverts and becomes MASTER.
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' })]);
+    const d2 = director('d2', [netlink(LONG_AGO, '198.18.0.2', false), dump(LONG_AGO, { basePriority: 90 }), fifo(NOW - 500, 'MASTER', 90), vipEvent(NOW - 499, 'add')]);
+    // d1's last view reached d2 before the cut: still within unreachableAfterMs, but older than d2's transition.
+    const s = group(d2, [{ of: d1, heardAt: NOW - 1000 }]);
+    expect(kindsAt(s, NOW)).toEqual([]);
+    expect(kindsAt(s, NOW + OPTIONS.unreachableAfterMs)).toEqual(['peer-unreachable']);
+  });
+
+  it('compares no views heard before the latest transition among them, whatever the states (property)', () => {
+    const STATES = ['MASTER', 'BACKUP', 'FAULT'] as const;
+    const side = fc.record({ state: fc.constantFrom(...STATES), sinceAgo: fc.integer({ min: 0, max: 60_000 }), priority: fc.integer({ min: 1, max: 254 }), vip: fc.boolean() });
+    fc.assert(
+      fc.property(side, side, fc.integer({ min: 0, max: OPTIONS.unreachableAfterMs }), (a, b, heardAgo) => {
+        const build = (node: string, primary: string, x: typeof a) =>
+          director(node, [netlink(LONG_AGO, primary, x.vip), dump(LONG_AGO, { basePriority: x.priority, effectivePriority: x.priority }), fifo(NOW - x.sinceAgo, x.state, x.priority)]);
+        const [d1, d2] = [build('d1', '198.18.0.1', a), build('d2', '198.18.0.2', b)];
+        const s = group(d1, [{ of: d2, heardAt: NOW - heardAgo }]);
+        fc.pre(NOW - heardAgo < Math.max(d1.instances.VI_1!.stateSince!, d2.instances.VI_1!.stateSince!));
+        const comparing = ['split-brain', 'vip-on-several-nodes', 'no-master', 'not-on-preferred-owner'];
+        expect(kindsAt(s, NOW).filter((k) => comparing.includes(k))).toEqual([]);
+      }),
+    );
+  });
+
+  it('peer-unreachable: a peer not heard yet while this director has just started listening', () => {
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' })]);
+    const s: Snapshot = { ...d1, peers: { d2: { name: 'd2', address: 'd2:9651', errors: 1, lastError: 'connect ECONNREFUSED' } } };
+    expect(kindsAt(s, NOW, { listeningSince: NOW - 1000 })).toEqual([]);
+    expect(kindsAt(s, NOW, { listeningSince: NOW - OPTIONS.unreachableAfterMs - 1 })).toEqual(['peer-unreachable']);
+    // A peer that was heard and went silent is unreachable whenever this director started.
+    const silent: Snapshot = { ...s, peers: { d2: { ...s.peers.d2!, view: buildView(d1), lastExchange: NOW - OPTIONS.unreachableAfterMs - 1 } } };
+    expect(kindsAt(silent, NOW, { listeningSince: NOW - 1000 })).toEqual(['peer-unreachable']);
+  });
+
+  it('no-master: every director BACKUP during an election', () => {
+    // d1 has just given MASTER up (its VIP gone); d2 has not taken over yet.
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', false), dump(LONG_AGO, { state: 'MASTER' }), fifo(NOW - 1000, 'BACKUP', 100)]);
+    const d2 = director('d2', [netlink(LONG_AGO, '198.18.0.2', false), dump(LONG_AGO, { basePriority: 90 })]);
+    const s = group(d1, [{ of: d2, heardAt: NOW - 10 }]);
+    expect(kindsAt(s, NOW)).toEqual([]);
+    expect(nextConfirmation(s, OPTIONS)).toBe(NOW - 1000 + 4000);
+    expect(kindsAt({ ...s, peers: { d2: { ...s.peers.d2!, lastExchange: NOW + 2990 } } }, NOW + 3000)).toEqual(['no-master']);
+  });
+
+  it('not-on-preferred-owner: the preferred director just back in BACKUP, about to take over', () => {
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', false), dump(LONG_AGO, { state: 'STOP' }), fifo(NOW - 500, 'BACKUP', 100)]);
+    const d2 = director('d2', [netlink(LONG_AGO, '198.18.0.2', true), dump(LONG_AGO, { state: 'MASTER', basePriority: 90 })]);
+    const s = group(d1, [{ of: d2, heardAt: NOW - 10 }]);
+    expect(kindsAt(s, NOW)).toEqual([]);
+    expect(nextConfirmation(s, OPTIONS)).toBe(NOW - 500 + 4000);
+    expect(kindsAt({ ...s, peers: { d2: { ...s.peers.d2!, lastExchange: NOW + 3490 } } }, NOW + 3500)).toEqual(['not-on-preferred-owner']);
+  });
+
+  it('equal-priority: a director whose priority is not known yet', () => {
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' })]);
+    const d2 = director('d2', [netlink(LONG_AGO, '198.18.0.2', false), fifo(NOW - 40, 'BACKUP', 100)]);
+    expect(kindsAt(group(d1, [{ of: d2, heardAt: NOW - 10 }]), NOW)).toEqual([]);
+  });
+
+  it('split-brain: a preempting MASTER overlapping the one it replaces', () => {
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER', basePriority: 100, effectivePriority: 100 })]);
+    const d2 = director('d2', [netlink(LONG_AGO, '198.18.0.2', false), dump(LONG_AGO, { basePriority: 90, effectivePriority: 90 }), fifo(NOW - 100, 'MASTER', 110), vipEvent(NOW - 99, 'add')]);
+    const s = group(d1, [{ of: d2, heardAt: NOW - 50 }]);
+    expect(kindsAt(s, NOW)).toEqual([]);
+    expect(kindsAt(s, NOW - 100 + OPTIONS.confirmAfterMs + 1000)).toEqual(['split-brain', 'vip-on-several-nodes']);
   });
 });

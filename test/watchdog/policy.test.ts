@@ -3,7 +3,7 @@ import type { PeerView } from '../../src/model/peer.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
 import { electionOrder } from '../../src/watchdog/election.js';
-import { decide, type PolicyConfig, type PolicyInput } from '../../src/watchdog/policy.js';
+import { decide, type Decision, type PolicyConfig, type PolicyInput } from '../../src/watchdog/policy.js';
 
 const NOW = 1_800_000_000_000;
 const CONFIG: PolicyConfig = { mode: 'demote', dryRun: false, holdDownMs: 2000, cooldownMs: 10_000, maxActionsPerHour: 6, restoreAfterMs: 30_000, maxRestoreAfterMs: 900_000 };
@@ -62,6 +62,20 @@ describe('decide', () => {
     expect(actions(input('lb2', { verdicts: [], views: healed, journal: [demoted], now: NOW + 29_500 }))).toEqual([expect.objectContaining({ kind: 'restore', iname: 'VI_1' })]);
     const winnerGone = [view('lb2', 'FAULT', 80, '198.18.0.2')];
     expect(actions(input('lb2', { verdicts: [], views: winnerGone, journal: [demoted] }))).toEqual([expect.objectContaining({ kind: 'restore', reason: expect.stringContaining('no longer heard as MASTER') })]);
+  });
+
+  it('gives keepalived an advert interval to leave MASTER after a demotion before doubting the track file', () => {
+    const demotedAt = (at: number, dryRun = false): JournalEntry[] => [{ at, action: 'demote', iname: 'VI_1', winner: 'lb1', reason: 'x', dryRun, restoreAfterMs: 30_000 }];
+    // What the policy says about the split it still sees (besides when the demotion is due for a restore).
+    const aboutSplit = (d: Decision) => d.kind === 'wait' && d.why !== 'demoted';
+    const stillMaster = (now: number, journal: JournalEntry[]) => decide(input('lb2', { now, journal })).filter(aboutSplit);
+    // lb2's view has no advert interval: keepalived's default, one second.
+    expect(stillMaster(NOW, demotedAt(NOW - 200))).toEqual([{ kind: 'wait', iname: 'VI_1', why: expect.stringContaining('demotion under way'), until: NOW + 800 }]);
+    expect(stillMaster(NOW, demotedAt(NOW - 1000))).toEqual([{ kind: 'wait', iname: 'VI_1', why: expect.stringContaining('is track_file kawatch_VI_1 in its vrrp_instance') }]);
+    const slow = both.map((v) => ({ ...v, instances: [{ ...v.instances[0]!, advertInterval: 3 }] }));
+    expect(decide(input('lb2', { views: slow, journal: demotedAt(NOW - 2000) })).filter(aboutSplit)).toEqual([expect.objectContaining({ why: expect.stringContaining('under way'), until: NOW + 1000 })]);
+    // A dry run touched nothing: staying MASTER is what it should do, not a wiring problem.
+    expect(stillMaster(NOW, demotedAt(NOW - 60_000, true))).toEqual([{ kind: 'wait', iname: 'VI_1', why: expect.stringContaining('dry run') }]);
   });
 
   it('bounds a flapping split: cooldown, hourly cap, and a doubled wait before the next restore', () => {

@@ -37,6 +37,23 @@ describeWithPrereqs('split-brain watchdog against real keepalived (lab)', { root
     expect(valueOf(m, 'kawatch_peer_rtt_seconds', { peer: 'lb2' })).toBeGreaterThan(0);
   });
 
+  it('raises nothing when a MASTER stops and starts again: no VIP missing on a MASTER on its way out, no settings compared before a dump', async () => {
+    await healthy();
+    await stopKeepalived(lb1);
+    await waitFor(async () => (await state(lb2)).instances.VI_1?.state === 'MASTER', 'lb2 takes VI_1 over', 20_000);
+    await startKeepalived(lb1);
+    await waitFor(async () => (await state(lb1)).instances.VI_1?.state === 'MASTER', 'lb1 takes VI_1 back', 20_000);
+    await healthy();
+    // The status page lists what each daemon raised since it started (its history, newest first).
+    const history = async (node: LabNode) => (await (await fetch(`${node.api}/`, { signal: AbortSignal.timeout(2000) })).text()).split('Recent transitions and verdicts')[1] ?? '';
+    const lb1History = await history(lb1);
+    expect(lb1History).toMatch(/VI_1: MASTER -(?:>|&gt;) (?:STOP|FAULT|BACKUP)/);
+    for (const page of [lb1History, await history(lb2)]) {
+      expect(page).not.toMatch(/raised: VIP \S+ of VI_\d is missing on its MASTER/);
+      expect(page).not.toMatch(/raised: \S+ of VI_\d differs between directors/);
+    }
+  });
+
   it('reports the split brain on both directors when VRRP is blocked on the primary segment, and its end after the heal', async () => {
     await labSplit({ prefix: PREFIX, link: 'primary' });
     for (const node of [lb1, lb2]) {
