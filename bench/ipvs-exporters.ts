@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../src/core/net.js';
 import { pollUntil } from './support.js';
 
 const SCRAPE_TIMEOUT_MS = 600_000;
@@ -39,14 +39,6 @@ interface Exporter {
   process: ChildProcess;
   url: string;
   backendSeriesPrefix: string;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }
 
 /** One uncompressed GET, timed from the request to the last byte. */

@@ -1,4 +1,4 @@
-import { waitFor } from '../src/core/wait.js';
+import { waitForValue } from '../src/core/wait.js';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -270,18 +270,7 @@ export interface Poll {
  * `timeoutMs`; a look that throws counts as "not yet" and its error is kept for the timeout's message.
  */
 export function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, poll: Poll): Promise<T> {
-  return waitFor(
-    what,
-    async () => {
-      try {
-        const value = await probe();
-        return value !== undefined ? { done: true, value } : { done: false, why: 'not yet' };
-      } catch (err) {
-        return { done: false, why: `last error: ${String(err)}` };
-      }
-    },
-    poll,
-  );
+  return waitForValue(what, probe, poll);
 }
 
 /**

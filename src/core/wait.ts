@@ -29,3 +29,23 @@ export async function waitFor<T>(what: string, probe: () => Promise<Probe<T>>, o
     await sleep(Math.min(options.intervalMs ?? DEFAULT_INTERVAL_MS, left));
   }
 }
+
+/**
+ * The same wait for a probe that returns the value once the condition holds (undefined or false
+ * while not yet) and may throw while what it looks at is not up: a throw is "not yet", and the
+ * timeout's message quotes the last one.
+ */
+export function waitForValue<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, options: WaitOptions): Promise<T> {
+  return waitFor(
+    what,
+    async () => {
+      try {
+        const value = await probe();
+        return value !== undefined && value !== false ? { done: true, value } : { done: false, why: 'not yet' };
+      } catch (err) {
+        return { done: false, why: `last error: ${String(err)}` };
+      }
+    },
+    options,
+  );
+}
