@@ -1,7 +1,9 @@
 import type { DumpInstance } from '../model/vrrp.js';
 import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
-import { checkerKey, type AddressView, type Change, type InstanceView, type PeerState, type Snapshot, type SourceName, type Update } from './snapshot.js';
+import type { VrrpState } from '../model/vrrp.js';
+import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
 import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
+import { countInBaseline, identify, reconcile, type Reconciled, type SightingSource, type TransitionRecord } from './identity.js';
 
 export interface Reduced {
   snapshot: Snapshot;
@@ -14,7 +16,9 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'report':
       return countEvent(applyReport(s, u.report, u.at, u.source), u.source);
     case 'dump':
-      return countEvent(applyDump(s, u.instances, u.at), 'dump');
+      return countEvent(applyDump(s, u.instances, u.at, u.pid), 'dump');
+    case 'restore':
+      return unchanged(applyRestore(s, u.instances, u.groups));
     case 'addresses':
       return countEvent({ snapshot: { ...s, addresses: dedupeAddresses(u.addresses) }, changes: [{ type: 'addresses', at: u.at }] }, 'netlink');
     case 'address':
@@ -72,7 +76,7 @@ function newInstance(name: string): InstanceView {
   return { name, state: 'INIT', vips: [], lowerPriorityAdverts: 0 };
 }
 
-function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: SourceName): Reduced {
+function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: 'hook' | 'fifo'): Reduced {
   switch (report.kind) {
     case 'state':
       if (report.name === undefined) return { snapshot: s, changes: [{ type: 'unattributed', state: report.state, at, source }] };
@@ -103,57 +107,110 @@ function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: 
 
 type NamedStateReport = StateReport & { name: string };
 
-function applyInstanceState(s: Snapshot, report: NamedStateReport, at: number, source: SourceName): Reduced {
-  const current = entryOf(s.instances, report.name) ?? newInstance(report.name);
-  // The hook and the FIFO both report the same transition, and a hook replayed from the spool
-  // may be older than what a dump already showed: only a newer, different state is a transition.
-  if (current.stateSince !== undefined && at < current.stateSince) return { snapshot: s, changes: [] };
-  const next: InstanceView = { ...current, effectivePriority: report.priority ?? current.effectivePriority };
-  const changes: Change[] = [];
-  if (current.state !== report.state) {
-    next.state = report.state;
-    next.stateSince = at;
-    changes.push({ type: 'transition', scope: 'instance', name: report.name, vrid: current.vrid, from: current.state, to: report.state, at, source });
-  }
-  return { snapshot: { ...s, instances: withEntry(s.instances, report.name, next) }, changes };
+/** What the hook and the FIFO say: the hook's stamp is keepalived's time, a FIFO line's only when it was read. */
+function sightingOf(source: 'hook' | 'fifo', to: VrrpState, at: number) {
+  return { source, to, at, exact: source === 'hook', inOrder: true };
 }
 
-function applyGroupState(s: Snapshot, report: NamedStateReport, at: number, source: SourceName): Reduced {
-  const current = entryOf(s.groups, report.name) ?? { name: report.name, state: 'INIT' as const };
-  if (current.state === report.state || (current.stateSince !== undefined && at < current.stateSince)) return { snapshot: s, changes: [] };
+/**
+ * The hook and the FIFO both report each transition, the spool may replay what a dump already
+ * showed, the FIFO may hold lines from before a restart: state/identity.ts tells which transition
+ * each report is, so each is a change once, in keepalived's order.
+ */
+function applyInstanceState(s: Snapshot, report: NamedStateReport, at: number, source: 'hook' | 'fifo'): Reduced {
+  const current = entryOf(s.instances, report.name) ?? newInstance(report.name);
+  const id = identify(current.log ?? [], current.state, sightingOf(source, report.state, at));
+  if (id.kind === 'stale') return { snapshot: s, changes: [] };
+  // A priority belongs to the state it came with: one replayed from an older transition is not current.
+  const priority = id.kind === 'new' || report.state === current.state ? (report.priority ?? current.effectivePriority) : current.effectivePriority;
+  if (id.kind === 'known') {
+    const next: InstanceView = { ...current, effectivePriority: priority, log: id.log, stateSince: id.since ?? current.stateSince };
+    return { snapshot: { ...s, instances: withEntry(s.instances, report.name, next) }, changes: [] };
+  }
+  const { from, to } = id.record;
+  const next: InstanceView = { ...current, effectivePriority: priority, state: to, stateSince: at, log: id.log, counters: countInBaseline(current.counters, from, to) };
   return {
-    snapshot: { ...s, groups: withEntry(s.groups, report.name, { name: report.name, state: report.state, stateSince: at }) },
-    changes: [{ type: 'transition', scope: 'group', name: report.name, from: current.state, to: report.state, at, source }],
+    snapshot: { ...s, instances: withEntry(s.instances, report.name, next) },
+    changes: [{ type: 'transition', scope: 'instance', name: report.name, vrid: current.vrid, from, to, at, source }],
   };
+}
+
+function applyGroupState(s: Snapshot, report: NamedStateReport, at: number, source: 'hook' | 'fifo'): Reduced {
+  const known = entryOf(s.groups, report.name);
+  const current: GroupView = known ?? { name: report.name, state: 'INIT' };
+  const id = identify(current.log ?? [], current.state, sightingOf(source, report.state, at));
+  // A sync group first reported in INIT has not moved: nothing to record yet.
+  if (id.kind === 'stale' || (id.kind === 'known' && !known)) return { snapshot: s, changes: [] };
+  if (id.kind === 'known') return { snapshot: { ...s, groups: withEntry(s.groups, report.name, { ...current, log: id.log, stateSince: id.since ?? current.stateSince }) }, changes: [] };
+  const { from, to } = id.record;
+  return {
+    snapshot: { ...s, groups: withEntry(s.groups, report.name, { name: report.name, state: to, stateSince: at, log: id.log }) },
+    changes: [{ type: 'transition', scope: 'group', name: report.name, from, to, at, source }],
+  };
+}
+
+/** The first record of a subject first seen in a dump: no transition, but the one later reports must find. */
+function seedRecord(to: VrrpState, at: number, exact: boolean, source: SightingSource): TransitionRecord {
+  return { seq: 1, from: 'INIT', to, at, exact, seenBy: [source] };
 }
 
 /**
  * A dump is keepalived's own full view: it replaces configuration and counters, drops instances
- * that are gone after a reload, and moves the state only when keepalived's transition is at
- * least as recent as what the hook or FIFO already told (a dump can be older than an event).
+ * that are gone after a reload, and moves the state only when it is a transition no other source
+ * reported (state/identity.ts: keepalived's last_transition is its identity; a dump older than
+ * what the hook told is stale). Then keepalived's become_master/release_master are checked against
+ * the transitions kawatch counted since the last dump.
  */
-function applyDump(s: Snapshot, dumped: DumpInstance[], at: number): Reduced {
+function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number | undefined): Reduced {
   const instances = emptyDict<InstanceView>();
   const changes: Change[] = [];
+  let reconciled: Reconciled = s.reconciled;
   for (const d of dumped) {
     const { name, state, lastTransition, ...settings } = d;
     const current = entryOf(s.instances, name);
-    const keepalivedSince = lastTransition !== undefined && lastTransition > 0 ? Math.round(lastTransition * 1000) : at;
-    const next: InstanceView = {
-      ...settings,
-      name,
-      state: current?.state ?? state,
-      stateSince: current?.stateSince ?? keepalivedSince,
-      lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0,
-    };
-    if (current && current.state !== state && (current.stateSince === undefined || keepalivedSince >= current.stateSince)) {
-      next.state = state;
-      next.stateSince = keepalivedSince;
-      changes.push({ type: 'transition', scope: 'instance', name, vrid: d.vrid, from: current.state, to: state, at: keepalivedSince, source: 'dump' });
+    const exact = lastTransition !== undefined && lastTransition > 0;
+    const keepalivedSince = exact ? Math.round(lastTransition * 1000) : at;
+    const kept = { lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0, counters: current?.counters };
+    let next: InstanceView;
+    let stale = false;
+    if (!current) {
+      next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, exact, 'dump')] };
+    } else {
+      const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, exact, inOrder: false });
+      const base = { ...settings, name, ...kept, state: current.state, stateSince: current.stateSince, log: current.log };
+      // A dump of an older transition (keepalived wrote it before a change the hook already told) is stale too.
+      stale = id.kind === 'stale' || (id.kind === 'known' && !id.current);
+      if (id.kind === 'known') next = { ...base, log: id.log, stateSince: id.since ?? current.stateSince };
+      else if (id.kind === 'new') {
+        const { from, to } = id.record;
+        next = { ...base, state: to, stateSince: keepalivedSince, log: id.log, counters: countInBaseline(current.counters, from, to) };
+        changes.push({ type: 'transition', scope: 'instance', name, vrid: d.vrid, from, to, at: keepalivedSince, source: 'dump' });
+      } else next = base;
+    }
+    // A stale dump's counters are older than what was counted since: compared next time.
+    if (d.stats && !stale) {
+      const { baseline, result } = reconcile(next.counters, d.stats, pid);
+      next = { ...next, counters: baseline };
+      if (result) reconciled = { match: reconciled.match + result.match, missed: reconciled.missed + result.missed, duplicate: reconciled.duplicate + result.duplicate };
     }
     instances[name] = next;
   }
-  return { snapshot: { ...s, instances }, changes };
+  return { snapshot: { ...s, instances, reconciled }, changes };
+}
+
+/** The last known state from `state_dir`; a subject some source already told of keeps what it told. */
+function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups: readonly RestoredSubject[]): Snapshot {
+  const restoredInstances = dictFrom(Object.entries(s.instances));
+  for (const r of instances) {
+    if (entryOf(restoredInstances, r.name)) continue;
+    restoredInstances[r.name] = { ...newInstance(r.name), vrid: r.vrid, state: r.state, stateSince: r.stateSince, log: r.log, counters: r.counters };
+  }
+  const restoredGroups = dictFrom(Object.entries(s.groups));
+  for (const r of groups) {
+    if (entryOf(restoredGroups, r.name)) continue;
+    restoredGroups[r.name] = { name: r.name, state: r.state, stateSince: r.stateSince, log: r.log };
+  }
+  return { ...s, instances: restoredInstances, groups: restoredGroups };
 }
 
 function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: number): Reduced {
@@ -164,9 +221,10 @@ function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: num
     // A dead keepalived holds nothing: every instance it ran is stopped, whatever the last event said.
     instances = dictFrom(
       Object.entries(s.instances).map(([name, inst]) => {
-        if (inst.state === 'STOP') return [name, inst];
+        const id = identify(inst.log ?? [], inst.state, { source: 'process', to: 'STOP', at, exact: false, inOrder: true });
+        if (id.kind !== 'new') return [name, id.kind === 'known' ? { ...inst, log: id.log } : inst];
         changes.push({ type: 'transition', scope: 'instance', name, vrid: inst.vrid, from: inst.state, to: 'STOP', at, source: 'process' });
-        return [name, { ...inst, state: 'STOP' as const, stateSince: at }];
+        return [name, { ...inst, state: 'STOP' as const, stateSince: at, log: id.log, counters: countInBaseline(inst.counters, inst.state, 'STOP') }];
       }),
     );
   }

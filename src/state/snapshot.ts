@@ -3,9 +3,11 @@ import type { KeepalivedReport, VrrpState } from '../model/vrrp.js';
 import type { RejectReason } from '../model/peer.js';
 import type { PeerView } from '../model/peer.js';
 import { dictFrom, emptyDict, type Dict } from '../core/dict.js';
+import { noneReconciled, type CounterBaseline, type Reconciled, type TransitionRecord } from './identity.js';
 
-export const SOURCE_NAMES = ['hook', 'fifo', 'netlink', 'dump', 'process'] as const;
-export type SourceName = (typeof SOURCE_NAMES)[number];
+import { SOURCE_NAMES, type SourceName } from './sources.js';
+
+export { SOURCE_NAMES, type SourceName };
 
 /** An instance as kawatch knows it: keepalived's settings once a dump told them, and its state from every source. */
 export interface InstanceView extends Partial<InstanceSettings> {
@@ -16,12 +18,17 @@ export interface InstanceView extends Partial<InstanceSettings> {
   vips: Vip[];
   /** MASTER_RX_LOWER_PRI notifications: another router claimed MASTER with a lower priority. */
   lowerPriorityAdverts: number;
+  /** The last transitions, in keepalived's order, with the sources that reported each (state/identity.ts). */
+  log?: readonly TransitionRecord[];
+  /** keepalived's become_master/release_master at the last dump, and what kawatch counted since. */
+  counters?: CounterBaseline;
 }
 
 export interface GroupView {
   name: string;
   state: VrrpState;
   stateSince?: number;
+  log?: readonly TransitionRecord[];
 }
 
 export interface AddressView {
@@ -80,6 +87,8 @@ export interface Snapshot {
   peerRejected: Readonly<Partial<Record<RejectReason, number>>>;
   /** The witness, when one is configured: whether this node reaches it. */
   witness?: WitnessState;
+  /** Transitions into and out of MASTER checked against keepalived's counters after each dump, by result. */
+  reconciled: Reconciled;
 }
 
 export interface WitnessState {
@@ -92,8 +101,12 @@ export interface WitnessState {
 }
 
 export type Update =
-  | { type: 'report'; source: SourceName; at: number; report: KeepalivedReport }
-  | { type: 'dump'; at: number; instances: DumpInstance[] }
+  /** `at`: the hook's stamp (keepalived's time), or when the FIFO line was read. */
+  | { type: 'report'; source: 'hook' | 'fifo'; at: number; report: KeepalivedReport }
+  /** `pid`: the keepalived that wrote it, whose counters these are. */
+  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number }
+  /** What `state_dir` kept of the last run: applied once at start, before any source; never a transition. */
+  | { type: 'restore'; instances: readonly RestoredSubject[]; groups: readonly RestoredSubject[] }
   | { type: 'addresses'; at: number; addresses: AddressView[] }
   | { type: 'address'; at: number; op: 'add' | 'del'; address: AddressView }
   | { type: 'process'; at: number; up: boolean; pid?: number }
@@ -106,6 +119,16 @@ export type Update =
   | { type: 'peer-error'; at: number; peer: string; error: string }
   | { type: 'peer-rejected'; at: number; reason: RejectReason }
   | { type: 'witness'; at: number; target: string; error?: string };
+
+/** The last known state of an instance or sync group, and its transition log, as `state_dir` keeps them. */
+export interface RestoredSubject {
+  name: string;
+  vrid?: number;
+  state: VrrpState;
+  stateSince?: number;
+  log: readonly TransitionRecord[];
+  counters?: CounterBaseline;
+}
 
 export type Change =
   | { type: 'transition'; scope: 'instance' | 'group'; name: string; vrid?: number; from: VrrpState; to: VrrpState; at: number; source: SourceName }
@@ -122,7 +145,7 @@ export function emptySnapshot(node: string): Snapshot {
   const sources = dictFrom(
     SOURCE_NAMES.map((s) => [s, { enabled: false, up: false, errors: 0, rejected: 0, events: 0 } satisfies SourceHealth]),
   ) as Record<SourceName, SourceHealth>;
-  return { node, keepalived: { up: false }, instances: emptyDict(), groups: emptyDict(), checkers: emptyDict(), sources, peers: emptyDict(), peerRejected: emptyDict() };
+  return { node, keepalived: { up: false }, instances: emptyDict(), groups: emptyDict(), checkers: emptyDict(), sources, peers: emptyDict(), peerRejected: emptyDict(), reconciled: noneReconciled() };
 }
 
 export function checkerKey(virtualServer: string, realServer?: string): string {

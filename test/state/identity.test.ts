@@ -1,0 +1,190 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { VRRP_STAT_KEYS, type DumpInstance, type VrrpState, type VrrpStats } from '../../src/model/vrrp.js';
+import { identify, reconcile, SAME_TRANSITION_MS, type TransitionRecord } from '../../src/state/identity.js';
+import { reduce } from '../../src/state/reduce.js';
+import { emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/snapshot.js';
+
+const T0 = Date.UTC(2026, 11, 1, 12);
+
+function run(updates: Update[], start: Snapshot = emptySnapshot('lb2')): { s: Snapshot; transitions: [VrrpState, VrrpState][] } {
+  let s = start;
+  const changes: Change[] = [];
+  for (const u of updates) {
+    const r = reduce(s, u);
+    s = r.snapshot;
+    changes.push(...r.changes);
+  }
+  return { s, transitions: changes.flatMap((c) => (c.type === 'transition' && c.scope === 'instance' ? [[c.from, c.to] as [VrrpState, VrrpState]] : [])) };
+}
+
+const report = (source: 'hook' | 'fifo', at: number, state: VrrpState, name = 'VI_1'): Update => ({ type: 'report', source, at, report: { kind: 'state', scope: 'instance', name, state, priority: 100 } });
+
+function stats(becomeMaster: number, releaseMaster: number): VrrpStats {
+  const all = Object.fromEntries(VRRP_STAT_KEYS.map((k) => [k, 0])) as VrrpStats;
+  return { ...all, become_master: becomeMaster, release_master: releaseMaster };
+}
+
+const dumped = (state: VrrpState, lastTransitionMs: number, counters: VrrpStats, name = 'VI_1'): DumpInstance => ({ name, vrid: 51, state, lastTransition: lastTransitionMs / 1000, vips: [], stats: counters });
+const dump = (at: number, instance: DumpInstance, pid = 4242): Update => ({ type: 'dump', at, pid, instances: [instance] });
+
+describe('one identity per keepalived transition', () => {
+  it('counts BACKUP->MASTER->BACKUP once after a restart replays the spool and the FIFO holds the same lines', () => {
+    // Before the restart: BACKUP, reported by both sources and a dump (which sets the counters' baseline).
+    const before = run([report('hook', T0, 'BACKUP'), report('fifo', T0 + 2, 'BACKUP'), dump(T0 + 10, dumped('BACKUP', T0, stats(3, 3)))]).s;
+    // While kawatch was down keepalived went MASTER at +60 s and BACKUP at +65 s; at +120 s kawatch
+    // reads the spool (keepalived's times) and then the FIFO (the time it reads them).
+    const t1 = T0 + 60_000;
+    const t2 = T0 + 65_000;
+    const read = T0 + 120_000;
+    const { s, transitions } = run(
+      [report('hook', t1 + 15, 'MASTER'), report('hook', t2 + 12, 'BACKUP'), report('fifo', read, 'MASTER'), report('fifo', read, 'BACKUP'), dump(read + 50, dumped('BACKUP', t2, stats(4, 4)))],
+      before,
+    );
+    expect(transitions).toEqual([
+      ['BACKUP', 'MASTER'],
+      ['MASTER', 'BACKUP'],
+    ]);
+    expect(s.instances.VI_1).toMatchObject({ state: 'BACKUP', stateSince: t2 + 12 });
+    expect(s.reconciled).toEqual({ match: 2, missed: 0, duplicate: 0 });
+  });
+
+  it('reads FIFO lines that waited in the pipe before the spool as the same transitions', () => {
+    const before = run([report('hook', T0, 'BACKUP'), report('fifo', T0 + 2, 'BACKUP')]).s;
+    const read = T0 + 120_000;
+    const { transitions, s } = run([report('fifo', read, 'MASTER'), report('fifo', read, 'BACKUP'), report('hook', T0 + 60_000, 'MASTER'), report('hook', T0 + 65_000, 'BACKUP')], before);
+    expect(transitions).toEqual([
+      ['BACKUP', 'MASTER'],
+      ['MASTER', 'BACKUP'],
+    ]);
+    expect(s.instances.VI_1!.stateSince).toBe(T0 + 65_000);
+  });
+
+  it('keeps two quick flaps apart: the same state twice within the tolerance is two transitions', () => {
+    const { transitions } = run([
+      report('hook', T0, 'BACKUP'),
+      report('fifo', T0 + 1, 'BACKUP'),
+      report('hook', T0 + 100, 'MASTER'),
+      report('hook', T0 + 200, 'BACKUP'),
+      report('hook', T0 + 300, 'MASTER'),
+      report('fifo', T0 + 400, 'MASTER'),
+      report('fifo', T0 + 400, 'BACKUP'),
+      report('fifo', T0 + 400, 'MASTER'),
+    ]);
+    expect(transitions).toEqual([
+      ['INIT', 'BACKUP'],
+      ['BACKUP', 'MASTER'],
+      ['MASTER', 'BACKUP'],
+      ['BACKUP', 'MASTER'],
+    ]);
+  });
+
+  it('ignores a dump written before a transition the hook already told, and reconciles the next one', () => {
+    const before = run([report('hook', T0, 'BACKUP'), dump(T0 + 10, dumped('BACKUP', T0, stats(0, 0)))]).s;
+    const { s, transitions } = run([report('hook', T0 + 5000, 'MASTER'), dump(T0 + 5010, dumped('BACKUP', T0, stats(0, 0))), dump(T0 + 6000, dumped('MASTER', T0 + 4990, stats(1, 0)))], before);
+    expect(transitions).toEqual([['BACKUP', 'MASTER']]);
+    expect(s.instances.VI_1!.state).toBe('MASTER');
+    expect(s.reconciled).toEqual({ match: 1, missed: 0, duplicate: 0 });
+  });
+
+  it('shows a transition no source reported as missed, and one counted beyond keepalived as duplicate', () => {
+    const base = run([report('hook', T0, 'MASTER'), dump(T0 + 10, dumped('MASTER', T0, stats(1, 0)))]).s;
+    // MASTER -> BACKUP -> MASTER with no hook or FIFO: the dump still says MASTER, its counters moved.
+    expect(run([dump(T0 + 60_000, dumped('MASTER', T0 + 50_000, stats(2, 1)))], base).s.reconciled).toEqual({ match: 0, missed: 2, duplicate: 0 });
+    // A transition keepalived's counters never saw (as a replay counted twice would be).
+    expect(run([report('hook', T0 + 60_000, 'BACKUP'), dump(T0 + 60_010, dumped('BACKUP', T0 + 60_000, stats(1, 0)))], base).s.reconciled).toEqual({ match: 0, missed: 0, duplicate: 1 });
+  });
+
+  it('starts a new baseline for a new keepalived process instead of comparing with the old one', () => {
+    const base = { pid: 1, becomeMaster: 5, releaseMaster: 5, intoMaster: 0, outOfMaster: 1 };
+    expect(reconcile(base, stats(1, 0), 2).result).toBeUndefined();
+    expect(reconcile(base, stats(1, 0), undefined).result).toBeUndefined(); // counters went back
+    expect(reconcile(base, stats(5, 6), 1).result).toEqual({ match: 1, missed: 0, duplicate: 0 });
+  });
+
+  it('matches a hook stamp to a dump transition within the lag, and no further', () => {
+    const log: TransitionRecord[] = [{ seq: 1, from: 'BACKUP', to: 'MASTER', at: T0, exact: true, seenBy: ['dump'] }];
+    expect(identify(log, 'MASTER', { source: 'hook', to: 'MASTER', at: T0 + SAME_TRANSITION_MS, exact: true, inOrder: true }).kind).toBe('known');
+    // Past the lag it is another transition to MASTER (the instance went BACKUP in between).
+    const later = identify(log, 'BACKUP', { source: 'hook', to: 'MASTER', at: T0 + SAME_TRANSITION_MS + 1, exact: true, inOrder: true });
+    expect(later.kind).toBe('new');
+  });
+});
+
+/**
+ * The property: keepalived makes a sequence of transitions; the hook (keepalived's times, some
+ * records applied twice), the FIFO (read times, possibly long after) and dumps (the state as of
+ * what the hook had told by then, or earlier: a dump can be stale, never ahead of the spool, which
+ * the daemon drains first) are applied in any interleaving. Each transition counts once, in
+ * keepalived's order, with the right `from`, and keepalived's counters agree.
+ */
+describe('any interleaving of the sources', () => {
+  const states = ['MASTER', 'BACKUP', 'FAULT'] as const;
+  const scenario = fc.record({
+    initial: fc.constantFrom<VrrpState>('BACKUP', 'MASTER'),
+    steps: fc.array(fc.record({ to: fc.constantFrom(...states), gap: fc.integer({ min: 1, max: 10_000 }), lag: fc.integer({ min: 0, max: 50 }), twice: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+    order: fc.array(fc.record({ pick: fc.constantFrom('hook', 'fifo', 'dump'), back: fc.nat(3), wait: fc.nat(5000) }), { maxLength: 40 }),
+    afterRestart: fc.boolean(),
+  });
+
+  it('counts each transition once, in keepalived order, whatever the interleaving', () => {
+    fc.assert(
+      fc.property(scenario, ({ initial, steps, order, afterRestart }) => {
+        // keepalived's truth: consecutive states differ.
+        const truth: { from: VrrpState; to: VrrpState; at: number; stamp: number; twice: boolean }[] = [];
+        let state = initial;
+        let at = T0;
+        for (const step of steps) {
+          if (step.to === state) continue;
+          at += step.gap;
+          truth.push({ from: state, to: step.to, at, stamp: 0, twice: step.twice });
+          state = step.to;
+        }
+        // The hook's stamp lags keepalived's time, and stays before the next transition.
+        truth.forEach((t, i) => (t.stamp = t.at + Math.min(steps[i]?.lag ?? 0, (truth[i + 1]?.at ?? Infinity) - t.at - 1)));
+        const counters = (upTo: number) => {
+          const done = truth.slice(0, upTo);
+          return stats(done.filter((t) => t.to === 'MASTER').length, done.filter((t) => t.from === 'MASTER').length);
+        };
+        const stateAt = (upTo: number) => (upTo === 0 ? { state: initial, at: T0 } : { state: truth[upTo - 1]!.to, at: truth[upTo - 1]!.at });
+
+        const updates: Update[] = [report('hook', T0, initial), report('fifo', T0 + 1, initial), dump(T0 + 2, dumped(initial, T0, counters(0)))];
+        let now = afterRestart ? (truth.at(-1)?.at ?? T0) + 1000 : T0 + 3;
+        let hook = 0;
+        let fifo = 0;
+        const takeHook = () => {
+          const t = truth[hook++]!;
+          updates.push(report('hook', t.stamp, t.to));
+          if (t.twice) updates.push(report('hook', t.stamp, t.to));
+        };
+        const takeFifo = () => {
+          const t = truth[fifo++]!;
+          now = Math.max(now, t.at) + 1;
+          updates.push(report('fifo', now, t.to));
+        };
+        const takeDump = (back: number) => {
+          const upTo = Math.max(0, hook - back);
+          const { state: s, at: since } = stateAt(upTo);
+          now = Math.max(now, truth[hook - 1]?.stamp ?? T0) + 1;
+          updates.push(dump(now, dumped(s, since, counters(upTo))));
+        };
+        for (const { pick, back, wait } of order) {
+          now += wait;
+          if (pick === 'hook' && hook < truth.length) takeHook();
+          else if (pick === 'fifo' && fifo < truth.length) takeFifo();
+          else if (pick === 'dump') takeDump(back);
+        }
+        while (hook < truth.length) takeHook();
+        while (fifo < truth.length) takeFifo();
+        takeDump(0);
+
+        const { s, transitions } = run(updates);
+        expect(transitions).toEqual([['INIT', initial], ...truth.map((t) => [t.from, t.to])]);
+        expect(s.instances.VI_1!.state).toBe(stateAt(truth.length).state);
+        const masterMoves = truth.filter((t) => t.to === 'MASTER' || t.from === 'MASTER').length;
+        expect(s.reconciled).toEqual({ match: masterMoves, missed: 0, duplicate: 0 });
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
