@@ -21,6 +21,7 @@ import { ipvsExposition } from '../metrics/ipvs.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
 import { PeerLink } from '../peer/link.js';
+import { LAST_KNOWN_FILE, LastKnownState } from '../state/last-known.js';
 import { SOURCE_NAMES, type SourceName } from '../state/snapshot.js';
 import { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
@@ -55,7 +56,7 @@ export interface DaemonOptions {
 /** The parts of one configuration, in start order, and the ones the fan-out names. */
 interface Built {
   parts: DaemonPart[];
-  listeners: Omit<Listeners, 'history' | 'countTransition'>;
+  listeners: Omit<Listeners, 'history' | 'countTransition' | 'lastKnown'>;
   fencer: Fencer;
   capabilities: CapabilitiesProbe;
   ipvs?: IpvsCollector;
@@ -80,6 +81,8 @@ export class Daemon {
   private readonly metrics: Metrics;
   /** Outlives reloads, so the mail counters never go back. */
   private readonly mailStats = new MailStats();
+  /** The last known VRRP state in state_dir (read once at start: a reload keeps the running state). */
+  private readonly lastKnown: LastKnownState;
   private config: Config;
   private built?: Built;
 
@@ -87,6 +90,7 @@ export class Daemon {
     this.config = config;
     const { log } = options;
     this.store = new StateStore(config.node_name, log);
+    this.lastKnown = new LastKnownState(join(config.state_dir, LAST_KNOWN_FILE), log.child({ part: 'state' }));
     this.watchdogEvents = new EventBus<WatchdogEvents>(log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
@@ -115,7 +119,7 @@ export class Daemon {
   private listeners(): Listeners {
     const running = <P extends DaemonPart>(part: P | undefined) => (part && this.supervisor.isUp(part) ? part : undefined);
     const l = this.built?.listeners;
-    return { history: this.history, countTransition: this.metrics.countTransition, peers: running(l?.peers), dump: running(l?.dump), mailer: running(l?.mailer), watchdog: running(l?.watchdog) };
+    return { history: this.history, countTransition: this.metrics.countTransition, lastKnown: this.lastKnown, peers: running(l?.peers), dump: running(l?.dump), mailer: running(l?.mailer), watchdog: running(l?.watchdog) };
   }
 
   get listenAddress(): string | undefined {
@@ -236,6 +240,7 @@ export class Daemon {
    * and the tests wait on that). A busy port is the one start-up problem that ends the daemon.
    */
   async start(): Promise<void> {
+    await this.restoreLastKnown();
     await this.startParts(this.config);
     try {
       await this.http.start();
@@ -243,6 +248,13 @@ export class Daemon {
       await this.stopParts();
       throw new StartupError(`cannot listen on ${this.config.listen}: ${(err as Error).message}; is another kawatch running? Change \`listen\` or free the port.`);
     }
+  }
+
+  /** Before any source: a spooled hook replayed at start then moves from the state the last run knew. */
+  private async restoreLastKnown(): Promise<void> {
+    const { restore, problems } = await this.lastKnown.load();
+    for (const problem of problems) this.options.log.warn({ part: 'state', problem }, 'last known VRRP state set aside');
+    this.store.apply(restore);
   }
 
   private async startParts(config: Config): Promise<void> {
@@ -271,5 +283,6 @@ export class Daemon {
   async stop(): Promise<void> {
     await this.http.stop();
     await this.stopParts();
+    await this.lastKnown.flush();
   }
 }

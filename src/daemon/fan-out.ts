@@ -3,6 +3,7 @@ import type { DumpSource } from '../keepalived/dump-source.js';
 import type { History } from '../jobs/history.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { PeerLink } from '../peer/link.js';
+import type { LastKnownState } from '../state/last-known.js';
 import type { Change, Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import type { Watchdog, WatchdogEvents } from '../watchdog/watchdog.js';
@@ -12,6 +13,8 @@ import type { EventBus } from '../core/bus.js';
 export interface Listeners {
   history: History;
   countTransition: (change: Change) => void;
+  /** Absent where nothing outlives the process (a test's wiring). */
+  lastKnown?: LastKnownState;
   peers?: PeerLink;
   dump?: DumpSource;
   mailer?: Mailer;
@@ -30,7 +33,8 @@ export interface Listeners {
  *   5. the dump source, which asks keepalived for a fresh dump to confirm the change and read its settings
  *   6. the mailer, which groups it into a mail
  * then, once per update, with the snapshot that has all of its changes
- *   7. the watchdog, which draws its verdicts again (and through them the fencer acts)
+ *   7. the last known state in state_dir, so a restart resumes from it
+ *   8. the watchdog, which draws its verdicts again (and through them the fencer acts)
  *
  * and for each verdict raised or cleared and each watchdog action: the history, then the mailer.
  *
@@ -56,7 +60,8 @@ export function connectListeners(store: StateStore, watchdogEvents: EventBus<Wat
   const offs = [
     store.events.on('change', (change) => onChange(change, store.snapshot)),
     store.events.on('snapshot', (snapshot) => {
-      const { watchdog } = listeners();
+      const { lastKnown, watchdog } = listeners();
+      if (lastKnown) deliver('state', () => lastKnown.save(snapshot));
       if (watchdog) deliver('watchdog', () => watchdog.onSnapshot(snapshot));
     }),
     ...(['raised', 'cleared'] as const).map((outcome) =>

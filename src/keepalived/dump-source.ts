@@ -171,9 +171,9 @@ export class DumpSource implements DaemonPart {
     if (wait > 0) await sleep(wait);
     this.lastDumpAt = Date.now();
     try {
-      const instances = await this.take();
-      if (instances) {
-        this.store.apply({ type: 'dump', at: Date.now(), instances });
+      const taken = await this.take();
+      if (taken) {
+        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid });
         this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
         this.lastLoggedError = undefined;
       }
@@ -185,12 +185,15 @@ export class DumpSource implements DaemonPart {
     }
   }
 
-  /** Returns undefined when keepalived is not running: no data, which is not a failure of this source. */
-  private async take(): Promise<DumpInstance[] | undefined> {
+  /**
+   * Returns undefined when keepalived is not running: no data, which is not a failure of this
+   * source. `pid`: the keepalived signalled, whose counters the dump holds (unknown without a signal).
+   */
+  private async take(): Promise<{ instances: DumpInstance[]; pid?: number } | undefined> {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
-      return parseDump(await readDump(path), path, this.digestAuth);
+      return { instances: parseDump(await readDump(path), path, this.digestAuth) };
     }
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
@@ -202,13 +205,13 @@ export class DumpSource implements DaemonPart {
     try {
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
-        return await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth));
+        return { instances: await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth)), pid };
       }
       const dataFile = join(directory, 'keepalived.data');
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
       const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
-      return await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth }));
+      return { instances: await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth })), pid };
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.
       if (err instanceof StaleDumpError && !(await probeKeepalived(pidFile, procfs)).up) return undefined;

@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { capabilityFlags, formatVersion, type KeepalivedCapabilities } from '../keepalived/capabilities.js';
 import { VRRP_STAT_KEYS, type VrrpStatKey, type VrrpState } from '../model/vrrp.js';
+import { RECONCILE_RESULTS } from '../state/identity.js';
 import type { Change, InstanceView, Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
@@ -180,7 +181,17 @@ export function registerKeepalivedMetrics(registry: Registry, store: StateStore)
     },
   });
 
-  // Transitions are events, not inventory: counted as they happen.
+  snapshotCounter(registry, read, {
+    name: 'kawatch_transitions_reconciled_total',
+    help: "Transitions into and out of MASTER checked against keepalived's become_master/release_master after each dump: match (counted once, as keepalived did), missed (keepalived made it, kawatch did not count it), duplicate (counted beyond keepalived's counters).",
+    labelNames: ['result'],
+    fill: (s, emit) => {
+      for (const result of RECONCILE_RESULTS) emit({ result }, s.reconciled[result]);
+    },
+  });
+
+  // Transitions are events, not inventory: counted as they happen. The state reducer gives each
+  // keepalived transition one identity (state/identity.ts), so each arrives here once.
   const transitions = new Counter({
     name: 'keepalived_vrrp_transitions_total',
     help: 'VRRP state transitions seen by kawatch, by instance, from and to state.',

@@ -11,8 +11,10 @@ import type { SourceName } from './sources.js';
  * the time kawatch read them counts a transition once per source. Instead each subject keeps a
  * short log of the transitions it knows, in keepalived's order, with which sources reported each:
  *
- * - a sighting with keepalived's time (hook, dump) is the transition to the same state within
- *   SAME_TRANSITION_MS of it, wherever it sits in the log (a record replayed twice is still one);
+ * - a sighting with keepalived's time (a dump's last_transition, or the hook's stamp, which can
+ *   lag it by up to SAME_TRANSITION_MS but never precede it) is the transition to the same state
+ *   whose time can be the same moment, wherever it sits in the log (a record replayed twice is
+ *   still one);
  * - a sighting without (FIFO, kawatch's own inference from the process) is the next transition to
  *   that state that this source has not reported yet: each such source reports in keepalived's
  *   order, so its place in the log is after the last record it reported;
@@ -35,14 +37,28 @@ export const LOG_LENGTH = 16;
 /** Netlink tells addresses, never a transition. */
 export type SightingSource = Exclude<SourceName, 'netlink'>;
 
+/**
+ * Whose clock a time is: keepalived's own (a dump's last_transition), the hook's stamp (taken when
+ * keepalived ran it, up to SAME_TRANSITION_MS later), or when kawatch read it (any time later).
+ */
+export const CLOCKS = ['keepalived', 'hook', 'read'] as const;
+export type Clock = (typeof CLOCKS)[number];
+/** How long after keepalived made a transition each clock can read it. */
+const LAG: Record<Clock, number> = { keepalived: 0, hook: SAME_TRANSITION_MS, read: Infinity };
+
+/** Each reading names the keepalived times [t - lag, t]; two readings of one transition meet. */
+function sameMoment(a: number, ca: Clock, b: number, cb: Clock): boolean {
+  return a - LAG[ca] <= b && b - LAG[cb] <= a;
+}
+
 export interface TransitionRecord {
   /** Per subject, increasing in keepalived's order. */
   seq: number;
   from: VrrpState;
   to: VrrpState;
-  /** Epoch ms: keepalived's time when `exact`, else when kawatch read it (no earlier than keepalived made it). */
+  /** Epoch ms, on `clock`: the most precise of the readings so far. */
   at: number;
-  exact: boolean;
+  clock: Clock;
   /** The sources that have reported this transition. */
   seenBy: SightingSource[];
 }
@@ -51,8 +67,7 @@ export interface Sighting {
   source: SightingSource;
   to: VrrpState;
   at: number;
-  /** `at` is keepalived's own time (hook stamp, dump last_transition), not the time it was read. */
-  exact: boolean;
+  clock: Clock;
   /** The source reports every transition in order (hook, FIFO, process); a dump only the present one. */
   inOrder: boolean;
 }
@@ -69,33 +84,27 @@ export type Identified =
   /** Older than what keepalived already said: nothing changes. */
   | { kind: 'stale' };
 
-const withSeen = (r: TransitionRecord, source: SightingSource, at: number, exact: boolean): TransitionRecord => ({
+const withSeen = (r: TransitionRecord, s: Sighting): TransitionRecord => ({
   ...r,
-  seenBy: r.seenBy.includes(source) ? r.seenBy : [...r.seenBy, source],
-  // A read time is only an upper bound: keepalived's own time replaces it.
-  ...(exact && !r.exact ? { at, exact: true } : {}),
+  seenBy: r.seenBy.includes(s.source) ? r.seenBy : [...r.seenBy, s.source],
+  // A later clock is only a bound: a more precise one replaces it.
+  ...(CLOCKS.indexOf(s.clock) < CLOCKS.indexOf(r.clock) ? { at: s.at, clock: s.clock } : {}),
 });
 
-/** An inexact record was read no earlier than keepalived made it; an exact one is keepalived's time. */
-function compatible(r: TransitionRecord, at: number): boolean {
-  return r.exact ? Math.abs(r.at - at) <= SAME_TRANSITION_MS : at <= r.at + SAME_TRANSITION_MS;
-}
-
 function known(log: readonly TransitionRecord[], index: number, s: Sighting): Identified {
-  const next = log.map((r, i) => (i === index ? withSeen(r, s.source, s.at, s.exact) : r));
+  const next = log.map((r, i) => (i === index ? withSeen(r, s) : r));
   const updated = next[index]!;
   const current = index === log.length - 1;
-  return { kind: 'known', log: next, current, since: current && s.exact && updated.exact ? updated.at : undefined };
+  return { kind: 'known', log: next, current, since: current && s.clock !== 'read' && updated.clock !== 'read' ? updated.at : undefined };
 }
 
-/** The record keepalived's time names: the closest exact record to that state within the lag. */
+/** The record a timed sighting names: the closest timed record to that state whose time can be the same moment (the later of two as close: the present is likelier). */
 function byTime(log: readonly TransitionRecord[], s: Sighting, eligible: (index: number) => boolean): number {
   let best = -1;
   for (let i = 0; i < log.length; i++) {
     const r = log[i]!;
-    if (r.to !== s.to || !r.exact || !eligible(i)) continue;
-    const distance = Math.abs(r.at - s.at);
-    if (distance <= SAME_TRANSITION_MS && (best < 0 || distance < Math.abs(log[best]!.at - s.at))) best = i;
+    if (r.to !== s.to || r.clock === 'read' || !eligible(i) || !sameMoment(r.at, r.clock, s.at, s.clock)) continue;
+    if (best < 0 || Math.abs(r.at - s.at) <= Math.abs(log[best]!.at - s.at)) best = i;
   }
   return best;
 }
@@ -107,7 +116,7 @@ export function identify(log: readonly TransitionRecord[], current: VrrpState, s
   // The last record this source reported: an in-order source is at it again (a replayed spool
   // record) or past it, never before it — which keeps two quick flaps to one state apart.
   const cursor = log.findLastIndex((r) => r.seenBy.includes(s.source));
-  if (s.exact) {
+  if (s.clock !== 'read') {
     const same = byTime(log, s, (i) => !s.inOrder || i >= cursor);
     if (same >= 0) return known(log, same, s);
   }
@@ -116,14 +125,14 @@ export function identify(log: readonly TransitionRecord[], current: VrrpState, s
     const from = cursor >= 0 ? cursor + 1 : Math.max(lastIndex, 0);
     for (let i = from; i < log.length; i++) {
       const r = log[i]!;
-      if (r.to === s.to && !r.seenBy.includes(s.source) && (!s.exact || (!r.exact && compatible(r, s.at)))) return known(log, i, s);
+      if (r.to === s.to && !r.seenBy.includes(s.source) && (s.clock === 'read' || (r.clock === 'read' && sameMoment(r.at, r.clock, s.at, s.clock)))) return known(log, i, s);
     }
-  } else if (latest && latest.to === s.to && !latest.exact && compatible(latest, s.at)) {
+  } else if (latest && latest.to === s.to && latest.clock === 'read' && sameMoment(latest.at, latest.clock, s.at, s.clock)) {
     return known(log, lastIndex, s);
   }
   if (s.to === current) return latest && latest.to === s.to ? known(log, lastIndex, s) : { kind: 'known', log: [...log], current: true };
-  if (s.exact && latest?.exact && s.at < latest.at) return { kind: 'stale' };
-  const record: TransitionRecord = { seq: (latest?.seq ?? 0) + 1, from: current, to: s.to, at: s.at, exact: s.exact, seenBy: [s.source] };
+  if (s.clock !== 'read' && latest && latest.clock !== 'read' && s.at < latest.at) return { kind: 'stale' };
+  const record: TransitionRecord = { seq: (latest?.seq ?? 0) + 1, from: current, to: s.to, at: s.at, clock: s.clock, seenBy: [s.source] };
   return { kind: 'new', record, log: [...log, record].slice(-LOG_LENGTH) };
 }
 

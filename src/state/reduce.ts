@@ -3,7 +3,7 @@ import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
 import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
 import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
-import { countInBaseline, identify, reconcile, type Reconciled, type SightingSource, type TransitionRecord } from './identity.js';
+import { countInBaseline, identify, reconcile, type Clock, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
 
 export interface Reduced {
   snapshot: Snapshot;
@@ -108,8 +108,8 @@ function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: 
 type NamedStateReport = StateReport & { name: string };
 
 /** What the hook and the FIFO say: the hook's stamp is keepalived's time, a FIFO line's only when it was read. */
-function sightingOf(source: 'hook' | 'fifo', to: VrrpState, at: number) {
-  return { source, to, at, exact: source === 'hook', inOrder: true };
+function sightingOf(source: 'hook' | 'fifo', to: VrrpState, at: number): Sighting {
+  return { source, to, at, clock: source === 'hook' ? 'hook' : 'read', inOrder: true };
 }
 
 /**
@@ -150,8 +150,8 @@ function applyGroupState(s: Snapshot, report: NamedStateReport, at: number, sour
 }
 
 /** The first record of a subject first seen in a dump: no transition, but the one later reports must find. */
-function seedRecord(to: VrrpState, at: number, exact: boolean, source: SightingSource): TransitionRecord {
-  return { seq: 1, from: 'INIT', to, at, exact, seenBy: [source] };
+function seedRecord(to: VrrpState, at: number, clock: Clock, source: SightingSource): TransitionRecord {
+  return { seq: 1, from: 'INIT', to, at, clock, seenBy: [source] };
 }
 
 /**
@@ -168,15 +168,17 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
   for (const d of dumped) {
     const { name, state, lastTransition, ...settings } = d;
     const current = entryOf(s.instances, name);
-    const exact = lastTransition !== undefined && lastTransition > 0;
-    const keepalivedSince = exact ? Math.round(lastTransition * 1000) : at;
+    const timed = lastTransition !== undefined && lastTransition > 0;
+    // Whole ms down, as the hook's stamp is cut from ns: never after the stamp of the same transition.
+    const keepalivedSince = timed ? Math.floor(lastTransition * 1000) : at;
+    const clock: Clock = timed ? 'keepalived' : 'read';
     const kept = { lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0, counters: current?.counters };
     let next: InstanceView;
     let stale = false;
     if (!current) {
-      next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, exact, 'dump')] };
+      next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
     } else {
-      const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, exact, inOrder: false });
+      const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, clock, inOrder: false });
       const base = { ...settings, name, ...kept, state: current.state, stateSince: current.stateSince, log: current.log };
       // A dump of an older transition (keepalived wrote it before a change the hook already told) is stale too.
       stale = id.kind === 'stale' || (id.kind === 'known' && !id.current);
@@ -221,7 +223,7 @@ function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: num
     // A dead keepalived holds nothing: every instance it ran is stopped, whatever the last event said.
     instances = dictFrom(
       Object.entries(s.instances).map(([name, inst]) => {
-        const id = identify(inst.log ?? [], inst.state, { source: 'process', to: 'STOP', at, exact: false, inOrder: true });
+        const id = identify(inst.log ?? [], inst.state, { source: 'process', to: 'STOP', at, clock: 'read', inOrder: true });
         if (id.kind !== 'new') return [name, id.kind === 'known' ? { ...inst, log: id.log } : inst];
         changes.push({ type: 'transition', scope: 'instance', name, vrid: inst.vrid, from: inst.state, to: 'STOP', at, source: 'process' });
         return [name, { ...inst, state: 'STOP' as const, stateSince: at, log: id.log, counters: countInBaseline(inst.counters, inst.state, 'STOP') }];

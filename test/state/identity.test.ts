@@ -45,7 +45,8 @@ describe('one identity per keepalived transition', () => {
       ['BACKUP', 'MASTER'],
       ['MASTER', 'BACKUP'],
     ]);
-    expect(s.instances.VI_1).toMatchObject({ state: 'BACKUP', stateSince: t2 + 12 });
+    // The dump's last_transition is keepalived's own time, more precise than the hook's stamp.
+    expect(s.instances.VI_1).toMatchObject({ state: 'BACKUP', stateSince: t2 });
     expect(s.reconciled).toEqual({ match: 2, missed: 0, duplicate: 0 });
   });
 
@@ -102,12 +103,14 @@ describe('one identity per keepalived transition', () => {
     expect(reconcile(base, stats(5, 6), 1).result).toEqual({ match: 1, missed: 0, duplicate: 0 });
   });
 
-  it('matches a hook stamp to a dump transition within the lag, and no further', () => {
-    const log: TransitionRecord[] = [{ seq: 1, from: 'BACKUP', to: 'MASTER', at: T0, exact: true, seenBy: ['dump'] }];
-    expect(identify(log, 'MASTER', { source: 'hook', to: 'MASTER', at: T0 + SAME_TRANSITION_MS, exact: true, inOrder: true }).kind).toBe('known');
+  it('matches a hook stamp to a dump transition within the lag, and no further, and never before it', () => {
+    const log: TransitionRecord[] = [{ seq: 1, from: 'BACKUP', to: 'MASTER', at: T0, clock: 'keepalived', seenBy: ['dump'] }];
+    expect(identify(log, 'MASTER', { source: 'hook', to: 'MASTER', at: T0 + SAME_TRANSITION_MS, clock: 'hook', inOrder: true }).kind).toBe('known');
     // Past the lag it is another transition to MASTER (the instance went BACKUP in between).
-    const later = identify(log, 'BACKUP', { source: 'hook', to: 'MASTER', at: T0 + SAME_TRANSITION_MS + 1, exact: true, inOrder: true });
+    const later = identify(log, 'BACKUP', { source: 'hook', to: 'MASTER', at: T0 + SAME_TRANSITION_MS + 1, clock: 'hook', inOrder: true });
     expect(later.kind).toBe('new');
+    // A hook runs after keepalived's transition: a stamp before it is of another one.
+    expect(identify(log, 'BACKUP', { source: 'hook', to: 'MASTER', at: T0 - 1, clock: 'hook', inOrder: true }).kind).toBe('stale');
   });
 });
 
