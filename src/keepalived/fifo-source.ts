@@ -123,6 +123,8 @@ export class FifoSource implements DaemonPart {
         this.reject(path, `dropped ${pending.length} bytes without a newline`);
         pending = '';
       }
+      // A line carries no time: this is when it was read, which after a restart can be long after
+      // keepalived wrote it. The reducer takes it as such (state/identity.ts), never as keepalived's time.
       const at = Date.now();
       for (const line of lines) {
         if (line.trim() === '') continue;
