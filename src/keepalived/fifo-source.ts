@@ -1,4 +1,3 @@
-import { constants, openSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { run } from '../core/exec.js';

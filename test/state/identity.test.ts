@@ -2,19 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { VRRP_STAT_KEYS, type DumpInstance, type VrrpState, type VrrpStats } from '../../src/model/vrrp.js';
 import { identify, reconcile, SAME_TRANSITION_MS, type TransitionRecord } from '../../src/state/identity.js';
-import { reduce } from '../../src/state/reduce.js';
-import { emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/snapshot.js';
+import { emptySnapshot, type Snapshot, type Update } from '../../src/state/snapshot.js';
+import { reduceAll } from './reduce-all.js';
 
 const T0 = Date.UTC(2026, 11, 1, 12);
 
 function run(updates: Update[], start: Snapshot = emptySnapshot('lb2')): { s: Snapshot; transitions: [VrrpState, VrrpState][] } {
-  let s = start;
-  const changes: Change[] = [];
-  for (const u of updates) {
-    const r = reduce(s, u);
-    s = r.snapshot;
-    changes.push(...r.changes);
-  }
+  const { s, changes } = reduceAll(updates, start);
   return { s, transitions: changes.flatMap((c) => (c.type === 'transition' && c.scope === 'instance' ? [[c.from, c.to] as [VrrpState, VrrpState]] : [])) };
 }
 

@@ -2,22 +2,13 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDump } from '../../src/keepalived/dump.js';
-import { checkerKey, emptySnapshot, type Change, type Snapshot, type Update } from '../../src/state/snapshot.js';
-import { reduce } from '../../src/state/reduce.js';
+import { checkerKey, type Update } from '../../src/state/snapshot.js';
 import { anyUpdate, PROTOTYPE_NAMES } from '../support/arbitrary.js';
+import { reduceAll } from './reduce-all.js';
 
 const dump = (name: string) => parseDump(readFileSync(new URL(`../fixtures/keepalived/${name}`, import.meta.url), 'utf8'));
 
-function run(updates: Update[], start: Snapshot = emptySnapshot('lb1')): { s: Snapshot; changes: Change[] } {
-  let s = start;
-  const changes: Change[] = [];
-  for (const u of updates) {
-    const r = reduce(s, u);
-    s = r.snapshot;
-    changes.push(...r.changes);
-  }
-  return { s, changes };
-}
+const run = reduceAll;
 
 const state = (at: number, name: string, st: 'MASTER' | 'BACKUP' | 'FAULT', source: 'hook' | 'fifo' = 'fifo'): Update => ({
   type: 'report',
