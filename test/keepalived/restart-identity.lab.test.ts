@@ -7,26 +7,19 @@ import { type LabNode } from '../../src/lab/state.js';
 import { startDaemon, stopDaemon } from '../../src/lab/directors.js';
 import { LAST_KNOWN_FILE } from '../../src/state/last-known.js';
 import { nodeState, useLab } from '../support/lab.js';
-import { scrape, valueOf, type Sample } from '../support/metrics.js';
+import { scrape, valueOf } from '../support/metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
+import { countedTransitions, enteredStates, transitionCounts } from './transitions.js';
 
 const PREFIX = 'kwidrs';
-const ENTERING = /\((VI_\d+)\) Entering (MASTER|BACKUP|FAULT) STATE/g;
-
 /** What keepalived's own log says an instance went through, from `offset` on. */
 async function keepalivedSays(node: LabNode, offset: number, instance: string): Promise<string[]> {
-  const text = (await readFile(nodePaths(node.dir).keepalivedLog)).subarray(offset).toString('utf8');
-  return [...text.matchAll(ENTERING)].filter((m) => m[1] === instance).map((m) => m[2]!);
+  return enteredStates((await readFile(nodePaths(node.dir).keepalivedLog)).subarray(offset).toString('utf8'), instance);
 }
 
 const spooled = (node: LabNode) => readdirSync(nodePaths(node.dir).spool).filter((n) => n.endsWith('.event'));
 
-function transitions(samples: Sample[], instance: string): Record<string, number> {
-  const counted: Record<string, number> = {};
-  for (const s of samples) if (s.name === 'keepalived_vrrp_transitions_total' && s.labels.iname === instance && s.value > 0) counted[`${s.labels.from}->${s.labels.to}`] = s.value;
-  return counted;
-}
 
 describeWithPrereqs('one identity per transition across a kawatch restart (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'] }, () => {
   const lab = useLab(PREFIX);
@@ -69,8 +62,9 @@ describeWithPrereqs('one identity per transition across a kawatch restart (lab)'
     expect(fifoRead.sources.fifo.rejected).toBe(0);
     // Counted again after the FIFO lines: they were the same transitions as the spooled hooks.
     const after = await scrape(lb2.api);
-    expect(transitions(after, 'VI_1')).toEqual({ 'BACKUP->MASTER': 1, 'MASTER->BACKUP': 1 });
-    expect(transitions(after, 'VI_2')).toEqual({});
+    expect(countedTransitions(after, 'VI_1')).toEqual(transitionCounts(said, 'BACKUP'));
+    expect(countedTransitions(after, 'VI_1')).toEqual({ 'BACKUP->MASTER': 1, 'MASTER->BACKUP': 1 });
+    expect(countedTransitions(after, 'VI_2')).toEqual({});
     expect(valueOf(after, 'kawatch_transitions_reconciled_total', { result: 'match' })).toBe(2);
     expect(valueOf(after, 'kawatch_transitions_reconciled_total', { result: 'missed' })).toBe(0);
     expect(valueOf(after, 'kawatch_transitions_reconciled_total', { result: 'duplicate' })).toBe(0);

@@ -8,6 +8,7 @@ import { detectCapabilities, formatVersion, type KeepalivedCapabilities } from '
 import { parseExposition, valueOf, type Sample } from '../support/metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
+import { countedTransitions, enteredStates, transitionCounts } from './transitions.js';
 
 /**
  * The version matrix: each keepalived the field runs (scripts/keepalived-matrix.sh build), alone
@@ -252,6 +253,14 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         writeFileSync(join(d.dir, 'track', 'VI_1'), '0\n');
         await untilMetric(d, 'keepalived_vrrp_instance_state', instance, 2);
         await waitFor(() => vipInKernel(d), `${flavour}: the VIP back on ver0`);
+        // Each transition counted once, as keepalived's log tells them; its counters agree (release on FAULT, become on return).
+        const reconciled = await waitFor(async () => {
+          const samples = await scrape(d);
+          return (valueOf(samples, 'kawatch_transitions_reconciled_total', { result: 'match' }) ?? 0) >= 2 ? samples : undefined;
+        }, `${flavour}: a dump reconciling the failover and the return`);
+        expect(valueOf(reconciled, 'kawatch_transitions_reconciled_total', { result: 'missed' })).toBe(0);
+        expect(valueOf(reconciled, 'kawatch_transitions_reconciled_total', { result: 'duplicate' })).toBe(0);
+        expect(countedTransitions(reconciled, 'VI_1')).toEqual(transitionCounts(enteredStates(readFileSync(join(d.dir, 'keepalived.log'), 'utf8'), 'VI_1'), 'INIT'));
       } catch (err) {
         const tail = (file: string) => (existsSync(join(d.dir, file)) ? readFileSync(join(d.dir, file), 'utf8').split('\n').slice(-25).join('\n') : '');
         throw new Error(`${(err as Error).message}\n--- kawatch.log\n${tail('kawatch.log')}\n--- keepalived.log\n${tail('keepalived.log')}`);
