@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { VRRP_STAT_KEYS, type DumpInstance, type VrrpState, type VrrpStats } from '../../src/model/vrrp.js';
 import { identify, reconcile, SAME_TRANSITION_MS, type TransitionRecord } from '../../src/state/identity.js';
+import { parseLastKnown, serializeLastKnown } from '../../src/state/last-known.js';
+import { reduce } from '../../src/state/reduce.js';
 import { emptySnapshot, type Snapshot, type Update } from '../../src/state/snapshot.js';
 import { reduceAll } from './reduce-all.js';
 
@@ -113,7 +115,8 @@ describe('one identity per keepalived transition', () => {
  * records applied twice), the FIFO (read times, possibly long after) and dumps (the state as of
  * what the hook had told by then, or earlier: a dump can be stale, never ahead of the spool, which
  * the daemon drains first) are applied in any interleaving. Each transition counts once, in
- * keepalived's order, with the right `from`, and keepalived's counters agree.
+ * keepalived's order, with the right `from`, and keepalived's counters agree — also when kawatch
+ * restarts anywhere in between with only what state_dir kept.
  */
 describe('any interleaving of the sources', () => {
   const states = ['MASTER', 'BACKUP', 'FAULT'] as const;
@@ -122,11 +125,13 @@ describe('any interleaving of the sources', () => {
     steps: fc.array(fc.record({ to: fc.constantFrom(...states), gap: fc.integer({ min: 1, max: 10_000 }), lag: fc.integer({ min: 0, max: 50 }), twice: fc.boolean() }), { minLength: 1, maxLength: 8 }),
     order: fc.array(fc.record({ pick: fc.constantFrom('hook', 'fifo', 'dump'), back: fc.nat(3), wait: fc.nat(5000) }), { maxLength: 40 }),
     afterRestart: fc.boolean(),
+    /** kawatch restarts after this many updates: what state_dir kept is all the next run knows. */
+    restartAfter: fc.option(fc.nat(60), { nil: undefined }),
   });
 
   it('counts each transition once, in keepalived order, whatever the interleaving', () => {
     fc.assert(
-      fc.property(scenario, ({ initial, steps, order, afterRestart }) => {
+      fc.property(scenario, ({ initial, steps, order, afterRestart, restartAfter }) => {
         // keepalived's truth: consecutive states differ.
         const truth: { from: VrrpState; to: VrrpState; at: number; stamp: number; twice: boolean }[] = [];
         let state = initial;
@@ -175,11 +180,15 @@ describe('any interleaving of the sources', () => {
         while (fifo < truth.length) takeFifo();
         takeDump(0);
 
-        const { s, transitions } = run(updates);
-        expect(transitions).toEqual([['INIT', initial], ...truth.map((t) => [t.from, t.to])]);
+        const cut = Math.min(restartAfter ?? updates.length, updates.length);
+        const before = run(updates.slice(0, cut));
+        const restarted = restartAfter === undefined ? before.s : reduce(emptySnapshot('lb2'), parseLastKnown(serializeLastKnown(before.s)).restore).snapshot;
+        const { s, transitions } = run(updates.slice(cut), restarted);
+        expect([...before.transitions, ...transitions]).toEqual([['INIT', initial], ...truth.map((t) => [t.from, t.to])]);
         expect(s.instances.VI_1!.state).toBe(stateAt(truth.length).state);
         const masterMoves = truth.filter((t) => t.to === 'MASTER' || t.from === 'MASTER').length;
-        expect(s.reconciled).toEqual({ match: masterMoves, missed: 0, duplicate: 0 });
+        const reconciled = restartAfter === undefined ? s.reconciled : { match: before.s.reconciled.match + s.reconciled.match, missed: before.s.reconciled.missed + s.reconciled.missed, duplicate: before.s.reconciled.duplicate + s.reconciled.duplicate };
+        expect(reconciled).toEqual({ match: masterMoves, missed: 0, duplicate: 0 });
       }),
       { numRuns: 500 },
     );
