@@ -5,7 +5,14 @@
  * (hook, FIFO, dumps, netlink, IPVS on a procfs fixture, peers, witness, mail, jobs), next to
  * prometheus-node-exporter idling with its default collectors in the same run.
  *
- *   npm run build && npm run bench:memory [--idle-seconds S] [--rounds N] [--json FILE]
+ *   npm run build && npm run bench:memory [--idle-seconds S] [--rounds N] [--parts all|none]
+ *                                         [--settings "SET|SET…"] [--json FILE]
+ *
+ * `--parts none` leaves out the one-part-at-a-time starts. `--settings` adds starts of the full
+ * daemon with other runtime settings, each a list of Node/V8 flags and VAR=value environment
+ * settings (`--max-semi-space-size=1 MALLOC_ARENA_MAX=2`), on top of what the launcher sets (the
+ * flags through its KAWATCH_NODE_FLAGS), so
+ * that a setting is chosen on the figures of the same run.
  *
  * For each start: RSS at the end of an idle spell (no scrapes; /healthz polled until the first
  * answer, node_exporter's landing page likewise), CPU over that spell (utime + stime from
@@ -22,17 +29,28 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../src/core/net.js';
-import { BenchReport, countOption, percentile, pollUntil } from './support.js';
+import { BenchReport, countOption, option, percentile, pollUntil } from './support.js';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 const IDLE_SECONDS = countOption('--idle-seconds', 15);
 const ROUNDS = countOption('--rounds', 1);
+const ONE_PART_AT_A_TIME = option('--parts', 'all') === 'all';
+const SETTINGS = rawOption('--settings').split('|').map((set) => set.trim()).filter(Boolean);
 /** Start-up work (the first IPVS read, the first dump, JIT) is over by then: the idle spell starts after it. */
 const SETTLE_MS = 3000;
 const READY_POLL = { timeoutMs: 30_000, intervalMs: 20 };
 const REPORT_POLL = { timeoutMs: 10_000, intervalMs: 20 };
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const NODE_EXPORTER = '/usr/bin/prometheus-node-exporter';
+
+/** An option whose value may itself begin with `--` (flags for Node). */
+function rawOption(name: string): string {
+  const at = process.argv.indexOf(name);
+  if (at < 0) return '';
+  const value = process.argv[at + 1];
+  if (value === undefined) throw new Error(`${name} needs a value`);
+  return value;
+}
 
 /** The optional parts of a daemon, each a piece of configuration. */
 const PARTS = ['hook', 'fifo', 'dump', 'netlink', 'ipvs', 'peers', 'witness', 'mail', 'jobs'] as const;
@@ -171,7 +189,20 @@ async function v8Figures(pid: number, reportDir: string): Promise<Pick<Sample, '
   return { heapUsedMb: mb(heap.usedMemory), heapTotalMb: mb(heap.totalMemory), externalMb: mb(heap.externalMemory), codeSpaceMb: mb(code) };
 }
 
-async function daemonSample(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>): Promise<Sample> {
+/** A `--settings` entry as NODE_OPTIONS flags and environment variables. Pure. */
+export function parseSettings(set: string): { flags: string[]; env: Record<string, string> } {
+  const flags: string[] = [];
+  const env: Record<string, string> = {};
+  for (const token of set.split(/\s+/).filter(Boolean)) {
+    const variable = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(token);
+    if (variable) env[variable[1]!] = variable[2]!;
+    else if (token.startsWith('--')) flags.push(token);
+    else throw new Error(`--settings: "${token}" is neither a --flag nor VAR=value`);
+  }
+  return { flags, env };
+}
+
+async function daemonSample(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>, settings = ''): Promise<Sample> {
   const run = mkdtempSync(join(fx.dir, 'run-'));
   cpSync(join(fx.dir, 'proc'), join(run, 'proc'), { recursive: true });
   cpSync(join(fx.dir, 'keepalived.json'), join(run, 'keepalived.json'));
@@ -181,7 +212,9 @@ async function daemonSample(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>)
   writeFileSync(config, configText(run, ports, parts));
   const reportDir = join(run, 'report');
   mkdirSync(reportDir);
-  const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --report-on-signal --report-signal=SIGUSR2 --report-directory=${reportDir}`.trim() };
+  const extra = parseSettings(settings);
+  const nodeOptions = [process.env.NODE_OPTIONS ?? '', '--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`];
+  const env = { ...process.env, ...extra.env, KAWATCH_NODE_FLAGS: [process.env.KAWATCH_NODE_FLAGS ?? '', ...extra.flags].join(' ').trim(), NODE_OPTIONS: nodeOptions.join(' ').trim() };
   // The launcher execs the runtime: the spawned pid is the daemon's.
   const child = spawn(how.command, [...how.args, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
@@ -233,23 +266,25 @@ async function main(): Promise<void> {
   report.note(`idle spell ${IDLE_SECONDS} s after ${SETTLE_MS / 1000} s of settling, no scrapes; node_exporter (default collectors) idles alongside the full daemon; ${ROUNDS} round(s), medians`);
   const servers: Server[] = [];
   const fx = await fixtures(servers);
-  const variants: { name: string; parts: Set<Part> }[] = [
+  const FULL = 'every part on';
+  const variants: { name: string; parts: Set<Part>; settings?: string }[] = [
     { name: 'every part off', parts: new Set() },
-    ...PARTS.map((part) => ({ name: `+ ${part}`, parts: new Set<Part>([part]) })),
-    { name: 'every part on', parts: new Set(PARTS) },
+    ...(ONE_PART_AT_A_TIME ? PARTS.map((part) => ({ name: `+ ${part}`, parts: new Set<Part>([part]) })) : []),
+    { name: FULL, parts: new Set(PARTS) },
+    ...SETTINGS.map((settings) => ({ name: `${FULL}, ${settings}`, parts: new Set(PARTS), settings })),
   ];
   const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
   const exporter: Sample[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const variant of variants) {
-        if (variant.parts.size === PARTS.length) {
+        if (variant.name === FULL) {
           // The full daemon and node_exporter idle at the same time, under the same load.
           const [daemon, baseline] = await Promise.all([daemonSample(how, fx, variant.parts), nodeExporterSample()]);
           samples.get(variant.name)!.push(daemon);
           exporter.push(baseline);
         } else {
-          samples.get(variant.name)!.push(await daemonSample(how, fx, variant.parts));
+          samples.get(variant.name)!.push(await daemonSample(how, fx, variant.parts, variant.settings));
         }
       }
     }
@@ -265,18 +300,23 @@ async function main(): Promise<void> {
     const fmt = (v: number | undefined) => (v === undefined ? '  ?' : v.toFixed(1));
     const rss = median(s, (x) => x.rssMb)!;
     report.note(
-      `  ${variant.name.padEnd(16)} RSS ${fmt(rss).padStart(5)} MB (${variant.parts.size === 0 ? 'base' : `${rss - base >= 0 ? '+' : ''}${(rss - base).toFixed(1)}`})` +
+      `  ${variant.name.padEnd(Math.max(16, variant.name.length))} RSS ${fmt(rss).padStart(5)} MB (${variant.parts.size === 0 ? 'base' : `${rss - base >= 0 ? '+' : ''}${(rss - base).toFixed(1)}`})` +
         `  heap ${fmt(median(s, (x) => x.heapUsedMb))} / ${fmt(median(s, (x) => x.heapTotalMb))} MB  external ${fmt(median(s, (x) => x.externalMb))} MB` +
         `  code ${fmt(median(s, (x) => x.codeSpaceMb))} MB  CPU ${fmt(median(s, (x) => x.cpuPercent))} %`,
     );
   }
-  const full = samples.get('every part on')!;
+  const full = samples.get(FULL)!;
   const exporterRss = { name: 'node_exporter', value: median(exporter, (s) => s.rssMb)! };
   const exporterCpu = { name: 'node_exporter', value: median(exporter, (s) => s.cpuPercent)! };
   report.figure({ name: 'idle RSS, every part off', value: base, unit: 'MB', baseline: exporterRss });
-  for (const part of PARTS) report.figure({ name: `  RSS added by ${part}`, value: median(samples.get(`+ ${part}`)!, (s) => s.rssMb)! - base, unit: 'MB' });
+  if (ONE_PART_AT_A_TIME) for (const part of PARTS) report.figure({ name: `  RSS added by ${part}`, value: median(samples.get(`+ ${part}`)!, (s) => s.rssMb)! - base, unit: 'MB' });
   report.figure({ name: 'idle RSS, every part on', value: median(full, (s) => s.rssMb)!, unit: 'MB', baseline: exporterRss, goal: 'idleRss' });
   report.figure({ name: 'idle CPU, every part on', value: median(full, (s) => s.cpuPercent)!, unit: '%', baseline: exporterCpu, goal: 'idleCpu', digits: 2 });
+  for (const settings of SETTINGS) {
+    const s = samples.get(`${FULL}, ${settings}`)!;
+    report.figure({ name: `idle RSS, every part on, ${settings}`, value: median(s, (x) => x.rssMb)!, unit: 'MB', baseline: { name: 'as launched', value: median(full, (x) => x.rssMb)! } });
+    report.figure({ name: `idle CPU, every part on, ${settings}`, value: median(s, (x) => x.cpuPercent)!, unit: '%', baseline: { name: 'as launched', value: median(full, (x) => x.cpuPercent)! }, digits: 2 });
+  }
   report.write({ samples: Object.fromEntries(samples), nodeExporter: exporter });
 }
 
