@@ -12,7 +12,7 @@
  * scrape time printed beside the figures is their resolution.
  *
  * Each transition is also cut into stages, so the p95 says where the milliseconds go. The daemon
- * logs every change it applies (`instance VI_1: BACKUP -> MASTER`, pino's `time` in ms): that is
+ * logs every change it applies (`instance VI_1: BACKUP -> MASTER`, with pino's `time`): that is
  * the moment the state changed. The hook path has two earlier marks: the spool file's name is the
  * wall clock in ns when `kawatch notify` began (keepalived's fork and exec before it), and a watch
  * on the spool directory here sees the file renamed into place. Stages, per path:
@@ -102,10 +102,11 @@ async function logSince(file: string, offset: number): Promise<{ entries: Record
   }
 }
 
-/** When the daemon applied VI_1's change to `to`, from its log. */
-function appliedAt(entries: Record<string, unknown>[], to: string): number | undefined {
-  const entry = entries.find((e) => e.type === 'transition' && e.scope === 'instance' && e.name === 'VI_1' && e.to === to);
-  return typeof entry?.time === 'number' ? entry.time : undefined;
+/** When the daemon applied VI_1's change to `to` from `source`, from its log (pino's `time`: epoch ms or ISO text). */
+function appliedAt(entries: Record<string, unknown>[], to: string, source: string): number | undefined {
+  const entry = entries.find((e) => e.type === 'transition' && e.scope === 'instance' && e.name === 'VI_1' && e.to === to && e.source === source);
+  const time = typeof entry?.time === 'string' ? Date.parse(entry.time) : entry?.time;
+  return typeof time === 'number' && Number.isFinite(time) ? time : undefined;
 }
 
 /** Spool files as they are renamed into place: the name's ns (when notify began) and when this watch saw it. */
@@ -143,7 +144,7 @@ async function measurePath(lb2: LabNode, source: 'hook' | 'fifo'): Promise<PathR
       run.latencies.push(seen - transition);
       const log = await logSince(paths.daemonLog, logOffset);
       logOffset = log.end;
-      const applied = appliedAt(log.entries, split ? 'MASTER' : 'BACKUP');
+      const applied = appliedAt(log.entries, split ? 'MASTER' : 'BACKUP', source);
       // The hook keepalived ran for this transition: the first spool file begun after it (less 1 ms of rounding).
       const file = spool?.files.find((f) => f.beganMs >= transition - 1);
       if (spool) spool.files.splice(0, spool.files.indexOf(file!) + 1);
