@@ -21,6 +21,8 @@ export type ExporterName = 'kawatch' | 'node_exporter';
 export interface ExporterFigures {
   /** Scrape times, request to last byte, in the order taken. */
   scrapesMs: number[];
+  /** VmRSS once it answers, before the first scrape (kawatch has read the table once by then). */
+  startRssMb: number;
   /** VmHWM of the process after the scrapes. */
   peakRssMb: number;
   /** Backend series in the first scrape (`…ipvs_backend_weight{` lines). */
@@ -39,6 +41,7 @@ interface Exporter {
   process: ChildProcess;
   url: string;
   backendSeriesPrefix: string;
+  startRssMb: number;
 }
 
 /** One uncompressed GET, timed from the request to the last byte. */
@@ -79,13 +82,13 @@ function countLines(body: Buffer[], prefix: string): number {
   return count;
 }
 
-const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const statusMb = (pid: number, field: 'VmHWM' | 'VmRSS') => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 async function startNodeExporter(procfs: string): Promise<Exporter> {
   const address = `127.0.0.1:${await freePort()}`;
   const child = spawn('prometheus-node-exporter', ['--path.procfs', procfs, '--collector.disable-defaults', '--collector.ipvs', '--web.listen-address', address], { stdio: 'ignore' });
   await waitUntilAnswering(`http://${address}/`, child);
-  return { name: 'node_exporter', process: child, url: `http://${address}/metrics`, backendSeriesPrefix: 'node_ipvs_backend_weight{' };
+  return { name: 'node_exporter', process: child, url: `http://${address}/metrics`, backendSeriesPrefix: 'node_ipvs_backend_weight{', startRssMb: statusMb(child.pid!, 'VmRSS') };
 }
 
 async function startKawatch(procfs: string, path: Comparison['kawatchPath'], dir: string): Promise<Exporter> {
@@ -106,7 +109,7 @@ async function startKawatch(procfs: string, path: Comparison['kawatchPath'], dir
   );
   const child = spawn(join(root, 'bin/kawatch'), ['run', '--config', config, '--procfs', procfs], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitUntilAnswering(`http://${address}/healthz`, child);
-  return { name: 'kawatch', process: child, url: `http://${address}/metrics`, backendSeriesPrefix: 'ipvs_backend_weight{' };
+  return { name: 'kawatch', process: child, url: `http://${address}/metrics`, backendSeriesPrefix: 'ipvs_backend_weight{', startRssMb: statusMb(child.pid!, 'VmRSS') };
 }
 
 async function stop(exporter: Exporter): Promise<void> {
@@ -137,7 +140,7 @@ export async function compareExporters(procfs: string, kawatchPath: Comparison['
         if (!series.has(e)) series.set(e, countLines(body, e.backendSeriesPrefix));
       }
     }
-    const figures = (e: Exporter): ExporterFigures => ({ scrapesMs: times.get(e)!, peakRssMb: peakRssMb(e.process.pid!), backendSeries: series.get(e)! });
+    const figures = (e: Exporter): ExporterFigures => ({ scrapesMs: times.get(e)!, startRssMb: e.startRssMb, peakRssMb: statusMb(e.process.pid!, 'VmHWM'), backendSeries: series.get(e)! });
     return { kawatchPath, firsts, exporters: { kawatch: figures(kawatch), node_exporter: figures(nodeExporter) } };
   } finally {
     for (const e of started) await stop(e);

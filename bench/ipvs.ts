@@ -2,7 +2,7 @@
  * IPVS scrape cost against node_exporter's ipvs collector, on the same table, through both of
  * kawatch's read paths.
  *
- *   npm run build && node dist/bench/ipvs.js [--backends 10000,100000] [--scrapes N]
+ *   npm run build && node dist/bench/ipvs.js [--backends 1000,10000,100000,300000] [--scrapes N]
  *                                            [--netlink-backends 2000] [--vm-scrapes N] [--no-vm] [--json FILE]
  *
  * procfs: for each size, `scripts/gen-ipvs-proc` writes a tree (100 real servers per service,
@@ -20,6 +20,9 @@
  *
  * Printed for each: scrape time p50 (request to last byte), peak RSS (VmHWM), the ratios, and the
  * backend series each exposes. The goals (bench/support.ts) are stated for 100k real servers.
+ * Then how both grow with the table: scrape time and peak RSS per 1,000 added real servers from
+ * one size to the next, and whether the step between the two largest sizes costs per real server
+ * no more than 1.5× the step below it (linear growth).
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -32,7 +35,7 @@ import { compareExporters, type Comparison } from './ipvs-exporters.js';
 import { BenchReport, countOption, countsOption, IPVS_GOAL_BACKENDS, percentile } from './support.js';
 
 const run = promisify(execFile);
-const SIZES = countsOption('--backends', [10_000, IPVS_GOAL_BACKENDS]);
+const SIZES = countsOption('--backends', [1000, 10_000, IPVS_GOAL_BACKENDS, 300_000]).sort((a, b) => a - b);
 const SCRAPES = countOption('--scrapes', 5);
 const WITH_VM = !process.argv.includes('--no-vm');
 const NETLINK_BACKENDS = countOption('--netlink-backends', 2000);
@@ -101,6 +104,34 @@ function report(bench: BenchReport, label: string, backends: number, comparison:
   }
 }
 
+/** Per 1,000 added real servers from one size to the next, for one exporter's figure. Pure. */
+function growthSteps(sizes: readonly { backends: number; value: number }[]): { from: number; to: number; perThousand: number }[] {
+  return sizes.slice(1).map((to, i) => {
+    const from = sizes[i]!;
+    return { from: from.backends, to: to.backends, perThousand: ((to.value - from.value) / (to.backends - from.backends)) * 1000 };
+  });
+}
+
+function reportGrowth(bench: BenchReport, measured: { backends: number; comparison: Comparison }[]): void {
+  if (measured.length < 2) return;
+  bench.note('growth per 1,000 added real servers (procfs), from one size to the next:');
+  const figures = {
+    'scrape p50': { unit: 'ms', pick: (f: Comparison['exporters']['kawatch']) => percentile(f.scrapesMs, 50) },
+    'peak RSS': { unit: 'MB', pick: (f: Comparison['exporters']['kawatch']) => f.peakRssMb },
+  };
+  for (const [what, { unit, pick }] of Object.entries(figures)) {
+    const steps = (name: 'kawatch' | 'node_exporter') => growthSteps(measured.map((m) => ({ backends: m.backends, value: pick(m.comparison.exporters[name]) })));
+    const [ours, theirs] = [steps('kawatch'), steps('node_exporter')];
+    ours.forEach((step, i) => {
+      bench.figure({ name: `${what} per 1k backends, ${step.from}→${step.to}`, value: step.perThousand, unit, digits: 2, baseline: { name: 'node_exporter', value: theirs[i]!.perThousand } });
+    });
+    if (ours.length >= 2) {
+      const [below, top] = [ours.at(-2)!, ours.at(-1)!];
+      bench.figure({ name: `${what}: per backend ${top.from}→${top.to} / ${below.from}→${below.to}`, value: top.perThousand / below.perThousand, unit: '×', digits: 2, goal: 'ipvsLinearGrowth' });
+    }
+  }
+}
+
 async function procfsComparison(backends: number): Promise<Comparison> {
   const dir = mkdtempSync(join(tmpdir(), 'kawatch-bench-ipvs-'));
   try {
@@ -135,11 +166,14 @@ async function main(): Promise<void> {
   const bench = new BenchReport('ipvs', { backends: SIZES, scrapes: SCRAPES, netlinkBackends: WITH_VM ? NETLINK_BACKENDS : null, vmScrapes: VM_SCRAPES, backendsPerService: BACKENDS_PER_SERVICE });
   const comparisons: (Comparison & { backends: number; where: string })[] = [];
   bench.note(`IPVS scrape: kawatch (procfs, streamed exposition) vs prometheus-node-exporter --collector.ipvs on the same generated tree, ${SCRAPES} scrapes each, taking turns, uncompressed`);
+  const procfs: { backends: number; comparison: Comparison }[] = [];
   for (const backends of SIZES) {
     const comparison = await procfsComparison(backends);
     comparisons.push({ ...comparison, backends, where: 'host, generated procfs tree' });
+    procfs.push({ backends, comparison });
     report(bench, 'procfs', backends, comparison);
   }
+  reportGrowth(bench, procfs);
   if (WITH_VM) {
     bench.note(`IPVS scrape in the test VM (real IPVS kernel, qemu TCG): kawatch through generic netlink vs node_exporter on /proc/net/ip_vs of the same table, ${VM_SCRAPES} scrapes each, taking turns`);
     const comparison = await netlinkComparison(bench, NETLINK_BACKENDS);

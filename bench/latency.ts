@@ -2,7 +2,7 @@
  * Latency from a real keepalived transition to the metric changing, through the hook path and
  * through the FIFO path, plus the daemon's idle footprint. Runs the lab (root, namespaces).
  *
- *   npm run build && node dist/bench/latency.js [--transitions N] [--idle-seconds S] [--json FILE]
+ *   npm run build && node dist/bench/latency.js [--transitions N] [--idle-seconds S] [--prefix LAB] [--json FILE]
  *
  * Each transition is a real VRRP one: `lab split` makes lb2 MASTER of VI_1, `lab heal` makes it
  * BACKUP again. The start of a transition is keepalived's own `last_transition` (microseconds,
@@ -10,9 +10,19 @@
  * the new state. Only one source is on per run, and the dump source does not follow transitions,
  * so each figure is that path's alone. /metrics is polled with a 2 ms pause between scrapes: the
  * scrape time printed beside the figures is their resolution.
+ *
+ * Each transition is also cut into stages, so the p95 says where the milliseconds go. The daemon
+ * logs every change it applies (`instance VI_1: BACKUP -> MASTER`, with pino's `time`): that is
+ * the moment the state changed. The hook path has two earlier marks: the spool file's name is the
+ * wall clock in ns when `kawatch notify` began (keepalived's fork and exec before it), and a watch
+ * on the spool directory here sees the file renamed into place. Stages, per path:
+ *   hook: transition → notify began → spool file in place → applied → metric seen
+ *   fifo: transition → applied → metric seen
+ * All marks are this host's wall clock (the lab's namespaces share it).
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type LabNode } from '../src/lab/state.js';
@@ -20,10 +30,10 @@ import { labDown, labUp } from '../src/lab/lifecycle.js';
 import { labHeal, labSplit } from '../src/lab/split.js';
 import { reconfigureDaemon } from '../src/lab/directors.js';
 import { nodePaths } from '../src/lab/plan.js';
-import { BenchReport, countOption, keepalivedTransitionTime, percentile, pollUntil, type Figure, type GoalName } from './support.js';
+import { BenchReport, countOption, keepalivedTransitionTime, option, percentile, pollUntil, type Figure, type GoalName } from './support.js';
 
 const run = promisify(execFile);
-const PREFIX = 'kwbench';
+const PREFIX = option('--prefix', 'kwbench');
 const TRANSITIONS = countOption('--transitions', 20);
 const IDLE_SECONDS = countOption('--idle-seconds', 20);
 const NOTIFY_CALLS = 20;
@@ -63,20 +73,94 @@ function onlySource(node: LabNode, source: 'hook' | 'fifo'): Promise<number> {
   });
 }
 
-async function measurePath(lb2: LabNode, source: 'hook' | 'fifo'): Promise<{ latencies: number[]; scrapes: number[] }> {
+/** The stages of one path, in order; each is the time from the mark before it. */
+const STAGES = {
+  hook: ['transition → notify began', 'notify began → spool file in place', 'spool file in place → applied', 'applied → metric seen'],
+  fifo: ['transition → applied', 'applied → metric seen'],
+} as const;
+
+/** What the daemon's log said since `offset`: the bytes after it, as JSON lines (others skipped). */
+async function logSince(file: string, offset: number): Promise<{ entries: Record<string, unknown>[]; end: number }> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const buffer = Buffer.alloc(Math.max(0, size - offset));
+    await handle.read(buffer, 0, buffer.length, offset);
+    const entries = buffer
+      .toString('utf8')
+      .split('\n')
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+    return { entries, end: size };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** When the daemon applied VI_1's change to `to` from `source`, from its log (pino's `time`: epoch ms or ISO text). */
+function appliedAt(entries: Record<string, unknown>[], to: string, source: string): number | undefined {
+  const entry = entries.find((e) => e.type === 'transition' && e.scope === 'instance' && e.name === 'VI_1' && e.to === to && e.source === source);
+  const time = typeof entry?.time === 'string' ? Date.parse(entry.time) : entry?.time;
+  return typeof time === 'number' && Number.isFinite(time) ? time : undefined;
+}
+
+/** Spool files as they are renamed into place: the name's ns (when notify began) and when this watch saw it. */
+function watchSpool(dir: string): { files: { beganMs: number; inPlaceMs: number }[]; watcher: FSWatcher } {
+  const files: { beganMs: number; inPlaceMs: number }[] = [];
+  const watcher = watch(dir, (_event, name) => {
+    const m = name && /^(\d{20})-\d+\.event$/.exec(name);
+    if (m && !files.some((f) => f.beganMs === Number(BigInt(m[1]!) / 1000n) / 1000)) files.push({ beganMs: Number(BigInt(m[1]!) / 1000n) / 1000, inPlaceMs: Date.now() });
+  });
+  return { files, watcher };
+}
+
+interface PathRun {
+  latencies: number[];
+  scrapes: number[];
+  /** Per stage (STAGES[source]), its times; a transition whose marks were not all found is left out here. */
+  stages: number[][];
+  /** Transitions whose stage marks were not all found. */
+  unmarked: number;
+}
+
+async function measurePath(lb2: LabNode, source: 'hook' | 'fifo'): Promise<PathRun> {
   await onlySource(lb2, source);
-  const latencies: number[] = [];
-  const scrapes: number[] = [];
-  for (let i = 0; latencies.length < TRANSITIONS; i++) {
-    const split = i % 2 === 0;
-    if (split) await labSplit({ prefix: PREFIX });
-    else await labHeal({ prefix: PREFIX });
-    const seen = await firstSeen(lb2, split ? 2 : 1, scrapes);
-    latencies.push(seen - (await keepalivedTransitionTime(lb2, 'VI_1')));
+  const paths = nodePaths(lb2.dir);
+  const spool = source === 'hook' ? watchSpool(paths.spool) : undefined;
+  const run: PathRun = { latencies: [], scrapes: [], stages: STAGES[source].map(() => []), unmarked: 0 };
+  let logOffset = (await logSince(paths.daemonLog, 0)).end;
+  try {
+    for (let i = 0; run.latencies.length < TRANSITIONS; i++) {
+      const split = i % 2 === 0;
+      if (split) await labSplit({ prefix: PREFIX });
+      else await labHeal({ prefix: PREFIX });
+      const seen = await firstSeen(lb2, split ? 2 : 1, run.scrapes);
+      const transition = await keepalivedTransitionTime(lb2, 'VI_1');
+      run.latencies.push(seen - transition);
+      const log = await logSince(paths.daemonLog, logOffset);
+      logOffset = log.end;
+      const applied = appliedAt(log.entries, split ? 'MASTER' : 'BACKUP', source);
+      // The hook keepalived ran for this transition: the first spool file begun after it (less 1 ms of rounding).
+      const file = spool?.files.find((f) => f.beganMs >= transition - 1);
+      if (spool) spool.files.splice(0, spool.files.indexOf(file!) + 1);
+      const marks = source === 'hook' ? [transition, file?.beganMs, file?.inPlaceMs, applied, seen] : [transition, applied, seen];
+      if (marks.some((m) => m === undefined)) {
+        run.unmarked++;
+        continue;
+      }
+      marks.slice(1).forEach((mark, s) => run.stages[s]!.push(mark! - marks[s]!));
+    }
+  } finally {
+    spool?.watcher.close();
   }
   await labHeal({ prefix: PREFIX });
   await firstSeen(lb2, 1, []);
-  return { latencies, scrapes };
+  return run;
 }
 
 async function idleFootprint(pid: number): Promise<{ rssMb: number; cpuPercent: number }> {
@@ -113,10 +197,18 @@ async function main(): Promise<void> {
     report.note(`kawatch transition-to-metric latency, ${TRANSITIONS} real VRRP transitions per path (lab split/heal on lb2, VI_1)`);
     const raw: Record<string, number[]> = {};
     for (const source of ['hook', 'fifo'] as const) {
-      const { latencies, scrapes } = await measurePath(lb2, source);
+      const { latencies, scrapes, stages, unmarked } = await measurePath(lb2, source);
       spread(report, `transition → metric, ${source} path,`, latencies, GOAL_OF_PATH[source]);
       report.figure({ name: `  /metrics scrape p50 (resolution), ${source} run`, value: percentile(scrapes, 50), unit: 'ms' });
+      STAGES[source].forEach((stage, s) => {
+        const times = stages[s]!;
+        if (times.length === 0) return;
+        report.figure({ name: `  ${source}: ${stage} p50`, value: percentile(times, 50), unit: 'ms' });
+        report.figure({ name: `  ${source}: ${stage} p95`, value: percentile(times, 95), unit: 'ms' });
+      });
+      if (unmarked > 0) report.note(`  ${source}: ${unmarked} of ${latencies.length} transitions had a stage mark missing (log line or spool file), left out of the stages`);
       raw[`${source}LatencyMs`] = latencies;
+      STAGES[source].forEach((stage, s) => (raw[`${source}: ${stage}`] = stages[s]!));
     }
     const costs = await hookCost(lb2);
     report.figure({ name: 'one `kawatch notify` call (start to exit), p50', value: percentile(costs, 50), unit: 'ms' });

@@ -48,6 +48,14 @@ export const GOALS = {
     unit: '× node_exporter',
     source: 'project goals (IPVS exporter)',
   },
+  ipvsLinearGrowth: {
+    what: 'IPVS scrape time and peak RSS per added real server between the two largest sizes, against the same between the two sizes below',
+    on: 'value',
+    comparison: '<=',
+    limit: 1.5,
+    unit: '×',
+    source: 'project goals (IPVS exporter: time and memory grow linearly)',
+  },
   hookLatency: {
     what: "p95 from keepalived's transition to the metric, hook path",
     on: 'value',

@@ -2,8 +2,6 @@ import { Command, Option } from 'commander';
 import type { ConfigOverrides } from '../config/load.js';
 import { VERSION } from '../version.js';
 import { runNotify } from './notify.js';
-import { registerLabCommands } from '../lab/cli.js';
-import { registerDashboardCommands } from '../dashboards/cli.js';
 import type { MailTestOptions } from '../mail/test-command.js';
 import type { LintCommandOptions } from './lint.js';
 import type { DoctorCommandOptions } from './doctor.js';
@@ -168,8 +166,13 @@ export async function runCli(argv: string[]): Promise<void> {
       process.exitCode = await runDoctor({ ...opts, color: program.opts<{ color?: boolean }>().color });
     });
 
-  registerLabCommands(program);
-  registerDashboardCommands(program);
+  // The daemon runs for months: it does not keep the lab's and the dashboards' code (and what they
+  // import) in memory for the help text of commands it never runs.
+  if (argv[2] !== 'run') {
+    const [{ registerLabCommands }, { registerDashboardCommands }] = await Promise.all([import('../lab/cli.js'), import('../dashboards/cli.js')]);
+    registerLabCommands(program);
+    registerDashboardCommands(program);
+  }
   program.addOption(new Option('--no-color').hideHelp());
   await program.parseAsync(argv);
 }

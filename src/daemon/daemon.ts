@@ -141,7 +141,7 @@ export class Daemon {
     const { ipvs, sorryServers } = this.built ?? {};
     if (!ipvs) return undefined;
     const { table, health } = await ipvs.scrape();
-    return ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers), sorryServers: await sorryServers?.current() });
+    return ipvs.released(ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers), sorryServers: await sorryServers?.current() }));
   }
 
   private build(config: Config): Built {

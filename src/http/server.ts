@@ -1,9 +1,8 @@
-import express from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { parseListen } from '../core/listen.js';
 import { createLimitedServer, HTTP_LIMITS, SCRAPE_IDLE_TIMEOUT_MS, type ListenerLimits } from '../core/limited-server.js';
-import type { Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { DaemonPart } from '../core/daemon-part.js';
 import type { HistoryEntry } from '../jobs/history.js';
 import type { StateStore } from '../state/store.js';
@@ -45,36 +44,63 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics }: AppContext): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.get('/metrics', async (req, res, next) => {
-    req.socket.setTimeout(SCRAPE_IDLE_TIMEOUT_MS);
-    try {
+/** The listener's answer to one request; a rejection is answered 500 (or cuts a body already under way) and logged. */
+export type AppHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const HTML_TYPE = 'text/html; charset=utf-8';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+/** A whole body with its length, so a HEAD answer (Node drops its body) shows the length a GET gets. */
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** The request's path without its query, one trailing slash ignored (`/healthz/` is `/healthz`). */
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/**
+ * The metrics/API routes on Node's own HTTP server: four GET routes (HEAD answered alike) need no
+ * framework, and one would cost the daemon more memory than everything it serves.
+ */
+export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics }: AppContext): AppHandler {
+  const routes: Readonly<Record<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>>> = {
+    '/metrics': async (req, res) => {
+      req.socket.setTimeout(SCRAPE_IDLE_TIMEOUT_MS);
       const [body, streamed] = await Promise.all([registry.metrics(), streamedMetrics?.()]);
-      res.type(registry.contentType);
       if (!streamed) {
-        res.send(body);
+        send(res, 200, registry.contentType, body);
         return;
       }
+      res.writeHead(200, { 'Content-Type': registry.contentType });
       await writeChunks(res, [body], streamed);
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/', (_req, res) => {
-    const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent() });
-    res.set(STATUS_PAGE_HEADERS).type('html').send(page);
-  });
-  app.get('/api/v1/state', (_req, res) => {
-    res.json({ version, generatedAt: new Date().toISOString(), ...store.snapshot, verdicts: verdicts(), actions: actions() });
-  });
-  app.get('/healthz', (_req, res) => {
-    const s = store.snapshot;
-    const sources = Object.fromEntries(Object.entries(s.sources).filter(([, h]) => h.enabled).map(([name, h]) => [name, h.up ? 'up' : 'down']));
-    res.json({ status: 'ok', keepalived: s.keepalived.up ? 'up' : 'down', sources });
-  });
-  return app;
+    },
+    '/': (_req, res) => {
+      const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent() });
+      send(res, 200, HTML_TYPE, page, STATUS_PAGE_HEADERS);
+    },
+    '/api/v1/state': (_req, res) => {
+      send(res, 200, JSON_TYPE, JSON.stringify({ version, generatedAt: new Date().toISOString(), ...store.snapshot, verdicts: verdicts(), actions: actions() }));
+    },
+    '/healthz': (_req, res) => {
+      const s = store.snapshot;
+      const sources = Object.fromEntries(Object.entries(s.sources).filter(([, h]) => h.enabled).map(([name, h]) => [name, h.up ? 'up' : 'down']));
+      send(res, 200, JSON_TYPE, JSON.stringify({ status: 'ok', keepalived: s.keepalived.up ? 'up' : 'down', sources }));
+    },
+  };
+  return async (req, res) => {
+    const path = pathOf(req);
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (!route) return send(res, 404, TEXT_TYPE, `no such page: ${path}; try /metrics, /healthz, /api/v1/state or /\n`);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, TEXT_TYPE, `${path} answers GET and HEAD, not ${req.method}\n`, { Allow: 'GET, HEAD' });
+    await route(req, res);
+  };
 }
 
 /** The metrics/API listener. */
@@ -84,7 +110,7 @@ export class HttpServer implements DaemonPart {
 
   constructor(
     private listen: string,
-    private readonly app: express.Express,
+    private readonly app: AppHandler,
     private readonly log: Logger,
     private readonly limits: ListenerLimits = HTTP_LIMITS,
   ) {}
@@ -98,7 +124,7 @@ export class HttpServer implements DaemonPart {
   async start(listen = this.listen): Promise<void> {
     const { host, port } = parseListen(listen);
     const server = await new Promise<Server>((resolve, reject) => {
-      const s = createLimitedServer(this.app, this.limits);
+      const s = createLimitedServer((req, res) => void this.app(req, res).catch((err: unknown) => this.failed(req, res, err)), this.limits);
       s.once('listening', () => resolve(s));
       s.once('error', reject);
       s.listen(port, host);
@@ -108,6 +134,13 @@ export class HttpServer implements DaemonPart {
     this.listen = listen;
     if (previous) await close(previous);
     this.log.info({ address: this.address }, 'listening');
+  }
+
+  /** A route that threw: said in the log; the client gets a 500, or a cut connection when the body had begun. */
+  private failed(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    this.log.error({ path: pathOf(req), error: (err as Error).message }, 'request failed');
+    if (res.headersSent) res.destroy();
+    else send(res, 500, TEXT_TYPE, 'internal error\n');
   }
 
   async stop(): Promise<void> {

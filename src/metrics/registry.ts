@@ -38,7 +38,9 @@ export function createMetrics(store: StateStore, options: MetricsOptions): Metri
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
   if (options.mail) registerMailMetrics(registry, options.mail);
   if (options.processMetrics) {
-    collectDefaultMetrics({ register: registry });
+    // The event-loop delay histogram samples at this resolution: prom-client's 10 ms default wakes an
+    // idle daemon 100 times a second, 0.7 % of a core (bench/memory.ts); 100 ms still shows any stall that matters.
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
     // prom-client types these totals as gauges; promtool rightly objects to a gauge named *_total.
     // The per-type series (nodejs_active_handles{type=...}) carry the same information.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
