@@ -31,6 +31,7 @@ export interface Listeners {
  *   6. the mailer, which groups it into a mail
  * then, once per update, with the snapshot that has all of its changes
  *   7. the watchdog, which draws its verdicts again (and through them the fencer acts)
+ *   8. the mailer, for the peers' confirmations of the mails they sent for the group
  *
  * and for each verdict raised or cleared and each watchdog action: the history, then the mailer.
  *
@@ -56,8 +57,10 @@ export function connectListeners(store: StateStore, watchdogEvents: EventBus<Wat
   const offs = [
     store.events.on('change', (change) => onChange(change, store.snapshot)),
     store.events.on('snapshot', (snapshot) => {
-      const { watchdog } = listeners();
+      const { watchdog, mailer } = listeners();
       if (watchdog) deliver('watchdog', () => watchdog.onSnapshot(snapshot));
+      // A peer's view may confirm the mail of events held for it.
+      if (mailer) deliver('mail', () => mailer.onSnapshot());
     }),
     ...(['raised', 'cleared'] as const).map((outcome) =>
       watchdogEvents.on(`verdict-${outcome}`, ({ verdict, at }) => {
