@@ -12,7 +12,7 @@ import { composeMail } from './compose.js';
 import { eventFromAction, eventFromChange, eventFromVerdict, type MailConfig, type MailEvent } from './event.js';
 import { newMessageId, Outbox, type OutboxMessage } from './outbox.js';
 import { addEvent, afterCompose, emptyPending, flushDecision, mergeGroups, retryDelay, type PendingState, type ScheduleRules } from './schedule.js';
-import { chooseSender, eventId, MAX_HELD_EVENTS, recordSent, reviewHeld, type HeldEvent, type SenderStanding, type SentLedger } from './sender.js';
+import { chooseSender, emptyLedger, eventId, MAX_HELD_EVENTS, recordSent, reviewHeld, type HeldEvent, type SenderStanding, type SentLedger } from './sender.js';
 import { deliver, SmtpFailure } from './smtp.js';
 import type { MailStats } from './stats.js';
 
@@ -166,9 +166,12 @@ export class Mailer implements DaemonPart {
     if (this.listening && this.pending.held?.length) this.reviewHeldNow();
   }
 
-  /** What this director confirms to its peers: the ids of the events it mailed. */
-  confirmed(): SentLedger | undefined {
-    return this.pending.sent;
+  /**
+   * What this director confirms to its peers: the ids of the events it mailed. Told even before
+   * the first mail: a view that carries it says this director mails for the group.
+   */
+  confirmed(): SentLedger {
+    return this.pending.sent ?? emptyLedger();
   }
 
   onAction(entry: JournalEntry): void {
@@ -223,12 +226,16 @@ export class Mailer implements DaemonPart {
     this.persist.run().catch((err: Error) => this.log.error({ outbox: this.outbox.dir, error: err.message }, 'cannot save pending mail events'));
   }
 
-  /** Peers heard within `peers.unreachable_after`: those that share the mailing of group events. */
+  /**
+   * The peers that share the mailing of group events: heard within `peers.unreachable_after`, and
+   * mailing (their views carry what they mailed; a director without mail, or of an older version,
+   * confirms nothing and takes no part).
+   */
   private heardPeers(now: number): Set<string> {
     const within = this.options.unreachableAfterMs ?? 0;
     return new Set(
       Object.values(this.options.store.snapshot.peers)
-        .filter((p) => p.view !== undefined && p.lastExchange !== undefined && now - p.lastExchange <= within)
+        .filter((p) => p.view?.mailSent !== undefined && p.lastExchange !== undefined && now - p.lastExchange <= within)
         .map((p) => p.name),
     );
   }
@@ -352,7 +359,7 @@ export class Mailer implements DaemonPart {
       await this.onDisk(() => this.outbox.remove(message.id));
       if (message.eventIds?.length) {
         // Confirmed to the peers holding the same events: they drop theirs.
-        this.pending = { ...this.pending, sent: recordSent(this.pending.sent ?? { seq: 0, ids: [] }, message.eventIds) };
+        this.pending = { ...this.pending, sent: recordSent(this.confirmed(), message.eventIds) };
         this.save();
         this.options.onConfirmed?.();
       }

@@ -96,7 +96,7 @@ const pendingFrameSchema = z.object({
     })
     .optional(),
   held: z.array(z.unknown()).max(MAX_HELD_EVENTS).optional(),
-  /** A bad ledger costs only duplicates (the peers mail what it no longer confirms): it is dropped, not the file. */
+  /** Checked on its own like the records: a bad ledger costs only duplicates (the peers mail what it no longer confirms). */
   sent: z.unknown().optional(),
 });
 

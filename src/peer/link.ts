@@ -23,7 +23,7 @@ export interface PeerLinkOptions {
   maxSkewMs: number;
   /** Refused messages are summed up in one warning per this interval. */
   refusalLogIntervalMs?: number;
-  /** The mail this director sent for the group, told with every view (the mailer's ledger). */
+  /** The mail this director sent for the group, told with every view (the mailer's ledger); absent without mail. */
   mailSent?: () => MailAck | undefined;
 }
 

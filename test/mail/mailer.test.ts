@@ -420,6 +420,17 @@ describe('one mail per group event', () => {
     expect(server.received.map((m) => m.subject).sort()).toEqual(['[kawatch] lb1: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2', '[kawatch] lb2: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2']);
   });
 
+  it('leaves the mailing to itself when the peer it hears sends no mail (no mail section, or an older version)', async () => {
+    const server = await smtpServer();
+    const lb2 = await startMailer(mailConfig(server.port), join(dir, 'lb2'), { node: 'lb2', peers: ['lb1'] });
+    const wire = Buffer.from(JSON.stringify(buildView(new StateStore('lb1', silentLog).snapshot)));
+    lb2.store.apply({ type: 'peer-view', at: Date.now(), peer: 'lb1', view: parseView(wire, 'lb1') });
+    raise(lb2, split);
+    expect(lb2.stats.held).toBe(0);
+    await waitFor(() => server.received.length === 1, 'the mail from lb2');
+    expect(server.received[0]!.subject).toBe('[kawatch] lb2: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2');
+  });
+
   it('mails a held event itself when the sender is lost before confirming it', async () => {
     const server = await smtpServer();
     const [, lb2] = await pair(server, { group_window: '1h' }, { unreachableAfterMs: 200 });
