@@ -33,7 +33,22 @@ function eventTitles(m: RecordedMail): string[] {
   return [...m.text.matchAll(/^(\S+Z) {2}(.+)$/gm)].map((match) => match[2]!);
 }
 
-/** How many of the mails list an event whose title matches. */
+/**
+ * What an event is, as a mail lists it: its title, and for a director's own event (a transition,
+ * an action) the director; a verdict is the group's, whoever reports it.
+ */
+function eventKeys(m: RecordedMail): string[] {
+  return [...m.text.matchAll(/^\S+Z {2}(.+)\n {4}node: +(.+)$/gm)].map(([, title, node]) => (node!.endsWith(' reports') ? title! : `${title} on ${node}`));
+}
+
+/** Events listed by mails from more than one director: the same event mailed twice. */
+function mailedByMoreThanOne(mails: RecordedMail[]): Record<string, string[]> {
+  const senders = new Map<string, Set<string>>();
+  for (const m of mails) for (const key of eventKeys(m)) senders.set(key, (senders.get(key) ?? new Set()).add(m.envelope.mailFrom ?? ''));
+  return Object.fromEntries([...senders].filter(([, s]) => s.size > 1).map(([key, s]) => [key, [...s].sort()]));
+}
+
+/** The mails that list an event whose title matches. */
 function mailsListing(mails: RecordedMail[], title: RegExp): RecordedMail[] {
   return mails.filter((m) => eventTitles(m).some((t) => title.test(t)));
 }
@@ -66,6 +81,7 @@ describeWithPrereqs('one mail per group event, with a real keepalived pair (lab)
       const listing = mailsListing(duringSplit, new RegExp(`^SPLIT BRAIN ${instance} `));
       expect(listing.map((m) => m.envelope.mailFrom), `mails listing the split of ${instance}`).toEqual([from(lb1)]);
     }
+    expect(mailedByMoreThanOne(duringSplit)).toEqual({});
 
     const healedAt = Date.now();
     await labHeal({ prefix: PREFIX });
@@ -76,6 +92,7 @@ describeWithPrereqs('one mail per group event, with a real keepalived pair (lab)
     for (const instance of ['VI_1', 'VI_2']) {
       expect(mailsListing(afterHeal, new RegExp(`^split brain resolved: ${instance} `)).map((m) => m.envelope.mailFrom), `mails listing the resolution of ${instance}`).toEqual([from(lb1)]);
     }
+    expect(mailedByMoreThanOne(afterHeal)).toEqual({});
     expect(await metric(lb2, 'kawatch_mail_events_released_total', { reason: 'unconfirmed' })).toBe(0);
   });
 
