@@ -151,6 +151,11 @@ const mailSchema = z
     group_window: duration.default(30_000),
     /** Beyond it events wait in the outbox and go out together in the next allowed mail. */
     max_per_hour: z.number().int().min(1).max(3600).default(20),
+    /**
+     * A group event another director mails (see peers): how long after `group_window` this one
+     * waits for that director to confirm it sent it, before mailing it too.
+     */
+    confirm_within: duration.default(60_000),
     retry: z
       .strictObject({
         initial: duration.default(5000),

@@ -83,6 +83,8 @@ export class Daemon {
   private readonly mailStats = new MailStats();
   /** The last known VRRP state in state_dir (read once at start: a reload keeps the running state). */
   private readonly lastKnown: LastKnownState;
+  /** What keepalived did before this is learnt at start, not news to mail (a reload is no start). */
+  private readonly startedAt = Date.now();
   private config: Config;
   private built?: Built;
 
@@ -153,7 +155,19 @@ export class Daemon {
     // Asked once per configuration (the binary may change with it) for every part that depends on the version.
     const capabilities = new CapabilitiesProbe(config.keepalived.binary);
 
-    const mailer = config.mail && new Mailer(config.mail, { node: config.node_name, outboxDir: config.mail.outbox_dir ?? join(config.state_dir, 'outbox'), store, stats: this.mailStats, log: child('mail'), unreachableAfterMs: config.peers?.unreachable_after });
+    let peers: PeerLink | undefined;
+    const mailer =
+      config.mail &&
+      new Mailer(config.mail, {
+        node: config.node_name,
+        outboxDir: config.mail.outbox_dir ?? join(config.state_dir, 'outbox'),
+        store,
+        stats: this.mailStats,
+        log: child('mail'),
+        unreachableAfterMs: config.peers?.unreachable_after,
+        daemonStartedAt: this.startedAt,
+        onConfirmed: () => peers?.announce(),
+      });
     if (mailer) parts.push(mailer);
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, store, child('hook')));
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval, capabilities }, store, child('fifo')));
@@ -190,10 +204,10 @@ export class Daemon {
       );
     if (dumpSource) parts.push(dumpSource);
 
-    let peers: PeerLink | undefined;
     if (config.peers) {
       const { listen, secret_file, members, interval, timeout, max_skew } = config.peers;
-      parts.push((peers = new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew }, store, child('peers'))));
+      const mailSent = mailer ? () => mailer.confirmed() : undefined;
+      parts.push((peers = new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew, mailSent }, store, child('peers'))));
     }
     const w = config.watchdog;
     if (w.witness && config.peers) parts.push(new WitnessProbe(w.witness, config.peers.interval, config.peers.timeout * 2, store, child('witness')));

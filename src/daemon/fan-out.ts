@@ -35,6 +35,7 @@ export interface Listeners {
  * then, once per update, with the snapshot that has all of its changes
  *   7. the last known state in state_dir, so a restart resumes from it
  *   8. the watchdog, which draws its verdicts again (and through them the fencer acts)
+ *   9. the mailer, for the peers' confirmations of the mails they sent for the group
  *
  * and for each verdict raised or cleared and each watchdog action: the history, then the mailer.
  *
@@ -60,9 +61,11 @@ export function connectListeners(store: StateStore, watchdogEvents: EventBus<Wat
   const offs = [
     store.events.on('change', (change) => onChange(change, store.snapshot)),
     store.events.on('snapshot', (snapshot) => {
-      const { lastKnown, watchdog } = listeners();
+      const { lastKnown, watchdog, mailer } = listeners();
       if (lastKnown) deliver('state', () => lastKnown.save(snapshot));
       if (watchdog) deliver('watchdog', () => watchdog.onSnapshot(snapshot));
+      // A peer's view may confirm the mail of events held for it.
+      if (mailer) deliver('mail', () => mailer.onSnapshot());
     }),
     ...(['raised', 'cleared'] as const).map((outcome) =>
       watchdogEvents.on(`verdict-${outcome}`, ({ verdict, at }) => {

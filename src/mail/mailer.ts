@@ -2,6 +2,7 @@ import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import type { Change, Snapshot } from '../state/snapshot.js';
+import { entryOf } from '../core/dict.js';
 import { formatTime } from '../core/time.js';
 import type { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
@@ -11,14 +12,17 @@ import { composeMail } from './compose.js';
 import { eventFromAction, eventFromChange, eventFromVerdict, type MailConfig, type MailEvent } from './event.js';
 import { newMessageId, Outbox, type OutboxMessage } from './outbox.js';
 import { addEvent, afterCompose, emptyPending, flushDecision, mergeGroups, retryDelay, type PendingState, type ScheduleRules } from './schedule.js';
+import { chooseSender, emptyLedger, eventId, MAX_HELD_EVENTS, recordSent, reviewHeld, type HeldEvent, type SenderStanding, type SentLedger } from './sender.js';
 import { deliver, SmtpFailure } from './smtp.js';
 import type { MailStats } from './stats.js';
 
 /**
  * At start every peer is unreachable until the first exchange, which takes a second or two: a
- * peer never heard from since start counts as lost only once it stays silent this long.
+ * peer never heard from since start counts as lost only once it stays silent this long. And
+ * every instance is new to the daemon until its first report: a state learnt from INIT within
+ * this time of the start is what keepalived was doing already, not news.
  */
-const PEER_STARTUP_GRACE_MS = 15_000;
+const STARTUP_GRACE_MS = 15_000;
 
 export interface MailerOptions {
   /** This director's node_name. */
@@ -27,8 +31,18 @@ export interface MailerOptions {
   store: StateStore;
   stats: MailStats;
   log: Logger;
-  /** How long a peer's view counts (`peers.unreachable_after`): a resolution names where things stand by the fresh views. */
+  /**
+   * How long a peer's view counts (`peers.unreachable_after`): a resolution names where things
+   * stand by the fresh views, and only peers heard within it share the mailing of group events.
+   */
   unreachableAfterMs?: number;
+  /**
+   * When the daemon started (not this mailer: a reload rebuilds it). A transition stamped before
+   * it was read from a replay or a first dump: what keepalived did while kawatch was not running.
+   */
+  daemonStartedAt?: number;
+  /** The ledger of confirmed event ids changed: tell the peers now rather than at the next exchange. */
+  onConfirmed?: () => void;
 }
 
 /**
@@ -60,6 +74,10 @@ export class Mailer implements DaemonPart {
   private readonly sender = new CoalescingTask(() => this.drain());
   private readonly unheardPeers = new Map<string, NodeJS.Timeout>();
   private heldNoticeBatch?: number;
+  private heldTimer?: NodeJS.Timeout;
+  private startupNoticeTimer?: NodeJS.Timeout;
+  private startupNotMailed = 0;
+  private readonly daemonStartedAt: number;
 
   constructor(
     private readonly config: MailConfig,
@@ -68,6 +86,7 @@ export class Mailer implements DaemonPart {
     this.outbox = new Outbox(options.outboxDir);
     this.rules = { groupWindowMs: config.group_window, maxPerHour: config.max_per_hour };
     this.log = options.log;
+    this.daemonStartedAt = options.daemonStartedAt ?? Date.now();
   }
 
   async start(): Promise<void> {
@@ -79,7 +98,12 @@ export class Mailer implements DaemonPart {
       this.log.info({ outbox: this.outbox.dir, messages, pendingEvents: pending.group?.count ?? 0 }, 'mail left from before the start');
     }
     this.listening = true;
+    this.options.stats.held = this.pending.held?.length ?? 0;
+    this.startupNoticeTimer = setTimeout(() => {
+      if (this.startupNotMailed > 0) this.log.info({ transitions: this.startupNotMailed }, 'states learnt at start not mailed: keepalived was in them before kawatch started');
+    }, Math.max(0, this.daemonStartedAt + STARTUP_GRACE_MS - Date.now()));
     this.review();
+    this.reviewHeldNow();
     this.kickSender();
   }
 
@@ -94,6 +118,9 @@ export class Mailer implements DaemonPart {
     // A peer still unheard after less than the grace: start-up, not news.
     for (const timer of this.unheardPeers.values()) clearTimeout(timer);
     clearTimeout(this.flushTimer);
+    // Held events stay in pending.json, their bound running: the sender may confirm them after the restart.
+    clearTimeout(this.heldTimer);
+    clearTimeout(this.startupNoticeTimer);
     // Backing off means the server failed just now: no reason to hold the stop for another try.
     const backingOff = this.retryTimer !== undefined;
     clearTimeout(this.retryTimer);
@@ -117,7 +144,34 @@ export class Mailer implements DaemonPart {
   }
 
   onStateChange(change: Change, snapshot: Snapshot): void {
-    if (this.listening) this.record(eventFromChange(change, snapshot, this.options.node));
+    if (!this.listening) return;
+    if (change.type === 'transition' && this.learntAtStart(change)) {
+      this.startupNotMailed++;
+      this.options.stats.startupNotMailed++;
+      return;
+    }
+    this.record(eventFromChange(change, snapshot, this.options.node));
+  }
+
+  /**
+   * A state read at start (a spool replay, a dump, the first report of an instance just after the
+   * start) rather than a transition keepalived made while kawatch was running: not news.
+   */
+  private learntAtStart(change: Extract<Change, { type: 'transition' }>): boolean {
+    return change.at < this.daemonStartedAt || (change.from === 'INIT' && Date.now() < this.daemonStartedAt + STARTUP_GRACE_MS);
+  }
+
+  /** Peers' views changed: the senders of held events may have confirmed them. */
+  onSnapshot(): void {
+    if (this.listening && this.pending.held?.length) this.reviewHeldNow();
+  }
+
+  /**
+   * What this director confirms to its peers: the ids of the events it mailed. Told even before
+   * the first mail: a view that carries it says this director mails for the group.
+   */
+  confirmed(): SentLedger {
+    return this.pending.sent ?? emptyLedger();
   }
 
   onAction(entry: JournalEntry): void {
@@ -132,7 +186,7 @@ export class Mailer implements DaemonPart {
         const timer = setTimeout(() => {
           this.unheardPeers.delete(verdict.peer);
           this.record(eventFromVerdict('raised', verdict, at, store.snapshot, node));
-        }, PEER_STARTUP_GRACE_MS);
+        }, STARTUP_GRACE_MS);
         this.unheardPeers.set(verdict.peer, timer);
         return;
       }
@@ -149,9 +203,71 @@ export class Mailer implements DaemonPart {
 
   private record(event: MailEvent | undefined): void {
     if (!event || !this.config.events.includes(event.kind)) return;
-    this.pending = addEvent(this.pending, event, Date.now());
-    this.persist.run().catch((err: Error) => this.log.error({ outbox: this.outbox.dir, error: err.message }, 'cannot save pending mail events'));
+    const now = Date.now();
+    const sender = chooseSender(event, this.options.node, this.heardPeers(now));
+    if (sender === this.options.node) {
+      this.pending = addEvent(this.pending, event, now);
+    } else {
+      const held: HeldEvent = { id: eventId(event), event, sender, heldAt: now, after: this.standing(sender, now).ledger?.seq ?? 0 };
+      const all = [...(this.pending.held ?? []), held];
+      // Bounded: past the cap the oldest are mailed here, a duplicate at worst.
+      const overflow = all.slice(0, Math.max(0, all.length - MAX_HELD_EVENTS));
+      this.pending = { ...this.pending, held: all.slice(overflow.length) };
+      for (const h of overflow) this.pending = addEvent(this.pending, h.event, now);
+      this.options.stats.held = this.pending.held!.length;
+      this.log.debug({ event: held.id, sender }, 'event held for the group sender');
+      this.reviewHeldNow();
+    }
+    this.save();
     this.review();
+  }
+
+  private save(): void {
+    this.persist.run().catch((err: Error) => this.log.error({ outbox: this.outbox.dir, error: err.message }, 'cannot save pending mail events'));
+  }
+
+  /**
+   * The peers that share the mailing of group events: heard within `peers.unreachable_after`, and
+   * mailing (their views carry what they mailed; a director without mail, or of an older version,
+   * confirms nothing and takes no part).
+   */
+  private heardPeers(now: number): Set<string> {
+    const within = this.options.unreachableAfterMs ?? 0;
+    return new Set(
+      Object.values(this.options.store.snapshot.peers)
+        .filter((p) => p.view?.mailSent !== undefined && p.lastExchange !== undefined && now - p.lastExchange <= within)
+        .map((p) => p.name),
+    );
+  }
+
+  private standing(sender: string, now: number): SenderStanding {
+    const peer = entryOf(this.options.store.snapshot.peers, sender);
+    // A peer no longer configured mails nothing for this group.
+    if (!peer) return { lost: true };
+    const heard = peer.lastExchange !== undefined && now - peer.lastExchange <= (this.options.unreachableAfterMs ?? 0);
+    return { lost: peer.lastError !== undefined && !heard, ledger: peer.view?.mailSent };
+  }
+
+  /** Confirmed held events go, released ones join the pending group; looks again when the next bound ends. */
+  private reviewHeldNow(): void {
+    clearTimeout(this.heldTimer);
+    const held = this.pending.held ?? [];
+    if (held.length === 0 || this.stopped) return;
+    const now = Date.now();
+    const { keep, confirmed, released, nextAt } = reviewHeld(held, now, this.rules.groupWindowMs + this.config.confirm_within, (sender) => this.standing(sender, now));
+    if (confirmed.length > 0 || released.length > 0) {
+      this.pending = { ...this.pending, held: keep };
+      for (const { held: h, why } of released) {
+        this.pending = addEvent(this.pending, h.event, now);
+        this.options.stats.released[why]++;
+        this.log.info({ event: h.id, sender: h.sender, why }, why === 'sender-lost' ? 'group sender lost: mailing the event from here' : 'group sender did not confirm the event in time: mailing it from here');
+      }
+      this.options.stats.confirmedByPeer += confirmed.length;
+      this.options.stats.held = keep.length;
+      this.save();
+      if (released.length > 0) this.review();
+    }
+    if (nextAt !== undefined) this.heldTimer = setTimeout(() => this.reviewHeldNow(), Math.max(0, nextAt - now));
   }
 
   /** Composes the pending group when it is due, or looks again when it will be. */
@@ -180,7 +296,7 @@ export class Mailer implements DaemonPart {
     const now = Date.now();
     const { node } = this.options;
     const mail = composeMail(group, { node, subjectPrefix: this.config.subject_prefix, version: VERSION, maxPerHour: this.rules.maxPerHour, heldBack });
-    const message: OutboxMessage = { v: 1, id: newMessageId(before.batch), batch: before.batch, composedAt: now, eventCount: group.count, ...mail };
+    const message: OutboxMessage = { v: 1, id: newMessageId(before.batch), batch: before.batch, composedAt: now, eventCount: group.count, ...mail, ...(group.ids?.length && { eventIds: group.ids }) };
     // Taken out at once: events that arrive while the files are written start the next group.
     this.pending = afterCompose(before, now);
     try {
@@ -241,6 +357,12 @@ export class Mailer implements DaemonPart {
       }
       // Only now may the file go. A crash right here sends it again at the next start, with the same Message-ID.
       await this.onDisk(() => this.outbox.remove(message.id));
+      if (message.eventIds?.length) {
+        // Confirmed to the peers holding the same events: they drop theirs.
+        this.pending = { ...this.pending, sent: recordSent(this.confirmed(), message.eventIds) };
+        this.save();
+        this.options.onConfirmed?.();
+      }
       this.failuresInARow = 0;
       this.options.stats.sent++;
       this.options.stats.lastSuccess = Date.now();

@@ -10,7 +10,9 @@ import { SOURCE_NAMES } from '../state/snapshot.js';
 import { MISMATCH_FIELDS } from '../watchdog/diagnose.js';
 import { journalEntrySchema } from '../watchdog/journal.js';
 import { HINT_TOPICS, type MailEvent } from './event.js';
-import { addEvent, emptyPending, type PendingState } from './schedule.js';
+import { addEvent, emptyPending, MAX_GROUP_IDS, type PendingState } from './schedule.js';
+import { EVENT_ID, MAX_HELD_EVENTS, type HeldEvent } from './sender.js';
+import { MAX_MAIL_ACKS, type MailAck } from '../model/peer.js';
 
 /** The batch number leads, zero-padded: names sort in the order the messages were composed. */
 const MESSAGE_FILE = /^(m(\d{12})-[0-9a-f]{8})\.json$/;
@@ -28,6 +30,8 @@ const outboxMessageSchema = z.object({
   eventCount: count,
   subject: z.string().max(64 * 1024),
   text: z.string(),
+  /** The ids of its events, confirmed to the peers once the server took it; absent in older files. */
+  eventIds: z.array(z.string().regex(EVENT_ID)).max(MAX_GROUP_IDS).optional(),
 });
 export type OutboxMessage = z.infer<typeof outboxMessageSchema>;
 
@@ -62,6 +66,12 @@ const mailEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('peer'), at: epochMs, node: name, change: z.enum(['lost', 'back']), peer: name, error: z.string().max(64 * 1024).optional(), lastExchange: epochMs.optional() }),
 ]) satisfies z.ZodType<MailEvent>;
 
+const eventIdSchema = z.string().regex(EVENT_ID);
+const heldEventSchema = z.object({ id: eventIdSchema, event: mailEventSchema, sender: name, heldAt: epochMs, after: count }) satisfies z.ZodType<HeldEvent>;
+const ledgerSchema = z
+  .object({ seq: count, ids: z.array(eventIdSchema).max(MAX_MAIL_ACKS) })
+  .refine((l) => l.ids.length <= l.seq, { message: 'more ids than ever sent' }) satisfies z.ZodType<MailAck>;
+
 /**
  * `pending.json` in two steps: its frame first (a bad frame sets the whole file aside), then each
  * event and mail time on its own, so one bad record does not cost the good ones.
@@ -82,8 +92,12 @@ const pendingFrameSchema = z.object({
       topics: z.array(z.enum(HINT_TOPICS)),
       started: z.array(z.string().max(64 * 1024)).max(10_000),
       transient: z.array(z.string().max(64 * 1024)).max(10_000),
+      ids: z.array(eventIdSchema).max(MAX_GROUP_IDS).optional(),
     })
     .optional(),
+  held: z.array(z.unknown()).max(MAX_HELD_EVENTS).optional(),
+  /** Checked on its own like the records: a bad ledger costs only duplicates (the peers mail what it no longer confirms). */
+  sent: z.unknown().optional(),
 });
 
 export interface LoadedOutbox {
@@ -117,15 +131,18 @@ function salvagePending(frame: z.infer<typeof pendingFrameSchema>): { state: Pen
       return [];
     });
   const mailTimes = valid(epochMs, frame.mailTimes);
+  const held = valid(heldEventSchema, frame.held ?? []);
+  const [sent] = frame.sent === undefined ? [] : valid(ledgerSchema, [frame.sent]);
+  const lasting = { ...(held.length > 0 && { held }), ...(sent && { sent }) };
   const g = frame.group;
-  if (!g) return { state: { batch: frame.batch, mailTimes }, bad, why };
+  if (!g) return { state: { batch: frame.batch, mailTimes, ...lasting }, bad, why };
   const first = valid(mailEventSchema, g.first);
   const last = valid(mailEventSchema, g.last);
   // The headline is one of the group's events, listed or not: a bad one is a bad record too.
   const [headline] = valid(mailEventSchema, [g.headline]);
-  if (bad === 0) return { state: { batch: frame.batch, group: { ...g, first, last, headline: headline! }, mailTimes }, bad, why };
-  // Rebuilt from the events that passed: their tally and headline are then exact again.
-  let state: PendingState = { batch: frame.batch, mailTimes };
+  if (bad === 0) return { state: { batch: frame.batch, group: { ...g, first, last, headline: headline! }, mailTimes, ...lasting }, bad, why };
+  // Rebuilt from the events that passed: their tally, headline and ids are then exact again.
+  let state: PendingState = { batch: frame.batch, mailTimes, ...lasting };
   for (const event of [...first, ...last]) state = addEvent(state, event, g.openedAt);
   return { state, bad, why };
 }

@@ -1,5 +1,6 @@
 import { dictFrom, entryOf, type Dict } from '../core/dict.js';
 import { HINT_TOPICS, conditionOf, hintTopic, importance, instanceOf, type HintTopic, type MailEvent } from './event.js';
+import { eventId, type HeldEvent, type SentLedger } from './sender.js';
 import { eventTitle } from './title.js';
 
 export const HOUR_MS = 3_600_000;
@@ -8,6 +9,8 @@ export const LISTED_FIRST = 20;
 export const LISTED_LAST = 10;
 /** Instance names a group remembers for its subject. */
 const MAX_INSTANCES = 10;
+/** Event ids a group remembers, to confirm them to the peers once its mail is sent; a flood beyond is mailed by them too. */
+export const MAX_GROUP_IDS = 512;
 
 /**
  * Events waiting to become one mail. Bounded whatever arrives: a flapping instance for an hour
@@ -29,6 +32,8 @@ export interface PendingGroup {
   /** Conditions (see `conditionOf`) that started in this group, and those of them that also ended in it. */
   started: string[];
   transient: string[];
+  /** The events' ids (see `eventId`), up to MAX_GROUP_IDS; absent in groups saved by older versions. */
+  ids?: string[];
 }
 
 export interface PendingState {
@@ -37,6 +42,10 @@ export interface PendingState {
   group?: PendingGroup;
   /** When the mails of the last hour were composed, oldest first: the max_per_hour ledger. */
   mailTimes: number[];
+  /** Events another director of the group is to mail, kept until it confirms (see sender.ts). */
+  held?: HeldEvent[];
+  /** The event ids this director mailed, told to its peers. */
+  sent?: SentLedger;
 }
 
 export interface ScheduleRules {
@@ -63,6 +72,7 @@ function groupOf(event: MailEvent, arrivedAt: number): PendingGroup {
     topics: topic === undefined ? [] : [topic],
     started: condition?.phase === 'start' ? [condition.key] : [],
     transient: [],
+    ids: [eventId(event)],
   };
 }
 
@@ -84,6 +94,7 @@ export function mergeGroups(a: PendingGroup, b: PendingGroup): PendingGroup {
     topics: HINT_TOPICS.filter((t) => topics.has(t)),
     started: [...new Set([...a.started, ...b.started])],
     transient: [...new Set([...a.transient, ...b.transient, ...endedIn(b).filter((key) => a.started.includes(key))])],
+    ids: [...new Set([...(a.ids ?? []), ...(b.ids ?? [])])].slice(0, MAX_GROUP_IDS),
   };
 }
 
@@ -126,7 +137,7 @@ export function flushDecision(state: PendingState, now: number, rules: ScheduleR
 
 /** The state once the pending group became a message composed at `now`. */
 export function afterCompose(state: PendingState, now: number): PendingState {
-  return { batch: state.batch + 1, mailTimes: [...state.mailTimes.filter((t) => t > now - HOUR_MS), now] };
+  return { ...state, batch: state.batch + 1, group: undefined, mailTimes: [...state.mailTimes.filter((t) => t > now - HOUR_MS), now] };
 }
 
 /**

@@ -45,11 +45,25 @@ const instanceSchema = z.strictObject({
   advertReceived: counter.optional(),
 });
 
+/** Most event ids one view acknowledges (the sender's newest). */
+export const MAX_MAIL_ACKS = 512;
+
+/**
+ * The mails a director sent for its group, so the directors holding the same events for it know
+ * they went out: a count of every event id it ever acknowledged, and its newest ids, oldest first.
+ */
+const mailAckSchema = z.strictObject({
+  seq: counter,
+  ids: z.array(z.string().regex(/^[0-9a-f]{16}$/)).max(MAX_MAIL_ACKS),
+}).refine((ack) => ack.ids.length <= ack.seq, { message: 'more ids than the count of ids ever sent' });
+
 /** What one director tells its peers. Built from the state snapshot; never holds a secret. */
 export const peerViewSchema = z.strictObject({
   v: z.literal(1),
   node: name,
   keepalivedUp: z.boolean(),
+  /** Absent from directors without mail, and from those that predate it. */
+  mailSent: mailAckSchema.optional(),
   instances: z
     .array(instanceSchema)
     .max(1024)
@@ -64,6 +78,7 @@ export const peerViewSchema = z.strictObject({
 
 export type PeerView = z.infer<typeof peerViewSchema>;
 export type PeerInstance = z.infer<typeof instanceSchema>;
+export type MailAck = z.infer<typeof mailAckSchema>;
 
 export const REJECT_REASONS = ['unknown-node', 'missing-header', 'stale', 'replay', 'signature', 'malformed', 'too-large', 'compressed', 'source-address', 'busy'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -7,7 +7,7 @@ import { CoalescingTask } from '../core/coalescing-task.js';
 import { createLimitedServer, type ListenerLimits } from '../core/limited-server.js';
 import { parseListen } from '../core/listen.js';
 import { readSecret } from '../core/secret.js';
-import type { RejectReason } from '../model/peer.js';
+import type { MailAck, RejectReason } from '../model/peer.js';
 import type { Change } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { HEADERS, ReplayGuard } from './auth.js';
@@ -23,6 +23,8 @@ export interface PeerLinkOptions {
   maxSkewMs: number;
   /** Refused messages are summed up in one warning per this interval. */
   refusalLogIntervalMs?: number;
+  /** The mail this director sent for the group, told with every view (the mailer's ledger); absent without mail. */
+  mailSent?: () => MailAck | undefined;
 }
 
 /**
@@ -172,6 +174,11 @@ export class PeerLink implements DaemonPart {
     if (this.server && (c.type === 'transition' || c.type === 'priority' || c.type === 'addresses' || c.type === 'process')) this.exchangeAll();
   }
 
+  /** Something the peers wait for changed here (the mail confirmed to them): tell them now. */
+  announce(): void {
+    if (this.server) this.exchangeAll();
+  }
+
   private exchangeAll(): void {
     if (this.stopped) return;
     for (const flight of this.flights.values()) void flight.run();
@@ -182,13 +189,17 @@ export class PeerLink implements DaemonPart {
     this.refusals.note(reason, source);
   }
 
+  private ownView(): Buffer {
+    return Buffer.from(JSON.stringify(buildView(this.store.snapshot, this.options.mailSent?.())));
+  }
+
   private expectation(now: number) {
     return { nodes: this.memberNames, maxSkewMs: this.options.maxSkewMs, now };
   }
 
   private async exchange(member: Member, localAddress: string | undefined): Promise<void> {
     if (this.stopped) return;
-    const body = Buffer.from(JSON.stringify(buildView(this.store.snapshot)));
+    const body = this.ownView();
     const self = this.store.snapshot.node;
     const headers = sealHeaders(this.secret, { method: 'POST', path: EXCHANGE_PATH, node: self, recipient: member.name, body }, Date.now());
     const started = performance.now();
@@ -239,7 +250,7 @@ export class PeerLink implements DaemonPart {
       verify(this.secret, envelope, { method: 'POST', path: EXCHANGE_PATH, recipient: self, body }, { ...this.expectation(Date.now()), guard: this.requestGuard });
       const view = parseView(body, envelope.node);
       this.store.apply({ type: 'peer-view', at: Date.now(), peer: envelope.node, view });
-      const answer = Buffer.from(JSON.stringify(buildView(this.store.snapshot)));
+      const answer = this.ownView();
       const headers = sealHeaders(this.secret, { method: 'ANSWER', path: EXCHANGE_PATH, node: self, recipient: envelope.node, body: answer, requestNonce: envelope.nonce }, Date.now());
       res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(answer);
     } catch (err) {

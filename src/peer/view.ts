@@ -1,4 +1,4 @@
-import type { PeerView } from '../model/peer.js';
+import type { MailAck, PeerView } from '../model/peer.js';
 import type { InstanceView, Snapshot } from '../state/snapshot.js';
 
 /** The first address on the instance's interface that is not one of its VIPs: the advert source. */
@@ -13,12 +13,14 @@ function fromDump(instance: InstanceView): boolean {
   return instance.vrid !== undefined;
 }
 
-export function buildView(s: Snapshot): PeerView {
+/** `mailSent`: what this director's mailer confirms to the peers holding the same events. */
+export function buildView(s: Snapshot, mailSent?: MailAck): PeerView {
   const present = s.addresses && new Set(s.addresses.map((a) => a.address));
   return {
     v: 1,
     node: s.node,
     keepalivedUp: s.keepalived.up,
+    ...(mailSent && { mailSent }),
     instances: Object.values(s.instances).map((i) => ({
       name: i.name,
       vrid: i.vrid,

@@ -16,6 +16,9 @@ import { addEvent, emptyPending } from '../../src/mail/schedule.js';
 import { MailStats } from '../../src/mail/stats.js';
 import { registerMailMetrics } from '../../src/metrics/mail.js';
 import { StateStore } from '../../src/state/store.js';
+import { parseView } from '../../src/peer/protocol.js';
+import { buildView } from '../../src/peer/view.js';
+import type { Verdict } from '../../src/watchdog/diagnose.js';
 import type { WatchdogEvents } from '../../src/watchdog/watchdog.js';
 import { silentLog } from '../support/log.js';
 import { connectListeners } from '../../src/daemon/fan-out.js';
@@ -48,13 +51,26 @@ interface Harness {
   logs: string[];
 }
 
-async function startMailer(config: MailConfig, outboxDir = join(dir, 'outbox')): Promise<Harness> {
-  const store = new StateStore('lb1', silentLog);
+/** Unless a test says otherwise, the daemon has been up a while: a first report is news, not start-up. */
+const LONG_AGO = () => Date.now() - 3_600_000;
+
+interface HarnessOptions {
+  node?: string;
+  daemonStartedAt?: number;
+  /** Peers of the group; their views reach the store only through `exchange`. */
+  peers?: string[];
+  unreachableAfterMs?: number;
+}
+
+async function startMailer(config: MailConfig, outboxDir = join(dir, 'outbox'), options: HarnessOptions = {}): Promise<Harness> {
+  const node = options.node ?? 'lb1';
+  const store = new StateStore(node, silentLog);
+  if (options.peers) store.apply({ type: 'peers-configured', peers: options.peers.map((name) => ({ name, address: `${name}:9651` })) });
   const bus = new EventBus<WatchdogEvents>(silentLog);
   const stats = new MailStats();
   const logs: string[] = [];
   const log = createLogger('debug', new Writable({ write: (chunk: Buffer, _enc, done) => (logs.push(chunk.toString()), done()) }));
-  const mailer = new Mailer(config, { node: 'lb1', outboxDir, store, stats, log });
+  const mailer = new Mailer(config, { node, outboxDir, store, stats, log, daemonStartedAt: options.daemonStartedAt ?? LONG_AGO(), unreachableAfterMs: options.unreachableAfterMs ?? 60_000 });
   connectListeners(store, bus, () => ({ history: new History(), countTransition: () => {}, mailer }), silentLog);
   mailers.push(mailer);
   await mailer.start();
@@ -329,3 +345,130 @@ describe('a poisoned outbox', () => {
   });
 });
 
+
+describe('start-up is not news', () => {
+  it('mails no state learnt at start (a replay, a first report), and mails the first real transition alone', async () => {
+    const server = await smtpServer();
+    const h = await startMailer(mailConfig(server.port), join(dir, 'outbox'), { daemonStartedAt: Date.now() });
+    // Spooled while kawatch was down: stamped before the start.
+    h.store.apply({ type: 'report', source: 'hook', at: Date.now() - 60_000, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'BACKUP' } });
+    h.store.apply({ type: 'report', source: 'hook', at: Date.now() - 30_000, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'MASTER' } });
+    // First heard of just after the start: the state keepalived was already in.
+    transition(h.store, 'VI_2', 'BACKUP');
+    // Made while kawatch runs.
+    transition(h.store, 'VI_2', 'MASTER');
+    await waitFor(() => server.received.length === 1, 'the mail');
+    expect(server.received[0]!.subject).toBe('[kawatch] lb1: VI_2 BACKUP -> MASTER');
+    expect(h.stats.startupNotMailed).toBe(3);
+    await stopMailer(h);
+    expect(server.received).toHaveLength(1);
+  });
+});
+
+describe('one mail per group event', () => {
+  const split: Verdict = { kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: 1_700_000_000_000, causes: ['VRRP adverts are not getting through'] };
+
+  /** One exchange over the secondary link, both ways, through the wire format: each view carries its mailer's confirmations. */
+  function exchange(a: Harness, b: Harness): void {
+    for (const [to, from] of [[a, b], [b, a]] as const) {
+      const wire = Buffer.from(JSON.stringify(buildView(from.store.snapshot, from.mailer.confirmed())));
+      to.store.apply({ type: 'peer-view', at: Date.now(), peer: from.store.snapshot.node, view: parseView(wire, from.store.snapshot.node) });
+    }
+  }
+
+  /** `heard`: whether the two have had an exchange before the test's events. */
+  async function pair(server: TestSmtpServer, extra: Record<string, unknown> = {}, options: HarnessOptions = {}, heard = true): Promise<[Harness, Harness]> {
+    const lb1 = await startMailer(mailConfig(server.port, extra), join(dir, 'lb1'), { ...options, node: 'lb1', peers: ['lb2'] });
+    const lb2 = await startMailer(mailConfig(server.port, extra), join(dir, 'lb2'), { ...options, node: 'lb2', peers: ['lb1'] });
+    if (heard) exchange(lb1, lb2);
+    return [lb1, lb2];
+  }
+
+  const raise = (h: Harness, verdict: Verdict) => h.bus.emit('verdict-raised', { verdict, at: Date.now() });
+
+  it('mails a split brain seen by two directors that hear each other once, from the first by name; the other drops it on confirmation', async () => {
+    const server = await smtpServer();
+    const [lb1, lb2] = await pair(server);
+    raise(lb2, split);
+    raise(lb1, { ...split, causes: ['worded otherwise here'] });
+    expect(lb2.stats.held).toBe(1);
+    expect(lb1.stats.held).toBe(0);
+    await waitFor(() => {
+      exchange(lb1, lb2);
+      return lb2.stats.confirmedByPeer === 1;
+    }, 'lb2 hearing that lb1 mailed it');
+    expect(lb2.stats.held).toBe(0);
+    await stopMailer(lb2);
+    await stopMailer(lb1);
+    expect(server.received.map((m) => m.subject)).toEqual(['[kawatch] lb1: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2']);
+    expect(lb2.stats.released).toEqual({ 'sender-lost': 0, unconfirmed: 0 });
+
+    const registry = new Registry();
+    registerMailMetrics(registry, lb2.stats);
+    const samples = parseExposition(await registry.metrics());
+    expect(valueOf(samples, 'kawatch_mail_events_sent_by_peer_total')).toBe(1);
+    expect(valueOf(samples, 'kawatch_mail_events_held')).toBe(0);
+  });
+
+  it('mails from both sides of a partition: a director that hears nobody is its own sender', async () => {
+    const server = await smtpServer();
+    const [lb1, lb2] = await pair(server, {}, {}, false);
+    raise(lb1, split);
+    raise(lb2, split);
+    expect(lb1.stats.held + lb2.stats.held).toBe(0);
+    await waitFor(() => server.received.length === 2, 'a mail from each side');
+    expect(server.received.map((m) => m.subject).sort()).toEqual(['[kawatch] lb1: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2', '[kawatch] lb2: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2']);
+  });
+
+  it('leaves the mailing to itself when the peer it hears sends no mail (no mail section, or an older version)', async () => {
+    const server = await smtpServer();
+    const lb2 = await startMailer(mailConfig(server.port), join(dir, 'lb2'), { node: 'lb2', peers: ['lb1'] });
+    const wire = Buffer.from(JSON.stringify(buildView(new StateStore('lb1', silentLog).snapshot)));
+    lb2.store.apply({ type: 'peer-view', at: Date.now(), peer: 'lb1', view: parseView(wire, 'lb1') });
+    raise(lb2, split);
+    expect(lb2.stats.held).toBe(0);
+    await waitFor(() => server.received.length === 1, 'the mail from lb2');
+    expect(server.received[0]!.subject).toBe('[kawatch] lb2: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2');
+  });
+
+  it('mails a held event itself when the sender is lost before confirming it', async () => {
+    const server = await smtpServer();
+    const [, lb2] = await pair(server, { group_window: '1h' }, { unreachableAfterMs: 200 });
+    raise(lb2, split);
+    expect(lb2.stats.held).toBe(1);
+    // lb1 stops answering: its exchanges fail from now on.
+    await waitFor(() => {
+      lb2.store.apply({ type: 'peer-error', at: Date.now(), peer: 'lb1', error: 'connect ECONNREFUSED' });
+      return lb2.stats.released['sender-lost'] === 1;
+    }, 'lb2 releasing the event');
+    expect(lb2.stats.held).toBe(0);
+    await stopMailer(lb2);
+    expect(server.received.map((m) => m.subject)).toEqual(['[kawatch] lb2: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2']);
+  });
+
+  it('mails a held event itself when the sender, heard, does not confirm it within the bound', async () => {
+    const server = await smtpServer();
+    // lb1 never sees the verdict: it has nothing to confirm.
+    const [lb1, lb2] = await pair(server, { confirm_within: '0s' });
+    raise(lb2, split);
+    await waitFor(() => {
+      exchange(lb1, lb2);
+      return server.received.length === 1;
+    }, 'the mail from lb2');
+    expect(server.received[0]!.subject).toBe('[kawatch] lb2: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2');
+    expect(lb2.stats.released.unconfirmed).toBe(1);
+  });
+
+  it('keeps a held event through a restart, and mails it if the sender is gone by then', async () => {
+    const server = await smtpServer();
+    const [, lb2] = await pair(server, { group_window: '1h' });
+    raise(lb2, split);
+    await stopMailer(lb2);
+    expect(readFileSync(join(dir, 'lb2', 'pending.json'), 'utf8')).toContain('"held"');
+    const again = await startMailer(mailConfig(server.port, { group_window: '100ms' }), join(dir, 'lb2'), { node: 'lb2', peers: ['lb1'], unreachableAfterMs: 200 });
+    expect(again.stats.held).toBe(1);
+    again.store.apply({ type: 'peer-error', at: Date.now(), peer: 'lb1', error: 'connect ECONNREFUSED' });
+    await waitFor(() => server.received.length === 1, 'the mail from lb2');
+    expect(server.received[0]!.subject).toBe('[kawatch] lb2: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2');
+  });
+});

@@ -78,6 +78,7 @@ describe('the mail section', () => {
       events: ['transition', 'verdict', 'action', 'peer'],
       group_window: 30_000,
       max_per_hour: 20,
+      confirm_within: 60_000,
       retry: { initial: 5000, max: 600_000 },
     });
   });

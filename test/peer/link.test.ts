@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXCHANGE_PATH, sealHeaders } from '../../src/peer/protocol.js';
 import { PeerLink } from '../../src/peer/link.js';
+import type { MailAck } from '../../src/model/peer.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
 import { freePort } from '../support/net.js';
@@ -26,6 +27,9 @@ beforeEach(() => {
   writeFileSync(secretFile, 'a shared secret that is long enough\n', { mode: 0o600 });
 });
 
+/** What each node's mailer confirms, as the link reads it for every view it sends. */
+const ledgers: Record<string, MailAck | undefined> = {};
+
 async function startPair(intervalMs: number): Promise<void> {
   ports.lb1 = await freePort();
   ports.lb2 = await freePort();
@@ -33,7 +37,7 @@ async function startPair(intervalMs: number): Promise<void> {
     stores[self] = new StateStore(self, silentLog);
     stores[self]!.apply({ type: 'report', source: 'fifo', at: 1, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: self === 'lb1' ? 'MASTER' : 'BACKUP' } });
     const link = new PeerLink(
-      { listen: `127.0.0.1:${ports[self]}`, secretFile, members: [{ name: other, address: `127.0.0.1:${ports[other]}` }], intervalMs, timeoutMs: 500, maxSkewMs: 5000 },
+      { listen: `127.0.0.1:${ports[self]}`, secretFile, members: [{ name: other, address: `127.0.0.1:${ports[other]}` }], intervalMs, timeoutMs: 500, maxSkewMs: 5000, mailSent: () => ledgers[self] },
       stores[self]!,
       silentLog,
     );
@@ -46,6 +50,7 @@ async function startPair(intervalMs: number): Promise<void> {
 
 afterEach(async () => {
   for (const link of links.splice(0)) await link.stop();
+  for (const node of Object.keys(ledgers)) delete ledgers[node];
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -83,6 +88,27 @@ describe('PeerLink (two daemons on loopback)', () => {
     expect(stores.lb1!.snapshot.peerRejected).toMatchObject({ signature: 1, replay: 1, malformed: 1, 'too-large': 1 });
     const before = stores.lb1!.snapshot.peers.lb2!.lastExchange!;
     await waitFor(() => stores.lb1!.snapshot.peers.lb2!.lastExchange! > before, 'a genuine exchange after the attacks');
+  });
+
+  it("carries each mailer's confirmations both ways, and announces a new one at once", async () => {
+    ledgers.lb1 = { seq: 1, ids: ['00000000000000aa'] };
+    await startPair(3_600_000);
+    await waitFor(() => stores.lb2!.snapshot.peers.lb1?.view?.mailSent?.seq === 1, 'lb2 seeing what lb1 mailed');
+    expect(stores.lb1!.snapshot.peers.lb2?.view?.mailSent).toBeUndefined();
+    ledgers.lb2 = { seq: 2, ids: ['00000000000000bb', '00000000000000cc'] };
+    links[1]!.announce();
+    await waitFor(() => stores.lb1!.snapshot.peers.lb2?.view?.mailSent?.ids.join() === '00000000000000bb,00000000000000cc', 'lb1 seeing what lb2 mailed, announced');
+  });
+
+  it('refuses a signed view whose confirmations are malformed, and keeps the last good view', async () => {
+    await startPair(3_600_000);
+    await waitFor(() => stores.lb1!.snapshot.peers.lb2?.view !== undefined, 'first exchange');
+    const body = Buffer.from(JSON.stringify({ v: 1, node: 'lb2', keepalivedUp: true, instances: [], mailSent: { seq: 1, ids: ['00000000000000aa', '00000000000000bb'] } }));
+    const headers = sealHeaders(Buffer.from('a shared secret that is long enough'), { method: 'POST', path: EXCHANGE_PATH, node: 'lb2', recipient: 'lb1', body }, Date.now());
+    expect((await fetch(url('lb1'), { method: 'POST', headers, body })).status).toBe(400);
+    expect(stores.lb1!.snapshot.peerRejected.malformed).toBe(1);
+    expect(stores.lb1!.snapshot.peers.lb2!.view!.mailSent).toBeUndefined();
+    expect(stores.lb1!.snapshot.peers.lb2!.view!.instances[0]?.state).toBe('BACKUP');
   });
 
   it('notices a peer that stops answering', async () => {

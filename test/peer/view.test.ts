@@ -89,3 +89,29 @@ describe('buildView', () => {
     expect(parseView(Buffer.from(JSON.stringify({ ...view, instances: [older] })), 'lb2').instances[0]).not.toHaveProperty('settingsKnown');
   });
 });
+
+describe('the mail confirmations a view carries', () => {
+  const withAck = (mailSent: unknown) => Buffer.from(JSON.stringify({ v: 1, node: 'lb2', keepalivedUp: true, instances: [], mailSent }));
+  const id = (i: number) => i.toString(16).padStart(16, '0');
+
+  it('travels from the mailer\'s ledger to the peer unchanged', () => {
+    const ledger = { seq: 7, ids: [id(1), id(2)] };
+    const wire = Buffer.from(JSON.stringify(buildView(emptySnapshot('lb2'), ledger)));
+    expect(parseView(wire, 'lb2').mailSent).toEqual(ledger);
+    expect(parseView(Buffer.from(JSON.stringify(buildView(emptySnapshot('lb2')))), 'lb2').mailSent).toBeUndefined();
+  });
+
+  it.each([
+    ['an id that is not 16 hex digits', { seq: 1, ids: ['not-an-id'] }],
+    ['more ids than the bound', { seq: 10_000, ids: Array.from({ length: 513 }, (_, i) => id(i)) }],
+    ['more ids than were ever sent', { seq: 1, ids: [id(1), id(2)] }],
+    ['a key the schema does not know', { seq: 1, ids: [id(1)], extra: true }],
+    ['no count', { ids: [] }],
+  ])('refuses %s as malformed', (_what, mailSent) => {
+    expect(() => parseView(withAck(mailSent), 'lb2')).toThrow(expect.objectContaining({ reason: 'malformed', message: expect.stringMatching(/mailSent/) }));
+  });
+
+  it('clamps a count beyond what a number holds exactly', () => {
+    expect(parseView(withAck({ seq: 1e300, ids: [id(1)] }), 'lb2').mailSent?.seq).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { IpvsRates, IpvsStats } from '../../src/model/ipvs.js';
 import { ipvsExposition } from '../../src/metrics/ipvs.js';
 import { Supervisor } from '../../src/daemon/supervisor.js';
+import { MailStats } from '../../src/mail/stats.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from './log.js';
@@ -18,7 +19,7 @@ export function knownMetrics(): Set<string> {
     processMetrics: false,
     verdicts: () => [],
     actions: () => [],
-    mail: { outboxMessages: 0, sent: 0, sendFailures: 0 },
+    mail: new MailStats(),
     keepalivedCapabilities: () => undefined,
   });
   new Supervisor(registry, silentLog);
