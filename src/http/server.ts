@@ -10,6 +10,9 @@ import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { renderStatusPage, STATUS_PAGE_HEADERS } from './status-page.js';
+import { bearerMatches } from '../core/api-token.js';
+import type { Drills } from '../drill/drills.js';
+import { parseDrillRequest, parseRestoreRequest } from '../drill/api.js';
 
 export interface AppContext {
   store: StateStore;
@@ -21,7 +24,14 @@ export interface AppContext {
   streamedMetrics?: () => Promise<Iterable<string> | undefined>;
   /** Recent transitions, verdicts and actions, oldest first: the status page's history. */
   recent: () => readonly HistoryEntry[];
+  /** The failover drills of the running configuration. */
+  drills?: () => Pick<Drills, 'request' | 'restore' | 'status'> | undefined;
+  /** The bearer token the mutating routes require (state_dir/api.token); undefined: they refuse everyone. */
+  apiToken?: () => string | undefined;
 }
+
+/** The largest request body a mutating route reads: a drill request is a few hundred bytes. */
+const MAX_BODY = '16kb';
 
 /** Writes the chunks as the client takes them, so a large body is never held whole. */
 async function writeChunks(res: ServerResponse, ...parts: Iterable<string>[]): Promise<void> {
@@ -45,9 +55,15 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics }: AppContext): express.Express {
+export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics, drills, apiToken }: AppContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // What changes the group (a drill) is for this director's root only: the token in state_dir proves it.
+  const local: express.RequestHandler = (req, res, next) => {
+    if (bearerMatches(req.get('authorization'), apiToken?.())) next();
+    else res.status(401).json({ error: 'this route needs Authorization: Bearer <the token in state_dir/api.token>; run `kawatch drill` on the director itself' });
+  };
+  const json = express.json({ limit: MAX_BODY, strict: true });
   app.get('/metrics', async (req, res, next) => {
     req.socket.setTimeout(SCRAPE_IDLE_TIMEOUT_MS);
     try {
@@ -62,8 +78,32 @@ export function createApp({ store, registry, version, verdicts, actions, recent,
       next(err);
     }
   });
+  app.get('/api/v1/drill', (_req, res) => {
+    const part = drills?.();
+    res.json(part ? part.status : { reports: [] });
+  });
+  app.post('/api/v1/drill', local, json, (req, res) => {
+    const part = drills?.();
+    if (!part) return void res.status(503).json({ error: 'drills are not running (the daemon is starting or reloading)' });
+    const request = parseDrillRequest(req.body);
+    if (typeof request === 'string') return void res.status(400).json({ error: `invalid drill request: ${request}` });
+    const answer = part.request(request);
+    res.status(answer.status === 'refused' ? 409 : answer.status === 'started' ? 202 : 200).json(answer);
+  });
+  app.post('/api/v1/drill/restore', local, json, async (req, res, next) => {
+    const part = drills?.();
+    if (!part) return void res.status(503).json({ error: 'drills are not running (the daemon is starting or reloading)' });
+    const request = parseRestoreRequest(req.body);
+    if (typeof request === 'string') return void res.status(400).json({ error: `invalid restore request: ${request}` });
+    try {
+      await part.restore(request.instance, request.mode);
+      res.json({ status: 'restored', instance: request.instance });
+    } catch (err) {
+      next(err);
+    }
+  });
   app.get('/', (_req, res) => {
-    const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent() });
+    const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent(), lastDrill: drills?.()?.status.reports.at(-1) });
     res.set(STATUS_PAGE_HEADERS).type('html').send(page);
   });
   app.get('/api/v1/state', (_req, res) => {

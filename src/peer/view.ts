@@ -37,5 +37,6 @@ export function buildView(s: Snapshot): PeerView {
       advertSent: i.stats?.advert_sent,
       advertReceived: i.stats?.advert_rcvd,
     })),
+    drill: s.drill,
   };
 }

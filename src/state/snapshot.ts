@@ -1,7 +1,7 @@
 import type { DumpInstance, InstanceSettings, Vip } from '../model/vrrp.js';
 import type { KeepalivedReport, VrrpState } from '../model/vrrp.js';
 import type { RejectReason } from '../model/peer.js';
-import type { PeerView } from '../model/peer.js';
+import type { DrillMark, PeerView } from '../model/peer.js';
 import { dictFrom, emptyDict, type Dict } from '../core/dict.js';
 
 export const SOURCE_NAMES = ['hook', 'fifo', 'netlink', 'dump', 'process'] as const;
@@ -80,6 +80,8 @@ export interface Snapshot {
   peerRejected: Readonly<Partial<Record<RejectReason, number>>>;
   /** The witness, when one is configured: whether this node reaches it. */
   witness?: WitnessState;
+  /** The drill this director runs now, told to its peers in its view. */
+  drill?: DrillMark;
 }
 
 export interface WitnessState {
@@ -105,7 +107,8 @@ export type Update =
   | { type: 'peer-view'; at: number; peer: string; view: PeerView; rttMs?: number }
   | { type: 'peer-error'; at: number; peer: string; error: string }
   | { type: 'peer-rejected'; at: number; reason: RejectReason }
-  | { type: 'witness'; at: number; target: string; error?: string };
+  | { type: 'witness'; at: number; target: string; error?: string }
+  | { type: 'drill'; drill?: DrillMark };
 
 export type Change =
   | { type: 'transition'; scope: 'instance' | 'group'; name: string; vrid?: number; from: VrrpState; to: VrrpState; at: number; source: SourceName }
