@@ -115,7 +115,7 @@ export class Daemon {
     this.watchdogEvents = new EventBus<WatchdogEvents>(log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
-    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current, drills: () => this.built?.drills.summary ?? Daemon.NO_DRILLS });
+    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current, drills: { summary: () => this.built?.drills.summary ?? Daemon.NO_DRILLS, scheduled: () => this.config.jobs.drill !== false } });
     this.supervisor = new Supervisor(this.metrics.registry, log.child({ part: 'supervisor' }), (part, error) => {
       if (isSource(part)) this.store.apply({ type: 'source-error', source: part, at: Date.now(), error });
     });

@@ -269,7 +269,7 @@ export class Drills implements DaemonPart {
       this.step(id, plan.instance, 'moving');
       const movedAt = Date.now();
       await this.move(plan.mode, plan.instance);
-      await this.watch(plan, mark, plan.to, unexpected, true);
+      await this.watch(plan, mark, plan.to, unexpected);
       failoverMs = Date.now() - movedAt;
       await this.append({ step: 'moved', id, at: Date.now(), failoverMs });
       this.context.log.info({ drill: id, failoverMs }, `drill: ${plan.to} holds ${plan.instance} after ${failoverMs} ms`);
@@ -282,17 +282,20 @@ export class Drills implements DaemonPart {
       await this.append({ step: 'restoring', id, at: Date.now(), why: 'the drill is done' });
       const backAt = Date.now();
       await this.undo(plan.mode, plan.instance);
+      let back: Aborted | undefined;
       try {
-        await this.watch(plan, mark, plan.from, unexpected, false);
+        await this.watch(plan, mark, plan.from, unexpected);
         failbackMs = Date.now() - backAt;
       } catch (err) {
         if (!(err instanceof Aborted)) throw err;
-        unexpected.add(`${plan.instance} did not come back to ${plan.from}: ${err.detail}`);
+        // Already restored: the drill only stops watching, and says why.
+        back = err;
+        unexpected.add(`${plan.instance} was not seen back on ${plan.from}: ${err.detail}`);
       }
       probeResult = await probe?.stop();
       probe = undefined;
-      const outcome = failbackMs === undefined ? 'aborted' : 'success';
-      return await this.finish({ ...base, endedAt: Date.now(), outcome, reason: outcome === 'aborted' ? 'timeout' : undefined, detail: [], failoverMs, failbackMs, advertsLost: Math.floor(failoverMs / plan.advertIntervalMs), probe: probeResult, unexpected: [...unexpected] });
+      const advertsLost = Math.floor(failoverMs / plan.advertIntervalMs);
+      return await this.finish({ ...base, endedAt: Date.now(), outcome: back ? 'aborted' : 'success', reason: back?.reason, detail: back ? [back.detail] : [], failoverMs, failbackMs, advertsLost, probe: probeResult, unexpected: [...unexpected] });
     } catch (err) {
       const aborted = err instanceof Aborted ? err : new Aborted('error', (err as Error).message);
       this.context.log.warn({ drill: id, reason: aborted.reason, detail: aborted.detail }, `drill of ${plan.instance} aborted: ${aborted.detail}; restoring`);
@@ -316,20 +319,26 @@ export class Drills implements DaemonPart {
 
   /**
    * Waits until `node` alone is MASTER holding every VIP in every director's account, noting what
-   * it did not expect on the way; throws Aborted when the drill must stop. The abort rules apply
-   * on the way there only (`guarded`): on the way back the drill has already restored.
+   * it did not expect on the way; throws Aborted when the drill must stop (the abort rules hold
+   * both ways: on the way back an abort ends the watch, the restore being done already).
    */
-  private async watch(plan: DrillPlan, mark: DrillMark, node: string, unexpected: Set<string>, guarded: boolean): Promise<void> {
+  private async watch(plan: DrillPlan, mark: DrillMark, node: string, unexpected: Set<string>): Promise<void> {
     const deadline = Date.now() + this.options.timeoutMs;
+    const overlapSince = new Map<string, number>();
     for (;;) {
       const facts = this.facts();
       if (heldBy(facts.views, plan, node, facts.members)) return;
       const seen = placement(facts.views, plan.instance);
       for (const m of seen.masters) if (m !== plan.from && m !== plan.to) unexpected.add(`${m} became MASTER of ${plan.instance}`);
-      for (const [vip, holders] of Object.entries(seen.holders)) if (holders.length > 1) unexpected.add(`${vip} was on ${holders.join(' and ')} at once`);
-      const abort = guarded ? abortReason({ now: Date.now(), deadline, facts, plan, mark, stopping: this.stopping }) : Date.now() >= deadline ? { reason: 'timeout' as const, detail: 'the step took longer than drill.timeout' } : undefined;
+      // Our own addresses are live and a peer's are as of its last push: a hand-over looks like an overlap for
+      // the time a view takes to arrive. One lasting longer than an advert interval is a real one.
+      const now = Date.now();
+      for (const [vip, holders] of Object.entries(seen.holders)) {
+        if (holders.length < 2) overlapSince.delete(vip);
+        else if (now - (overlapSince.get(vip) ?? (overlapSince.set(vip, now), now)) > plan.advertIntervalMs) unexpected.add(`${vip} was on ${holders.join(' and ')} at once for more than an advert interval`);
+      }
+      const abort = abortReason({ now: Date.now(), deadline, facts, plan, mark, stopping: this.stopping });
       if (abort) throw new Aborted(abort.reason, abort.detail);
-      if (!guarded && this.stopping) throw new Aborted('signal', 'the daemon is stopping');
       await sleep(WATCH_INTERVAL_MS);
     }
   }

@@ -6,7 +6,15 @@ import type { DrillSummary } from '../drill/journal.js';
 const FAILURE_REASONS = [...ABORT_REASONS, 'restart', 'unhealthy'] as const;
 
 /** The drills' results, from the journal's reports at scrape time: they outlive restarts like the journal. */
-export function registerDrillMetrics(registry: Registry, summary: () => DrillSummary): void {
+export function registerDrillMetrics(registry: Registry, summary: () => DrillSummary, scheduled: () => boolean): void {
+  new Gauge({
+    name: 'kawatch_drill_scheduled',
+    help: 'Whether jobs.drill schedules failover drills on this director (1) or not (0): the drill alert looks only where they are.',
+    registers: [registry],
+    collect() {
+      this.set(scheduled() ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'kawatch_drill_last_success_timestamp_seconds',
     help: 'When the last failover drill of this director succeeded (moved and, unless --stay, back); 0 before the first.',

@@ -24,8 +24,8 @@ export interface MetricsOptions {
   mail?: MailStatsView;
   /** What the running keepalived can do, once detected. */
   keepalivedCapabilities?: () => KeepalivedCapabilities | undefined;
-  /** The failover drills' results. */
-  drills?: () => DrillSummary;
+  /** The failover drills' results, and whether jobs.drill schedules them. */
+  drills?: { summary: () => DrillSummary; scheduled: () => boolean };
 }
 
 export interface Metrics {
@@ -41,7 +41,7 @@ export function createMetrics(store: StateStore, options: MetricsOptions): Metri
   if (options.keepalivedCapabilities) registerCapabilityMetrics(registry, options.keepalivedCapabilities);
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
   if (options.mail) registerMailMetrics(registry, options.mail);
-  if (options.drills) registerDrillMetrics(registry, options.drills);
+  if (options.drills) registerDrillMetrics(registry, options.drills.summary, options.drills.scheduled);
   if (options.processMetrics) {
     collectDefaultMetrics({ register: registry });
     // prom-client types these totals as gauges; promtool rightly objects to a gauge named *_total.

@@ -20,7 +20,7 @@ export function knownMetrics(): Set<string> {
     actions: () => [],
     mail: { outboxMessages: 0, sent: 0, sendFailures: 0 },
     keepalivedCapabilities: () => undefined,
-    drills: () => ({ failures: {} }),
+    drills: { summary: () => ({ failures: {} }), scheduled: () => false },
   });
   new Supervisor(registry, silentLog);
   for (const m of registry.getMetricsAsArray()) names.add(m.name);
