@@ -66,3 +66,11 @@ describe('tryOnce', () => {
     expect(await tryOnce({ kind: 'tcp', host: '127.0.0.1', port: closed }, 1000)).toBe(false);
   });
 });
+
+describe('the drill section of kawatch.yml', () => {
+  it('takes probes per instance and says where a bad one is', async () => {
+    const { parseConfig } = await import('../../src/config/load.js');
+    expect(parseConfig('drill: { probes: { VI_1: "tcp://198.18.0.50:80" } }\n', 'k.yml').drill).toEqual({ timeout: 60_000, probes: { VI_1: 'tcp://198.18.0.50:80' }, probe_interval: 200 });
+    expect(() => parseConfig('drill:\n  probes:\n    VI_1: "tcp://vip:80"\n', 'k.yml')).toThrow(/k\.yml:3: drill\.probes\.VI_1: "tcp:\/\/vip:80": the host must be an IP address/);
+  });
+});
