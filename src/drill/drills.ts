@@ -8,7 +8,7 @@ import type { StateStore } from '../state/store.js';
 import { currentViews, type DiagnoseOptions, type Verdict } from '../watchdog/diagnose.js';
 import { runControlCommand, writeTrackFile } from '../watchdog/fencer.js';
 import { DrillJournal, mergeSummary, replay, summarize, type DrillEntry, type DrillReport, type DrillStart, type DrillSummary, type ProbeResult } from './journal.js';
-import { abortReason, heldBy, placement, planDrill, type AbortReason, type DrillMode, type DrillPlan, type DrillRequest, type GroupFacts } from './plan.js';
+import { abortReason, heldBy, placement, planDrill, weighedVerdicts, type AbortReason, type DrillMode, type DrillPlan, type DrillRequest, type GroupFacts } from './plan.js';
 import { startProbe, type RunningProbe } from './probe.js';
 import { failoverBoundMs, reportLine, reportText } from './report.js';
 
@@ -325,8 +325,13 @@ export class Drills implements DaemonPart {
   private async watch(plan: DrillPlan, mark: DrillMark, node: string, unexpected: Set<string>): Promise<void> {
     const deadline = Date.now() + this.options.timeoutMs;
     const overlapSince = new Map<string, number>();
+    let handover = new Map<string, number>();
+    // VRRP's master-down interval: the longest a hand-over may take.
+    const graceMs = 3 * plan.advertIntervalMs + 1000;
     for (;;) {
-      const facts = this.facts();
+      const weighed = weighedVerdicts(this.context.verdicts(), plan.instance, handover, Date.now(), graceMs);
+      handover = weighed.firstSeen;
+      const facts = { ...this.facts(), verdicts: weighed.verdicts };
       if (heldBy(facts.views, plan, node, facts.members)) return;
       const seen = placement(facts.views, plan.instance);
       for (const m of seen.masters) if (m !== plan.from && m !== plan.to) unexpected.add(`${m} became MASTER of ${plan.instance}`);

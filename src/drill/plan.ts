@@ -160,6 +160,27 @@ export function heldBy(views: readonly PeerView[], plan: Pick<DrillPlan, 'instan
   return p.masters.length === 1 && p.masters[0] === node && plan.vips.every((a) => (p.holders[a] ?? []).join() === node);
 }
 
+/** Verdicts a hand-over of the drilled instance passes through when a view arrives late: VIP on two directors, no MASTER. */
+const HANDOVER_KINDS: ReadonlySet<Verdict['kind']> = new Set(['vip-on-several-nodes', 'no-master']);
+
+/**
+ * The verdicts a running drill weighs: those about its own instance that a hand-over passes through
+ * (a peer's view arriving after our own netlink saw the VIP move) count only once they have lasted
+ * `graceMs` (VRRP's master-down interval); every other verdict counts at once. `firstSeen` is kept by
+ * the caller between looks and returned updated.
+ */
+export function weighedVerdicts(verdicts: readonly Verdict[], instance: string, firstSeen: ReadonlyMap<string, number>, now: number, graceMs: number): { verdicts: Verdict[]; firstSeen: Map<string, number> } {
+  const seen = new Map<string, number>();
+  const weighed = verdicts.filter((v) => {
+    if (!HANDOVER_KINDS.has(v.kind) || !('iname' in v) || v.iname !== instance) return true;
+    const key = JSON.stringify(v);
+    const since = firstSeen.get(key) ?? now;
+    seen.set(key, since);
+    return now - since >= graceMs;
+  });
+  return { verdicts: weighed, firstSeen: seen };
+}
+
 export const ABORT_REASONS = ['verdict', 'peer-lost', 'timeout', 'signal', 'other-drill', 'error'] as const;
 export type AbortReason = (typeof ABORT_REASONS)[number];
 

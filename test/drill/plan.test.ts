@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerInstance, PeerView } from '../../src/model/peer.js';
-import { abortReason, heldBy, planDrill, precedes, type DrillRequest, type GroupFacts } from '../../src/drill/plan.js';
+import { abortReason, heldBy, planDrill, precedes, weighedVerdicts, type DrillRequest, type GroupFacts } from '../../src/drill/plan.js';
 import type { Verdict } from '../../src/watchdog/diagnose.js';
 
 const VIP = '198.18.0.50';
@@ -144,5 +144,24 @@ describe('abortReason', () => {
     const b = { node: 'lb2', mark: { instance: 'VI_2', since: 5 } };
     expect(precedes(a, b)).toBe(true);
     expect(precedes(b, a)).toBe(false);
+  });
+});
+
+describe('weighedVerdicts', () => {
+  const overlap: Verdict = { kind: 'vip-on-several-nodes', iname: 'VI_1', address: VIP, nodes: ['lb1', 'lb2'] };
+  const elsewhere: Verdict = { kind: 'vip-on-several-nodes', iname: 'VI_2', address: '198.18.0.60', nodes: ['lb1', 'lb2'] };
+  const split: Verdict = { kind: 'split-brain', iname: 'VI_1', masters: ['lb1', 'lb2'], causes: [] };
+
+  it('lets a hand-over verdict of the drilled instance last up to the grace, and no other verdict at all', () => {
+    const first = weighedVerdicts([overlap, elsewhere, split], 'VI_1', new Map(), 1000, 4000);
+    expect(first.verdicts).toEqual([elsewhere, split]);
+    expect(weighedVerdicts([overlap], 'VI_1', first.firstSeen, 4999, 4000).verdicts).toEqual([]);
+    expect(weighedVerdicts([overlap], 'VI_1', first.firstSeen, 5000, 4000).verdicts).toEqual([overlap]);
+  });
+
+  it('forgets a hand-over verdict that cleared: one that comes back waits its grace again', () => {
+    const first = weighedVerdicts([overlap], 'VI_1', new Map(), 1000, 4000);
+    const cleared = weighedVerdicts([], 'VI_1', first.firstSeen, 2000, 4000);
+    expect(weighedVerdicts([overlap], 'VI_1', cleared.firstSeen, 5500, 4000).verdicts).toEqual([]);
   });
 });
