@@ -16,18 +16,20 @@ const below = {
   // What decides and acts on the state.
   watchdog: ['core', 'model', 'config', 'state', 'peer'],
   mail: ['core', 'model', 'config', 'state', 'watchdog'],
+  // Failover drills: the fencer's track files, the peers' views; reports reach the mailer through a callback.
+  drill: ['core', 'model', 'config', 'state', 'peer', 'watchdog'],
   jobs: ['core', 'model', 'config', 'state', 'watchdog', 'mail'],
   // Outputs.
-  metrics: ['core', 'model', 'config', 'state', 'keepalived', 'ipvs', 'peer', 'watchdog', 'mail'],
-  http: ['core', 'model', 'config', 'state', 'peer', 'watchdog', 'jobs', 'metrics'],
+  metrics: ['core', 'model', 'config', 'state', 'keepalived', 'ipvs', 'peer', 'watchdog', 'mail', 'drill'],
+  http: ['core', 'model', 'config', 'state', 'peer', 'watchdog', 'drill', 'jobs', 'metrics'],
   // Tools that read keepalived's configuration and the host, outside the daemon.
   lint: ['core', 'model', 'keepalived'],
   doctor: ['core', 'model', 'config', 'keepalived', 'lint'],
   dashboards: ['core'],
   lab: ['core', 'model', 'config', 'state', 'keepalived', 'mail'],
   // The one wiring place, and the command line above everything.
-  daemon: ['core', 'model', 'config', 'state', 'keepalived', 'netlink', 'ipvs', 'peer', 'watchdog', 'mail', 'jobs', 'metrics', 'http'],
-  cli: ['core', 'model', 'config', 'state', 'keepalived', 'netlink', 'ipvs', 'peer', 'watchdog', 'mail', 'jobs', 'metrics', 'http', 'lint', 'doctor', 'dashboards', 'lab', 'daemon'],
+  daemon: ['core', 'model', 'config', 'state', 'keepalived', 'netlink', 'ipvs', 'peer', 'watchdog', 'mail', 'drill', 'jobs', 'metrics', 'http'],
+  cli: ['core', 'model', 'config', 'state', 'keepalived', 'netlink', 'ipvs', 'peer', 'watchdog', 'mail', 'drill', 'jobs', 'metrics', 'http', 'lint', 'doctor', 'dashboards', 'lab', 'daemon'],
 };
 
 module.exports = {

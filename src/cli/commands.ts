@@ -5,6 +5,7 @@ import { runNotify } from './notify.js';
 import type { MailTestOptions } from '../mail/test-command.js';
 import type { LintCommandOptions } from './lint.js';
 import type { DoctorCommandOptions } from './doctor.js';
+import type { DrillCommandOptions } from './drill.js';
 
 interface RunOptions {
   config?: string;
@@ -164,6 +165,23 @@ export async function runCli(argv: string[]): Promise<void> {
     .action(async (opts: DoctorCommandOptions) => {
       const { runDoctor } = await import('./doctor.js');
       process.exitCode = await runDoctor({ ...opts, color: program.opts<{ color?: boolean }>().color });
+    });
+
+  program
+    .command('drill')
+    .description('rehearse a failover: move instances off this director (their MASTER) through the track file, watch the group, move them back, report')
+    .argument('<instances...>', 'instances this director is MASTER of, drilled one at a time')
+    .option('-c, --config <file>', 'kawatch YAML configuration (the API address and state_dir of the daemon)')
+    .option('--to <node>', 'the director expected to take over (default: the one VRRP elects)')
+    .option('--probe <url>', 'probe the service through the VIP while it moves: tcp://VIP:PORT or http://VIP/path')
+    .addOption(new Option('--mode <mode>', 'track: the MASTER steps down (track file); stop: keepalived stopped and started (watchdog.stop_command, start_command)').choices(['track', 'stop']).default('track'))
+    .option('--dry-run', 'check that the drill may run and say what it would do, touching nothing')
+    .option('--stay', 'leave the instances on the new MASTER (give them back with --restore)')
+    .option('--restore', 'give instances left by --stay back their priority on this director')
+    .addOption(new Option('--format <format>', 'output').choices(['human', 'json']).default('human'))
+    .action(async (instances: string[], opts: DrillCommandOptions) => {
+      const { runDrill } = await import('./drill.js');
+      process.exitCode = await runDrill(instances, opts);
     });
 
   // The daemon runs for months: it does not keep the lab's and the dashboards' code (and what they

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { BACKEND_LABELS } from '../model/ipvs.js';
 import { cronProblem } from './cron.js';
+import { parseProbeTarget } from '../core/probe-target.js';
 
 /** "500ms", "2s", "1m", "1h" or a bare number of seconds → milliseconds. */
 export function parseDuration(value: string | number): number | undefined {
@@ -103,8 +104,10 @@ const watchdogSchema = z.strictObject({
   max_restore_after: duration.default(900_000),
   /** Track files kawatch writes, one per instance, named after it (keepalived: track_file ... file DIR/NAME). */
   track_dir: absolutePath.default('/run/kawatch/track'),
-  /** Run without a shell for policy stop. */
+  /** Run without a shell for policy stop, and by a drill with mode stop. */
   stop_command: z.array(z.string().min(1)).min(1).default(['systemctl', 'stop', 'keepalived']),
+  /** Run without a shell by a drill with mode stop to start keepalived again; without it such drills are refused. */
+  start_command: z.array(z.string().min(1)).min(1).optional(),
   /**
    * A third party every healthy director reaches (the gateway, a service): a director that hears
    * neither its peers nor the witness is the isolated one, and demotes itself.
@@ -176,6 +179,22 @@ const jobsSchema = z.strictObject({
   digest: z.union([cronExpression, z.literal(false)], { error: CRON_OR_FALSE }).default('0 8 * * *'),
   /** Reconciliation and configuration audit: a fresh dump, then every finding reported; false: off. */
   audit: z.union([cronExpression, z.literal(false)], { error: CRON_OR_FALSE }).default('*/30 * * * *'),
+  /** A failover drill of every instance this director is MASTER of, one at a time (see `drill`); false: off. */
+  drill: z.union([cronExpression, z.literal(false)], { error: CRON_OR_FALSE }).default(false),
+});
+
+const probeUrl = z.string().superRefine((text, ctx) => {
+  const target = parseProbeTarget(text);
+  if (typeof target === 'string') ctx.addIssue({ code: 'custom', message: target });
+});
+
+const drillSchema = z.strictObject({
+  /** Longest each step of a drill may wait (the move, the move back) before it aborts and restores. */
+  timeout: duration.default(60_000),
+  /** The service to probe through each instance's VIP while it moves: instance name → tcp://VIP:PORT or http://VIP/path. */
+  probes: z.record(z.string().min(1).max(128), probeUrl).default({}),
+  /** How often the probe tries the service (each try is bounded by this too). */
+  probe_interval: duration.default(200),
 });
 
 const ipvsSchema = z.strictObject({
@@ -226,6 +245,7 @@ export const configSchema = z.strictObject({
   peers: peersSchema.optional(),
   watchdog: watchdogSchema.prefault({}),
   jobs: jobsSchema.prefault({}),
+  drill: drillSchema.prefault({}),
   ipvs: ipvsSchema.prefault({}),
   /** Email alerts; absent: no mail. */
   mail: mailSchema.optional(),

@@ -22,7 +22,7 @@ import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
 import { PeerLink } from '../peer/link.js';
 import { LAST_KNOWN_FILE, LastKnownState } from '../state/last-known.js';
-import { SOURCE_NAMES, type SourceName } from '../state/snapshot.js';
+import { SOURCE_NAMES, type Snapshot, type SourceName } from '../state/snapshot.js';
 import { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import { diagnose, type DiagnoseOptions, type Verdict } from '../watchdog/diagnose.js';
@@ -30,6 +30,11 @@ import { Fencer } from '../watchdog/fencer.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { Watchdog, type WatchdogEvents } from '../watchdog/watchdog.js';
 import { WitnessProbe } from '../watchdog/witness.js';
+import { Drills } from '../drill/drills.js';
+import { fencedInstances } from '../drill/report.js';
+import { summarize, type DrillSummary } from '../drill/journal.js';
+import { parseProbeTarget, type ProbeTarget } from '../core/probe-target.js';
+import { writeApiToken } from '../core/api-token.js';
 import { connectListeners, type Listeners } from './fan-out.js';
 import { Supervisor } from './supervisor.js';
 
@@ -38,6 +43,22 @@ const PROCESS_POLL_MS = 1000;
 /** Without peers there is no peer view to age and no second MASTER to confirm: both bounds are moot. */
 function diagnoseOptions(config: Config): Omit<DiagnoseOptions, 'now'> {
   return config.peers ? { unreachableAfterMs: config.peers.unreachable_after, confirmAfterMs: config.peers.confirm_after } : { unreachableAfterMs: 0, confirmAfterMs: 0 };
+}
+
+/** The configured probes, validated by the schema already. */
+function probeTargets(probes: Record<string, string>): Record<string, ProbeTarget> {
+  return Object.fromEntries(Object.entries(probes).flatMap(([instance, url]) => {
+    const target = parseProbeTarget(url);
+    return typeof target === 'string' ? [] : [[instance, target]];
+  }));
+}
+
+/** The scheduled drill: every instance this director is MASTER of, one at a time; a refusal is reported like a failure. */
+async function drillMastered(drills: Drills, instances: Snapshot['instances']): Promise<void> {
+  const mastered = Object.values(instances).filter((i) => i.state === 'MASTER').map((i) => i.name).sort();
+  if (mastered.length === 0) return;
+  drills.request({ instances: mastered, mode: 'track', stay: false, dryRun: false });
+  await drills.idle();
 }
 
 const isSource = (name: string): name is SourceName => (SOURCE_NAMES as readonly string[]).includes(name);
@@ -58,6 +79,7 @@ interface Built {
   parts: DaemonPart[];
   listeners: Omit<Listeners, 'history' | 'countTransition' | 'lastKnown'>;
   fencer: Fencer;
+  drills: Drills;
   capabilities: CapabilitiesProbe;
   ipvs?: IpvsCollector;
   sorryServers?: SorryServerSource;
@@ -87,6 +109,9 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private config: Config;
   private built?: Built;
+  private apiToken?: string;
+  /** Before the drills read their journal: nothing to show yet. */
+  private static readonly NO_DRILLS: DrillSummary = summarize([]);
 
   constructor(config: Config, private readonly options: DaemonOptions) {
     this.config = config;
@@ -96,13 +121,23 @@ export class Daemon {
     this.watchdogEvents = new EventBus<WatchdogEvents>(log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
-    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current });
+    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current, drills: { summary: () => this.built?.drills.summary ?? Daemon.NO_DRILLS, scheduled: () => this.config.jobs.drill !== false } });
     this.supervisor = new Supervisor(this.metrics.registry, log.child({ part: 'supervisor' }), (part, error) => {
       if (isSource(part)) this.store.apply({ type: 'source-error', source: part, at: Date.now(), error });
     });
     this.http = new HttpServer(
       config.listen,
-      createApp({ store: this.store, registry: this.metrics.registry, version: VERSION, verdicts, actions, recent: () => this.history.since(0), streamedMetrics: () => this.ipvsMetrics() }),
+      createApp({
+        store: this.store,
+        registry: this.metrics.registry,
+        version: VERSION,
+        verdicts,
+        actions,
+        recent: () => this.history.since(0),
+        streamedMetrics: () => this.ipvsMetrics(),
+        drills: () => this.built?.drills,
+        apiToken: () => this.apiToken,
+      }),
       log,
     );
     connectListeners(this.store, this.watchdogEvents, () => this.listeners(), log);
@@ -234,19 +269,44 @@ export class Daemon {
     );
     const watchdog = new Watchdog(store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, child('watchdog'), fencer, this.watchdogEvents);
     parts.push(watchdog);
+    // After the watchdog, so it stops first: a drill under way at SIGTERM restores while the watchdog still looks.
+    const drills = new Drills(
+      {
+        node: config.node_name,
+        members: config.peers?.members.map((m) => m.name) ?? [],
+        journalFile: join(config.state_dir, 'drills.jsonl'),
+        trackDir: w.track_dir,
+        stopCommand: w.stop_command,
+        startCommand: w.start_command,
+        timeoutMs: config.drill.timeout,
+        probeIntervalMs: config.drill.probe_interval,
+        probes: probeTargets(config.drill.probes),
+        exchangeMs: config.peers?.interval ?? 1000,
+        diagnose: diagnoseOptions(config),
+      },
+      {
+        store,
+        verdicts: () => watchdog.verdicts(),
+        fenced: () => fencedInstances(fencer.entries),
+        report: mailer ? (subject, text) => mailer.queueReport(subject, text, 1) : undefined,
+        log: child('drill'),
+      },
+    );
+    parts.push(drills);
     parts.push(
       new Jobs(
-        { node: config.node_name, digest: config.jobs.digest || undefined, audit: config.jobs.audit || undefined },
+        { node: config.node_name, digest: config.jobs.digest || undefined, audit: config.jobs.audit || undefined, drill: config.jobs.drill || undefined },
         {
           history: this.history,
           verdicts: () => this.verdicts(),
           reconcile: async () => (dumpSource ? dumpSource.request() : undefined),
           report: mailer ? (subject, text, count) => mailer.queueReport(subject, text, count) : undefined,
+          drill: () => drillMastered(drills, store.snapshot.instances),
           log: child('jobs'),
         },
       ),
     );
-    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, capabilities, ipvs, sorryServers };
+    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, drills, capabilities, ipvs, sorryServers };
   }
 
   /**
@@ -255,6 +315,11 @@ export class Daemon {
    */
   async start(): Promise<void> {
     await this.restoreLastKnown();
+    // Without its token the mutating routes refuse everyone; the rest of the daemon runs as before.
+    this.apiToken = await writeApiToken(this.config.state_dir).catch((err: Error) => {
+      this.options.log.error({ state_dir: this.config.state_dir, error: err.message }, 'cannot write the API token: drills cannot be requested');
+      return undefined;
+    });
     await this.startParts(this.config);
     try {
       await this.http.start();

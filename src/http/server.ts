@@ -9,6 +9,9 @@ import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { renderStatusPage, STATUS_PAGE_HEADERS } from './status-page.js';
+import { bearerMatches } from '../core/api-token.js';
+import type { Drills } from '../drill/drills.js';
+import { parseDrillRequest, parseRestoreRequest } from '../drill/api.js';
 
 export interface AppContext {
   store: StateStore;
@@ -20,7 +23,14 @@ export interface AppContext {
   streamedMetrics?: () => Promise<Iterable<string> | undefined>;
   /** Recent transitions, verdicts and actions, oldest first: the status page's history. */
   recent: () => readonly HistoryEntry[];
+  /** The failover drills of the running configuration. */
+  drills?: () => Pick<Drills, 'request' | 'restore' | 'status'> | undefined;
+  /** The bearer token the mutating routes require (state_dir/api.token); undefined: they refuse everyone. */
+  apiToken?: () => string | undefined;
 }
+
+/** The largest request body a mutating route reads: a drill request is a few hundred bytes. */
+const MAX_BODY = 16 * 1024;
 
 /** Writes the chunks as the client takes them, so a large body is never held whole. */
 async function writeChunks(res: ServerResponse, ...parts: Iterable<string>[]): Promise<void> {
@@ -57,6 +67,10 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
   res.end(body);
 }
 
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, JSON_TYPE, JSON.stringify(value));
+}
+
 /** The request's path without its query, one trailing slash ignored (`/healthz/` is `/healthz`). */
 function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/';
@@ -65,12 +79,46 @@ function pathOf(req: IncomingMessage): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
+/** A JSON request body of at most MAX_BODY bytes, or what is wrong with it (answered 400 or 413). */
+async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown } | { status: number; error: string }> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) return { status: 415, error: `expected Content-Type: application/json, got ${JSON.stringify(type)}` };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return { status: 413, error: `request body over ${MAX_BODY} bytes` };
+    chunks.push(chunk);
+  }
+  try {
+    return { value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+  } catch (err) {
+    return { status: 400, error: `request body is not JSON: ${(err as Error).message}` };
+  }
+}
+
+type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
 /**
- * The metrics/API routes on Node's own HTTP server: four GET routes (HEAD answered alike) need no
- * framework, and one would cost the daemon more memory than everything it serves.
+ * The metrics/API routes on Node's own HTTP server: a handful of routes need no framework, and one
+ * would cost the daemon more memory than everything it serves. GET routes answer HEAD alike; the
+ * POST routes (drills, which change the group) are for this director's root only: the token in
+ * state_dir proves it.
  */
-export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics }: AppContext): AppHandler {
-  const routes: Readonly<Record<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>>> = {
+export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics, drills, apiToken }: AppContext): AppHandler {
+  const withDrills =
+    (answer: (part: NonNullable<ReturnType<NonNullable<AppContext['drills']>>>, body: unknown, res: ServerResponse) => void | Promise<void>): Route =>
+    async (req, res) => {
+      if (!bearerMatches(req.headers.authorization, apiToken?.())) {
+        return sendJson(res, 401, { error: 'this route needs Authorization: Bearer <the token in state_dir/api.token>; run `kawatch drill` on the director itself' });
+      }
+      const body = await readJsonBody(req);
+      if ('error' in body) return sendJson(res, body.status, { error: body.error });
+      const part = drills?.();
+      if (!part) return sendJson(res, 503, { error: 'drills are not running (the daemon is starting or reloading)' });
+      await answer(part, body.value, res);
+    };
+  const get: Readonly<Record<string, Route>> = {
     '/metrics': async (req, res) => {
       req.socket.setTimeout(SCRAPE_IDLE_TIMEOUT_MS);
       const [body, streamed] = await Promise.all([registry.metrics(), streamedMetrics?.()]);
@@ -82,24 +130,44 @@ export function createApp({ store, registry, version, verdicts, actions, recent,
       await writeChunks(res, [body], streamed);
     },
     '/': (_req, res) => {
-      const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent() });
+      const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent(), lastDrill: drills?.()?.status.reports.at(-1) });
       send(res, 200, HTML_TYPE, page, STATUS_PAGE_HEADERS);
     },
     '/api/v1/state': (_req, res) => {
-      send(res, 200, JSON_TYPE, JSON.stringify({ version, generatedAt: new Date().toISOString(), ...store.snapshot, verdicts: verdicts(), actions: actions() }));
+      sendJson(res, 200, { version, generatedAt: new Date().toISOString(), ...store.snapshot, verdicts: verdicts(), actions: actions() });
+    },
+    '/api/v1/drill': (_req, res) => {
+      sendJson(res, 200, drills?.()?.status ?? { reports: [] });
     },
     '/healthz': (_req, res) => {
       const s = store.snapshot;
       const sources = Object.fromEntries(Object.entries(s.sources).filter(([, h]) => h.enabled).map(([name, h]) => [name, h.up ? 'up' : 'down']));
-      send(res, 200, JSON_TYPE, JSON.stringify({ status: 'ok', keepalived: s.keepalived.up ? 'up' : 'down', sources }));
+      sendJson(res, 200, { status: 'ok', keepalived: s.keepalived.up ? 'up' : 'down', sources });
     },
+  };
+  const post: Readonly<Record<string, Route>> = {
+    '/api/v1/drill': withDrills((part, body, res) => {
+      const request = parseDrillRequest(body);
+      if (typeof request === 'string') return sendJson(res, 400, { error: `invalid drill request: ${request}` });
+      const answer = part.request(request);
+      sendJson(res, answer.status === 'refused' ? 409 : answer.status === 'started' ? 202 : 200, answer);
+    }),
+    '/api/v1/drill/restore': withDrills(async (part, body, res) => {
+      const request = parseRestoreRequest(body);
+      if (typeof request === 'string') return sendJson(res, 400, { error: `invalid restore request: ${request}` });
+      await part.restore(request.instance, request.mode);
+      sendJson(res, 200, { status: 'restored', instance: request.instance });
+    }),
   };
   return async (req, res) => {
     const path = pathOf(req);
-    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
-    if (!route) return send(res, 404, TEXT_TYPE, `no such page: ${path}; try /metrics, /healthz, /api/v1/state or /\n`);
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, TEXT_TYPE, `${path} answers GET and HEAD, not ${req.method}\n`, { Allow: 'GET, HEAD' });
-    await route(req, res);
+    const getRoute = Object.hasOwn(get, path) ? get[path] : undefined;
+    const postRoute = Object.hasOwn(post, path) ? post[path] : undefined;
+    if (!getRoute && !postRoute) return send(res, 404, TEXT_TYPE, `no such page: ${path}; try /metrics, /healthz, /api/v1/state, /api/v1/drill or /\n`);
+    if (req.method === 'POST' && postRoute) return postRoute(req, res);
+    if ((req.method === 'GET' || req.method === 'HEAD') && getRoute) return getRoute(req, res);
+    const allow = [...(getRoute ? ['GET', 'HEAD'] : []), ...(postRoute ? ['POST'] : [])].join(', ');
+    send(res, 405, TEXT_TYPE, `${path} answers ${allow}, not ${req.method}\n`, { Allow: allow });
   };
 }
 

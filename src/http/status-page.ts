@@ -8,6 +8,8 @@ import { formatTime, isShowableTime } from '../core/time.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { verdictText } from '../watchdog/verdict-text.js';
+import type { DrillReport } from '../drill/journal.js';
+import { reportLine } from '../drill/report.js';
 
 /** Everything the status page shows: the same facts as /api/v1/state, plus the recent history. */
 export interface StatusView {
@@ -19,6 +21,8 @@ export interface StatusView {
   actions: readonly JournalEntry[];
   /** Recent transitions, verdicts and actions, oldest first. */
   recent: readonly HistoryEntry[];
+  /** The last failover drill's report, if any was kept. */
+  lastDrill?: DrillReport;
 }
 
 export const REFRESH_SECONDS = 5;
@@ -254,6 +258,19 @@ function actionsSection(view: StatusView): Html {
   return section('actions', 'Watchdog actions', table('Watchdog actions, newest first', ['Time (UTC)', 'Action', 'Instance', 'Stays MASTER', 'Reason'], rows, 'The watchdog has taken no action.'));
 }
 
+const DRILL_TONE = { success: 'ok', aborted: 'bad', refused: 'warn' } as const;
+
+function drillSection(view: StatusView): Html {
+  const d = view.lastDrill;
+  const seconds = (ms: number | undefined) => (ms === undefined ? '' : `${(ms / 1000).toFixed(3)} s`);
+  const rows = d
+    ? [
+        html`<tr><td class="nowrap">${when(d.endedAt, view.now)}</td><th scope="row">${d.instance}</th><td>${badge(d.outcome, DRILL_TONE[d.outcome])}${d.reason ? html` <span class="note">${d.reason}</span>` : ''}</td><td>${d.from} → ${d.to}</td><td class="num">${seconds(d.failoverMs)}${d.failoverMs === undefined ? '' : html` <span class="note">bound ${seconds(d.boundMs)}</span>`}</td><td class="num">${d.probe ? `${d.probe.failures}/${d.probe.attempts} failed, out ${seconds(d.probe.outageMs)}` : ''}</td><td>${reportLine(d)}${d.unexpected.length ? html`<ul class="plain">${d.unexpected.map((u) => html`<li>${u}</li>`)}</ul>` : ''}</td></tr>`,
+      ]
+    : [];
+  return section('drill', 'Last failover drill', table('The last failover drill', ['Ended (UTC)', 'Instance', 'Outcome', 'Move', 'Failover', 'Probe', 'Report'], rows, 'No drill has run on this director (kawatch drill INSTANCE, or jobs.drill).'));
+}
+
 function sourcesSection(view: StatusView): Html {
   const { snapshot: s, now } = view;
   const rows = SOURCE_NAMES.map((name) => {
@@ -343,7 +360,7 @@ export function renderStatusPage(view: StatusView): string {
 <header><div class="top"><h1><span class="product">kawatch</span> ${s.node}</h1>${overall}
 <div class="meta">generated ${timeElement(now)} · refreshes every ${REFRESH_SECONDS} s · kawatch ${view.version}</div></div></header>
 <main>
-${banner(verdicts)}${verdictsSection(verdicts, now)}${instancesSection(view, unreachable)}${peersSection(view, unreachable)}${historySection(view)}${actionsSection(view)}${sourcesSection(view)}${checkersSection(view)}</main>
+${banner(verdicts)}${verdictsSection(verdicts, now)}${instancesSection(view, unreachable)}${peersSection(view, unreachable)}${historySection(view)}${actionsSection(view)}${drillSection(view)}${sourcesSection(view)}${checkersSection(view)}</main>
 <footer>The same facts as JSON: <a href="/api/v1/state">/api/v1/state</a> · metrics: <a href="/metrics">/metrics</a></footer>
 </body>
 </html>

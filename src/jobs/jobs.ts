@@ -14,6 +14,8 @@ export interface JobsOptions {
   /** Cron expressions (node-cron syntax); undefined switches the job off. */
   digest?: string;
   audit?: string;
+  /** The failover drill (jobs.drill): off unless configured. */
+  drill?: string;
 }
 
 export interface JobsContext {
@@ -23,10 +25,12 @@ export interface JobsContext {
   reconcile: () => Promise<void>;
   /** Mails a report; undefined without mail, then reports go to the log only. */
   report?: (subject: string, text: string, eventCount: number) => Promise<void>;
+  /** Drills every instance this director is MASTER of, one at a time, and waits for the reports. */
+  drill?: () => Promise<void>;
   log: Logger;
 }
 
-/** The scheduled jobs: a periodic digest of what happened, and a periodic reconciliation and configuration audit. */
+/** The scheduled jobs: a periodic digest of what happened, a periodic reconciliation and configuration audit, and the failover drill. */
 export class Jobs implements DaemonPart {
   readonly name = 'jobs';
   private tasks: ScheduledTask[] = [];
@@ -38,7 +42,9 @@ export class Jobs implements DaemonPart {
   ) {}
 
   async start(): Promise<void> {
-    const { digest: digestAt, audit } = this.options;
+    const { digest: digestAt, audit, drill } = this.options;
+    const runDrill = this.context.drill;
+    if (drill && runDrill) this.tasks.push(createTask(drill, () => this.guard('drill', runDrill), { name: 'kawatch-drill', noOverlap: true }));
     if (digestAt) this.tasks.push(createTask(digestAt, () => this.guard('digest', () => this.runDigest()), { name: 'kawatch-digest', noOverlap: true }));
     if (audit) this.tasks.push(createTask(audit, () => this.guard('audit', () => this.runAudit()), { name: 'kawatch-audit', noOverlap: true }));
     for (const task of this.tasks) await task.start();

@@ -9,6 +9,8 @@ import { registerCapabilityMetrics, registerKeepalivedMetrics } from './keepaliv
 import type { KeepalivedCapabilities } from '../keepalived/capabilities.js';
 import { registerMailMetrics } from './mail.js';
 import type { MailStatsView } from '../mail/stats.js';
+import type { DrillSummary } from '../drill/journal.js';
+import { registerDrillMetrics } from './drill.js';
 
 export interface MetricsOptions {
   version: string;
@@ -22,6 +24,8 @@ export interface MetricsOptions {
   mail?: MailStatsView;
   /** What the running keepalived can do, once detected. */
   keepalivedCapabilities?: () => KeepalivedCapabilities | undefined;
+  /** The failover drills' results, and whether jobs.drill schedules them. */
+  drills?: { summary: () => DrillSummary; scheduled: () => boolean };
 }
 
 export interface Metrics {
@@ -37,6 +41,7 @@ export function createMetrics(store: StateStore, options: MetricsOptions): Metri
   if (options.keepalivedCapabilities) registerCapabilityMetrics(registry, options.keepalivedCapabilities);
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
   if (options.mail) registerMailMetrics(registry, options.mail);
+  if (options.drills) registerDrillMetrics(registry, options.drills.summary, options.drills.scheduled);
   if (options.processMetrics) {
     // The event-loop delay histogram samples at this resolution: prom-client's 10 ms default wakes an
     // idle daemon 100 times a second, 0.7 % of a core (bench/memory.ts); 100 ms still shows any stall that matters.

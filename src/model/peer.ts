@@ -74,11 +74,14 @@ export const peerViewSchema = z.strictObject({
         seen.add(i.name);
       });
     }),
+  /** The drill this director is running, if any: the peers agree that only one runs in the group at a time. */
+  drill: z.strictObject({ instance: name, since: counter }).optional(),
 });
 
 export type PeerView = z.infer<typeof peerViewSchema>;
 export type PeerInstance = z.infer<typeof instanceSchema>;
 export type MailAck = z.infer<typeof mailAckSchema>;
+export type DrillMark = NonNullable<PeerView['drill']>;
 
 export const REJECT_REASONS = ['unknown-node', 'missing-header', 'stale', 'replay', 'signature', 'malformed', 'too-large', 'compressed', 'source-address', 'busy'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -39,5 +39,6 @@ export function buildView(s: Snapshot, mailSent?: MailAck): PeerView {
       advertSent: i.stats?.advert_sent,
       advertReceived: i.stats?.advert_rcvd,
     })),
+    drill: s.drill,
   };
 }

@@ -49,6 +49,8 @@ export function reduce(s: Snapshot, u: Update): Reduced {
         : { target: u.target, lastReached: previous?.lastReached, unreachableSince: previous?.unreachableSince ?? u.at, error: u.error };
       return unchanged({ ...s, witness });
     }
+    case 'drill':
+      return unchanged({ ...s, drill: u.drill });
     case 'peer-rejected':
       return unchanged({ ...s, peerRejected: withEntry(s.peerRejected, u.reason, (entryOf(s.peerRejected, u.reason) ?? 0) + 1) });
   }

@@ -1,7 +1,7 @@
 import type { DumpInstance, InstanceSettings, Vip } from '../model/vrrp.js';
 import type { KeepalivedReport, VrrpState } from '../model/vrrp.js';
 import type { RejectReason } from '../model/peer.js';
-import type { PeerView } from '../model/peer.js';
+import type { DrillMark, PeerView } from '../model/peer.js';
 import { dictFrom, emptyDict, type Dict } from '../core/dict.js';
 import { noneReconciled, type CounterBaseline, type Reconciled, type TransitionRecord } from './identity.js';
 
@@ -89,6 +89,8 @@ export interface Snapshot {
   witness?: WitnessState;
   /** Transitions into and out of MASTER checked against keepalived's counters after each dump, by result. */
   reconciled: Reconciled;
+  /** The drill this director runs now, told to its peers in its view. */
+  drill?: DrillMark;
 }
 
 export interface WitnessState {
@@ -118,7 +120,8 @@ export type Update =
   | { type: 'peer-view'; at: number; peer: string; view: PeerView; rttMs?: number }
   | { type: 'peer-error'; at: number; peer: string; error: string }
   | { type: 'peer-rejected'; at: number; reason: RejectReason }
-  | { type: 'witness'; at: number; target: string; error?: string };
+  | { type: 'witness'; at: number; target: string; error?: string }
+  | { type: 'drill'; drill?: DrillMark };
 
 /** The last known state of an instance or sync group, and its transition log, as `state_dir` keeps them. */
 export interface RestoredSubject {

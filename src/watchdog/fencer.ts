@@ -36,6 +36,25 @@ const DEMOTED = '1\n';
 const RESTORED = '0\n';
 
 /**
+ * Moves an instance through its track file: demoted puts it in FAULT, restored gives it back its
+ * priority. The one place kawatch writes a track file (the fencer, the drills).
+ */
+export async function writeTrackFile(trackDir: string, iname: string, demoted: boolean): Promise<void> {
+  // The name comes from this node's own keepalived, but it becomes a path: keep it a plain file name.
+  if (!/^[\w.:-]+$/.test(iname) || iname.startsWith('.')) throw new Error(`instance name ${JSON.stringify(iname)} cannot name a track file`);
+  // keepalived rereads a track file when one is renamed into place (inotify IN_MOVED_TO): a
+  // fresh file renamed over the name replaces whatever was planted there, a link included,
+  // instead of writing through it. keepalived (root) only reads it: 0644.
+  await writeAtomic(join(trackDir, iname), demoted ? DEMOTED : RESTORED, 0o644);
+}
+
+/** Runs a configured keepalived control command (watchdog.stop_command, start_command), without a shell. */
+export async function runControlCommand(argv: readonly string[]): Promise<void> {
+  const [file, ...args] = argv;
+  await run(file!, args, { timeoutMs: 30_000 });
+}
+
+/**
  * Carries out the policy's decisions: each action is journaled before it is done, so it is
  * neither lost nor repeated across a restart, and in dry-run it is only journaled.
  */
@@ -141,17 +160,10 @@ export class Fencer {
     switch (d.kind) {
       case 'demote':
       case 'restore':
-        // The name comes from this node's own keepalived, but it becomes a path: keep it a plain file name.
-        if (!/^[\w.:-]+$/.test(d.iname) || d.iname.startsWith('.')) throw new Error(`instance name ${JSON.stringify(d.iname)} cannot name a track file`);
-        // keepalived rereads a track file when one is renamed into place (inotify IN_MOVED_TO): a
-        // fresh file renamed over the name replaces whatever was planted there, a link included,
-        // instead of writing through it. keepalived (root) only reads it: 0644.
-        await writeAtomic(join(this.options.trackDir, d.iname), d.kind === 'demote' ? DEMOTED : RESTORED, 0o644);
+        await writeTrackFile(this.options.trackDir, d.iname, d.kind === 'demote');
         return;
-      case 'stop': {
-        const [file, ...args] = this.options.stopCommand;
-        await run(file!, args, { timeoutMs: 30_000 });
-      }
+      case 'stop':
+        await runControlCommand(this.options.stopCommand);
     }
   }
 }

@@ -79,7 +79,7 @@ describe('parseConfig', () => {
       'k.yml:2: jobs.audit: not a valid cron expression: minute "*4294967296/30" is not a cron field: expected *, N or N-M, each with an optional /STEP, or a list of them (N in 0-59)',
     );
     expect(() => parseConfig('jobs: { digest: 8 }\n', 'k.yml')).toThrow('k.yml:1: jobs.digest: expected a cron expression as a string (node-cron syntax, e.g. "0 8 * * *"), or false to switch the job off');
-    expect(parseConfig('jobs: { digest: "0 8 * * mon-fri", audit: "@hourly" }\n', 'k.yml').jobs).toEqual({ digest: '0 8 * * mon-fri', audit: '@hourly' });
+    expect(parseConfig('jobs: { digest: "0 8 * * mon-fri", audit: "@hourly" }\n', 'k.yml').jobs).toEqual({ digest: '0 8 * * mon-fri', audit: '@hourly', drill: false });
   });
 
   it('answers any YAML text with a configuration or its problems, never another exception', () => {

@@ -94,6 +94,6 @@ describe('Jobs (node-cron, every second)', () => {
 describe('jobs configuration', () => {
   it('refuses what is not a cron expression, and switches a job off with false', () => {
     expect(() => parseConfig('jobs:\n  digest: every morning\n', 'k.yml')).toThrow(/k\.yml:2: jobs\.digest: .*cron/);
-    expect(parseConfig('jobs: { audit: false }\n', 'k.yml').jobs).toEqual({ digest: '0 8 * * *', audit: false });
+    expect(parseConfig('jobs: { audit: false }\n', 'k.yml').jobs).toEqual({ digest: '0 8 * * *', audit: false, drill: false });
   });
 });

@@ -21,6 +21,7 @@ export function knownMetrics(): Set<string> {
     actions: () => [],
     mail: new MailStats(),
     keepalivedCapabilities: () => undefined,
+    drills: { summary: () => ({ failures: {} }), scheduled: () => false },
   });
   new Supervisor(registry, silentLog);
   for (const m of registry.getMetricsAsArray()) names.add(m.name);
