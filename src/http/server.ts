@@ -48,6 +48,15 @@ function drained(res: ServerResponse): Promise<void> {
 export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics }: AppContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Every route is GET (or HEAD): another method is answered at once and its connection closed, its
+  // body never read (express's 404 would wait for all of it, read until requestTimeout).
+  app.use((req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      next();
+      return;
+    }
+    res.set({ allow: 'GET, HEAD', connection: 'close' }).status(405).type('text').send('method not allowed\n');
+  });
   app.get('/metrics', async (req, res, next) => {
     req.socket.setTimeout(SCRAPE_IDLE_TIMEOUT_MS);
     try {
