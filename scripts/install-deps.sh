@@ -4,7 +4,8 @@
 # promtool, Prometheus and Alertmanager (alerts), node_exporter (the IPVS baseline), ipvsadm, qemu,
 # Debian's kernel, busybox and cpio (the IPVS VM), Chromium (the status page), podman (the image build),
 # python3 (generated IPVS tables), man and col (keepalived.conf(5), the lint keyword table), debootstrap
-# (the fresh Debian root the .deb is installed into), and the
+# (the fresh Debian root the packages are installed into), rpm (rpmbuild for npm run package's .rpm,
+# rpm to check and install it), and the
 # toolchain and libraries that build the keepalived releases of the version matrix
 # (scripts/keepalived-matrix.sh; 1.3.5 also links libnfnetlink, libiptc and libxtables).
 # Skips apt when everything is already there.
@@ -32,6 +33,7 @@ if [ "${1:-}" = --tests ]; then
   command -v man >/dev/null || need+=(man-db)
   command -v col >/dev/null || need+=(bsdextrautils)
   command -v debootstrap >/dev/null || need+=(debootstrap)
+  command -v rpmbuild >/dev/null || need+=(rpm)
   for pkg in build-essential autoconf automake libtool pkg-config libssl-dev libnl-3-dev libnl-genl-3-dev \
     libnl-route-3-dev libmnl-dev libnftnl-dev libipset-dev libpcre2-dev libsystemd-dev \
     libnfnetlink-dev libiptc-dev libxtables-dev; do

@@ -67,9 +67,11 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
   res.end(body);
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, JSON_TYPE, JSON.stringify(value));
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  send(res, status, JSON_TYPE, JSON.stringify(value), headers);
 }
+
+const CLOSE: Readonly<Record<string, string>> = { Connection: 'close' };
 
 /** The request's path without its query, one trailing slash ignored (`/healthz/` is `/healthz`). */
 function pathOf(req: IncomingMessage): string {
@@ -110,10 +112,10 @@ export function createApp({ store, registry, version, verdicts, actions, recent,
     (answer: (part: NonNullable<ReturnType<NonNullable<AppContext['drills']>>>, body: unknown, res: ServerResponse) => void | Promise<void>): Route =>
     async (req, res) => {
       if (!bearerMatches(req.headers.authorization, apiToken?.())) {
-        return sendJson(res, 401, { error: 'this route needs Authorization: Bearer <the token in state_dir/api.token>; run `kawatch drill` on the director itself' });
+        return sendJson(res, 401, { error: 'this route needs Authorization: Bearer <the token in state_dir/api.token>; run `kawatch drill` on the director itself' }, CLOSE);
       }
       const body = await readJsonBody(req);
-      if ('error' in body) return sendJson(res, body.status, { error: body.error });
+      if ('error' in body) return sendJson(res, body.status, { error: body.error }, CLOSE);
       const part = drills?.();
       if (!part) return sendJson(res, 503, { error: 'drills are not running (the daemon is starting or reloading)' });
       await answer(part, body.value, res);
@@ -163,11 +165,13 @@ export function createApp({ store, registry, version, verdicts, actions, recent,
     const path = pathOf(req);
     const getRoute = Object.hasOwn(get, path) ? get[path] : undefined;
     const postRoute = Object.hasOwn(post, path) ? post[path] : undefined;
-    if (!getRoute && !postRoute) return send(res, 404, TEXT_TYPE, `no such page: ${path}; try /metrics, /healthz, /api/v1/state, /api/v1/drill or /\n`);
+    // An answer that leaves the request's body unread closes the connection: Node would otherwise read
+    // all of that body, until requestTimeout, before the next request on it.
+    if (!getRoute && !postRoute) return send(res, 404, TEXT_TYPE, `no such page: ${path}; try /metrics, /healthz, /api/v1/state, /api/v1/drill or /\n`, CLOSE);
     if (req.method === 'POST' && postRoute) return postRoute(req, res);
     if ((req.method === 'GET' || req.method === 'HEAD') && getRoute) return getRoute(req, res);
     const allow = [...(getRoute ? ['GET', 'HEAD'] : []), ...(postRoute ? ['POST'] : [])].join(', ');
-    send(res, 405, TEXT_TYPE, `${path} answers ${allow}, not ${req.method}\n`, { Allow: allow });
+    send(res, 405, TEXT_TYPE, `${path} answers ${allow}, not ${req.method}\n`, { ...CLOSE, Allow: allow });
   };
 }
 

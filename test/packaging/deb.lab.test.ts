@@ -1,68 +1,38 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { existsSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, copyFile, readFile, readdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseSpoolRecord, SPOOL_SUFFIX } from '../../src/keepalived/spool.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { freePort } from '../support/net.js';
 import { waitFor } from '../support/wait.js';
-
-const execFileP = promisify(execFile);
-const repo = resolve(import.meta.dirname, '../..');
-const { version } = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { version: string };
-const deb = join(repo, 'dist-pkg', `kawatch_${version}_amd64.deb`);
-const tarball = join(repo, 'dist-pkg', `kawatch-${version}-linux-x64.tar.gz`);
-// What a root shell on a fresh Debian has: no node anywhere on it.
-const CHROOT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root' };
-
-/** The .deb from `npm run package`, rebuilt when the compiled tree or the packaging is newer than it. */
-async function buildPackageIfStale(): Promise<void> {
-  const inputs = ['dist/src/cli/main.js', 'bin/kawatch', 'packaging/package.mjs', 'packaging/deb/postinst', 'packaging/deb/prerm', 'packaging/deb/postrm', 'packaging/systemd/kawatch.service'];
-  const built = existsSync(deb) ? statSync(deb).mtimeMs : 0;
-  if (inputs.every((f) => statSync(join(repo, f)).mtimeMs < built)) return;
-  await execFileP('node', [join(repo, 'packaging/package.mjs')], { cwd: repo, timeout: 900_000, maxBuffer: 16 * 1024 * 1024 });
-}
+import { artifacts, buildPackageIfStale, CHROOT_ENV, freshDebianRoot, version, type DebianRoot } from './package-root.js';
 
 /**
- * Installs the .deb into a fresh Debian 12 root (debootstrap --variant=minbase, cached once per
- * machine by packaging/deb/debootstrap-cache.sh) with dpkg in a chroot, runs the packaged kawatch
- * there with no Node.js on the system, then removes and purges it and checks what is left.
- * systemd cannot run in a chroot: a recording systemctl stands in for it (and /run/systemd/system
- * says systemd is up), so the maintainer scripts' systemd branch runs and what it asks is checked.
+ * Installs the .deb into a fresh Debian 12 root with dpkg in a chroot (./package-root.ts: a recording
+ * systemctl stands in for systemd), runs the packaged kawatch there with no Node.js on the system,
+ * then removes and purges it and checks what is left.
  */
-describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['debootstrap', 'dpkg-deb', 'chroot', 'mount', 'objdump'] }, () => {
-  let dir: string;
+describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['debootstrap', 'dpkg-deb', 'rpmbuild', 'chroot', 'mount', 'objdump'] }, () => {
+  let debian: DebianRoot;
   let rootfs: string;
-  let procMounted = false;
   let daemon: ChildProcess | undefined;
-  const inRoot = (...parts: string[]) => join(rootfs, ...parts);
-  const chroot = (args: string[], timeout = 60_000) => execFileP('chroot', [rootfs, ...args], { env: CHROOT_ENV, timeout });
-  const systemctlCalls = async () => (await readFile(inRoot('var/log/systemctl-calls'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  const inRoot = (...parts: string[]) => debian.inRoot(...parts);
+  const chroot = (args: string[], timeout?: number) => debian.chroot(args, timeout);
+  const systemctlCalls = () => debian.systemctlCalls();
 
   beforeAll(async () => {
     await buildPackageIfStale();
-    const { stdout } = await execFileP('bash', [join(repo, 'packaging/deb/debootstrap-cache.sh')], { timeout: 1_200_000 });
-    dir = await mkdtemp(join(tmpdir(), 'kawatch-deb-'));
-    rootfs = join(dir, 'root');
-    await mkdir(rootfs);
-    await execFileP('tar', ['-C', rootfs, '--numeric-owner', '-xf', stdout.trim()], { timeout: 300_000 });
-    await copyFile(deb, inRoot('tmp/kawatch.deb'));
-    await copyFile(tarball, inRoot('tmp/kawatch.tar.gz'));
-    // Stand-in for systemd (see above): records each call, answers "inactive" to is-active.
-    await mkdir(inRoot('run/systemd/system'), { recursive: true });
-    await writeFile(inRoot('usr/local/bin/systemctl'), '#!/bin/sh\necho "$*" >> /var/log/systemctl-calls\ncase " $* " in *" is-active "*|*" is-enabled "*) exit 3;; esac\nexit 0\n');
-    await chmod(inRoot('usr/local/bin/systemctl'), 0o755);
-    await execFileP('mount', ['-t', 'proc', 'proc', inRoot('proc')]);
-    procMounted = true;
-  }, 1_800_000);
+    debian = await freshDebianRoot('deb');
+    rootfs = debian.rootfs;
+    await copyFile(artifacts.deb, inRoot('tmp/kawatch.deb'));
+    await copyFile(artifacts.tarball, inRoot('tmp/kawatch.tar.gz'));
+  }, 2_400_000);
 
   afterAll(async () => {
     if (daemon && daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
-    if (procMounted) await execFileP('umount', ['--lazy', inRoot('proc')]);
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await debian?.dispose();
   }, 120_000);
 
   it('installs with dpkg, with no node on the system', async () => {
@@ -88,7 +58,7 @@ describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['d
   it('neither enables nor starts anything on install, and never touches keepalived', async () => {
     const calls = await systemctlCalls();
     expect(calls.length).toBeGreaterThan(0); // the systemd branch ran: daemon-reload at least
-    expect(calls.filter((c) => /\b(start|restart|try-restart|reload-or-restart|enable)\b/.test(c))).toEqual([]);
+    expect(calls.filter((c) => /\b(start|restart|try-restart|reload-or-restart|enable|preset)\b/.test(c))).toEqual([]);
     expect(calls.filter((c) => c.includes('keepalived'))).toEqual([]);
     expect(existsSync(inRoot('etc/systemd/system/multi-user.target.wants/kawatch.service'))).toBe(false);
   });
@@ -139,7 +109,7 @@ describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['d
   });
 
   it('removes the program but keeps the configuration on dpkg -r, stopping only kawatch', async () => {
-    await writeFile(inRoot('var/log/systemctl-calls'), '');
+    await debian.clearSystemctlCalls();
     await chroot(['dpkg', '-r', 'kawatch'], 120_000);
     expect((await chroot(['dpkg-query', '-W', '-f', '${Status}', 'kawatch'])).stdout).toBe('deinstall ok config-files');
     expect(existsSync(inRoot('usr/bin/kawatch'))).toBe(false);

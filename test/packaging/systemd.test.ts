@@ -1,8 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition, valueOf } from '../support/metrics.js';
@@ -118,7 +118,8 @@ describeWithPrereqs('kawatch run under the unit\'s sandbox', { root: true, comma
   it('is the process the sandbox made: only the unit\'s capabilities, no new privileges', () => {
     const status = readFileSync(`/proc/${daemon!.pid}/status`, 'utf8');
     const field = (name: string) => new RegExp(`^${name}:\\s+(\\S+)$`, 'm').exec(status)?.[1];
-    expect(readFileSync(`/proc/${daemon!.pid}/comm`, 'utf8').trim()).toBe('node');
+    // The runtime itself, not a shell left in between (by its executable: Node 24 names its main thread MainThread).
+    expect(basename(readlinkSync(`/proc/${daemon!.pid}/exe`))).toBe('node');
     const wanted = single(settings, 'CapabilityBoundingSet').split(/\s+/).reduce((mask, cap) => {
       if (CAPABILITY_BITS[cap] === undefined) throw new Error(`capability ${cap} has no number here`);
       return mask | (1n << BigInt(CAPABILITY_BITS[cap]));
