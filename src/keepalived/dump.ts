@@ -43,6 +43,7 @@ const entrySchema = z.object({
     auth_data: z.string().max(1024).optional(),
     garp_delay: z.number().min(0).max(4_294_967).optional(),
     vips: z.array(z.string().max(VIP_MAX)).default([]),
+    evips: z.array(z.string().max(VIP_MAX)).default([]),
   }),
   stats: z.object(Object.fromEntries(VRRP_STAT_KEYS.map((k) => [k, counter])) as Record<VrrpStatKey, typeof counter>).optional(),
 });
@@ -82,7 +83,11 @@ export function parseDump(text: string, file = 'keepalived.json', digestAuth?: (
       throw new DumpError(`${file}: entry ${index} (${issue.path.join('.') || 'entry'}): ${issue.message}`);
     }
     const { data, stats } = parsed.data;
-    const vips = data.vips.map((v) => parseVip(v)).filter((v): v is Vip => v !== undefined);
+    const withDev = (list: string[]) =>
+      list
+        .map((v) => parseVip(v))
+        .filter((v): v is Vip => v !== undefined)
+        .map((v) => ({ ...v, dev: v.dev ?? data.ifp_ifname }));
     return {
       name: data.iname,
       vrid: data.vrid,
@@ -96,7 +101,8 @@ export function parseDump(text: string, file = 'keepalived.json', digestAuth?: (
       authType: data.auth_type,
       authDigest: digestAuth?.(`${data.auth_type ?? 0}:${data.auth_data ?? ''}`),
       garpDelay: data.garp_delay,
-      vips: vips.map((v) => ({ ...v, dev: v.dev ?? data.ifp_ifname })),
+      vips: withDev(data.vips),
+      excludedVips: withDev(data.evips),
       stats: stats as VrrpStats | undefined,
     };
   });
