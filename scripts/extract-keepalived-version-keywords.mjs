@@ -60,7 +60,9 @@ function definesOf(files) {
 /** A C bound as a number: macros expanded, casts and suffixes dropped; undefined unless plain arithmetic. */
 function evaluate(expression, defines, depth = 0) {
   if (depth > 8) return undefined;
-  let text = expression.replace(/\((?:unsigned|int|long|uint32_t|uint64_t|double|float)(?: int| long)?\)/g, '');
+  let text = expression
+    .replace(/\((?:unsigned|int|long|uint32_t|uint64_t|double|float)(?: int| long)?\)/g, '')
+    .replace(/(\d+(?:\.\d+)?)[FfUuLl]+\b/g, '$1');
   let unknown = false;
   text = text.replace(/[A-Za-z_]\w*/g, (word) => {
     const value = defines.get(word);
@@ -69,7 +71,6 @@ function evaluate(expression, defines, depth = 0) {
     return `(${n})`;
   });
   if (unknown) return undefined;
-  text = text.replace(/(\d+(?:\.\d+)?)[FfUuLl]+\b/g, '$1');
   if (!/^[\d\s.+\-*/()]+$/.test(text)) return undefined;
   const n = Function(`"use strict"; return (${text});`)();
   return typeof n === 'number' && Number.isFinite(n) ? n : undefined;

@@ -151,8 +151,9 @@ function walk(nodes: ConfNode[], section: string, out: Finding[], accepts: Accep
   for (const node of nodes) {
     if (node.keyword === '{') continue;
     if (!spec.keywords.has(node.keyword)) {
-      // The version's own table says whether it reads the keyword there.
-      if (!accepts?.(section, node.keyword)) unknownKeyword(node, section, spec.keywords, out);
+      // The version's own table says whether it reads the keyword there; its tables are per
+      // top-level block, so a keyword known to be gone from this very section stays refused.
+      if (REMOVED[section]?.[node.keyword] || !accepts?.(section, node.keyword)) unknownKeyword(node, section, spec.keywords, out);
       continue;
     }
     const slashes = node.args.find((a) => a.startsWith('//'));

@@ -128,8 +128,39 @@ function walk(nodes: ConfNode[], path: string, table: VersionTable, out: Finding
   }
 }
 
+const TRACK_FILE_BLOCKS = ['track_file', 'vrrp_track_file'];
+
+/**
+ * An instance's `track_file { NAME }` whose NAME is defined only by a block this version does
+ * not read: keepalived says "track file NAME not found, ignoring" and the instance tracks nothing.
+ */
+function unreadTrackFiles(conf: ParsedConf, table: VersionTable, out: Finding[]): void {
+  const defined = new Map<string, ConfNode>();
+  const unread = new Map<string, ConfNode>();
+  for (const node of conf.nodes) {
+    if (!TRACK_FILE_BLOCKS.includes(node.keyword) || node.args[0] === undefined) continue;
+    (releaseAccepts(table.keywords, '', node.keyword) ? defined : unread).set(node.args[0], node);
+  }
+  for (const block of conf.nodes) {
+    if (block.keyword !== 'vrrp_instance' && block.keyword !== 'vrrp_sync_group') continue;
+    for (const entry of (block.children ?? []).filter((c) => c.keyword === 'track_file').flatMap((c) => c.children ?? [])) {
+      const definition = unread.get(entry.keyword);
+      if (!definition || defined.has(entry.keyword)) continue;
+      out.push(
+        finding(
+          'version-keyword',
+          entry,
+          `${block.keyword} ${excerpt(block.args[0] ?? '')} tracks ${excerpt(entry.keyword)}, defined by ${definition.keyword} (${definition.file}:${definition.line}), which keepalived ${formatVersion(table.version)} does not read: it tracks nothing ("track file not found, ignoring")`,
+          `define ${excerpt(entry.keyword)} the way keepalived ${formatVersion(table.version)} reads (the finding at ${definition.file}:${definition.line})`,
+        ),
+      );
+    }
+  }
+}
+
 export function versionFindings(conf: ParsedConf, table: VersionTable): Finding[] {
   const out: Finding[] = [];
   walk(conf.nodes, '', table, out);
+  unreadTrackFiles(conf, table, out);
   return out;
 }
