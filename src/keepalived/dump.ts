@@ -67,7 +67,13 @@ export function parseVip(text: string): Vip | undefined {
  * A broken entry fails the whole dump with its position: a half-applied snapshot would lie.
  * The password (`auth_data`) goes no further than `digestAuth`.
  */
-export function parseDump(text: string, file = 'keepalived.json', digestAuth?: (material: string) => string): DumpInstance[] {
+export function parseDump(
+  text: string,
+  file = 'keepalived.json',
+  digestAuth?: (material: string) => string,
+  /** Per instance, the settings from keepalived.conf (conf/auth.ts), for a dump that masks the password (2.4+). */
+  confAuth?: ReadonlyMap<string, string>,
+): DumpInstance[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -99,13 +105,26 @@ export function parseDump(text: string, file = 'keepalived.json', digestAuth?: (
       advertInterval: data.adver_int,
       nopreempt: data.nopreempt === undefined ? undefined : Boolean(data.nopreempt),
       authType: data.auth_type,
-      authDigest: digestAuth?.(`${data.auth_type ?? 0}:${data.auth_data ?? ''}`),
+      authDigest: digestOf(digestAuth, `${data.auth_type ?? 0}:${data.auth_data ?? ''}`, confAuth?.get(data.iname)),
       garpDelay: data.garp_delay,
       vips: withDev(data.vips),
       excludedVips: withDev(data.evips),
       stats: stats as VrrpStats | undefined,
     };
   });
+}
+
+/** 2.4.0 and later print this instead of the password, in the JSON and the text dump alike. */
+export const MASKED_PASSWORD = '********';
+
+/**
+ * The digest of an instance's authentication settings: from the dump, or, where the dump masks the
+ * password, from keepalived.conf; none rather than a digest of the mask, which every director shares.
+ */
+export function digestOf(digestAuth: ((material: string) => string) | undefined, dumped: string, fromConf: string | undefined): string | undefined {
+  if (!digestAuth) return undefined;
+  if (!dumped.endsWith(`:${MASKED_PASSWORD}`)) return digestAuth(dumped);
+  return fromConf === undefined ? undefined : digestAuth(fromConf);
 }
 
 function isVrrpObject(doc: unknown): doc is { vrrp: unknown[] } {

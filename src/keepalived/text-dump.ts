@@ -1,4 +1,4 @@
-import { DumpError, parseVip } from './dump.js';
+import { digestOf, DumpError, parseVip } from './dump.js';
 import { VRRP_SCRIPT_STATES, VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpScriptState, type VrrpScriptStatus, type VrrpStatKey, type VrrpStats } from '../model/vrrp.js';
 import { checkName } from './report.js';
 import type { VrrpState } from '../model/vrrp.js';
@@ -24,14 +24,14 @@ export interface TextDumpOptions {
   statsFile?: string;
   /** As for parseDump: a keyed digest of the authentication settings; the password goes no further. */
   digestAuth?: (material: string) => string;
+  /** As for parseDump: keepalived.conf's settings per instance, for a dump that masks the password. */
+  confAuth?: ReadonlyMap<string, string>;
 }
 
 // vrrp_data.c get_state_str(); 1.3.5 vrrp_print.c prints the same names.
 const STATES: Record<string, VrrpState> = { INIT: 'INIT', BACKUP: 'BACKUP', MASTER: 'MASTER', FAULT: 'FAULT' };
 // vrrp.h VRRP_AUTH_NONE 0, VRRP_AUTH_PASS 1, VRRP_AUTH_AH 2, as the JSON dump's auth_type.
 const AUTH_TYPES: Record<string, number> = { none: 0, SIMPLE_PASSWORD: 1, IPSEC_AH: 2 };
-// 2.4.0 and later print this instead of the password (vrrp_data.c): it says nothing about the settings.
-const MASKED_PASSWORD = '********';
 
 // keepalived.stats lines, as GROUP/KEY (or KEY for the ungrouped ones), to the JSON dump's names.
 const STAT_BY_PATH: Record<string, VrrpStatKey> = {
@@ -138,7 +138,7 @@ export function parseTextDump(data: string, stats: string | undefined, options: 
     }
   }
   const scripts = readScripts(data, dataFile);
-  return drafts.map((draft) => ({ ...toInstance(draft, dataFile, statsByName?.get(draft.name), options.digestAuth), scripts: scripts.get(draft.name) ?? [] }));
+  return drafts.map((draft) => ({ ...toInstance(draft, dataFile, statsByName?.get(draft.name), options), scripts: scripts.get(draft.name) ?? [] }));
 }
 
 interface ScriptDraft {
@@ -281,7 +281,7 @@ function readTopology(text: string, file: string): InstanceDraft[] {
   return drafts;
 }
 
-function toInstance(draft: InstanceDraft, file: string, stats: VrrpStats | undefined, digestAuth: TextDumpOptions['digestAuth']): DumpInstance {
+function toInstance(draft: InstanceDraft, file: string, stats: VrrpStats | undefined, options: TextDumpOptions): DumpInstance {
   const where = (key: string) => `${file}:${draft.fields.get(key)?.line ?? draft.line}`;
   const raw = (key: string) => draft.fields.get(key)?.value;
   const required = (key: string) => {
@@ -343,8 +343,8 @@ function toInstance(draft: InstanceDraft, file: string, stats: VrrpStats | undef
     advertInterval,
     nopreempt: preempt === undefined ? undefined : preempt === 'disabled',
     authType,
-    // A masked password would give every director the same digest: better none than a false match.
-    authDigest: password === MASKED_PASSWORD ? undefined : digestAuth?.(`${authType ?? 0}:${password ?? ''}`),
+    // A masked password would give every director the same digest: keepalived.conf's settings, or none.
+    authDigest: digestOf(options.digestAuth, `${authType ?? 0}:${password ?? ''}`, options.confAuth?.get(draft.name)),
     garpDelay: integer('Gratuitous ARP delay', Number.MAX_SAFE_INTEGER),
     vips: draft.vips.map((v) => ({ ...v, dev: v.dev ?? iface })),
     excludedVips: draft.excludedVips.map((v) => ({ ...v, dev: v.dev ?? iface })),
