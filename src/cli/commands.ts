@@ -147,6 +147,8 @@ export async function runCli(argv: string[]): Promise<void> {
     .addOption(new Option('--severity <level>', 'lowest severity that fails (exit 1)').choices(['error', 'warning', 'info']).default('warning'))
     .option('--config-id <ids>', "keepalived's config-id for @ID lines; several (lb1,lb2): the file is read as each director")
     .option('--no-cross', 'do not cross-check the files as directors of one group')
+    .option('--keepalived-version <X.Y.Z>', "lint for this keepalived (its keywords, ranges, notify form); default: the installed keepalived's (keepalived -v)")
+    .option('--keepalived-binary <path>', 'the keepalived asked for its version when --keepalived-version is not given', 'keepalived')
     .action(async (files: string[], opts: LintCommandOptions) => {
       // Loaded on use: a pre-commit hook should not pay for the daemon's modules.
       const { runLint } = await import('./lint.js');

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { canonicalIp } from '../core/ip.js';
+import { formatVersion } from '../keepalived/capabilities.js';
 import type { Severity } from '../core/severity.js';
 import type { DirectorFacts, Interface, Ipv4Conf, KawatchWiring, KeepalivedWiring, RealServerFacts } from './facts.js';
 import { failed, passed, type Finding } from './findings.js';
@@ -215,6 +216,51 @@ function checkTrackFiles(conf: KeepalivedWiring, kawatch: KawatchWiring): Findin
   );
 }
 
+/** What keepalived says when it drops a notify script: 1.3.5 "Disabling notify script X since not found", 2.x the same words. */
+const DISABLED_SCRIPT = /Disabling notify script|since not found/;
+const WRAPPER_FIX =
+  'put the command in a script without arguments, e.g. /usr/local/sbin/kawatch-notify holding \'#!/bin/sh\' and \'exec /usr/bin/kawatch notify "$@"\' (mode 0755), and name that script in notify';
+
+/** A notify script keepalived disabled, or will: before 2.0 a command with arguments is one file name, not found. */
+export function checkNotifyScripts(facts: DirectorFacts): Finding {
+  const version = facts.keepalivedVersion?.ok ? facts.keepalivedVersion.value : undefined;
+  const wiring = facts.keepalivedConf?.ok ? facts.keepalivedConf.value : undefined;
+  if (version && version.major < 2 && wiring) {
+    const withArguments = wiring.notifyScripts.filter((s) => /\s/.test(s.script.trim()));
+    if (withArguments.length > 0) {
+      return failed(
+        'wiring.notify_disabled',
+        'error',
+        `keepalived ${formatVersion(version)} takes a notify command as one file name: ${withArguments.map((s) => `${s.keyword} "${s.script}" (${s.where})`).join(', ')} ${withArguments.length === 1 ? 'is' : 'are'} "not found" and disabled`,
+        WRAPPER_FIX,
+      );
+    }
+  }
+  const said = [...(facts.configTest.ok ? facts.configTest.value.output.split('\n') : []), ...(facts.keepalivedLog?.ok ? facts.keepalivedLog.value : [])];
+  const disabled = [...new Set(said.filter((l) => DISABLED_SCRIPT.test(l)).map((l) => l.trim()))];
+  if (disabled.length > 0) {
+    return failed('wiring.notify_disabled', 'error', `keepalived disabled notify scripts: ${disabled.slice(0, 3).join('; ')}`, `name an executable file by its absolute path; on keepalived 1.x ${WRAPPER_FIX}`);
+  }
+  const from = facts.keepalivedLog?.ok ? "keepalived's log since boot and keepalived -t" : 'keepalived -t';
+  return passed('wiring.notify_disabled', 'error', `no notify script disabled (${from})`);
+}
+
+/** keepalived 2.2 and later drop, when they read their configuration, a track file whose directory is missing. */
+export function checkTrackDir(facts: DirectorFacts): Finding | undefined {
+  const wiring = facts.keepalivedConf?.ok ? facts.keepalivedConf.value : undefined;
+  if (!wiring || facts.trackDirExists === undefined) return undefined;
+  const dir = facts.kawatch.trackDir;
+  const inside = wiring.trackFiles.filter((t) => posix.dirname(posix.normalize(t.file)) === posix.normalize(dir));
+  if (inside.length === 0) return undefined;
+  if (facts.trackDirExists) return passed('wiring.track_dir', 'warning', `${dir}, where ${inside.length} track file(s) live, exists`);
+  return failed(
+    'wiring.track_dir',
+    'warning',
+    `${dir} does not exist: keepalived 2.2 and later drop ${inside.map((t) => `${t.name} (${t.where})`).join(', ')} when they read their configuration, and the instance tracks nothing`,
+    `start kawatch before keepalived (it makes ${dir} whatever the watchdog policy), or mkdir -p ${dir}, then reload keepalived`,
+  );
+}
+
 export function directorChecks(facts: DirectorFacts): Finding[] {
   const findings = [checkKeepalivedRunning(facts), checkConfigTest(facts), checkIpvs(facts)];
   if (facts.keepalivedConf) {
@@ -224,6 +270,9 @@ export function directorChecks(facts: DirectorFacts): Finding[] {
         : [failed('wiring.keepalived_conf', 'warning', `cannot read keepalived.conf for the wiring checks: ${facts.keepalivedConf.error}`, 'pass --keepalived-conf FILE')]),
     );
   }
+  if (facts.keepalivedConf?.ok || facts.keepalivedLog?.ok) findings.push(checkNotifyScripts(facts));
+  const trackDir = checkTrackDir(facts);
+  if (trackDir) findings.push(trackDir);
   findings.push(...checkFirewall(facts), checkSendRedirects(facts), ...checkPeers(facts));
   return findings;
 }

@@ -1,3 +1,4 @@
+import type { KeepalivedVersion } from '../keepalived/capabilities.js';
 /** What `kawatch doctor` knows about the host, gathered once (see gather.ts) and judged by pure checks. */
 
 /** A fact that could not be read carries why, which the checks report instead of guessing. */
@@ -86,6 +87,12 @@ export interface DirectorFacts {
   vrrpFirewall: Array<{ firewall: string; verdict: Fact<VrrpVerdict> }>;
   keepalived: KeepalivedProcess;
   configTest: Fact<KeepalivedConfigTest>;
+  /** `keepalived -v` of the configured binary; absent when not asked. */
+  keepalivedVersion?: Fact<KeepalivedVersion>;
+  /** keepalived's own log since boot (the journal), for what it disabled while reading its configuration. */
+  keepalivedLog?: Fact<string[]>;
+  /** Whether watchdog.track_dir exists now. */
+  trackDirExists?: boolean;
   /** Absent until a keepalived.conf was parsed. */
   keepalivedConf?: Fact<KeepalivedWiring>;
   kawatch: KawatchWiring;

@@ -1,9 +1,10 @@
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { parseKeepalivedConf } from '../keepalived/conf/parse.js';
 import { probeKeepalived } from '../keepalived/process.js';
+import { detectCapabilities, type KeepalivedVersion } from '../keepalived/capabilities.js';
 import { exec } from '../core/exec.js';
 import { known, unknown, type DirectorFacts, type Fact, type Interface, type Ipv4Conf, type KawatchWiring, type KeepalivedWiring, type PeerReachability, type RealServerFacts, type VrrpVerdict } from './facts.js';
 import { judgeIptablesSave, judgeNftRuleset } from './firewall.js';
@@ -108,6 +109,25 @@ export async function testKeepalivedConf(binary: string, file: string): Promise<
   }
 }
 
+/** keepalived's messages since boot from the journal; unknown where there is no journal to ask. */
+export async function readKeepalivedLog(): Promise<Fact<string[]>> {
+  try {
+    const result = await exec('journalctl', ['-b', '-u', 'keepalived', '-o', 'cat', '--no-pager', '-n', '5000'], { timeoutMs: 10_000 });
+    if (result.exitCode !== 0) return unknown(`journalctl exited ${result.exitCode}: ${result.stderr.trim().slice(0, 200)}`);
+    return known(result.stdout.split('\n').filter((l) => l !== ''));
+  } catch (err) {
+    return unknown((err as Error).message);
+  }
+}
+
+async function keepalivedVersionOf(binary: string): Promise<Fact<KeepalivedVersion>> {
+  try {
+    return known((await detectCapabilities(binary)).version);
+  } catch (err) {
+    return unknown((err as Error).message);
+  }
+}
+
 export function probePeer(name: string, address: string, timeoutMs: number): Promise<PeerReachability> {
   const colon = address.lastIndexOf(':');
   const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
@@ -170,7 +190,7 @@ const MIN_PEER_TIMEOUT_MS = 1000;
 
 export async function gatherDirectorFacts(config: Config, keepalivedConf: string): Promise<DirectorFacts> {
   const timeout = Math.max(MIN_PEER_TIMEOUT_MS, config.peers?.timeout ?? 0);
-  const [ipv4Conf, interfaces, vrrpFirewall, keepalived, configTest, wiring, ipvs, peers] = await Promise.all([
+  const [ipv4Conf, interfaces, vrrpFirewall, keepalived, configTest, wiring, ipvs, peers, keepalivedVersion, keepalivedLog, trackDirExists] = await Promise.all([
     readIpv4Conf(config.procfs),
     readInterfaces(),
     judgeFirewalls(),
@@ -179,6 +199,9 @@ export async function gatherDirectorFacts(config: Config, keepalivedConf: string
     readKeepalivedWiring(keepalivedConf),
     readIpvs(config.procfs),
     Promise.all((config.peers?.members ?? []).map((m) => probePeer(m.name, m.address, timeout))),
+    keepalivedVersionOf(config.keepalived.binary),
+    readKeepalivedLog(),
+    stat(config.watchdog.track_dir).then((st) => st.isDirectory(), () => false),
   ]);
   return {
     ipv4Conf,
@@ -191,6 +214,9 @@ export async function gatherDirectorFacts(config: Config, keepalivedConf: string
       ...(keepalived.reason !== undefined ? { reason: keepalived.reason } : {}),
     },
     configTest,
+    keepalivedVersion,
+    keepalivedLog,
+    trackDirExists,
     keepalivedConf: wiring,
     kawatch: kawatchWiring(config),
     ipvs,

@@ -43,6 +43,7 @@ const entrySchema = z.object({
     auth_data: z.string().max(1024).optional(),
     garp_delay: z.number().min(0).max(4_294_967).optional(),
     vips: z.array(z.string().max(VIP_MAX)).default([]),
+    evips: z.array(z.string().max(VIP_MAX)).default([]),
   }),
   stats: z.object(Object.fromEntries(VRRP_STAT_KEYS.map((k) => [k, counter])) as Record<VrrpStatKey, typeof counter>).optional(),
 });
@@ -66,7 +67,13 @@ export function parseVip(text: string): Vip | undefined {
  * A broken entry fails the whole dump with its position: a half-applied snapshot would lie.
  * The password (`auth_data`) goes no further than `digestAuth`.
  */
-export function parseDump(text: string, file = 'keepalived.json', digestAuth?: (material: string) => string): DumpInstance[] {
+export function parseDump(
+  text: string,
+  file = 'keepalived.json',
+  digestAuth?: (material: string) => string,
+  /** Per instance, the settings from keepalived.conf (conf/auth.ts), for a dump that masks the password (2.4+). */
+  confAuth?: ReadonlyMap<string, string>,
+): DumpInstance[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -82,7 +89,11 @@ export function parseDump(text: string, file = 'keepalived.json', digestAuth?: (
       throw new DumpError(`${file}: entry ${index} (${issue.path.join('.') || 'entry'}): ${issue.message}`);
     }
     const { data, stats } = parsed.data;
-    const vips = data.vips.map((v) => parseVip(v)).filter((v): v is Vip => v !== undefined);
+    const withDev = (list: string[]) =>
+      list
+        .map((v) => parseVip(v))
+        .filter((v): v is Vip => v !== undefined)
+        .map((v) => ({ ...v, dev: v.dev ?? data.ifp_ifname }));
     return {
       name: data.iname,
       vrid: data.vrid,
@@ -94,12 +105,26 @@ export function parseDump(text: string, file = 'keepalived.json', digestAuth?: (
       advertInterval: data.adver_int,
       nopreempt: data.nopreempt === undefined ? undefined : Boolean(data.nopreempt),
       authType: data.auth_type,
-      authDigest: digestAuth?.(`${data.auth_type ?? 0}:${data.auth_data ?? ''}`),
+      authDigest: digestOf(digestAuth, `${data.auth_type ?? 0}:${data.auth_data ?? ''}`, confAuth?.get(data.iname)),
       garpDelay: data.garp_delay,
-      vips: vips.map((v) => ({ ...v, dev: v.dev ?? data.ifp_ifname })),
+      vips: withDev(data.vips),
+      excludedVips: withDev(data.evips),
       stats: stats as VrrpStats | undefined,
     };
   });
+}
+
+/** 2.4.0 and later print this instead of the password, in the JSON and the text dump alike. */
+export const MASKED_PASSWORD = '********';
+
+/**
+ * The digest of an instance's authentication settings: from the dump, or, where the dump masks the
+ * password, from keepalived.conf; none rather than a digest of the mask, which every director shares.
+ */
+export function digestOf(digestAuth: ((material: string) => string) | undefined, dumped: string, fromConf: string | undefined): string | undefined {
+  if (!digestAuth) return undefined;
+  if (!dumped.endsWith(`:${MASKED_PASSWORD}`)) return digestAuth(dumped);
+  return fromConf === undefined ? undefined : digestAuth(fromConf);
 }
 
 function isVrrpObject(doc: unknown): doc is { vrrp: unknown[] } {

@@ -1,5 +1,6 @@
-import { DumpError, parseVip } from './dump.js';
-import { VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpStatKey, type VrrpStats } from '../model/vrrp.js';
+import { digestOf, DumpError, parseVip } from './dump.js';
+import { VRRP_SCRIPT_STATES, VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpScriptState, type VrrpScriptStatus, type VrrpStatKey, type VrrpStats } from '../model/vrrp.js';
+import { checkName } from './report.js';
 import type { VrrpState } from '../model/vrrp.js';
 
 /**
@@ -23,14 +24,14 @@ export interface TextDumpOptions {
   statsFile?: string;
   /** As for parseDump: a keyed digest of the authentication settings; the password goes no further. */
   digestAuth?: (material: string) => string;
+  /** As for parseDump: keepalived.conf's settings per instance, for a dump that masks the password. */
+  confAuth?: ReadonlyMap<string, string>;
 }
 
 // vrrp_data.c get_state_str(); 1.3.5 vrrp_print.c prints the same names.
 const STATES: Record<string, VrrpState> = { INIT: 'INIT', BACKUP: 'BACKUP', MASTER: 'MASTER', FAULT: 'FAULT' };
 // vrrp.h VRRP_AUTH_NONE 0, VRRP_AUTH_PASS 1, VRRP_AUTH_AH 2, as the JSON dump's auth_type.
 const AUTH_TYPES: Record<string, number> = { none: 0, SIMPLE_PASSWORD: 1, IPSEC_AH: 2 };
-// 2.4.0 and later print this instead of the password (vrrp_data.c): it says nothing about the settings.
-const MASKED_PASSWORD = '********';
 
 // keepalived.stats lines, as GROUP/KEY (or KEY for the ungrouped ones), to the JSON dump's names.
 const STAT_BY_PATH: Record<string, VrrpStatKey> = {
@@ -80,17 +81,30 @@ function keyValue(text: string): [string, string] | undefined {
 const DIGITS = /^\d+$/;
 const DECIMAL = /^\d+(?:\.\d+)?$/;
 
-/** The `Virtual IP` header in its three spellings → the count it announces (null: none announced). */
-function vipHeader(text: string): number | null | undefined {
-  const t = text.trim();
-  if (t === 'Virtual IP :') return null;
-  if (t.startsWith('Virtual IP (') && t.endsWith('):')) {
-    const n = t.slice('Virtual IP ('.length, -2);
-    return DIGITS.test(n) ? Number(n) : undefined;
+interface VipHeader {
+  excluded: boolean;
+  /** The count the header announces; null when it announces none. */
+  expected: number | null;
+}
+
+/**
+ * The `Virtual IP` and `Virtual IP Excluded` headers in their three spellings (`= 2` up to 2.0,
+ * ` :` in 2.1, `(2):` from 2.2.5) → which list follows and the count it announces.
+ */
+function vipHeader(text: string): VipHeader | undefined {
+  let t = text.trim();
+  if (!t.startsWith('Virtual IP ')) return undefined;
+  t = t.slice('Virtual IP '.length);
+  const excluded = t.startsWith('Excluded ');
+  if (excluded) t = t.slice('Excluded '.length);
+  if (t === ':') return { excluded, expected: null };
+  if (t.startsWith('(') && t.endsWith('):')) {
+    const n = t.slice(1, -2);
+    return DIGITS.test(n) ? { excluded, expected: Number(n) } : undefined;
   }
-  if (t.startsWith('Virtual IP = ')) {
-    const n = t.slice('Virtual IP = '.length);
-    return DIGITS.test(n) ? Number(n) : undefined;
+  if (t.startsWith('= ')) {
+    const n = t.slice(2);
+    return DIGITS.test(n) ? { excluded, expected: Number(n) } : undefined;
   }
   return undefined;
 }
@@ -100,6 +114,7 @@ interface InstanceDraft {
   line: number;
   fields: Map<string, { value: string; line: number }>;
   vips: Vip[];
+  excludedVips: Vip[];
 }
 
 export function parseTextDump(data: string, stats: string | undefined, options: TextDumpOptions = {}): DumpInstance[] {
@@ -122,7 +137,82 @@ export function parseTextDump(data: string, stats: string | undefined, options: 
       }
     }
   }
-  return drafts.map((draft) => toInstance(draft, dataFile, statsByName?.get(draft.name), options.digestAuth));
+  const scripts = readScripts(data, dataFile);
+  return drafts.map((draft) => ({ ...toInstance(draft, dataFile, statsByName?.get(draft.name), options), scripts: scripts.get(draft.name) ?? [] }));
+}
+
+interface ScriptDraft {
+  name: string;
+  line: number;
+  status?: string;
+  state?: string;
+  /** The instances that track it. */
+  trackers: string[];
+}
+
+/** The headers of a script's list of tracking instances: `VRRP instances = 1` (2.0), `VRRP instances :`, `Tracking instances :` (2.1+). */
+const TRACKERS_HEADER = /^(?:VRRP|Tracking) instances(?: = \d+| :)$/;
+
+/**
+ * The `vrrp_script`s and their verdicts, by the instance that tracks them. 1.3.5 prints each
+ * tracked script inside its instance (` VRRP Script = NAME` among the instance's lines); 2.0 and
+ * later print them once, in `------< VRRP Scripts >------`, each with the instances tracking it.
+ */
+function readScripts(text: string, file: string): Map<string, VrrpScriptStatus[]> {
+  const byInstance = new Map<string, VrrpScriptStatus[]>();
+  let section: string | undefined;
+  let instance: string | undefined;
+  let script: ScriptDraft | undefined;
+  let listing = false;
+  const finish = () => {
+    if (!script) return;
+    const error = checkName(script.name, 'vrrp_script');
+    if (error) throw new TextDumpError(`${file}:${script.line}: ${error}`);
+    const status: VrrpScriptStatus = { name: script.name };
+    // 1.3.5 also says INIT, INIT/GOOD, INIT/FAILED and DISABLED: no verdict to export.
+    if (script.status === 'GOOD' || script.status === 'BAD') status.good = script.status === 'GOOD';
+    if (script.state !== undefined && (VRRP_SCRIPT_STATES as readonly string[]).includes(script.state)) status.state = script.state as VrrpScriptState;
+    for (const tracker of new Set(script.trackers)) byInstance.set(tracker, [...(byInstance.get(tracker) ?? []), status]);
+    script = undefined;
+  };
+  for (const line of lines(text)) {
+    const name = sectionName(line.text);
+    if (name !== undefined) {
+      finish();
+      section = name;
+      instance = undefined;
+      continue;
+    }
+    if (section !== 'VRRP Topology' && section !== 'VRRP Scripts') continue;
+    if (line.indent === 1 && line.text.startsWith(' VRRP Instance = ')) {
+      finish();
+      instance = line.text.slice(' VRRP Instance = '.length).trim();
+      continue;
+    }
+    if (line.indent === 1 && line.text.startsWith(' VRRP Script = ')) {
+      finish();
+      const inline = section === 'VRRP Topology';
+      // Inside an instance (1.3.5) only a tracked script is printed, and its tracker is that instance.
+      if (inline && instance === undefined) continue;
+      script = { name: line.text.slice(' VRRP Script = '.length).trim(), line: line.number, trackers: inline ? [instance!] : [] };
+      listing = false;
+      continue;
+    }
+    if (!script) continue;
+    if (line.indent === 3) {
+      const t = line.text.trim();
+      listing = section === 'VRRP Scripts' && TRACKERS_HEADER.test(t);
+      const kv = keyValue(line.text);
+      if (kv?.[0] === 'Status') script.status ??= kv[1];
+      if (kv?.[0] === 'State') script.state ??= kv[1];
+    } else if (line.indent === 5 && listing) {
+      // `VI_2, weight 5`
+      const tracker = line.text.trim().split(',')[0]!.trim();
+      if (tracker !== '') script.trackers.push(tracker);
+    }
+  }
+  finish();
+  return byInstance;
 }
 
 function readTopology(text: string, file: string): InstanceDraft[] {
@@ -132,15 +222,17 @@ function readTopology(text: string, file: string): InstanceDraft[] {
   let current: InstanceDraft | undefined;
   let sawTopology = false;
   // The VIP list being read: entries are indented deeper than their header.
-  let vipList: { header: Line; expected: number | null; vips: Vip[] } | undefined;
+  let vipList: { header: Line; announced: VipHeader; vips: Vip[] } | undefined;
   const closeVipList = () => {
     if (!vipList || !current) return;
-    if (vipList.expected !== null && vipList.expected !== vipList.vips.length) {
+    const { expected, excluded } = vipList.announced;
+    if (expected !== null && expected !== vipList.vips.length) {
       throw new TextDumpError(
-        `${file}:${vipList.header.number}: "${vipList.header.text.trim()}" announces ${vipList.expected} VIPs but ${vipList.vips.length} follow; an incomplete write is retried`,
+        `${file}:${vipList.header.number}: "${vipList.header.text.trim()}" announces ${expected} VIPs but ${vipList.vips.length} follow; an incomplete write is retried`,
       );
     }
-    current.vips = vipList.vips;
+    if (excluded) current.excludedVips = vipList.vips;
+    else current.vips = vipList.vips;
     vipList = undefined;
   };
 
@@ -167,15 +259,15 @@ function readTopology(text: string, file: string): InstanceDraft[] {
       const instanceName = line.text.slice(' VRRP Instance = '.length).trim();
       if (instanceName === '') throw new TextDumpError(`${file}:${line.number}: a VRRP Instance line without a name`);
       if (names.has(instanceName)) throw new TextDumpError(`${file}:${line.number}: instance ${instanceName} appears twice`);
-      current = { name: instanceName, line: line.number, fields: new Map(), vips: [] };
+      current = { name: instanceName, line: line.number, fields: new Map(), vips: [], excludedVips: [] };
       drafts.push(current);
       names.add(instanceName);
       continue;
     }
     if (!current || line.indent !== 3) continue;
-    const expected = vipHeader(line.text);
-    if (expected !== undefined) {
-      vipList = { header: line, expected, vips: [] };
+    const announced = vipHeader(line.text);
+    if (announced !== undefined) {
+      vipList = { header: line, announced, vips: [] };
       continue;
     }
     const kv = keyValue(line.text);
@@ -189,7 +281,7 @@ function readTopology(text: string, file: string): InstanceDraft[] {
   return drafts;
 }
 
-function toInstance(draft: InstanceDraft, file: string, stats: VrrpStats | undefined, digestAuth: TextDumpOptions['digestAuth']): DumpInstance {
+function toInstance(draft: InstanceDraft, file: string, stats: VrrpStats | undefined, options: TextDumpOptions): DumpInstance {
   const where = (key: string) => `${file}:${draft.fields.get(key)?.line ?? draft.line}`;
   const raw = (key: string) => draft.fields.get(key)?.value;
   const required = (key: string) => {
@@ -251,10 +343,11 @@ function toInstance(draft: InstanceDraft, file: string, stats: VrrpStats | undef
     advertInterval,
     nopreempt: preempt === undefined ? undefined : preempt === 'disabled',
     authType,
-    // A masked password would give every director the same digest: better none than a false match.
-    authDigest: password === MASKED_PASSWORD ? undefined : digestAuth?.(`${authType ?? 0}:${password ?? ''}`),
+    // A masked password would give every director the same digest: keepalived.conf's settings, or none.
+    authDigest: digestOf(options.digestAuth, `${authType ?? 0}:${password ?? ''}`, options.confAuth?.get(draft.name)),
     garpDelay: integer('Gratuitous ARP delay', Number.MAX_SAFE_INTEGER),
     vips: draft.vips.map((v) => ({ ...v, dev: v.dev ?? iface })),
+    excludedVips: draft.excludedVips.map((v) => ({ ...v, dev: v.dev ?? iface })),
     stats,
   };
 }

@@ -6,6 +6,8 @@ import { SEVERITY_RANK, type Severity } from '../core/severity.js';
 import { directorOf, type Director } from './director.js';
 import { fileFindings } from './rules.js';
 import { secretsOf } from './secrets.js';
+import type { KeepalivedVersion } from '../keepalived/capabilities.js';
+import { releaseAccepts, versionFindings, versionTable, type VersionTable } from './version.js';
 
 export interface LintOptions {
   /**
@@ -16,6 +18,8 @@ export interface LintOptions {
   /** Cross-check the directors as one group (default: when there are several). */
   cross?: boolean;
   source?: ConfSource;
+  /** Lint for this keepalived: its keywords, ranges and notify form (without: 2.2.7's keywords only). */
+  keepalivedVersion?: KeepalivedVersion;
 }
 
 export interface LintResult {
@@ -24,6 +28,23 @@ export interface LintResult {
   unreadable: { file: string; error: string }[];
   masterMap: MasterMapRow[];
   directors: number;
+  /** The release whose table the files were linted against, when a version was given. */
+  release?: string;
+}
+
+/**
+ * One line, one finding of each kind of fault: a range the general rules already refuse is not
+ * said again for the version, and a keyword the version lacks is said with what that version
+ * reads instead, not also as a typo.
+ */
+function withoutRepeats(findings: Finding[]): Finding[] {
+  const where = (code: string) => new Set(findings.filter((f) => f.code === code).map((f) => `${f.file}\0${f.line}`));
+  const invalid = where('invalid-value');
+  const missing = where('version-keyword');
+  return findings.filter((f) => {
+    const key = `${f.file}\0${f.line}`;
+    return !((f.code === 'version-range' && invalid.has(key)) || (f.code === 'unknown-keyword' && missing.has(key)));
+  });
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -45,6 +66,8 @@ export async function lintFiles(files: string[], options: LintOptions = {}): Pro
   const unreadable: LintResult['unreadable'] = [];
   const directors: Director[] = [];
   const secrets = new Set<string>();
+  const table: VersionTable | undefined = options.keepalivedVersion ? versionTable(options.keepalivedVersion) : undefined;
+  const accepts = table ? (section: string, keyword: string) => releaseAccepts(table.keywords, section, keyword) : undefined;
   const ids = options.configIds && options.configIds.length > 0 ? options.configIds : [undefined];
   const reads = files.flatMap((file) => ids.map((configId) => ({ file, configId, name: ids.length > 1 ? `${file}@${configId}` : file })));
   const parsed = await Promise.all(
@@ -64,15 +87,17 @@ export async function lintFiles(files: string[], options: LintOptions = {}): Pro
     directors.push(director);
     for (const secret of secretsOf(p.conf)) secrets.add(secret);
     // A loop, not push(...): a file can give more findings than a call takes arguments.
-    for (const f of fileFindings(p.conf, director)) findings.push(f);
+    for (const f of fileFindings(p.conf, director, accepts)) findings.push(f);
+    if (table) for (const f of versionFindings(p.conf, table)) findings.push(f);
   }
   const cross = options.cross !== false && directors.length > 1;
   if (cross) for (const f of crossFindings(directors)) findings.push(f);
   return {
-    findings: unique(findings.map((f) => redactSecrets(f, secrets))).sort(byPlace),
+    findings: withoutRepeats(unique(findings.map((f) => redactSecrets(f, secrets)))).sort(byPlace),
     unreadable,
     masterMap: cross ? masterMap(directors) : [],
     directors: directors.length,
+    ...(table ? { release: table.release } : {}),
   };
 }
 

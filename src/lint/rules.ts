@@ -142,13 +142,18 @@ function unknownKeyword(node: ConfNode, section: string, known: ReadonlySet<stri
   out.push(finding('unknown-keyword', node, `unknown keyword '${excerpt(node.keyword)}' in ${show(section)} (keepalived ignores it)`, fix));
 }
 
-function walk(nodes: ConfNode[], section: string, out: Finding[]): void {
+/** What the keepalived version linted for reads beyond (or instead of) the tables of 2.2.7. */
+export type Accepts = (section: string, keyword: string) => boolean;
+
+function walk(nodes: ConfNode[], section: string, out: Finding[], accepts: Accepts | undefined): void {
   const spec = SECTIONS.get(section);
   if (!spec || spec.list) return;
   for (const node of nodes) {
     if (node.keyword === '{') continue;
     if (!spec.keywords.has(node.keyword)) {
-      unknownKeyword(node, section, spec.keywords, out);
+      // The version's own table says whether it reads the keyword there; its tables are per
+      // top-level block, so a keyword known to be gone from this very section stays refused.
+      if (REMOVED[section]?.[node.keyword] || !accepts?.(section, node.keyword)) unknownKeyword(node, section, spec.keywords, out);
       continue;
     }
     const slashes = node.args.find((a) => a.startsWith('//'));
@@ -156,12 +161,14 @@ function walk(nodes: ConfNode[], section: string, out: Finding[]): void {
       out.push(finding('not-a-comment', node, `'${excerpt(slashes)}' after ${node.keyword} is not a comment: keepalived reads it as a value`, 'start comments with # or !'));
     }
     const deprecated = DEPRECATED[section]?.[node.keyword];
-    if (deprecated) out.push(finding('deprecated-keyword', node, `${node.keyword} is deprecated`, `use ${deprecated.replacement}`));
+    // Deprecated only where the replacement exists: vrrp_track_file is the one spelling of 2.0.
+    const replacement = deprecated?.replacement.split(' ')[0];
+    if (deprecated && (accepts === undefined || (replacement !== undefined && accepts(section, replacement)))) out.push(finding('deprecated-keyword', node, `${node.keyword} is deprecated`, `use ${deprecated.replacement}`));
     const path = childSection(section, node.keyword);
     headerRules(node, path, out);
     VALUE_RULES[path]?.(node, out);
     if (section.startsWith('virtual_server/real_server/')) CHECKER_VALUE_RULES[node.keyword]?.(node, out);
-    if (node.children) walk(node.children, path, out);
+    if (node.children) walk(node.children, path, out, accepts);
   }
 }
 
@@ -227,14 +234,14 @@ function virtualServerRules(director: Director, out: Finding[]): void {
   }
 }
 
-export function fileFindings(conf: ParsedConf, director: Director): Finding[] {
+export function fileFindings(conf: ParsedConf, director: Director, accepts?: Accepts): Finding[] {
   const out: Finding[] = [];
   for (const p of conf.problems) {
     const f = finding('parse-error', p, p.message, p.fix ?? 'fix the syntax at this line');
     if (p.severity === 'warning') f.severity = 'warning';
     out.push(f);
   }
-  walk(conf.nodes, '', out);
+  walk(conf.nodes, '', out, accepts);
   instanceRules(director, out);
   virtualServerRules(director, out);
   return out;

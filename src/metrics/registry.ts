@@ -6,6 +6,7 @@ import type { JournalEntry } from '../watchdog/journal.js';
 import { registerWatchdogMetrics } from './watchdog.js';
 import { registerKawatchMetrics } from './kawatch.js';
 import { registerCapabilityMetrics, registerKeepalivedMetrics } from './keepalived.js';
+import { registerTrackingMetrics } from './keepalived-tracking.js';
 import type { KeepalivedCapabilities } from '../keepalived/capabilities.js';
 import { registerMailMetrics } from './mail.js';
 import type { MailStatsView } from '../mail/stats.js';
@@ -37,6 +38,7 @@ export interface Metrics {
 export function createMetrics(store: StateStore, options: MetricsOptions): Metrics {
   const registry = new Registry();
   const countTransition = registerKeepalivedMetrics(registry, store);
+  registerTrackingMetrics(registry, store);
   registerKawatchMetrics(registry, store, options.version);
   if (options.keepalivedCapabilities) registerCapabilityMetrics(registry, options.keepalivedCapabilities);
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);

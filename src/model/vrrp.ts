@@ -91,7 +91,23 @@ export interface InstanceSettings {
   garpDelay?: number;
   /** VIPs keepalived is configured to hold for this instance. */
   vips: Vip[];
+  /** `virtual_ipaddress_excluded`: held with the state like the VIPs, but left out of the adverts. */
+  excludedVips?: Vip[];
+  /** The `vrrp_script`s this instance tracks, as the text dump last showed them (the JSON dump has no status). */
+  scripts?: VrrpScriptStatus[];
   stats?: VrrpStats;
+}
+
+/** What keepalived says of a script's last results (`Status = GOOD`) and of its run (`State = idle`, 2.0+). */
+export const VRRP_SCRIPT_STATES = ['idle', 'running', 'requested termination', 'forcing termination'] as const;
+export type VrrpScriptState = (typeof VRRP_SCRIPT_STATES)[number];
+
+export interface VrrpScriptStatus {
+  name: string;
+  /** GOOD or BAD; absent while 1.3.5 says INIT, INIT/GOOD, INIT/FAILED or DISABLED (no verdict yet, or none to come). */
+  good?: boolean;
+  /** Absent before 2.0, whose dump does not say whether the script is running. */
+  state?: VrrpScriptState;
 }
 
 /**

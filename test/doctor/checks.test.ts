@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkConfigTest, checkFirewall, checkIpvs, checkKeepalivedRunning, checkPeers, checkSendRedirects, checkWiring, realServerChecks } from '../../src/doctor/checks.js';
+import { checkConfigTest, checkFirewall, checkIpvs, checkKeepalivedRunning, checkNotifyScripts, checkPeers, checkSendRedirects, checkTrackDir, checkWiring, realServerChecks } from '../../src/doctor/checks.js';
 import { known, unknown, type DirectorFacts, type Interface, type Ipv4Conf, type KawatchWiring, type KeepalivedWiring } from '../../src/doctor/facts.js';
 import { problems, type Finding } from '../../src/doctor/findings.js';
 import { confFromCmdline } from '../../src/doctor/gather.js';
@@ -215,5 +216,41 @@ describe("the running keepalived's configuration", () => {
     expect(confFromCmdline(['keepalived', '--use-file', '/srv/k.conf'])).toBe('/srv/k.conf');
     expect(confFromCmdline(['keepalived', '-f/srv/k.conf'])).toBe('/srv/k.conf');
     expect(confFromCmdline(['/usr/sbin/keepalived', '--dont-fork', ''])).toBeUndefined();
+  });
+});
+
+describe('disabled notify scripts and the track directory', () => {
+  const dumps = join(import.meta.dirname, '../fixtures/keepalived/dumps');
+  const wiringOfFile = async (file: string) => wiringOf(file, await parseKeepalivedConf(file));
+
+  it('1.3.5 with a notify command that has arguments: disabled, with the wrapper to write', async () => {
+    const conf = await wiringOfFile(join(dumps, '1.3.5-nojson/keepalived.conf'));
+    const f = checkNotifyScripts(director({ keepalivedConf: known(conf), keepalivedVersion: known({ major: 1, minor: 3, patch: 5 }) }));
+    expect(f).toMatchObject({ check: 'wiring.notify_disabled', ok: false, severity: 'error' });
+    expect(f.message).toContain('notify "/run/matrix/notify.sh generic"');
+    // The one without arguments runs.
+    expect(f.message).not.toContain('"/run/matrix/notify.sh"');
+    expect(f.fix).toContain('exec /usr/bin/kawatch notify "$@"');
+    // 2.x runs the same line with its arguments.
+    expect(checkNotifyScripts(director({ keepalivedConf: known(conf), keepalivedVersion: known({ major: 2, minor: 0, patch: 19 }) })).ok).toBe(true);
+  });
+
+  it("keepalived's own log saying it disabled a script (the real 1.3.5 lines), whatever the version", async () => {
+    const log = readFileSync(join(dumps, '1.3.5-nojson/log-warnings.txt'), 'utf8').split('\n');
+    const f = checkNotifyScripts(director({ keepalivedLog: known(log) }));
+    expect(f.ok).toBe(false);
+    expect(f.message).toContain('Disabling notify script /run/matrix/notify.sh generic since not found');
+    expect(checkNotifyScripts(director({ keepalivedLog: known(['VRRP_Script(check_service) succeeded']) })).ok).toBe(true);
+  });
+
+  it('a track file in a missing track directory: keepalived 2.2+ drops it at config read', async () => {
+    const conf = await wiringOfFile(join(examples, 'multi-master-lb1.conf'));
+    const missing = checkTrackDir(director({ keepalivedConf: known(conf), trackDirExists: false }))!;
+    expect(missing).toMatchObject({ check: 'wiring.track_dir', ok: false });
+    expect(missing.message).toContain('/run/kawatch/track does not exist');
+    expect(missing.fix).toContain('start kawatch before keepalived');
+    expect(checkTrackDir(director({ keepalivedConf: known(conf), trackDirExists: true }))!.ok).toBe(true);
+    // No track file there: nothing to say.
+    expect(checkTrackDir(director({ keepalivedConf: known(drConf()), trackDirExists: false }))).toBeUndefined();
   });
 });

@@ -61,8 +61,9 @@ describe('parseTextDump on the real dumps of each release', () => {
   it.each(flavours.filter((f) => hasFile(f, 'keepalived.json')))('%s: says what the JSON dump taken right after it says', (flavour) => {
     const text = parseFixture(flavour);
     const json = parseDump(read(flavour, 'keepalived.json'), `${flavour}/keepalived.json`, digest);
+    // The JSON dump has no script verdicts: they come from keepalived.data only.
     const settled = (instances: DumpInstance[]) =>
-      instances.map(({ stats: _stats, authDigest: _digest, ...rest }) => rest);
+      instances.map(({ stats: _stats, authDigest: _digest, scripts: _scripts, ...rest }) => rest);
     expect(settled(text)).toEqual(settled(json));
     text.forEach((instance, i) => {
       const later = json[i]!.stats!;
@@ -72,6 +73,37 @@ describe('parseTextDump on the real dumps of each release', () => {
         else expect([key, value]).toEqual([key, later[key as keyof typeof later]]);
       }
     });
+  });
+});
+
+describe('vrrp_scripts and excluded VIPs in the dumps of each release', () => {
+  it.each(flavours)('%s: the excluded VIP of VI_1, the script VI_2 tracks', (flavour) => {
+    const [vi1, vi2] = parseFixture(flavour);
+    expect(vi1!.excludedVips).toEqual([{ address: '198.18.7.52', prefix: 24, dev: 'matrix-a0' }]);
+    expect(vi2!.excludedVips).toEqual([]);
+    expect(vi1!.scripts).toEqual([]);
+    // 1.3.5 prints no State line for a script: whether it is running is not known there.
+    expect(vi2!.scripts).toEqual([flavour.startsWith('1.') ? { name: 'check_service', good: true } : { name: 'check_service', good: true, state: 'idle' }]);
+  });
+
+  it.each(flavours.filter((f) => hasFile(f, 'keepalived.json')))('%s: the JSON dump has the excluded VIP too', (flavour) => {
+    const [vi1, vi2] = parseDump(read(flavour, 'keepalived.json'));
+    expect(vi1!.excludedVips).toEqual([{ address: '198.18.7.52', prefix: 24, dev: 'matrix-a0' }]);
+    expect(vi2!.excludedVips).toEqual([]);
+    expect(vi1!.scripts).toBeUndefined();
+  });
+
+  it('reads a BAD script and leaves a script without a verdict yet out of the statuses', () => {
+    const data = read('2.2.8-json', 'keepalived.data');
+    expect(parseTextDump(data.replace('   Status = GOOD', '   Status = BAD'), undefined)[1]!.scripts).toEqual([{ name: 'check_service', good: false, state: 'idle' }]);
+    const old = read('1.3.5-nojson', 'keepalived.data');
+    expect(parseTextDump(old.replace('   Status = GOOD', '   Status = INIT/GOOD'), undefined)[1]!.scripts).toEqual([{ name: 'check_service' }]);
+  });
+
+  it('refuses a script name keepalived could not have written, with its line', () => {
+    const data = read('2.2.8-json', 'keepalived.data');
+    const line = data.split('\n').indexOf(' VRRP Script = check_service') + 1;
+    expect(() => parseTextDump(data.replace(' VRRP Script = check_service', ' VRRP Script = check\u0007x'), undefined)).toThrow(new RegExp(`keepalived.data:${line}: `));
   });
 });
 

@@ -68,10 +68,36 @@ function alive(pid: number): boolean {
   }
 }
 
-async function scrape(d: Director): Promise<Sample[]> {
+async function exposition(d: Director): Promise<string> {
   const { stdout } = await run('ip', ['netns', 'exec', d.netns, 'curl', '-sf', '--max-time', '2', `http://127.0.0.1:${PORT}/metrics`]);
-  return parseExposition(stdout);
+  return stdout;
 }
+
+async function scrape(d: Director): Promise<Sample[]> {
+  return parseExposition(await exposition(d));
+}
+
+/**
+ * Each series as `name{label="value",...}`, with what differs between directors by design made
+ * alike: the director's own addresses, keepalived's version, and kawatch's.
+ */
+function seriesOf(d: Director, samples: Sample[]): Set<string> {
+  const net = d.vip.slice(0, d.vip.lastIndexOf('.') + 1);
+  return new Set(
+    samples
+      .filter((s) => s.name.startsWith('keepalived_') || s.name.startsWith('kawatch_source') || s.name === 'kawatch_keepalived_capability')
+      .map((s) => {
+        const labels = Object.entries(s.labels)
+          .filter(([k]) => !(s.name === 'keepalived_version_info' && k === 'version'))
+          .map(([k, v]) => `${k}="${v.replaceAll(net, 'NET.')}"`)
+          .sort();
+        return `${s.name}{${labels.join(',')}}`;
+      }),
+  );
+}
+
+/** The series of each flavour once it runs as MASTER with a complete dump, for the comparison at the end. */
+const seriesByFlavour = new Map<string, Set<string>>();
 
 async function untilMetric(d: Director, name: string, labels: Record<string, string>, want: number, timeoutMs = 15_000): Promise<Sample[]> {
   return waitFor(
@@ -90,6 +116,8 @@ async function vipInKernel(d: Director): Promise<boolean> {
   return stdout.includes(` ${d.vip}/`);
 }
 
+const excludedOf = (d: Director) => d.vip.replace(/\.50$/, '.52');
+
 function keepalivedConf(d: Director): string {
   const { caps, dir } = d;
   // The block's keyword changed in 2.1; inside the instance it has always been track_file.
@@ -105,8 +133,14 @@ function keepalivedConf(d: Director): string {
   const notify = caps.notifyTakesArguments ? `"${launcher} notify --spool ${dir}/spool"` : `${dir}/notify.sh`;
   return `global_defs {
   router_id ver-${d.flavour}
+  script_user root
+  enable_script_security
 ${caps.notifyFifo ? `  vrrp_notify_fifo ${dir}/notify.fifo\n` : ''}${caps.fifoPriorityChanges ? '  vrrp_notify_priority_changes\n' : ''}}
 ${tracks}
+vrrp_script ver_chk {
+  script "/usr/bin/true"
+  interval 1
+}
 vrrp_instance VI_1 {
   state BACKUP
   interface ver0
@@ -115,6 +149,12 @@ vrrp_instance VI_1 {
   advert_int 1
   virtual_ipaddress {
     ${d.vip}/24
+  }
+  virtual_ipaddress_excluded {
+    ${excludedOf(d)}/24
+  }
+  track_script {
+    ver_chk
   }
 ${caps.trackFile === 'none' ? '' : '  track_file {\n    ver_fault\n    ver_prio\n  }\n'}  notify ${notify}
 }
@@ -190,7 +230,7 @@ async function stopDirector(d: Director): Promise<void> {
 
 const instance = { iname: 'VI_1', intf: 'ver0', vrid: String(VRID) };
 
-describeWithPrereqs('kawatch against every keepalived of the field (lab)', { root: true, commands: ['ip', 'unshare', 'curl'], files: [cli, ...binaries] }, () => {
+describeWithPrereqs('kawatch against every keepalived of the field (lab)', { root: true, commands: ['ip', 'unshare', 'curl', 'promtool'], files: [cli, ...binaries] }, () => {
   afterAll(async () => {
     for (const d of directors) {
       await stopDirector(d).catch(() => undefined);
@@ -216,6 +256,15 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         // The dump's counters, whichever dump this version gives (JSON, or keepalived.data + .stats).
         expect(valueOf(m, 'keepalived_become_master_total', instance)).toBe(1);
         expect(valueOf(m, 'kawatch_source_errors_total', { source: 'dump' })).toBe(0);
+        // mehdy/keepalived-exporter's script and excluded-VIP series: the script's verdict is in
+        // keepalived.data only, which kawatch reads where there is no JSON.
+        await untilMetric(d, 'keepalived_vrrp_excluded_state', { ...instance, ip_address: excludedOf(d) }, 2);
+        const text = await exposition(d);
+        const tracked = parseExposition(text);
+        expect(valueOf(tracked, 'keepalived_script_status', { name: 'ver_chk' })).toBe(flavour.endsWith('-json') ? undefined : 1);
+        expect(valueOf(tracked, 'keepalived_script_state', { name: 'ver_chk' })).toBe(flavour.endsWith('-nojson') && !flavour.startsWith('1.') ? 0 : undefined);
+        expect(execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })).toBe('');
+        seriesByFlavour.set(flavour, seriesOf(d, tracked));
         // Without a FIFO (1.3.5) the FIFO source is off, not failing.
         expect(valueOf(m, 'kawatch_source_enabled', { source: 'fifo' })).toBe(caps.notifyFifo ? 1 : 0);
         expect(valueOf(m, 'kawatch_source_errors_total', { source: 'fifo' })).toBe(0);
@@ -268,5 +317,23 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         await stopDirector(d);
       }
     });
+  });
+
+  // What a version's dumps cannot give (the README's table says why); everything else is the same series.
+  const CANNOT: Record<string, { missing: string[]; extra: string[] }> = {
+    // keepalived.data of 1.3.5 prints no effective priority and no script run state; 1.3.5 has no
+    // FIFO, so that source, off, has no last success.
+    '1.3.5-nojson': { missing: ['kawatch_source_last_success_timestamp_seconds', 'keepalived_vrrp_effective_priority'], extra: ['keepalived_script_status'] },
+    // The script verdicts are in keepalived.data only: a JSON build's kawatch does not read it.
+    '2.1.5-nojson': { missing: [], extra: ['keepalived_script_state', 'keepalived_script_status'] },
+  };
+  it.each(Object.keys(CANNOT))('%s: /metrics has the series of 2.2.8 with JSON, but for what its dumps cannot give', (flavour) => {
+    const reference = seriesByFlavour.get('2.2.8-json');
+    const ours = seriesByFlavour.get(flavour);
+    expect({ reference: reference !== undefined, ours: ours !== undefined }).toEqual({ reference: true, ours: true });
+    const names = (list: Set<string>) => [...new Set([...list].map((s) => s.slice(0, s.indexOf('{'))))].sort();
+    const missing = [...reference!].filter((s) => !ours!.has(s));
+    const extra = [...ours!].filter((s) => !reference!.has(s));
+    expect({ missing: names(new Set(missing)), extra: names(new Set(extra)) }).toEqual(CANNOT[flavour]);
   });
 });

@@ -44,7 +44,7 @@ describe('bad corpus: one pair of directors per cross-director finding class', (
 
   it('covers every finding code in the bad corpus', () => {
     const covered = new Set(
-      [...singleBad.map((f) => join(BAD, f)), ...readdirSync(join(BAD, 'cross')).map((f) => join(BAD, 'cross', f)), join(BAD, 'conditional', 'keepalived.conf')].flatMap((f) =>
+      [...singleBad.map((f) => join(BAD, f)), ...readdirSync(join(BAD, 'cross')).map((f) => join(BAD, 'cross', f)), join(BAD, 'conditional', 'keepalived.conf'), join(FIXTURES, 'versions', 'corpus.conf')].flatMap((f) =>
         expected(f).map((e) => e.split('@')[0]),
       ),
     );

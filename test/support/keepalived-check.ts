@@ -34,12 +34,13 @@ export async function inPrivateNetns(script: string, args: string[]): Promise<To
  * holding one veth pair (`interface` and its peer), since keepalived wants the interfaces it is told
  * about. `configId` is keepalived's `-i` (the `@id` lines that apply).
  */
-export function keepalivedConfigTest(file: string, options: { interface?: string; peer?: string; configId?: string } = {}): Promise<ToolRun> {
-  const select = options.configId === undefined ? '' : ' -i "$4"';
-  return inPrivateNetns(`ip link add "$1" type veth peer name "$2" && exec keepalived -t${select} -f "$3"`, [
+export function keepalivedConfigTest(file: string, options: { interface?: string; peer?: string; configId?: string; binary?: string } = {}): Promise<ToolRun> {
+  const select = options.configId === undefined ? '' : ' -i "$5"';
+  return inPrivateNetns(`ip link add "$1" type veth peer name "$2" && exec "$4" -t${select} -f "$3"`, [
     options.interface ?? 'eth0',
     options.peer ?? 'eth1',
     file,
+    options.binary ?? 'keepalived',
     ...(options.configId === undefined ? [] : [options.configId]),
   ]);
 }
