@@ -232,6 +232,7 @@ export class Daemon {
           procfs: config.procfs,
           binary: config.keepalived.binary,
           authKeyFile: config.peers?.secret_file,
+          configFile: config.keepalived.config_file,
           capabilities,
         },
         store,

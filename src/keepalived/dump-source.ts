@@ -14,6 +14,8 @@ import { type DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
 import { parseTextDump } from './text-dump.js';
+import { authMaterialByInstance } from './conf/auth.js';
+import { parseKeepalivedConf } from './conf/parse.js';
 
 /** File timestamps use the kernel's coarse clock: two dumps closer than a few jiffies could share an mtime. */
 const MIN_GAP_MS = 25;
@@ -44,6 +46,8 @@ export interface DumpSourceOptions {
   binary: string;
   /** Keys the digest of each instance's authentication settings (the peer secret file); none, no digest. */
   authKeyFile?: string;
+  /** keepalived.conf: where a keepalived that masks passwords in its dumps (2.4+) still says them. */
+  configFile?: string;
   /** Shared with the other parts that ask; by default this source asks `binary` itself. */
   capabilities?: CapabilitiesProbe;
 }
@@ -102,6 +106,8 @@ export class DumpSource implements DaemonPart {
   private plan?: DumpPlan;
   private readonly capabilities: CapabilitiesProbe;
   private digestAuth?: (material: string) => string;
+  /** Per instance, the authentication keepalived.conf sets, for dumps that mask it (keepalived 2.4+). */
+  private confAuth?: ReadonlyMap<string, string>;
   private stopped = false;
   /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
   private lastLoggedError?: string;
@@ -133,11 +139,27 @@ export class DumpSource implements DaemonPart {
         const version = formatVersion(caps.version);
         const what = this.plan.kind === 'json' ? 'the JSON dump' : 'the text dumps (keepalived.data, keepalived.stats): built without JSON';
         this.log.info({ version, dump: this.plan.kind, directory: caps.dumpDirectory }, `keepalived ${version}: reading ${what}`);
+        if (caps.masksPasswords && this.digestAuth) this.confAuth = await this.authFromConf();
       }
     }
 
     await this.request();
     this.timer = setInterval(() => void this.request(), this.options.intervalMs);
+  }
+
+  /**
+   * keepalived 2.4 and later write `********` for every password in their dumps, so the digest peers
+   * compare comes from keepalived.conf. Unreadable: no digest (never a false match), said once.
+   */
+  private async authFromConf(): Promise<ReadonlyMap<string, string> | undefined> {
+    const file = this.options.configFile;
+    if (!file) return undefined;
+    try {
+      return authMaterialByInstance(await parseKeepalivedConf(file));
+    } catch (err) {
+      this.log.warn({ file, error: (err as Error).message }, 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
+      return undefined;
+    }
   }
 
   async stop(): Promise<void> {
@@ -193,7 +215,7 @@ export class DumpSource implements DaemonPart {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
-      return { instances: parseDump(await readDump(path), path, this.digestAuth) };
+      return { instances: parseDump(await readDump(path), path, this.digestAuth, this.confAuth) };
     }
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
@@ -205,13 +227,13 @@ export class DumpSource implements DaemonPart {
     try {
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
-        return { instances: await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth)), pid };
+        return { instances: await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, this.confAuth)), pid };
       }
       const dataFile = join(directory, 'keepalived.data');
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
       const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
-      return { instances: await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth })), pid };
+      return { instances: await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth: this.confAuth })), pid };
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.
       if (err instanceof StaleDumpError && !(await probeKeepalived(pidFile, procfs)).up) return undefined;
