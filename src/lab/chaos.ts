@@ -1,5 +1,5 @@
-import { open, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, cp, mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { exec } from '../core/exec.js';
 import { waitFor } from '../core/wait.js';
@@ -49,6 +49,8 @@ export interface ChaosOptions {
   directors?: 2 | 3;
   kinds?: readonly FaultKind[];
   log?: (line: string) => void;
+  /** Where to keep every node's logs (kawatch, keepalived) and the mail recorder's before the lab goes: DIR/seed-S/NODE/. */
+  artifacts?: string;
 }
 
 export interface ChaosReport {
@@ -254,6 +256,15 @@ async function receivedMail(dir: string): Promise<ReceivedMail[]> {
   return found;
 }
 
+async function keepLogs(lab: LabInfo, dir: string): Promise<void> {
+  for (const node of lab.nodes) {
+    const paths = nodePaths(node.dir);
+    await mkdir(join(dir, node.name), { recursive: true });
+    for (const file of [paths.daemonLog, paths.keepalivedLog]) await copyFile(file, join(dir, node.name, basename(file))).catch(() => undefined);
+  }
+  await cp(lab.mail, join(dir, 'mail'), { recursive: true }).catch(() => undefined);
+}
+
 function emptyCounts(): Record<FaultKind, number> {
   return Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
 }
@@ -269,6 +280,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     if (lab.nodes.length !== directors) throw new Error(`asked for ${directors} directors, the lab has ${lab.nodes.length}: this lab cannot build ${directors} yet`);
     return await runOn(lab, { ...options, log, directors });
   } finally {
+    if (options.artifacts) await keepLogs(lab, join(options.artifacts, `seed-${options.seed}`)).catch((err: Error) => log(`  logs not kept: ${err.message}`));
     await labDown({ prefix: options.prefix });
   }
 }
