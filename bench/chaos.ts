@@ -28,7 +28,8 @@ const KINDS = option('--kinds', FAULT_KINDS.join(',')).split(',') as FaultKind[]
 const unknownKind = KINDS.find((k) => !FAULT_KINDS.includes(k));
 if (unknownKind) throw new Error(`--kinds: unknown fault kind "${unknownKind}" (kinds: ${FAULT_KINDS.join(', ')})`);
 
-console.log(`chaos seed ${SEED} (replay: npm run chaos -- --seed ${SEED} --minutes ${MINUTES} --directors ${DIRECTORS})`);
+const kindsArg = KINDS.length === FAULT_KINDS.length ? '' : ` --kinds ${KINDS.join(',')}`;
+console.log(`chaos seed ${SEED} (replay: npm run chaos -- --seed ${SEED} --minutes ${MINUTES} --directors ${DIRECTORS}${kindsArg})`);
 const report = await runChaos({ prefix: PREFIX, seed: SEED, durationMs: MINUTES * 60_000, directors: DIRECTORS, kinds: KINDS, artifacts: ARTIFACTS, log: (line) => console.log(line) });
 console.log(`logs kept in ${ARTIFACTS}/seed-${SEED}/`);
 console.log(`\nseed ${report.seed}, ${report.directors} directors, ${report.schedule.length} steps`);

@@ -169,7 +169,9 @@ function survey(s: Snapshot, options: DiagnoseOptions): { unreachable: Verdict[]
   const { views, unreachable, heardAt } = currentViews(s, options);
   const found = [...byInstance(views)].flatMap(([iname, accounts]) => {
     const masters = accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER');
-    return candidates({ iname, accounts, masters, heardAt, options, viewCount: views.length, everyoneHeard: unreachable.length === 0 });
+    // Every peer's view at hand: a peer not heard yet at start is not unreachable, but not heard either.
+    const everyoneHeard = unreachable.length === 0 && views.length === Object.keys(s.peers).length + 1;
+    return candidates({ iname, accounts, masters, heardAt, options, viewCount: views.length, everyoneHeard });
   });
   return { unreachable, found };
 }

@@ -317,6 +317,13 @@ describe('no verdict from a benign situation that resembles it', () => {
     expect(kindsAt(silent, NOW, { listeningSince: NOW - 1000 })).toEqual(['peer-unreachable']);
   });
 
+  it('no-master: never from the director\'s own view alone while a peer has not been heard since it started', () => {
+    // Just restarted: keepalived is BACKUP here, the peer (MASTER) not heard yet, within the start-up grace.
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', false), dump(LONG_AGO, { state: 'BACKUP' })]);
+    const s: Snapshot = { ...d1, peers: { d2: { name: 'd2', address: 'd2:9651', errors: 0 } } };
+    expect(kindsAt(s, NOW + 10_000, { listeningSince: NOW + 9000 })).toEqual([]);
+  });
+
   it('no-master: every director BACKUP during an election', () => {
     // d1 has just given MASTER up (its VIP gone); d2 has not taken over yet.
     const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', false), dump(LONG_AGO, { state: 'MASTER' }), fifo(NOW - 1000, 'BACKUP', 100)]);
