@@ -169,7 +169,9 @@ function survey(s: Snapshot, options: DiagnoseOptions): { unreachable: Verdict[]
   const { views, unreachable, heardAt } = currentViews(s, options);
   const found = [...byInstance(views)].flatMap(([iname, accounts]) => {
     const masters = accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER');
-    return candidates({ iname, accounts, masters, heardAt, options, viewCount: views.length, everyoneHeard: unreachable.length === 0 });
+    // Every peer's view at hand: a peer not heard yet at start is not unreachable, but not heard either.
+    const everyoneHeard = unreachable.length === 0 && views.length === Object.keys(s.peers).length + 1;
+    return candidates({ iname, accounts, masters, heardAt, options, viewCount: views.length, everyoneHeard });
   });
   return { unreachable, found };
 }
@@ -292,10 +294,17 @@ export function knownInstances(s: Snapshot): Map<string, number | undefined> {
 /**
  * Verdicts no snapshot can tell from a transition in progress, with how long they must hold:
  * keepalived leaving MASTER (for BACKUP, FAULT or STOP) removes the VIPs first and says so on
- * the FIFO just after, so for that moment the snapshot shows a MASTER without its VIPs.
+ * the FIFO just after, so for that moment the snapshot shows a MASTER without its VIPs; and
+ * keepalived becoming MASTER adds the VIPs first, so for that moment a director still BACKUP by
+ * its last line holds the VIP that the MASTER of a peer's view (fresh, or last heard before a
+ * cut) holds too — until the FIFO line makes it a dual MASTER, judged on fresh views only.
  */
-function holdMs(v: Verdict, options: Pick<DiagnoseOptions, 'confirmAfterMs'>): number {
-  return v.kind === 'vip-absent-on-master' ? options.confirmAfterMs : 0;
+function holdMs(v: Verdict, diagnosed: readonly Verdict[], options: Pick<DiagnoseOptions, 'confirmAfterMs'>): number {
+  if (v.kind === 'vip-absent-on-master') return options.confirmAfterMs;
+  if (v.kind !== 'vip-on-several-nodes') return 0;
+  // On the MASTERs of a split brain diagnosed now, the VIP is that split, confirmed with it.
+  const split = diagnosed.some((d) => d.kind === 'split-brain' && d.iname === v.iname && v.nodes.every((n) => d.masters.includes(n)));
+  return split ? 0 : options.confirmAfterMs;
 }
 
 /**
@@ -311,7 +320,7 @@ export function heldVerdicts(diagnosed: Verdict[], seenSince: ReadonlyMap<string
     const key = verdictKey(v);
     const first = seenSince.get(key) ?? options.now;
     since.set(key, first);
-    const dueAt = first + holdMs(v, options);
+    const dueAt = first + holdMs(v, diagnosed, options);
     if (options.now >= dueAt) verdicts.push(v);
     else if (nextAt === undefined || dueAt < nextAt) nextAt = dueAt;
   }

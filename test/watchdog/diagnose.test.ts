@@ -256,6 +256,41 @@ describe('no verdict from a benign situation that resembles it', () => {
     expect(kindsAt(s, NOW + OPTIONS.unreachableAfterMs)).toEqual(['peer-unreachable']);
   });
 
+  it('vip-on-several-nodes: a director becoming MASTER adds the VIP just before the FIFO says so, whatever peer view is still fresh', () => {
+    // d2 hears no adverts any more and takes VI_1 over: keepalived adds the VIP, then writes the FIFO
+    // line. d1's view is the last one heard (before both links were cut, or just now during a preemption).
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: OPTIONS.confirmAfterMs - 1 }), fc.array(fc.integer({ min: 0, max: OPTIONS.confirmAfterMs - 1 }), { maxLength: 5 }), fc.integer({ min: 0, max: 3000 }), (fifoDelay, looks, heardAgo) => {
+        const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' })]);
+        const before = [netlink(LONG_AGO, '198.18.0.2', false), dump(LONG_AGO, { basePriority: 90 })];
+        const added = group(director('d2', [...before, vipEvent(NOW, 'add')]), [{ of: d1, heardAt: NOW - heardAgo }]);
+        const reported = group(director('d2', [...before, vipEvent(NOW, 'add'), fifo(NOW + fifoDelay, 'MASTER', 90)]), [{ of: d1, heardAt: NOW - heardAgo }]);
+        const reviews = [{ at: NOW, s: added }, ...looks.filter((l) => l < fifoDelay).map((l) => ({ at: NOW + l, s: added })), { at: NOW + fifoDelay, s: reported }].sort((a, b) => a.at - b.at);
+        let seen = new Map<string, number>();
+        for (const { at, s } of reviews) {
+          const held = heldVerdicts(diagnose(s, { ...OPTIONS, now: at }), seen, { ...OPTIONS, now: at });
+          expect(held.verdicts.map((v) => v.kind).filter((k) => k === 'vip-on-several-nodes')).toEqual([]);
+          seen = held.seenSince;
+        }
+      }),
+    );
+  });
+
+  it('vip-on-several-nodes: a VIP that stays on a BACKUP beside its MASTER is reported once it has held for the bound', () => {
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER' })]);
+    const d2 = group(director('d2', [netlink(LONG_AGO, '198.18.0.2', false), dump(LONG_AGO, { basePriority: 90 }), vipEvent(NOW, 'add')]), [{ of: d1, heardAt: NOW - 10 }]);
+    const first = heldVerdicts(diagnose(d2, OPTIONS), new Map(), OPTIONS);
+    expect(first.verdicts).toEqual([]);
+    expect(first.nextAt).toBe(NOW + OPTIONS.confirmAfterMs);
+    const later = { ...OPTIONS, now: NOW + OPTIONS.confirmAfterMs };
+    expect(heldVerdicts(diagnose(d2, later), first.seenSince, later).verdicts).toEqual([{ kind: 'vip-on-several-nodes', iname: 'VI_1', vrid: 51, address: VIP, nodes: ['d1', 'd2'] }]);
+  });
+
+  it('vip-on-several-nodes: on the MASTERs of a split brain, raised with the split, not after it', () => {
+    const split = withPeer(local('MASTER'), peerView('MASTER'));
+    expect(heldVerdicts(diagnose(split, OPTIONS), new Map(), OPTIONS).verdicts.map((v) => v.kind)).toEqual(['split-brain', 'vip-on-several-nodes']);
+  });
+
   it('compares no views heard before the latest transition among them, whatever the states (property)', () => {
     const STATES = ['MASTER', 'BACKUP', 'FAULT'] as const;
     const side = fc.record({ state: fc.constantFrom(...STATES), sinceAgo: fc.integer({ min: 0, max: 60_000 }), priority: fc.integer({ min: 1, max: 254 }), vip: fc.boolean() });
@@ -280,6 +315,13 @@ describe('no verdict from a benign situation that resembles it', () => {
     // A peer that was heard and went silent is unreachable whenever this director started.
     const silent: Snapshot = { ...s, peers: { d2: { ...s.peers.d2!, view: buildView(d1), lastExchange: NOW - OPTIONS.unreachableAfterMs - 1 } } };
     expect(kindsAt(silent, NOW, { listeningSince: NOW - 1000 })).toEqual(['peer-unreachable']);
+  });
+
+  it('no-master: never from the director\'s own view alone while a peer has not been heard since it started', () => {
+    // Just restarted: keepalived is BACKUP here, the peer (MASTER) not heard yet, within the start-up grace.
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', false), dump(LONG_AGO, { state: 'BACKUP' })]);
+    const s: Snapshot = { ...d1, peers: { d2: { name: 'd2', address: 'd2:9651', errors: 0 } } };
+    expect(kindsAt(s, NOW + 10_000, { listeningSince: NOW + 9000 })).toEqual([]);
   });
 
   it('no-master: every director BACKUP during an election', () => {
