@@ -73,6 +73,8 @@ const SAMPLE_INTERVAL_MS = 250;
 const SETTLE_TIMEOUT_MS = 40_000;
 /** How long kawatch's counters may lag keepalived's log at a checkpoint (the FIFO is read, dumps come every few seconds). */
 const COUNT_SETTLE_MS = 10_000;
+/** How long a stopping daemon's counters may take to catch up with keepalived's log. */
+const STOP_SCRAPE_SETTLE_MS = 5_000;
 /** max_restore_after above, plus an election. */
 const RESTORE_TIMEOUT_MS = 30_000;
 const DRAIN_TIMEOUT_MS = 90_000;
@@ -230,9 +232,22 @@ class Observer {
 
   readonly hooks: FaultHooks = {
     beforeDaemonStop: async (node) => {
-      // Its counters die with it: keep what it counted (nothing is in flight, the lab had settled).
-      const counts = await scrapeTransitions(node).catch(() => new Map<string, number>());
-      this.finished.set(node.name, addCounts(this.finished.get(node.name) ?? new Map(), counts));
+      // Its counters die with it: keep what it counted, once they have caught up with keepalived's
+      // log (bounded: a miscount stays for the checkpoint to report). Without the wait, a transition
+      // the daemon counts after this scrape and just before its stop would look missed.
+      const before = this.finished.get(node.name) ?? new Map<string, number>();
+      let counts = new Map<string, number>();
+      await waitFor(
+        `${node.name}'s counters to catch up with keepalived's log before its stop`,
+        async () => {
+          await this.readKeepalivedLog(node);
+          counts = await scrapeTransitions(node).catch(() => new Map<string, number>());
+          const lagging = miscounts(expectedTransitions(this.events, node.name), addCounts(before, counts));
+          return lagging.length === 0 ? { done: true, value: undefined } : { done: false, why: `${lagging.length} differ` };
+        },
+        { timeoutMs: STOP_SCRAPE_SETTLE_MS, intervalMs: 200 },
+      ).catch(() => undefined);
+      this.finished.set(node.name, addCounts(before, counts));
     },
     beforeKeepalivedStop: (node) => this.readKeepalivedLog(node),
     afterKeepalivedStop: async (node, at) => {
@@ -346,7 +361,12 @@ async function runOn(lab: LabInfo, options: ChaosOptions & { log: (line: string)
     }
     // The fault's duration is the schedule's own, not a wait for a condition.
     await sleep(step.holdMs);
-    for (const fault of [...step.faults].reverse()) await healFault(lab, fault, observer.hooks);
+    for (const [n, fault] of [...step.faults].reverse().entries()) {
+      // A daemon restarted by the next heal must not stop in the middle of the transitions this heal
+      // sets off: the VRRP they need first settles (bounded).
+      if (n > 0) await settle(observer, log);
+      await healFault(lab, fault, observer.hooks);
+    }
     await settle(observer, log);
     await checkpoint(i);
   }

@@ -17,7 +17,7 @@ const RUN_MS = 90_000;
  * and `npm run chaos` enforces every one).
  */
 const ENFORCED: Record<InvariantName, true | string> = {
-  'transition-counted-once': 'fails today: a restarted daemon counts INIT->X and misses what keepalived did while it was down (seeds 1 and 2)',
+  'transition-counted-once': true,
   'split-brain-needs-dual-master': true,
   'verdict-from-fresh-view': true,
   'demotion-keeps-a-master': true,
