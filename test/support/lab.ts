@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { type LabDirectorCount, type LabPolicy } from '../../src/lab/plan.js';
+import { nodePaths, type LabDirectorCount, type LabPolicy } from '../../src/lab/plan.js';
 import { type LabInfo, type LabNode } from '../../src/lab/state.js';
 import { labDown, labUp } from '../../src/lab/lifecycle.js';
 import { fetchNodeState } from '../../src/lab/observe.js';
@@ -43,4 +45,13 @@ export type NodeState = Snapshot & { verdicts: Verdict[]; actions: JournalEntry[
 
 export async function nodeState(node: LabNode): Promise<NodeState> {
   return (await fetchNodeState(node)) as NodeState;
+}
+
+/** The director's action journal as it is on disk (empty before the first action). */
+export function journalOf(node: LabNode): JournalEntry[] {
+  try {
+    return readFileSync(join(nodePaths(node.dir).stateDir, 'actions.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalEntry);
+  } catch {
+    return [];
+  }
 }
