@@ -85,6 +85,17 @@ function masterOf(views: PeerView[], node: string, iname: string): boolean {
 }
 
 /**
+ * When the split that `v` is part of began. One partition shows VRID by VRID, each when its
+ * MASTER's adverts stop reaching the others, up to an advert interval apart: a split that began
+ * within a hold-down after another belongs to the same event and ripens with it, so one hold-down
+ * ends the whole event. An older split left unresolved (capped, dry run) shortens nobody's wait.
+ */
+function eventOnset(v: SplitVerdict, splits: readonly SplitVerdict[], now: number, holdDownMs: number): number {
+  const own = v.since ?? now;
+  return Math.min(own, ...splits.map((u) => u.since ?? now).filter((since) => since <= own && own - since <= holdDownMs));
+}
+
+/**
  * What this node should do about split brains, from the same facts every director has. Pure:
  * under `demote` the whole split is planned at once (`planSplits`): for each VRID the first
  * MASTER by VRRP's own order keeps it, and every director not known to hear it demotes its own
@@ -119,7 +130,7 @@ export function decide(input: PolicyInput): Decision[] {
       if (local?.state === 'MASTER') decisions.push(stillMaster(demotion, local, now));
       continue;
     }
-    const onset = v.since ?? now;
+    const onset = eventOnset(v, splits, now, config.holdDownMs);
     if (now - onset < config.holdDownMs) {
       decisions.push({ kind: 'wait', iname: v.iname, why: 'hold-down', until: onset + config.holdDownMs });
       continue;

@@ -127,6 +127,24 @@ describe('planSplits in a group of three', () => {
   });
 });
 
+describe('one hold-down for the whole split', () => {
+  const views = viewsOf({ ...TRIO, hears: { lb1: 0, lb2: 0, lb3: 1 } });
+  /** The splits of the lb3 case, VI_2's beginning `lag` ms after the others (its MASTER's adverts run at another phase). */
+  const lagging = (lag: number, first = NOW - 2000): SplitVerdict[] => splitsOf(views).map((s) => ({ ...s, since: s.iname === 'VI_2' ? first + lag : first }));
+  const acted = (node: string, verdicts: SplitVerdict[]) => decide({ node, now: NOW, verdicts, views, journal: [], config: CONFIG }).flatMap((d) => (d.kind === 'demote' ? [d.iname] : []));
+
+  it('acts on a VRID whose split began later with the first, once the first has lasted the hold-down', () => {
+    expect(acted('lb3', lagging(900))).toEqual(['VI_1', 'VI_2']);
+    // Not before the first one's hold-down is over.
+    expect(acted('lb3', lagging(900, NOW - 1900))).toEqual([]);
+  });
+
+  it('gives a split that began more than a hold-down after an unresolved one a hold-down of its own', () => {
+    expect(acted('lb3', lagging(2500, NOW - 4000))).toEqual(['VI_1']);
+    expect(decide({ node: 'lb3', now: NOW, verdicts: lagging(2500, NOW - 4000), views, journal: [], config: CONFIG })).toContainEqual({ kind: 'wait', iname: 'VI_2', why: 'hold-down', until: NOW + 500 });
+  });
+});
+
 // ---- properties ---------------------------------------------------------------------------------
 
 /** Any group of 2 to 5 directors, any partition of the VRRP segment, 1 to 4 instances, any priorities, some instances in FAULT. */
