@@ -33,6 +33,11 @@ export interface PolicyInput {
   config: PolicyConfig;
   /** Set when every peer is unreachable and so is the configured witness: since when. */
   isolatedSince?: number;
+  /**
+   * Peers not heard since this daemon started and still within the time they have to answer:
+   * their silence says nothing yet (a keeper not heard yet is not a keeper gone).
+   */
+  awaiting?: readonly string[];
 }
 
 const HOUR_MS = 3_600_000;
@@ -193,6 +198,8 @@ export function decide(input: PolicyInput): Decision[] {
     const local = views.find((v) => v.node === node)?.instances.find((i) => i.name === iname);
     if (!local) {
       decisions.push({ kind: 'restore', iname, vrid: entry.vrid, winner: entry.winner, reason: `${iname} is no longer configured here` });
+    } else if (!winnerHolds && entry.winner !== undefined && input.awaiting?.includes(entry.winner)) {
+      decisions.push({ kind: 'wait', iname, why: `${entry.winner} not heard yet since start` });
     } else if (!winnerHolds) {
       // Our demotion must never leave the instance without a MASTER.
       decisions.push({ kind: 'restore', iname, vrid: entry.vrid, winner: entry.winner, reason: `${entry.winner ?? 'the winner'} is no longer heard as MASTER of ${iname}` });
