@@ -5,7 +5,7 @@ import { LabError } from './system.js';
 import type { LabInfo } from './state.js';
 import type { LabDownResult, LabStatus } from './lifecycle.js';
 import type { SplitLink, SplitState } from './split.js';
-import { DEFAULT_PREFIX, LAB_POLICIES, PRIMARY_IFNAME, SECONDARY_IFNAME, type LabPolicy } from './plan.js';
+import { DEFAULT_DIRECTORS, DEFAULT_PREFIX, LAB_DIRECTOR_COUNTS, LAB_POLICIES, PRIMARY_IFNAME, SECONDARY_IFNAME, type LabDirectorCount, type LabPolicy } from './plan.js';
 
 interface CommonOptions {
   prefix: string;
@@ -54,11 +54,13 @@ function formatUp(info: LabInfo, masters: Record<string, string[]>, seconds: num
   ].join('\n');
 }
 
+const pairs = (list: readonly [string, string][]) => list.map(([a, b]) => `${a}–${b}`).join(', ');
+
 function formatStatus(s: LabStatus): string {
   if (!s.info && s.processes.length === 0 && s.strays.length === 0 && !s.namespaces.some((n) => n.present)) {
     return `lab "${s.prefix}" is down (nothing in ${s.dir}, no namespaces)`;
   }
-  const lines = [`lab "${s.prefix}" is ${s.up ? 'up' : 'NOT fully up'}${s.policy ? ` (watchdog policy: ${s.policy})` : ''}${s.split.length ? `, split on ${s.split.join(', ')}` : ''}`];
+  const lines = [`lab "${s.prefix}" is ${s.up ? 'up' : 'NOT fully up'}${s.policy ? ` (watchdog policy: ${s.policy})` : ''}${s.split.length ? `, split on ${s.split.join(', ')}` : ''}${s.splitPairs.length ? `, split between ${pairs(s.splitPairs)}` : ''}${s.cutPairs.length ? `, secondary cut between ${pairs(s.cutPairs)}` : ''}`];
   if (!s.info) lines.push(`  (no finished lab in ${s.dir}: left over from a failed or crashed \`up\`? ${labCommand(s.prefix, 'down')} removes it)`);
   for (const n of s.nodes) {
     const instances = n.instances ? Object.entries(n.instances).map(([name, state]) => `${name} ${state}`).join(', ') : '';
@@ -81,11 +83,13 @@ function formatDown(r: LabDownResult): string {
 }
 
 function formatSplit(s: SplitState): string {
-  if (s.split.length === 0 && s.cut.length === 0 && s.isolated.length === 0) return `lab "${s.prefix}" healed: VRRP flows between the directors again; expect one MASTER per instance within a few seconds (${labCommand(s.prefix, 'status')})`;
+  if (s.split.length === 0 && s.cut.length === 0 && s.isolated.length === 0 && s.splitPairs.length === 0 && s.cutPairs.length === 0) return `lab "${s.prefix}" healed: VRRP flows between the directors again; expect one MASTER per instance within a few seconds (${labCommand(s.prefix, 'status')})`;
   return [
     ...(s.split.length
-      ? [`lab "${s.prefix}": VRRP dropped on the primary link (${PRIMARY_IFNAME}) of ${s.split.join(', ')}: expect both directors to be MASTER of both instances within about 4 s`]
+      ? [`lab "${s.prefix}": VRRP dropped on the primary link (${PRIMARY_IFNAME}) of ${s.split.join(', ')}: expect ${s.split.join(', ')} to be MASTER of every instance within about 4 s, as well as those on the other side`]
       : []),
+    ...(s.splitPairs.length ? [`lab "${s.prefix}": VRRP dropped between ${pairs(s.splitPairs)} on the primary link (${PRIMARY_IFNAME}); the other directors still hear both`] : []),
+    ...(s.cutPairs.length ? [`lab "${s.prefix}": secondary link (${SECONDARY_IFNAME}) cut between ${pairs(s.cutPairs)}`] : []),
     ...(s.cut.length ? [`lab "${s.prefix}": secondary link (${SECONDARY_IFNAME}) cut on ${s.cut.join(', ')}: the daemons lose each other`] : []),
     ...(s.isolated.length ? [`lab "${s.prefix}": ${s.isolated.join(', ')} cut off from both links, the witness (the switch) included`] : []),
     `see ${labCommand(s.prefix, 'status')}; undo with ${labCommand(s.prefix, 'heal')}`,
@@ -125,17 +129,18 @@ function output<T>(
 export function registerLabCommands(program: Command): void {
   const lab = program
     .command('lab')
-    .description('two-director keepalived lab in network namespaces, for demos and integration tests (root)');
+    .description('keepalived lab of two or three directors in network namespaces, for demos and integration tests (root)');
 
   withCommonOptions(lab.command('up'))
     .description('build the lab (removing one with the same prefix first) and wait until each instance has its MASTER')
     .addOption(new Option('--policy <policy>', 'watchdog policy to record for the lab').choices(LAB_POLICIES).default('alert'))
+    .addOption(new Option('--directors <n>', 'how many directors: a pair, or a group of three (with a bridge for the secondary link)').choices(LAB_DIRECTOR_COUNTS.map(String)).default(String(DEFAULT_DIRECTORS)))
     .action(
       output(
         'up',
         async (lab, opts) => {
           const startedAt = performance.now();
-          const info = await lab.labUp({ prefix: opts.prefix, policy: opts.policy as LabPolicy });
+          const info = await lab.labUp({ prefix: opts.prefix, policy: opts.policy as LabPolicy, directors: Number(opts.directors) as LabDirectorCount });
           return { info, seconds: (performance.now() - startedAt) / 1000 };
         },
         async ({ info, seconds }, lab) => formatUp(info, await lab.readMasters(info), seconds),
@@ -146,8 +151,9 @@ export function registerLabCommands(program: Command): void {
   withCommonOptions(lab.command('split'))
     .description("split brain: drop VRRP (IP protocol 112) on one director's primary link with nftables (--link secondary cuts the secondary link instead)")
     .option('--node <name>', 'the director whose link drops traffic', 'lb2')
+    .option('--peer <name>', 'only between --node and this director (not with --link isolate)')
     .addOption(new Option('--link <link>', 'primary: drop VRRP there; secondary: cut the secondary link; both; isolate: drop everything on both links').choices(['primary', 'secondary', 'both', 'isolate']).default('primary'))
-    .action(output('split', (lab, opts) => lab.labSplit({ prefix: opts.prefix, node: opts.node as string, link: opts.link as SplitLink }), formatSplit));
+    .action(output('split', (lab, opts) => lab.labSplit({ prefix: opts.prefix, node: opts.node as string, peer: opts.peer as string | undefined, link: opts.link as SplitLink }), formatSplit));
 
   withCommonOptions(lab.command('heal'))
     .description('remove the split-brain rules from every director (harmless when there are none)')

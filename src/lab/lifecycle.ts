@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/pr
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import type { VrrpState } from '../model/vrrp.js';
-import { DEFAULT_LAB_ROOT, DEFAULT_PREFIX, LAB_POLICIES, apiUrl, checkPrefix, defaultLabDir, freeManagementSlot, labNames, labPaths, masterOf, nodePaths, planLab, topologyCommands, type LabPlan, type LabPolicy, type NodePlan } from './plan.js';
+import { DEFAULT_DIRECTORS, DEFAULT_LAB_ROOT, DEFAULT_PREFIX, LAB_POLICIES, apiUrl, checkDirectors, checkPrefix, defaultLabDir, freeManagementSlot, labNames, labPaths, masterOf, nodePaths, planLab, planNames, topologyCommands, type LabDirectorCount, type LabPlan, type LabPolicy, type NodePlan } from './plan.js';
 import { belongsToLab, findLabProcesses, isRunning, parentOf, spawnDetached, terminate } from './processes.js';
 import { checkScriptPath, renderKawatchConfig, renderKeepalivedConf } from './render.js';
 import { readLabState, updateLabState, writeLabState, type LabInfo, type LabProcess, type LabState } from './state.js';
@@ -22,6 +22,8 @@ export interface LabRef {
 export interface LabUpOptions extends LabRef {
   /** The daemons' watchdog policy (alert, demote, stop). */
   policy?: LabPolicy;
+  /** How many directors: 2 (default) or 3. */
+  directors?: LabDirectorCount;
 }
 
 const MASTERS_TIMEOUT_MS = 30_000;
@@ -160,7 +162,7 @@ async function prepareLabDir(dir: string): Promise<void> {
 }
 
 /**
- * Builds the two-director lab and returns once both daemons answer and each instance has its
+ * Builds the lab of two or three directors and returns once every daemon answers and each instance has its
  * intended MASTER. A lab already up with this prefix is removed first; on failure everything
  * made so far is removed and the error carries the tails of the logs.
  */
@@ -168,6 +170,9 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   const { prefix, dir } = resolveLab(options);
   const policy = options.policy ?? 'alert';
   if (!LAB_POLICIES.includes(policy)) throw new LabError(`invalid policy ${JSON.stringify(policy)}: expected ${LAB_POLICIES.join(', ')}`);
+  const directors = options.directors ?? DEFAULT_DIRECTORS;
+  const badCount = checkDirectors(directors);
+  if (badCount) throw new LabError(badCount);
   await checkPrerequisites();
   const programs = await findPrograms();
   const unusable = [programs.launcher, dir].map(checkScriptPath).find((p) => p !== undefined) ?? (await writableByOthers(programs.launcher));
@@ -175,12 +180,12 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
 
   await labDown({ prefix, dir });
   await prepareLabDir(dir);
-  const slot = freeManagementSlot(await hostIpv4Addresses());
-  if (slot === undefined) throw new LabError('every management subnet of 198.18.2.0/24 is in use: take some labs down first');
-  const plan = planLab(prefix, dir, slot);
-  const names = labNames(prefix);
+  const slot = freeManagementSlot(await hostIpv4Addresses(), directors);
+  if (slot === undefined) throw new LabError(`no room left in 198.18.2.0/24 for the management subnets of ${directors} directors: take some labs down first`);
+  const plan = planLab(prefix, dir, slot, directors);
+  const names = planNames(plan);
   // Recorded before they exist: a crash halfway leaves a state file that names all of it.
-  await writeLabState({ version: 1, prefix, dir, policy, createdAt: new Date().toISOString(), ...names, processes: [], split: [], cut: [], isolated: [] });
+  await writeLabState({ version: 1, prefix, dir, policy, createdAt: new Date().toISOString(), ...names, processes: [], split: [], cut: [], isolated: [], splitPairs: [], cutPairs: [] });
 
   try {
     await buildTopology(plan);
@@ -218,6 +223,8 @@ export interface LabStatus {
   policy?: LabPolicy;
   split: string[];
   cut: string[];
+  splitPairs: [string, string][];
+  cutPairs: [string, string][];
   namespaces: { name: string; present: boolean }[];
   processes: (LabProcess & { running: boolean })[];
   /** Lab processes (by command line) that lab.json does not list: left over from a crash. */
@@ -250,7 +257,7 @@ export async function labStatus(ref: LabRef = {}): Promise<LabStatus> {
     }),
   );
   const up = state?.info !== undefined && namespaces.every((n) => n.present) && processes.every((p) => p.running);
-  return { prefix, dir, up, policy: state?.policy, split: state?.split ?? [], cut: state?.cut ?? [], namespaces, processes, strays, nodes, info: state?.info };
+  return { prefix, dir, up, policy: state?.policy, split: state?.split ?? [], cut: state?.cut ?? [], splitPairs: state?.splitPairs ?? [], cutPairs: state?.cutPairs ?? [], namespaces, processes, strays, nodes, info: state?.info };
 }
 
 export interface LabDownResult {

@@ -127,15 +127,35 @@ export interface SplitRules {
   dropVrrpOn?: string;
   /** Interfaces on which everything is dropped both ways: a cut link. */
   dropAllOn?: string[];
+  /**
+   * VRRP dropped as it arrives from these addresses only: a split between two directors, each
+   * deaf to the other. Inbound only, as adverts go out to a multicast group, not to a director.
+   */
+  dropVrrpFrom?: { ifname: string; addresses: string[] };
+  /** Everything to and from these addresses dropped on the interface: a link cut between two directors. */
+  dropAllWith?: { ifname: string; addresses: string[] };
 }
+
+const addressSet = (addresses: readonly string[]) => (addresses.length === 1 ? addresses[0]! : `{ ${addresses.join(', ')} }`);
 
 /** One node's split rules, replacing whatever it had: the node neither hears nor is heard there. */
 export function renderSplitRuleset(rules: SplitRules): string {
-  const matches = [
-    ...(rules.dropVrrpOn ? [{ ifname: rules.dropVrrpOn, what: ' meta l4proto vrrp' }] : []),
-    ...(rules.dropAllOn ?? []).map((ifname) => ({ ifname, what: '' })),
-  ];
-  const chain = (name: string, hook: string, dir: string) =>
-    [`  chain ${name} {`, `    type filter hook ${hook} priority filter; policy accept;`, ...matches.map((m) => `    ${dir} "${m.ifname}"${m.what} drop`), '  }'].join('\n');
-  return `${renderHealRuleset()}table inet ${SPLIT_TABLE} {\n${chain('input', 'input', 'iifname')}\n${chain('output', 'output', 'oifname')}\n}\n`;
+  const input: string[] = [];
+  const output: string[] = [];
+  const bothWays = (ifname: string, what: string) => {
+    input.push(`iifname "${ifname}"${what} drop`);
+    output.push(`oifname "${ifname}"${what} drop`);
+  };
+  if (rules.dropVrrpOn) bothWays(rules.dropVrrpOn, ' meta l4proto vrrp');
+  for (const ifname of rules.dropAllOn ?? []) bothWays(ifname, '');
+  const from = rules.dropVrrpFrom;
+  if (from?.addresses.length) input.push(`iifname "${from.ifname}" ip saddr ${addressSet(from.addresses)} meta l4proto vrrp drop`);
+  const cut = rules.dropAllWith;
+  if (cut?.addresses.length) {
+    input.push(`iifname "${cut.ifname}" ip saddr ${addressSet(cut.addresses)} drop`);
+    output.push(`oifname "${cut.ifname}" ip daddr ${addressSet(cut.addresses)} drop`);
+  }
+  const chain = (name: string, hook: string, lines: string[]) =>
+    [`  chain ${name} {`, `    type filter hook ${hook} priority filter; policy accept;`, ...lines.map((l) => `    ${l}`), '  }'].join('\n');
+  return `${renderHealRuleset()}table inet ${SPLIT_TABLE} {\n${chain('input', 'input', input)}\n${chain('output', 'output', output)}\n}\n`;
 }

@@ -29,6 +29,8 @@ export interface LabInfo {
   dir: string;
 }
 
+export type NodePair = [string, string];
+
 export type LabProcessRole = 'mail-recorder' | 'daemon' | 'keepalived';
 
 export interface LabProcess {
@@ -53,6 +55,10 @@ export interface LabState {
   cut: string[];
   /** Nodes whose primary link drops everything (with the secondary cut: cut off from all). */
   isolated: string[];
+  /** Pairs of nodes that drop each other's VRRP on the primary segment (names in order). */
+  splitPairs: NodePair[];
+  /** Pairs of nodes whose secondary link drops each other's traffic. */
+  cutPairs: NodePair[];
   /** Set once `up` has finished. */
   info?: LabInfo;
 }
@@ -66,7 +72,7 @@ export async function readLabState(dir: string): Promise<LabState | undefined> {
     return undefined;
   }
   if (doc.version !== 1 || !Array.isArray(doc.namespaces) || !Array.isArray(doc.hostLinks) || !Array.isArray(doc.processes)) return undefined;
-  return { split: [], cut: [], isolated: [], ...doc } as LabState;
+  return { split: [], cut: [], isolated: [], splitPairs: [], cutPairs: [], ...doc } as LabState;
 }
 
 /** Atomic (temp file + rename): a reader never sees half a state file. */

@@ -65,6 +65,8 @@ export class Fencer {
   private pending: Verdict[] = [];
   private lastWaits = new Map<string, string>();
   private due?: number;
+  /** Since when this fencer has been listening: peers not heard since then have had time to answer only after a while. */
+  private listeningSince?: number;
 
   constructor(
     private readonly state: StateStore,
@@ -83,6 +85,7 @@ export class Fencer {
     const { entries, problems } = await this.store.read();
     for (const problem of problems) this.log.warn({ problem }, 'journal line skipped');
     this.journal = entries;
+    this.listeningSince = Date.now();
     // Whatever the policy: keepalived 2.2 and later drop a track_file whose directory is missing when
     // they read their configuration (realpath() fails), and never look again until a reload; a policy
     // changed to demote later would then write files no keepalived reads. keepalived (root) reads it: 0755.
@@ -107,14 +110,17 @@ export class Fencer {
 
   private decisions(now: number): Decision[] {
     const snapshot = this.state.snapshot;
+    const { views, unreachable } = currentViews(snapshot, { ...this.options.diagnose, now, listeningSince: this.listeningSince });
+    const told = new Set([...views.map((v) => v.node), ...unreachable.flatMap((v) => (v.kind === 'peer-unreachable' ? [v.peer] : []))]);
     return decide({
       node: snapshot.node,
       now,
       verdicts: this.pending,
-      views: currentViews(snapshot, { ...this.options.diagnose, now }).views,
+      views,
       journal: this.journal,
       config: this.options.policy,
       isolatedSince: isolatedSince(snapshot, now, this.options.diagnose.unreachableAfterMs),
+      awaiting: Object.values(snapshot.peers).map((p) => p.name).filter((name) => !told.has(name)),
     });
   }
 

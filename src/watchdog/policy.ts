@@ -2,6 +2,7 @@ import type { PeerInstance, PeerView } from '../model/peer.js';
 import type { JournalEntry } from './journal.js';
 import type { Verdict } from './diagnose.js';
 import { addressValue, electionOrder, type Contender } from './election.js';
+import { planSplits, type SplitVerdict } from './split-plan.js';
 
 export interface PolicyConfig {
   mode: 'alert' | 'demote' | 'stop';
@@ -32,6 +33,11 @@ export interface PolicyInput {
   config: PolicyConfig;
   /** Set when every peer is unreachable and so is the configured witness: since when. */
   isolatedSince?: number;
+  /**
+   * Peers not heard since this daemon started and still within the time they have to answer:
+   * their silence says nothing yet (a keeper not heard yet is not a keeper gone).
+   */
+  awaiting?: readonly string[];
 }
 
 const HOUR_MS = 3_600_000;
@@ -84,32 +90,52 @@ function masterOf(views: PeerView[], node: string, iname: string): boolean {
 }
 
 /**
+ * When the split that `v` is part of began. One partition shows VRID by VRID, each when its
+ * MASTER's adverts stop reaching the others, up to an advert interval apart: a split that began
+ * within a hold-down after another belongs to the same event and ripens with it, so one hold-down
+ * ends the whole event. An older split left unresolved (capped, dry run) shortens nobody's wait.
+ */
+function eventOnset(v: SplitVerdict, splits: readonly SplitVerdict[], now: number, holdDownMs: number): number {
+  const own = v.since ?? now;
+  return Math.min(own, ...splits.map((u) => u.since ?? now).filter((since) => since <= own && own - since <= holdDownMs));
+}
+
+/**
  * What this node should do about split brains, from the same facts every director has. Pure:
- * the loser by VRRP's own order acts on its own instance only, and only while the winner is
- * heard and MASTER; a demotion is undone after a while, at once if the winner goes away.
+ * under `demote` the whole split is planned at once (`planSplits`): for each VRID the first
+ * MASTER by VRRP's own order keeps it, and every director not known to hear it demotes its own
+ * instance, MASTER or BACKUP, so one hold-down ends the split in a group of any size; each acts
+ * only while the keeper is heard and MASTER. A demotion is undone after a while, at once if the
+ * keeper goes away.
  */
 export function decide(input: PolicyInput): Decision[] {
   const { node, now, verdicts, views, journal, config, isolatedSince } = input;
   const decisions: Decision[] = [];
   const demoted = activeDemotions(journal);
   const recent = journal.filter((e) => now - e.at < HOUR_MS);
+  const splits = config.mode === 'alert' ? [] : verdicts.filter((v): v is SplitVerdict => v.kind === 'split-brain');
+  const plan = config.mode === 'demote' ? new Map(planSplits(splits, views).vrids.map((p) => [p.iname, p])) : undefined;
 
-  const ripe: { verdict: Extract<Verdict, { kind: 'split-brain' }>; order: Contender[] }[] = [];
+  const ripe: { verdict: SplitVerdict; order: Contender[] }[] = [];
   const orders: Contender[][] = [];
-  for (const v of verdicts) {
-    if (v.kind !== 'split-brain' || !v.masters.includes(node) || config.mode === 'alert') continue;
+  for (const v of splits) {
+    const mine = v.masters.includes(node);
+    // Under demote a BACKUP acts too when the plan says it cannot hear the keeper; under stop only a MASTER does.
+    if (!mine && !plan?.get(v.iname)?.demote.includes(node)) continue;
     const contenders = v.masters.flatMap((m) => {
       const instance = views.find((view) => view.node === m)?.instances.find((i) => i.name === v.iname);
       return instance ? [{ node: m, instance }] : [];
     });
     const order = electionOrder(contenders);
-    if (order) orders.push(order);
+    if (order && mine) orders.push(order);
     const demotion = demoted.get(v.iname);
     if (demotion) {
-      decisions.push(stillMaster(demotion, views.find((view) => view.node === node)?.instances.find((i) => i.name === v.iname), now));
+      const local = views.find((view) => view.node === node)?.instances.find((i) => i.name === v.iname);
+      // A BACKUP demoted with the plan has nothing left to leave.
+      if (local?.state === 'MASTER') decisions.push(stillMaster(demotion, local, now));
       continue;
     }
-    const onset = v.since ?? now;
+    const onset = eventOnset(v, splits, now, config.holdDownMs);
     if (now - onset < config.holdDownMs) {
       decisions.push({ kind: 'wait', iname: v.iname, why: 'hold-down', until: onset + config.holdDownMs });
       continue;
@@ -125,9 +151,9 @@ export function decide(input: PolicyInput): Decision[] {
   // loses one VRID, so one director is chosen for the whole group (the one that wins fewest), from
   // every split seen — not only those past their hold-down, which ripen at different moments.
   const kind = config.mode === 'stop' ? 'stop' : 'demote';
-  const targets = kind === 'stop' ? (stopLoser(orders) === node ? ripe.slice(0, 1) : []) : ripe.filter((r) => r.order[0]!.node !== node);
+  const targets = kind === 'stop' ? (stopLoser(orders) === node ? ripe.slice(0, 1) : []) : ripe.filter((r) => plan?.get(r.verdict.iname)?.demote.includes(node));
   for (const { verdict: v, order } of targets) {
-    const winner = order.find((c) => c.node !== node)!.node;
+    const winner = plan?.get(v.iname)?.keeper ?? order.find((c) => c.node !== node)!.node;
     const last = journal.filter((e) => e.iname === v.iname || kind === 'stop').at(-1);
     if (last && now - last.at < config.cooldownMs) {
       decisions.push({ kind: 'wait', iname: v.iname, why: 'cooldown', until: last.at + config.cooldownMs });
@@ -144,7 +170,9 @@ export function decide(input: PolicyInput): Decision[] {
       : config.restoreAfterMs;
     const reason = kind === 'stop'
       ? `split brain on ${ripe.map((r) => r.verdict.iname).join(', ')}: this director wins fewest of them, ${winner} keeps them`
-      : `split brain on ${v.iname} with ${winner}, which wins VRRP's election`;
+      : v.masters.includes(node)
+        ? `split brain on ${v.iname} with ${winner}, which wins VRRP's election`
+        : `split brain on ${v.iname} between ${v.masters.join(' and ')}: ${winner} keeps it by VRRP's election, and this director, not known to hear ${winner}, would take it over from a demoted MASTER`;
     decisions.push({ kind, iname: v.iname, vrid: v.vrid, winner, reason, restoreAfterMs });
   }
 
@@ -170,6 +198,8 @@ export function decide(input: PolicyInput): Decision[] {
     const local = views.find((v) => v.node === node)?.instances.find((i) => i.name === iname);
     if (!local) {
       decisions.push({ kind: 'restore', iname, vrid: entry.vrid, winner: entry.winner, reason: `${iname} is no longer configured here` });
+    } else if (!winnerHolds && entry.winner !== undefined && input.awaiting?.includes(entry.winner)) {
+      decisions.push({ kind: 'wait', iname, why: `${entry.winner} not heard yet since start` });
     } else if (!winnerHolds) {
       // Our demotion must never leave the instance without a MASTER.
       decisions.push({ kind: 'restore', iname, vrid: entry.vrid, winner: entry.winner, reason: `${entry.winner ?? 'the winner'} is no longer heard as MASTER of ${iname}` });

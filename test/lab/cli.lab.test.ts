@@ -116,6 +116,21 @@ interface StatusResult {
   info?: LabInfo;
 }
 
+/**
+ * A crash by hand, as after `kill -9`: every daemon and keepalived process (VRRP children too,
+ * at least `processes` of them), by command line, and lab.json gone; only the mail recorder is left.
+ */
+async function crash(processes: number): Promise<{ pid: number }> {
+  const recorder = (await labJson<StatusResult>('status')).processes.find((p) => p.role === 'mail-recorder');
+  expect(recorder?.running).toBe(true);
+  const victims = (await processesMentioning(LAB_DIR)).map((p) => Number(p.split(':')[0])).filter((pid) => pid !== recorder!.pid);
+  expect(victims.length).toBeGreaterThanOrEqual(processes);
+  for (const pid of victims) process.kill(pid, 'SIGKILL');
+  await waitFor(async () => (await processesMentioning(LAB_DIR)).length === 1, 'only the mail recorder to be left');
+  unlinkSync(labPaths(LAB_DIR).state);
+  return recorder!;
+}
+
 describeWithPrereqs('kawatch lab command line (real lab)', { root: true, commands: ['keepalived', 'nft', 'ip'], files: [fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))] }, () => {
   let lab: LabInfo;
 
@@ -228,20 +243,38 @@ describeWithPrereqs('kawatch lab command line (real lab)', { root: true, command
 
   it('down after a crash (daemons and keepalived SIGKILLed, lab.json gone) still removes everything', async () => {
     lab = await labJson<LabInfo>('up');
-    const recorder = (await labJson<StatusResult>('status')).processes.find((p) => p.role === 'mail-recorder');
-    expect(recorder?.running).toBe(true);
-    // By hand, as after `kill -9`: every daemon and keepalived process (VRRP children too), by command line.
-    const victims = (await processesMentioning(LAB_DIR)).map((p) => Number(p.split(':')[0])).filter((pid) => pid !== recorder!.pid);
-    expect(victims.length).toBeGreaterThanOrEqual(4);
-    for (const pid of victims) process.kill(pid, 'SIGKILL');
-    await waitFor(async () => (await processesMentioning(LAB_DIR)).length === 1, 'only the mail recorder to be left');
-    unlinkSync(labPaths(LAB_DIR).state);
+    const recorder = await crash(4);
 
     // Nothing records the mail recorder any more: down must find it by its command line.
     const down = await labJson<LabDownResult>('down');
-    expect(down.processes).toEqual([recorder!.pid]);
+    expect(down.processes).toEqual([recorder.pid]);
     expect(down.removedDir).toBe(true);
     expect(down.namespaces).toHaveLength(3);
+    await expectNothingLeft(LAB_DIR);
+  });
+
+  it('up --directors 3: a group of three that status, split --peer, heal and down after a crash all handle', async () => {
+    lab = oneJsonObject<LabInfo>((await kawatchLab('up', '--directors', '3', '--json')).stdout);
+    expect(lab.nodes.map((n) => n.name)).toEqual(['lb1', 'lb2', 'lb3']);
+    const own = { lb1: { VI_1: 'MASTER', VI_2: 'BACKUP', VI_3: 'BACKUP' }, lb2: { VI_1: 'BACKUP', VI_2: 'MASTER', VI_3: 'BACKUP' }, lb3: { VI_1: 'BACKUP', VI_2: 'BACKUP', VI_3: 'MASTER' } };
+    await untilStates(lab, own, 'each of the three MASTER of its own instance');
+    const status = await labJson<StatusResult>('status');
+    expect(status.up).toBe(true);
+    expect(status.namespaces.map((n) => n.name).sort()).toEqual([`${PREFIX}-lb1`, `${PREFIX}-lb2`, `${PREFIX}-lb3`, `${PREFIX}-sw`]);
+
+    // lb1 and lb3 deaf to each other, lb2 hearing both: each of the two takes the other's VRID where lb2 ranks below it.
+    const split = oneJsonObject<{ splitPairs: string[][] }>((await kawatchLab('split', '--node', 'lb3', '--peer', 'lb1', '--json')).stdout);
+    expect(split.splitPairs).toEqual([['lb1', 'lb3']]);
+    const pairSplit = { lb1: { VI_1: 'MASTER', VI_2: 'BACKUP', VI_3: 'MASTER' }, lb2: own.lb2, lb3: { VI_1: 'MASTER', VI_2: 'BACKUP', VI_3: 'MASTER' } };
+    await untilStates(lab, pairSplit, 'lb1 and lb3 both MASTER of VI_1 and VI_3, lb2 left alone');
+    await kawatchLab('heal');
+    await untilStates(lab, own, 'the three back on their own instances');
+
+    // A crash, as above: only the mail recorder left, lab.json gone; down knows the names of a group of three.
+    await crash(6);
+    const down = await labJson<LabDownResult>('down');
+    expect(down.namespaces.sort()).toEqual([`${PREFIX}-lb1`, `${PREFIX}-lb2`, `${PREFIX}-lb3`, `${PREFIX}-sw`]);
+    expect(down.hostLinks.sort()).toEqual([`${PREFIX}-lb1`, `${PREFIX}-lb2`, `${PREFIX}-lb3`]);
     await expectNothingLeft(LAB_DIR);
   });
 });

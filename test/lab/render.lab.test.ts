@@ -11,6 +11,7 @@ import { describeWithPrereqs } from '../support/prereq.js';
 // The rendered files themselves are checked in render.test.ts; here the real keepalived reads them.
 const LAUNCHER = fileURLToPath(new URL('../../bin/kawatch', import.meta.url));
 const PLAN = planLab('kwtrender', '/run/kawatch-lab/kwtrender', 3);
+const TRIO = planLab('kwgtrio', '/run/kawatch-lab/kwgtrio', 2, 3);
 const keepalivedTest = (file: string) => keepalivedConfigTest(file, { interface: PRIMARY_IFNAME, peer: 'peer0' });
 
 describeWithPrereqs('rendered keepalived.conf under the real keepalived', { commands: ['keepalived', 'unshare', 'ip'] }, () => {
@@ -35,6 +36,16 @@ describeWithPrereqs('rendered keepalived.conf under the real keepalived', { comm
       expect(result.code).toBe(0);
     });
   }
+
+  it('is accepted by keepalived -t without a remark for each director of a group of three', async () => {
+    for (const node of TRIO.nodes) {
+      const file = join(dir, `trio-${node.name}.conf`);
+      writeFileSync(file, renderKeepalivedConf(TRIO, node, { launcher: LAUNCHER }));
+      const result = await keepalivedTest(file);
+      expect(result.stderr.trim(), node.name).toBe('');
+      expect(result.code, node.name).toBe(0);
+    }
+  });
 
   it('would notice a broken file (the check above can fail)', async () => {
     const broken = join(dir, 'broken.conf');

@@ -8,8 +8,11 @@ import type { ConfNode } from '../../src/keepalived/conf/ast.js';
 import { parseText } from '../../src/keepalived/conf/parse.js';
 import {
   API_PORT,
-  MANAGEMENT_SLOTS,
+  managementSlots,
   PRIMARY_IFNAME,
+  SECONDARY_BRIDGE_IFNAME,
+  labNames,
+  planNames,
   SECONDARY_IFNAME,
   checkPrefix,
   freeManagementSlot,
@@ -20,6 +23,7 @@ import {
   type NodePlan,
 } from '../../src/lab/plan.js';
 import { topologyCommands } from '../../src/lab/plan.js';
+import { splitRules } from '../../src/lab/split.js';
 import { SPLIT_TABLE, checkScriptPath, renderHealRuleset, renderKawatchConfig, renderKeepalivedConf, renderSplitRuleset } from '../../src/lab/render.js';
 import { inPrivateNetns } from '../support/keepalived-check.js';
 import { describeWithPrereqs } from '../support/prereq.js';
@@ -106,7 +110,7 @@ describe('planLab', () => {
   });
 
   it('gives every management slot its own addresses, so labs side by side never share one', () => {
-    const all = Array.from({ length: MANAGEMENT_SLOTS }, (_, slot) => managementAddresses(planLab('kwtrender', '/tmp/x', slot))).flat();
+    const all = Array.from({ length: managementSlots() }, (_, slot) => managementAddresses(planLab('kwtrender', '/tmp/x', slot))).flat();
     for (const a of all) expect(inNetwork(a, '198.18.0.0', 15), a).toBe(true);
     expect(new Set(all).size).toBe(all.length);
   });
@@ -136,8 +140,71 @@ describe('planLab', () => {
       expect(() => planLab(bad, '/tmp/x', 0), bad).toThrow(/invalid lab prefix/);
     }
     expect(() => planLab('kw', '/tmp/x', -1)).toThrow(/out of range/);
-    expect(() => planLab('kw', '/tmp/x', MANAGEMENT_SLOTS)).toThrow(/out of range/);
+    expect(() => planLab('kw', '/tmp/x', managementSlots())).toThrow(/out of range/);
     expect(() => planLab('kw', '/tmp/x', 1.5)).toThrow(/out of range/);
+  });
+});
+
+describe('planLab with three directors', () => {
+  const TRIO = planLab('kwgtrio', '/run/kawatch-lab/kwgtrio', 2, 3);
+
+  it('keeps the pair exactly as it was: two directors, two instances, a direct secondary veth', () => {
+    expect(PLAN.nodes.map((n) => n.name)).toEqual(['lb1', 'lb2']);
+    expect(PLAN.instances.map((i) => [i.name, i.vrid, i.priorities])).toEqual([['VI_1', 51, { lb1: 100, lb2: 80 }], ['VI_2', 55, { lb1: 80, lb2: 100 }]]);
+    expect(PLAN.secondaryLink).toBe('veth');
+    expect(topologyCommands(PLAN).flat()).not.toContain(SECONDARY_BRIDGE_IFNAME);
+    expect(topologyCommands(PLAN)).toContainEqual(['-n', 'kwtrender-lb1', 'link', 'add', SECONDARY_IFNAME, 'type', 'veth', 'peer', 'name', SECONDARY_IFNAME, 'netns', 'kwtrender-lb2']);
+  });
+
+  it('gives each VRID one owner and a strict order of backups, and each director one VRID to own', () => {
+    expect(TRIO.nodes.map((n) => n.name)).toEqual(['lb1', 'lb2', 'lb3']);
+    for (const instance of TRIO.instances) {
+      const priorities = TRIO.nodes.map((n) => instance.priorities[n.name]);
+      for (const p of priorities) expect(p, instance.name).toBeTypeOf('number');
+      expect(new Set(priorities).size, instance.name).toBe(TRIO.nodes.length);
+    }
+    expect(TRIO.instances.map(masterOf).sort()).toEqual(['lb1', 'lb2', 'lb3']);
+    const all = planAddresses(TRIO);
+    expect(new Set(all).size).toBe(all.length);
+    for (const a of all) expect(inNetwork(a, '198.18.0.0', 15), a).toBe(true);
+  });
+
+  it('puts the secondary link on its own bridge in the switch namespace, one port per director', () => {
+    expect(TRIO.secondaryLink).toBe('bridge');
+    const commands = topologyCommands(TRIO);
+    expect(commands).toContainEqual(['-n', TRIO.switchNetns, 'link', 'add', SECONDARY_BRIDGE_IFNAME, 'type', 'bridge']);
+    for (const node of TRIO.nodes) {
+      expect(commands).toContainEqual(['-n', TRIO.switchNetns, 'link', 'add', node.switchPorts.secondary, 'type', 'veth', 'peer', 'name', SECONDARY_IFNAME, 'netns', node.netns]);
+      expect(commands).toContainEqual(['-n', TRIO.switchNetns, 'link', 'set', node.switchPorts.secondary, 'master', SECONDARY_BRIDGE_IFNAME, 'up']);
+    }
+    // No direct veth between two directors.
+    expect(commands.filter((c) => c[0] === '-n' && c[1] !== TRIO.switchNetns && c.includes('veth'))).toEqual([]);
+  });
+
+  it('sizes the management slot for three /30s, distinct across slots and apart from the pair layout', () => {
+    const slots = managementSlots(3);
+    const all = Array.from({ length: slots }, (_, slot) => managementAddresses(planLab('kwgtrio', '/tmp/x', slot, 3))).flat();
+    expect(new Set(all).size).toBe(all.length);
+    for (const a of all) expect(inNetwork(a, '198.18.2.0', 24), a).toBe(true);
+    for (const node of TRIO.nodes) {
+      for (const other of TRIO.nodes.filter((n) => n !== node)) expect(inNetwork(other.management.address, node.management.hostAddress, node.management.prefixLength)).toBe(false);
+    }
+    // A pair in slot 0 takes half of the first slot of three: the trio goes to the next one.
+    const pair = managementAddresses(planLab('kwtrender', '/tmp/x', 0));
+    expect(freeManagementSlot(pair, 3)).toBe(1);
+    expect(freeManagementSlot(managementAddresses(planLab('kwgtrio', '/tmp/x', 0, 3)), 2)).toBe(2);
+    expect(() => planLab('kw', '/tmp/x', slots, 3)).toThrow(/out of range/);
+    expect(() => planLab('kw', '/tmp/x', 0, 4 as 3)).toThrow(/director count/);
+  });
+
+  it('knows every name a lab of any size makes, for cleaning up after a crash', () => {
+    for (const plan of [planLab('kwgtrio', '/tmp/x', 0), planLab('kwgtrio', '/tmp/x', 0, 3)]) {
+      const names = planNames(plan);
+      const known = labNames('kwgtrio');
+      for (const n of names.namespaces) expect(known.namespaces).toContain(n);
+      for (const l of names.hostLinks) expect(known.hostLinks).toContain(l);
+      expect(names.namespaces).toHaveLength(plan.nodes.length + 1);
+    }
   });
 });
 
@@ -161,7 +228,7 @@ describe('freeManagementSlot', () => {
   });
 
   it('returns undefined when every slot is in use', () => {
-    const used = Array.from({ length: MANAGEMENT_SLOTS }, (_, slot) => slotAddresses(slot)).flat();
+    const used = Array.from({ length: managementSlots() }, (_, slot) => slotAddresses(slot)).flat();
     expect(freeManagementSlot(used)).toBeUndefined();
   });
 });
@@ -327,6 +394,31 @@ function rulesOf(listing: string): { tables: string[]; chains: { name: string; h
   return { tables, chains, rules };
 }
 
+describe('splits between two directors', () => {
+  const TRIO = planLab('kwgtrio', '/run/kawatch-lab/kwgtrio', 2, 3);
+  const nodes = TRIO.nodes.map((n) => ({ name: n.name, primary: n.primary.address, secondary: n.secondary.address }));
+  const [lb1, lb2, lb3] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
+  const lists = { split: [], cut: [], isolated: [], splitPairs: [['lb1', 'lb2'] as [string, string]], cutPairs: [['lb2', 'lb3'] as [string, string]] };
+
+  it('make each of the pair deaf to the other only, and leave the third director out of it', () => {
+    const rules1 = ruleLines(renderSplitRuleset(splitRules(lists, lb1, nodes)));
+    expect(rules1).toEqual([`iifname "${PRIMARY_IFNAME}" ip saddr ${lb2.primary} meta l4proto vrrp drop`]);
+    const rules2 = ruleLines(renderSplitRuleset(splitRules(lists, lb2, nodes)));
+    expect(rules2.sort()).toEqual([
+      `iifname "${PRIMARY_IFNAME}" ip saddr ${lb1.primary} meta l4proto vrrp drop`,
+      `iifname "${SECONDARY_IFNAME}" ip saddr ${lb3.secondary} drop`,
+      `oifname "${SECONDARY_IFNAME}" ip daddr ${lb3.secondary} drop`,
+    ].sort());
+    const rules3 = ruleLines(renderSplitRuleset(splitRules(lists, lb3, nodes)));
+    expect(rules3.sort()).toEqual([`iifname "${SECONDARY_IFNAME}" ip saddr ${lb2.secondary} drop`, `oifname "${SECONDARY_IFNAME}" ip daddr ${lb2.secondary} drop`].sort());
+  });
+
+  it('name a set when a director is split from several', () => {
+    const rules = ruleLines(renderSplitRuleset(splitRules({ ...lists, splitPairs: [['lb1', 'lb2'], ['lb1', 'lb3']] }, lb1, nodes)));
+    expect(rules).toEqual([`iifname "${PRIMARY_IFNAME}" ip saddr { ${lb2.primary}, ${lb3.primary} } meta l4proto vrrp drop`]);
+  });
+});
+
 describeWithPrereqs('split and heal rulesets under the real nft', { commands: ['nft', 'unshare'] }, () => {
   const apply = (scripts: string[]) =>
     inPrivateNetns('for f in "$@"; do nft -f "$f" || exit $?; done; nft -p -j list ruleset', scripts);
@@ -334,6 +426,7 @@ describeWithPrereqs('split and heal rulesets under the real nft', { commands: ['
   let split: string;
   let cut: string;
   let heal: string;
+  let pairs: string;
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'kawatch-nft-'));
@@ -343,11 +436,13 @@ describeWithPrereqs('split and heal rulesets under the real nft', { commands: ['
     writeFileSync(split, renderSplitRuleset(VRRP_SPLIT));
     writeFileSync(cut, renderSplitRuleset(SPLIT_AND_CUT));
     writeFileSync(heal, renderHealRuleset());
+    pairs = join(dir, 'pairs.nft');
+    writeFileSync(pairs, renderSplitRuleset({ dropVrrpFrom: { ifname: PRIMARY_IFNAME, addresses: ['198.18.0.2', '198.18.0.3'] }, dropAllWith: { ifname: SECONDARY_IFNAME, addresses: ['198.18.1.3'] } }));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('all pass nft -c', async () => {
-    for (const file of [split, cut, heal]) {
+    for (const file of [split, cut, heal, pairs]) {
       const result = await inPrivateNetns('exec nft -c -f "$1"', [file]);
       expect(result.stderr).toBe('');
       expect(result.code, file).toBe(0);

@@ -1,24 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, beforeAll, expect, it } from 'vitest';
 import { type LabNode } from '../../src/lab/state.js';
 import { labHeal, labSplit } from '../../src/lab/split.js';
 import { startDaemon, stopDaemon } from '../../src/lab/directors.js';
-import { nodePaths } from '../../src/lab/plan.js';
-import type { JournalEntry } from '../../src/watchdog/journal.js';
-import { nodeState, useLab } from '../support/lab.js';
+import { journalOf, nodeState, useLab } from '../support/lab.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
 
 const state = nodeState;
 const stateOf = async (node: LabNode, iname: string) => (await state(node)).instances[iname]?.state;
-const journal = (node: LabNode): JournalEntry[] => {
-  try {
-    return readFileSync(join(nodePaths(node.dir).stateDir, 'actions.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalEntry);
-  } catch {
-    return [];
-  }
-};
+const journal = journalOf;
 
 /** One MASTER per instance, where the multi-master model wants it. */
 async function untilIntendedMasters(lb1: LabNode, lb2: LabNode): Promise<void> {

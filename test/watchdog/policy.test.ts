@@ -62,6 +62,8 @@ describe('decide', () => {
     expect(actions(input('lb2', { verdicts: [], views: healed, journal: [demoted], now: NOW + 29_500 }))).toEqual([expect.objectContaining({ kind: 'restore', iname: 'VI_1' })]);
     const winnerGone = [view('lb2', 'FAULT', 80, '198.18.0.2')];
     expect(actions(input('lb2', { verdicts: [], views: winnerGone, journal: [demoted] }))).toEqual([expect.objectContaining({ kind: 'restore', reason: expect.stringContaining('no longer heard as MASTER') })]);
+    // Just restarted, lb1 not heard yet but still within its time to answer: not gone, nothing restored.
+    expect(decide(input('lb2', { verdicts: [], views: winnerGone, journal: [demoted], awaiting: ['lb1'] }))).toEqual([{ kind: 'wait', iname: 'VI_1', why: 'lb1 not heard yet since start' }]);
   });
 
   it('gives keepalived an advert interval to leave MASTER after a demotion before doubting the track file', () => {
