@@ -1,11 +1,10 @@
-import { readFile, rm } from 'node:fs/promises';
-import { labPaths, PRIMARY_IFNAME } from './plan.js';
-import { spawnDetached, terminate } from './processes.js';
+import { PRIMARY_IFNAME } from './plan.js';
+import { terminate } from './processes.js';
+import { spawnMailRecorder } from './lifecycle.js';
 import { labHeal, labSplit } from './split.js';
 import { readLabState, type LabInfo, type LabNode } from './state.js';
 import { LabError, nftInNetns } from './system.js';
-import { childEnv, findPrograms, record, reconfigureDaemon, startDaemon, startKeepalived, stopDaemon, stopKeepalived, stillRunning } from './directors.js';
-import { waitFor } from '../core/wait.js';
+import { findPrograms, reconfigureDaemon, startDaemon, startKeepalived, stopDaemon, stopKeepalived } from './directors.js';
 
 /**
  * Faults for randomized testing of a running lab (in the spirit of Pacemaker's CTS): a seeded
@@ -183,7 +182,6 @@ function nodeOf(lab: LabInfo, name: string): LabNode {
   return node;
 }
 
-const MAIL_RECORDER_TIMEOUT_MS = 10_000;
 
 function hostOf(hostPort: string): string {
   return hostPort.slice(0, hostPort.lastIndexOf(':'));
@@ -195,24 +193,9 @@ async function stopMailRecorder(lab: LabInfo): Promise<void> {
 }
 
 /** The recorder again on the port the daemons' configurations name. */
-async function startMailRecorder(lab: LabInfo): Promise<void> {
-  const paths = labPaths(lab.dir);
-  const programs = await findPrograms();
-  const port = lab.smtp.slice(lab.smtp.lastIndexOf(':') + 1);
-  const hosts = [hostOf(lab.smtp), ...lab.nodes.map((n) => hostOf(n.smtp))];
-  await rm(paths.mailRecorderReady, { force: true });
-  const argv = [programs.node, programs.mailRecorder, '--dir', paths.mail, ...hosts.flatMap((h) => ['--listen', h]), '--port', port, '--ready', paths.mailRecorderReady];
-  const pid = await spawnDetached(argv, paths.mailRecorderLog, childEnv());
-  await record(lab.dir, { role: 'mail-recorder', pid });
-  await waitFor(
-    'the mail recorder to listen again',
-    async () => {
-      await stillRunning(pid, 'the mail recorder', paths.mailRecorderLog);
-      const ready = await readFile(paths.mailRecorderReady, 'utf8').catch(() => undefined);
-      return ready ? { done: true, value: undefined } : { done: false, why: `no ${paths.mailRecorderReady} yet` };
-    },
-    { timeoutMs: MAIL_RECORDER_TIMEOUT_MS },
-  );
+async function restartMailRecorder(lab: LabInfo): Promise<void> {
+  const port = Number(lab.smtp.slice(lab.smtp.lastIndexOf(':') + 1));
+  await spawnMailRecorder(lab.dir, [hostOf(lab.smtp), ...lab.nodes.map((n) => hostOf(n.smtp))], await findPrograms(), port);
 }
 
 /** Injects one fault. Restarts and reconfigurations stop the process here and start it again in `healFault`. */
@@ -275,7 +258,7 @@ export async function healFault(lab: LabInfo, fault: Fault, hooks: FaultHooks = 
       });
       return;
     case 'smtp-outage':
-      await startMailRecorder(lab);
+      await restartMailRecorder(lab);
       return;
   }
 }

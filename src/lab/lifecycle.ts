@@ -77,13 +77,16 @@ async function writeNodeFiles(plan: LabPlan, programs: Programs, policy: LabPoli
   }
 }
 
-/** Listens on the host's loopback for tests, and on each management link's host end for the daemons in the namespaces. */
-async function startMailRecorder(plan: LabPlan, programs: Programs): Promise<number> {
-  const paths = labPaths(plan.dir);
-  const hosts = ['127.0.0.1', ...plan.nodes.map((n) => n.management.hostAddress)];
-  const argv = [programs.node, programs.mailRecorder, '--dir', paths.mail, ...hosts.flatMap((h) => ['--listen', h]), '--ready', paths.mailRecorderReady];
+/**
+ * Starts the lab's mail recorder on `hosts` (the host's loopback for tests, each management link's
+ * host end for the daemons in the namespaces), on `port` or a free one, and resolves with the port.
+ */
+export async function spawnMailRecorder(dir: string, hosts: readonly string[], programs: Programs, port?: number): Promise<number> {
+  const paths = labPaths(dir);
+  await rm(paths.mailRecorderReady, { force: true });
+  const argv = [programs.node, programs.mailRecorder, '--dir', paths.mail, ...hosts.flatMap((h) => ['--listen', h]), ...(port === undefined ? [] : ['--port', String(port)]), '--ready', paths.mailRecorderReady];
   const pid = await spawnDetached(argv, paths.mailRecorderLog, childEnv());
-  await record(plan.dir, { role: 'mail-recorder', pid });
+  await record(dir, { role: 'mail-recorder', pid });
   return waitFor(
     'the mail recorder to listen',
     async () => {
@@ -190,7 +193,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   try {
     await buildTopology(plan);
     // The recorder first: its port goes into the daemons' configuration.
-    const smtpPort = await startMailRecorder(plan, programs);
+    const smtpPort = await spawnMailRecorder(plan.dir, ['127.0.0.1', ...plan.nodes.map((n) => n.management.hostAddress)], programs);
     await writeNodeFiles(plan, programs, policy, smtpPort);
     const info = describeLab(plan, policy, smtpPort);
     // Daemons first, so they create the FIFOs (keepalived would otherwise own them) and see every transition.

@@ -1,8 +1,8 @@
 import type { Registry } from 'prom-client';
 import { VRRP_SCRIPT_STATES, type VrrpScriptStatus } from '../model/vrrp.js';
-import type { InstanceView, Snapshot } from '../state/snapshot.js';
+import type { Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
-import { STATE_VALUE } from './keepalived.js';
+import { running, STATE_VALUE } from './keepalived.js';
 import { snapshotGauge } from './snapshot-metric.js';
 
 /**
@@ -11,10 +11,6 @@ import { snapshotGauge } from './snapshot-metric.js';
  */
 
 /** Instances keepalived currently runs, as keepalived_vrrp_state counts them. */
-function running(s: Snapshot): InstanceView[] {
-  return Object.values(s.instances).filter((i) => i.state !== 'STOP' && i.state !== 'DELETED');
-}
-
 /** One entry per script, whichever instances track it: keepalived runs each script once. */
 function scriptsOf(s: Snapshot): VrrpScriptStatus[] {
   const byName = new Map<string, VrrpScriptStatus>();

@@ -32,7 +32,8 @@ function instanceLabels(i: InstanceView): { iname: string; intf: string; vrid: s
 }
 
 /** Instances keepalived currently runs: a stopped keepalived reports none, as its own dump would. */
-function running(s: Snapshot): InstanceView[] {
+/** The instances of a running keepalived: a stopped or deleted one has no state to export. */
+export function running(s: Snapshot): InstanceView[] {
   return Object.values(s.instances).filter((i) => i.state !== 'STOP' && i.state !== 'DELETED');
 }
 
