@@ -14,8 +14,10 @@ export const MAX_HELD_EVENTS = 1000;
 /**
  * What makes two directors' events the same group event: their content, never when each saw it.
  * A verdict is its kind, instance, VRID, what it concerns (address, setting) and the directors
- * involved (for a split brain also when its last MASTER became one, which tells one split of the
- * instance from the next); a lost or returning peer is that peer and the direction; a transition
+ * involved — not a split brain's `since`: each director draws it from the views it had when it
+ * raised the verdict, which a later dump refines, so two directors can tell one split with
+ * different times. One split of an instance is told from the next by the sender's ledger (only
+ * ids it adds after a hold began confirm it). A lost or returning peer is that peer and the direction; a transition
  * or a watchdog action is the director that made it, the instance, the states and keepalived's
  * time for it, as that director's view tells its peers.
  */
@@ -24,8 +26,7 @@ export function eventIdentity(e: MailEvent): string {
     case 'verdict': {
       const v = e.verdict;
       const concerns = v.kind === 'vip-on-several-nodes' || v.kind === 'vip-absent-on-master' ? v.address : v.kind === 'config-mismatch' ? v.field : '';
-      const since = v.kind === 'split-brain' ? (v.since ?? '') : '';
-      return JSON.stringify(['verdict', e.change, v.kind, v.iname, v.vrid ?? '', concerns, involvedOf(e) ?? [], since]);
+      return JSON.stringify(['verdict', e.change, v.kind, v.iname, v.vrid ?? '', concerns, involvedOf(e) ?? []]);
     }
     case 'peer':
       return JSON.stringify(['peer', e.change, e.peer]);
