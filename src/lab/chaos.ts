@@ -8,7 +8,7 @@ import { labHeal } from './split.js';
 import { nodePaths, PRIMARY_IFNAME } from './plan.js';
 import type { LabInfo, LabNode } from './state.js';
 import { reconfigureDaemon } from './directors.js';
-import { describeFault, FAULT_KINDS, healFault, injectFault, nextStep, seededRandom, type FaultHooks, type FaultKind, type FaultStep } from './faults.js';
+import { describeFault, FAULT_KINDS, healFault, injectFault, isNetworkFault, nextStep, seededRandom, type FaultHooks, type FaultKind, type FaultStep } from './faults.js';
 import {
   addCounts,
   checkDemotions,
@@ -361,12 +361,14 @@ async function runOn(lab: LabInfo, options: ChaosOptions & { log: (line: string)
     }
     // The fault's duration is the schedule's own, not a wait for a condition.
     await sleep(step.holdMs);
-    for (const [n, fault] of [...step.faults].reverse().entries()) {
-      // A daemon restarted by the next heal must not stop in the middle of the transitions this heal
-      // sets off: the VRRP they need first settles (bounded).
-      if (n > 0) await settle(observer, log);
-      await healFault(lab, fault, observer.hooks);
-    }
+    // The network first, and VRRP settles (bounded) before a process is restarted: a daemon must not
+    // stop in the middle of the transitions the network's heal sets off.
+    const heals = [...step.faults].reverse();
+    const network = heals.filter(isNetworkFault);
+    const processes = heals.filter((f) => !isNetworkFault(f));
+    for (const fault of network) await healFault(lab, fault, observer.hooks);
+    if (network.length > 0 && processes.length > 0) await settle(observer, log);
+    for (const fault of processes) await healFault(lab, fault, observer.hooks);
     await settle(observer, log);
     await checkpoint(i);
   }

@@ -109,6 +109,11 @@ function drawFault(random: () => number, options: ScheduleOptions, kinds: readon
 }
 
 /** Whether two faults can be held at once: not two on the same process, nor two rule sets on one node, nor two outages. */
+/** A fault of the network (nft rules), as against one of a process or of the SMTP server. */
+export function isNetworkFault(f: Fault): boolean {
+  return NETWORK_KINDS.has(f.kind);
+}
+
 export function compatible(a: Fault, b: Fault): boolean {
   if (a.kind === 'smtp-outage' || b.kind === 'smtp-outage') return a.kind !== b.kind;
   const shared = a.nodes.some((n) => b.nodes.includes(n));
