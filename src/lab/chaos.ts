@@ -118,15 +118,19 @@ class Tail {
   }
 }
 
-async function scrapeTransitions(node: LabNode): Promise<TransitionCounts> {
+/** A daemon's exposition; an answer other than 200 is an error, not an empty page. */
+async function metricsOf(node: LabNode): Promise<string> {
   const response = await fetch(`${node.api}/metrics`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
   if (!response.ok) throw new Error(`${node.api}/metrics answered ${response.status}`);
-  return parseTransitionCounts(await response.text());
+  return response.text();
+}
+
+async function scrapeTransitions(node: LabNode): Promise<TransitionCounts> {
+  return parseTransitionCounts(await metricsOf(node));
 }
 
 async function scrapeValue(node: LabNode, name: string): Promise<number | undefined> {
-  const response = await fetch(`${node.api}/metrics`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-  const line = (await response.text()).split('\n').find((l) => l.startsWith(`${name} `));
+  const line = (await metricsOf(node)).split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
 }
 
