@@ -128,6 +128,11 @@ const smtpSchema = z
     auth_user: z.string().min(1).optional(),
     /** The SMTP password lives in a file of mode 600, never in this file: configs get copied around. */
     auth_password_file: absolutePath.optional(),
+    /**
+     * A private CA (PEM) whose certificates are trusted besides the system's, for a relay whose
+     * certificate an internal CA signed. Read on every attempt, like the password file.
+     */
+    ca_file: absolutePath.optional(),
     /** Longest one delivery attempt may take: connecting, greeting, every reply. */
     timeout: duration.default(10_000),
   })

@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
 import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import type { MailConfig } from './event.js';
 
@@ -18,7 +19,18 @@ export async function readPasswordFile(file: string): Promise<string> {
   return password;
 }
 
-export function transportOptions(smtp: SmtpConfig, password: string | undefined): SMTPTransportOptions {
+/** The CA file's certificates, checked to be PEM so a wrong file says so rather than failing the handshake. */
+export async function readCaFile(file: string): Promise<string> {
+  const pem = await readFile(file, 'utf8').catch((err: Error) => {
+    throw new Error(`SMTP CA file ${file}: ${err.message}`);
+  });
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
+    throw new Error(`SMTP CA file ${file} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- … -----END CERTIFICATE-----)`);
+  }
+  return pem;
+}
+
+export function transportOptions(smtp: SmtpConfig, password: string | undefined, ca?: string): SMTPTransportOptions {
   return {
     host: smtp.host,
     port: smtp.port,
@@ -33,6 +45,8 @@ export function transportOptions(smtp: SmtpConfig, password: string | undefined)
     socketTimeout: smtp.timeout,
     dnsTimeout: smtp.timeout,
     auth: smtp.auth_user === undefined ? undefined : { user: smtp.auth_user, pass: password },
+    // Node's `ca` replaces the system's store: keep it, and add the private CA.
+    tls: ca === undefined ? undefined : { ca: [...rootCertificates, ca] },
     logger: false,
   };
 }
@@ -89,15 +103,21 @@ function failure(err: unknown, password: string | undefined): SmtpFailure {
  */
 export async function deliver(mail: MailConfig, node: string, message: OutgoingMail, signal?: AbortSignal): Promise<SmtpAnswer> {
   let password: string | undefined;
+  let ca: string | undefined;
   try {
     if (mail.smtp.auth_password_file !== undefined) password = await readPasswordFile(mail.smtp.auth_password_file);
   } catch (err) {
     throw new SmtpFailure((err as Error).message, 'EPASSWORDFILE');
   }
+  try {
+    if (mail.smtp.ca_file !== undefined) ca = await readCaFile(mail.smtp.ca_file);
+  } catch (err) {
+    throw new SmtpFailure((err as Error).message, 'ECAFILE');
+  }
   // Loaded on the first delivery: most of the time a director has nothing to mail, and nodemailer is
   // a good part of an idle daemon's memory.
   const { createTransport } = await import('nodemailer');
-  const transport = createTransport(transportOptions(mail.smtp, password));
+  const transport = createTransport(transportOptions(mail.smtp, password, ca));
   try {
     const info = await transport.sendMail({
       from: { name: `kawatch ${node}`, address: mail.from },

@@ -120,9 +120,9 @@ describe("the lab's kawatch.yml", () => {
 // ---- TLS, as a real TLS SMTP server sees it -------------------------------------------------------
 
 /**
- * A self-signed certificate for 127.0.0.1, its own CA. kawatch has no CA setting of its own: it
- * trusts Node's CA store, to which a private CA is added with NODE_EXTRA_CA_CERTS (read at process
- * start, so these deliveries run in the built CLI, with and without it).
+ * A self-signed certificate for 127.0.0.1, its own CA. kawatch trusts Node's CA store, to which a
+ * private CA is added either with NODE_EXTRA_CA_CERTS (read at process start, so these deliveries
+ * run in the built CLI, with and without it) or with `mail.smtp.ca_file`.
  */
 async function selfSignedCertificate(): Promise<{ key: string; cert: string }> {
   const pems = await generateCertificate([{ name: 'commonName', value: 'kawatch test SMTP server' }], {
@@ -200,6 +200,20 @@ describeWithPrereqs('STARTTLS and implicit TLS against a real TLS SMTP server (t
     server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD }, tls: { ...certificate, implicit: true } });
     expect(await mailTest(server.port, `, secure: true${withPassword()}`, true)).toEqual(delivered(server.port));
     expect(server.seen).toEqual(['tls', 'auth over tls', 'mail over tls']);
+  }, CLI_DELIVERIES);
+
+  it('mail.smtp.ca_file trusts a private CA without NODE_EXTRA_CA_CERTS, and a file that is no PEM says so', async () => {
+    server = await startSmtpServer({ auth: { user: 'kawatch', pass: PASSWORD }, tls: certificate });
+    const caFile = join(dir, 'private-ca.pem');
+    writeFileSync(caFile, certificate.cert);
+    expect(await mailTest(server.port, `, starttls: required, ca_file: ${caFile}${withPassword()}`, false)).toEqual(delivered(server.port));
+    expect(server.seen).toEqual(['tls', 'auth over tls', 'mail over tls']);
+
+    const notPem = join(dir, 'not-a-ca.pem');
+    writeFileSync(notPem, 'hello\n');
+    const refused = await mailTest(server.port, `, starttls: required, ca_file: ${notPem}${withPassword()}`, false);
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining(`SMTP CA file ${notPem} holds no PEM certificate`) });
+    expect(server.received).toHaveLength(1);
   }, CLI_DELIVERIES);
 
   it('verifies the certificate: one no known CA signed stops the delivery before AUTH, whatever the mode', async () => {
