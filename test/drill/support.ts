@@ -72,7 +72,7 @@ export const atStep = (node: LabNode, step: string) => waitFor(async () => (awai
 export interface DrillGroup {
   /**
    * The director MASTER of the instance, once the whole group is healthy: every daemon hears every peer, none has a
-   * verdict or a drill. Once one was found, only when that one is MASTER again: right after a heal or a restore the
+   * verdict or a drill, nor sees one in a peer's view. Once one was found, only when that one is MASTER again: right after a heal or a restore the
    * preferred owner may still be BACKUP, waiting for its master-down timer, while the verdict that would say so is held back.
    */
   healthyMaster(expected?: LabNode): Promise<LabNode>;
@@ -88,7 +88,8 @@ export function drillGroup(lab: LabHandle, instance: string): DrillGroup {
         async () => {
           const states = await Promise.all(lab.nodes.map(nodeState));
           if (states.some((s) => s.verdicts.length > 0 || s.drill !== undefined || !s.keepalived.up)) return undefined;
-          if (states.some((s) => Object.values(s.peers).some((p) => p.view === undefined || Date.now() - (p.lastExchange ?? 0) > 2000))) return undefined;
+          // A drill's mark leaves the peers' views at the next exchange after it ends: until then they would refuse another.
+          if (states.some((s) => Object.values(s.peers).some((p) => p.view === undefined || p.view.drill !== undefined || Date.now() - (p.lastExchange ?? 0) > 2000))) return undefined;
           const masters = states.filter((s) => s.instances[instance]?.state === 'MASTER');
           if (masters.length !== 1 || states.some((s) => s.instances[instance]?.vrid === undefined)) return undefined;
           const master = lab.nodes.find((n) => n.name === masters[0]!.node);
