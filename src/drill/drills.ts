@@ -10,7 +10,7 @@ import { runControlCommand, writeTrackFile } from '../watchdog/fencer.js';
 import { DrillJournal, mergeSummary, replay, summarize, type DrillEntry, type DrillReport, type DrillStart, type DrillSummary, type ProbeResult } from './journal.js';
 import { abortReason, heldBy, placement, planDrill, weighedVerdicts, type AbortReason, type DrillMode, type DrillPlan, type DrillRequest, type GroupFacts } from './plan.js';
 import { startProbe, type RunningProbe } from './probe.js';
-import { failoverBoundMs, reportLine, reportText } from './report.js';
+import { failoverBoundMs, probeSurprises, reportLine, reportText } from './report.js';
 
 export interface DrillsOptions {
   node: string;
@@ -379,6 +379,7 @@ export class Drills implements DaemonPart {
   }
 
   private async finish(report: DrillReport, mail = true): Promise<DrillReport> {
+    report = { ...report, unexpected: [...report.unexpected, ...probeSurprises(report.probe)].slice(0, 64) };
     await this.append({ step: 'end', id: report.id, at: Date.now(), report });
     this.keep(report);
     const line = reportLine(report);
