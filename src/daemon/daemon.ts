@@ -57,7 +57,7 @@ function probeTargets(probes: Record<string, string>): Record<string, ProbeTarge
 async function drillMastered(drills: Drills, instances: Snapshot['instances']): Promise<void> {
   const mastered = Object.values(instances).filter((i) => i.state === 'MASTER').map((i) => i.name).sort();
   if (mastered.length === 0) return;
-  drills.request({ instances: mastered, mode: 'track', stay: false, dryRun: false });
+  drills.request({ instances: mastered, mode: 'track', stay: false, dryRun: false, scheduled: true });
   await drills.idle();
 }
 

@@ -50,6 +50,8 @@ export interface DrillsRequest {
   mode: DrillMode;
   stay: boolean;
   dryRun: boolean;
+  /** The scheduled job's: nobody waits for the answer, so a refusal is mailed like a report. */
+  scheduled?: boolean;
 }
 
 export type DrillsAnswer =
@@ -138,8 +140,8 @@ export class Drills implements DaemonPart {
       const request = this.drillRequest(req, instance);
       const planned = planDrill(request, this.facts());
       if (!planned.ok) {
-        // Kept and counted (a scheduled drill that cannot run is news), not mailed: the caller has the answer.
-        if (!req.dryRun) void this.finish(this.refusal(newDrillId(), request, Date.now(), planned.reasons), false).catch((err: Error) => this.context.log.error({ error: err.message }, 'drill refusal not journaled'));
+        // Kept and counted (a scheduled drill that cannot run is news); mailed only when scheduled: a caller has the answer.
+        if (!req.dryRun) void this.finish(this.refusal(newDrillId(), request, Date.now(), planned.reasons), req.scheduled === true).catch((err: Error) => this.context.log.error({ error: err.message }, 'drill refusal not journaled'));
         return { status: 'refused', reasons: planned.reasons.map((r) => `${instance}: ${r}`) };
       }
       plans.push(planned.plan);

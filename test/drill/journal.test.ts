@@ -144,6 +144,21 @@ describe('Drills at start', () => {
     await d.stop();
   });
 
+  it('mails a refusal of the scheduled drill, not one the caller was answered', async () => {
+    const mailed: string[] = [];
+    const d = new Drills(
+      { node: 'lb1', members: ['lb2'], journalFile: join(dir, 'drills.jsonl'), trackDir: dir, stopCommand: ['false'], timeoutMs: 1000, probeIntervalMs: 100, probes: {}, exchangeMs: 100, diagnose: { unreachableAfterMs: 3500, confirmAfterMs: 150 } },
+      { store: new StateStore('lb1', silentLog), verdicts: () => [], fenced: () => [], report: async (subject) => void mailed.push(subject), log: silentLog },
+    );
+    await d.start();
+    expect(d.request({ instances: ['VI_1'], mode: 'track', stay: false, dryRun: false }).status).toBe('refused');
+    await expect.poll(() => d.summary.failures).toEqual({ unhealthy: 1 });
+    expect(mailed).toEqual([]);
+    expect(d.request({ instances: ['VI_1'], mode: 'track', stay: false, dryRun: false, scheduled: true }).status).toBe('refused');
+    await expect.poll(() => mailed).toEqual([expect.stringMatching(/^drill of VI_1 refused: /)]);
+    await d.stop();
+  });
+
   it('refuses a drill on a group it cannot see, and keeps the refusal', async () => {
     const d = drills();
     await d.start();
