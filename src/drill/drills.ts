@@ -160,8 +160,9 @@ export class Drills implements DaemonPart {
   /** Gives an instance left on its BACKUP by `--stay` back its priority. */
   async restore(instance: string, mode: DrillMode): Promise<void> {
     const left = await this.undo(mode, instance);
-    if (left) throw new Error(left);
-    this.context.log.info({ instance, mode }, `drill: ${instance} restored on ${this.options.node}`);
+    // A track file the watchdog holds is not ours to give back; a keepalived that runs needs nothing.
+    if (left && mode === 'track') throw new Error(left);
+    this.context.log.info({ instance, mode }, left ? `drill: ${left}` : `drill: ${instance} restored on ${this.options.node}`);
   }
 
   private drillRequest(req: DrillsRequest, instance: string): DrillRequest {
