@@ -10,17 +10,17 @@ import { nodeState, useLab } from '../support/lab.js';
 import { scrape, valueOf } from '../support/metrics.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { waitFor } from '../support/wait.js';
-import { BACKEND_PORT, atStep, drillGroup, journal, postDrill, reportOf, servedBy, startBackends, stopBackends, trackFile } from './support.js';
+import { BACKEND_PORT, atStep, drillGroup, journal, keepalivedStarts, postDrill, reportOf, servedBy, startBackends, stopBackends, trackFile } from './support.js';
 
 /**
- * Drills in a group of three real keepalived directors (VI_1: lb1 100, lb2 90, lb3 80; VI_2 on lb2, VI_3 on lb3),
+ * Drills in a group of three real keepalived directors (VI_1: lb1 100, lb2 90, lb3 80; VI_2 on lb2, VI_3 on lb3), in both modes,
  * the peers on a bridged secondary link, the report mailed to the lab's SMTP recorder.
  */
 const PREFIX = 'kwd3drill';
 const INSTANCE = 'VI_1';
 const MAIL_TIMEOUT_MS = 30_000;
 
-describeWithPrereqs('failover drills in a group of three directors (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'] }, () => {
+describeWithPrereqs('failover drills in a group of three directors (lab)', { root: true, commands: ['keepalived', 'nft', 'ip', 'pkill'] }, () => {
   const lab = useLab(PREFIX, 'alert', { directors: 3 });
   const { healthyMaster, expectNoneDemoted } = drillGroup(lab, INSTANCE);
   let backends: ChildProcess[] = [];
@@ -78,6 +78,21 @@ describeWithPrereqs('failover drills in a group of three directors (lab)', { roo
     const section = page.slice(page.indexOf('Last failover drill'));
     expect(section).toContain(reportLine(report));
     expect(section).toContain('lb1 → lb2');
+  });
+
+  it('stops keepalived on lb1 (mode stop): VI_1 goes to lb2, first in the election, never to lb3, and comes back', async () => {
+    await healthyMaster(lb1);
+    const starts = keepalivedStarts(lb1);
+    const { status, json } = await postDrill(lb1, { instances: [INSTANCE], mode: 'stop', probe: `http://${vip}:${BACKEND_PORT}/` });
+    expect(status).toBe(202);
+    const report = await reportOf(lb1, json.id as string);
+    // 3 × advert_int + (256 − 90) / 256 × advert_int for lb2; lb3 would have been MASTER had it won the race.
+    expect(report).toMatchObject({ outcome: 'success', mode: 'stop', to: 'lb2', boundMs: 3648, unexpected: [] });
+    expect(report.failoverMs).toBeLessThanOrEqual(report.boundMs);
+    await healthyMaster(lb1);
+    await expectNoneDemoted();
+    expect(keepalivedStarts(lb1)).toBe(starts + 1);
+    expect(await servedBy(lab.info, vip)).toBe('lb1');
   });
 
   it('refuses a drill of VI_1 while a split brain stands elsewhere in the group', async () => {
