@@ -104,6 +104,14 @@ export const GOALS = {
     unit: 'ms',
     source: 'README, Measured here',
   },
+  drillFailover: {
+    what: "p95 of a drill's failover (the new MASTER holds the VIP, seen by every director) against keepalived's own bound for the move",
+    on: 'ratio',
+    comparison: '<=',
+    limit: 1,
+    unit: '× keepalived bound',
+    source: 'README, Failover drills: one advert interval for a MASTER that steps down, 3 × advert_int + skew for one that dies',
+  },
   lintWallTime: {
     what: '`kawatch lint` wall time p50, as a pre-commit hook runs it',
     on: 'value',

@@ -57,7 +57,7 @@ function probeTargets(probes: Record<string, string>): Record<string, ProbeTarge
 async function drillMastered(drills: Drills, instances: Snapshot['instances']): Promise<void> {
   const mastered = Object.values(instances).filter((i) => i.state === 'MASTER').map((i) => i.name).sort();
   if (mastered.length === 0) return;
-  drills.request({ instances: mastered, mode: 'track', stay: false, dryRun: false });
+  drills.request({ instances: mastered, mode: 'track', stay: false, dryRun: false, scheduled: true });
   await drills.idle();
 }
 
@@ -216,7 +216,8 @@ export class Daemon {
       parts.push((ipvs = new IpvsCollector(config.ipvs.path, readers, child('ipvs'))));
       sorryServers = new SorryServerSource(config.keepalived.config_file, child('ipvs'));
     }
-    parts.push(new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, store, child('process')));
+    const processSource = new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, store, child('process'));
+    parts.push(processSource);
 
     const dumpSource =
       dump.enabled &&
@@ -289,6 +290,7 @@ export class Daemon {
         store,
         verdicts: () => watchdog.verdicts(),
         fenced: () => fencedInstances(fencer.entries),
+        keepalivedUp: async () => (await processSource.poll()).up,
         report: mailer ? (subject, text) => mailer.queueReport(subject, text, 1) : undefined,
         log: child('drill'),
       },

@@ -10,7 +10,7 @@ import { runControlCommand, writeTrackFile } from '../watchdog/fencer.js';
 import { DrillJournal, mergeSummary, replay, summarize, type DrillEntry, type DrillReport, type DrillStart, type DrillSummary, type ProbeResult } from './journal.js';
 import { abortReason, heldBy, placement, planDrill, weighedVerdicts, type AbortReason, type DrillMode, type DrillPlan, type DrillRequest, type GroupFacts } from './plan.js';
 import { startProbe, type RunningProbe } from './probe.js';
-import { failoverBoundMs, reportLine, reportText } from './report.js';
+import { failoverBoundMs, probeSurprises, reportLine, reportText } from './report.js';
 
 export interface DrillsOptions {
   node: string;
@@ -36,6 +36,8 @@ export interface DrillsContext {
   verdicts: () => Verdict[];
   /** Instances the watchdog holds demoted. */
   fenced: () => string[];
+  /** Whether keepalived runs on this director now, read afresh (its pid file); by default the snapshot's last look. */
+  keepalivedUp?: () => Promise<boolean>;
   /** Mails a report through the outbox; undefined without mail. */
   report?: (subject: string, text: string) => Promise<void>;
   log: Logger;
@@ -48,6 +50,8 @@ export interface DrillsRequest {
   mode: DrillMode;
   stay: boolean;
   dryRun: boolean;
+  /** The scheduled job's: nobody waits for the answer, so a refusal is mailed like a report. */
+  scheduled?: boolean;
 }
 
 export type DrillsAnswer =
@@ -136,8 +140,8 @@ export class Drills implements DaemonPart {
       const request = this.drillRequest(req, instance);
       const planned = planDrill(request, this.facts());
       if (!planned.ok) {
-        // Kept and counted (a scheduled drill that cannot run is news), not mailed: the caller has the answer.
-        if (!req.dryRun) void this.finish(this.refusal(newDrillId(), request, Date.now(), planned.reasons), false).catch((err: Error) => this.context.log.error({ error: err.message }, 'drill refusal not journaled'));
+        // Kept and counted (a scheduled drill that cannot run is news); mailed only when scheduled: a caller has the answer.
+        if (!req.dryRun) void this.finish(this.refusal(newDrillId(), request, Date.now(), planned.reasons), req.scheduled === true).catch((err: Error) => this.context.log.error({ error: err.message }, 'drill refusal not journaled'));
         return { status: 'refused', reasons: planned.reasons.map((r) => `${instance}: ${r}`) };
       }
       plans.push(planned.plan);
@@ -155,8 +159,10 @@ export class Drills implements DaemonPart {
 
   /** Gives an instance left on its BACKUP by `--stay` back its priority. */
   async restore(instance: string, mode: DrillMode): Promise<void> {
-    await this.undo(mode, instance);
-    this.context.log.info({ instance, mode }, `drill: ${instance} restored on ${this.options.node}`);
+    const left = await this.undo(mode, instance);
+    // A track file the watchdog holds is not ours to give back; a keepalived that runs needs nothing.
+    if (left && mode === 'track') throw new Error(left);
+    this.context.log.info({ instance, mode }, left ? `drill: ${left}` : `drill: ${instance} restored on ${this.options.node}`);
   }
 
   private drillRequest(req: DrillsRequest, instance: string): DrillRequest {
@@ -281,7 +287,8 @@ export class Drills implements DaemonPart {
       this.step(id, plan.instance, 'moving back');
       await this.append({ step: 'restoring', id, at: Date.now(), why: 'the drill is done' });
       const backAt = Date.now();
-      await this.undo(plan.mode, plan.instance);
+      const left = await this.undo(plan.mode, plan.instance);
+      if (left) unexpected.add(left);
       let back: Aborted | undefined;
       try {
         await this.watch(plan, mark, plan.from, unexpected);
@@ -300,7 +307,10 @@ export class Drills implements DaemonPart {
       const aborted = err instanceof Aborted ? err : new Aborted('error', (err as Error).message);
       this.context.log.warn({ drill: id, reason: aborted.reason, detail: aborted.detail }, `drill of ${plan.instance} aborted: ${aborted.detail}; restoring`);
       await this.append({ step: 'restoring', id, at: Date.now(), why: aborted.detail });
-      await this.undo(plan.mode, plan.instance).catch((e: Error) => unexpected.add(`restoring failed: ${e.message}`));
+      await this.undo(plan.mode, plan.instance).then(
+        (left) => left && unexpected.add(left),
+        (e: Error) => unexpected.add(`restoring failed: ${e.message}`),
+      );
       probeResult = await probe?.stop();
       return await this.finish({ ...base, endedAt: Date.now(), outcome: 'aborted', reason: aborted.reason, detail: [aborted.detail], failoverMs, advertsLost: failoverMs === undefined ? undefined : Math.floor(failoverMs / plan.advertIntervalMs), probe: probeResult, unexpected: [...unexpected] });
     }
@@ -311,10 +321,33 @@ export class Drills implements DaemonPart {
     else await runControlCommand(this.options.stopCommand);
   }
 
-  private async undo(mode: DrillMode, instance: string): Promise<void> {
-    if (mode === 'track') await writeTrackFile(this.options.trackDir, instance, false);
-    else if (this.options.startCommand) await runControlCommand(this.options.startCommand);
-    else throw new Error('watchdog.start_command is not configured: start keepalived by hand');
+  /**
+   * Gives the instance back: its track file cleared, or keepalived started again. Says what it
+   * left as it was, and why: a track file the watchdog has demoted the instance through since (its
+   * restore comes later), or a keepalived that is running. `stopWaitMs`: how long a keepalived
+   * told to stop may take to go, since starting it while the old one still exits would fail.
+   */
+  private async undo(mode: DrillMode, instance: string, stopWaitMs = this.options.timeoutMs): Promise<string | undefined> {
+    if (mode === 'track') {
+      if (this.context.fenced().includes(instance)) return `the watchdog holds ${instance} demoted: left to its restore`;
+      await writeTrackFile(this.options.trackDir, instance, false);
+      return undefined;
+    }
+    if (!this.options.startCommand) throw new Error('watchdog.start_command is not configured: start keepalived by hand');
+    if (!(await this.keepalivedGone(stopWaitMs))) return `keepalived runs on ${this.options.node}: not started again`;
+    await runControlCommand(this.options.startCommand);
+    return undefined;
+  }
+
+  /** Whether keepalived is seen not running within `waitMs` (one look when 0). */
+  private async keepalivedGone(waitMs: number): Promise<boolean> {
+    const up = this.context.keepalivedUp ?? (async () => this.context.store.snapshot.keepalived.up);
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      if (!(await up())) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(WATCH_INTERVAL_MS);
+    }
   }
 
   /**
@@ -349,6 +382,7 @@ export class Drills implements DaemonPart {
   }
 
   private async finish(report: DrillReport, mail = true): Promise<DrillReport> {
+    report = { ...report, unexpected: [...report.unexpected, ...probeSurprises(report.probe)].slice(0, 64) };
     await this.append({ step: 'end', id: report.id, at: Date.now(), report });
     this.keep(report);
     const line = reportLine(report);
@@ -368,8 +402,11 @@ export class Drills implements DaemonPart {
     this.context.log.warn({ drill: drill.id, instance: drill.instance }, `drill ${drill.id} of ${drill.instance} was left unfinished: restoring`);
     const unexpected: string[] = [];
     await this.append({ step: 'restoring', id: drill.id, at: Date.now(), why: 'the daemon restarted during the drill' });
-    if (drill.mode === 'track' && this.context.fenced().includes(drill.instance)) unexpected.push(`the watchdog holds ${drill.instance} demoted: left to its restore`);
-    else await this.undo(drill.mode, drill.instance).catch((err: Error) => unexpected.push(`restoring failed: ${err.message}`));
+    // A keepalived running now was started again before the crash, or never stopped: nothing to wait for.
+    await this.undo(drill.mode, drill.instance, 0).then(
+      (left) => left && unexpected.push(left),
+      (err: Error) => unexpected.push(`restoring failed: ${err.message}`),
+    );
     await this.finish({
       id: drill.id,
       node: this.options.node,

@@ -1,6 +1,6 @@
 import { formatTime } from '../core/time.js';
 import type { JournalEntry } from '../watchdog/journal.js';
-import type { DrillReport } from './journal.js';
+import type { DrillReport, ProbeResult } from './journal.js';
 import type { DrillMode } from './plan.js';
 
 /**
@@ -18,6 +18,12 @@ export function fencedInstances(entries: readonly JournalEntry[]): string[] {
   const last = new Map<string, JournalEntry['action']>();
   for (const e of entries) if (!e.dryRun && e.action !== 'stop') last.set(e.iname, e.action);
   return [...last].filter(([, action]) => action === 'demote').map(([iname]) => iname);
+}
+
+/** What a probe says that the drill did not expect: a service that never answered through the VIP, before, during or after the move. */
+export function probeSurprises(probe: ProbeResult | undefined): string[] {
+  if (!probe || probe.attempts === 0 || probe.failures < probe.attempts) return [];
+  return [`the probe of ${probe.target} never succeeded (${probe.attempts} tries): is the service up behind the VIP, and the address and port right?`];
 }
 
 const seconds = (ms: number | undefined) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(3)} s`);

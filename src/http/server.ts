@@ -8,7 +8,7 @@ import type { HistoryEntry } from '../jobs/history.js';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
-import { renderStatusPage, STATUS_PAGE_HEADERS } from './status-page.js';
+import { renderStatusPage, STATUS_PAGE_HEADERS, type StatusView } from './status-page.js';
 import { bearerMatches } from '../core/api-token.js';
 import type { Drills } from '../drill/drills.js';
 import { parseDrillRequest, parseRestoreRequest } from '../drill/api.js';
@@ -24,7 +24,7 @@ export interface AppContext {
   /** Recent transitions, verdicts and actions, oldest first: the status page's history. */
   recent: () => readonly HistoryEntry[];
   /** The failover drills of the running configuration. */
-  drills?: () => Pick<Drills, 'request' | 'restore' | 'status'> | undefined;
+  drills?: () => Pick<Drills, 'request' | 'restore' | 'status' | 'summary'> | undefined;
   /** The bearer token the mutating routes require (state_dir/api.token); undefined: they refuse everyone. */
   apiToken?: () => string | undefined;
 }
@@ -101,6 +101,13 @@ async function readJsonBody(req: IncomingMessage): Promise<{ value: unknown } | 
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
+/** What the status page shows of the drills. */
+function drillView(drills: Pick<Drills, 'status' | 'summary'> | undefined): StatusView['drill'] {
+  if (!drills) return undefined;
+  const { running, reports } = drills.status;
+  return { last: reports.at(-1), lastSuccessAt: drills.summary.lastSuccessAt, running: running && { instance: running.instance, step: running.step, since: running.since } };
+}
+
 /**
  * The metrics/API routes on Node's own HTTP server: a handful of routes need no framework, and one
  * would cost the daemon more memory than everything it serves. GET routes answer HEAD alike; the
@@ -132,7 +139,7 @@ export function createApp({ store, registry, version, verdicts, actions, recent,
       await writeChunks(res, [body], streamed);
     },
     '/': (_req, res) => {
-      const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent(), lastDrill: drills?.()?.status.reports.at(-1) });
+      const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent(), drill: drillView(drills?.()) });
       send(res, 200, HTML_TYPE, page, STATUS_PAGE_HEADERS);
     },
     '/api/v1/state': (_req, res) => {

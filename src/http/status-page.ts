@@ -21,8 +21,8 @@ export interface StatusView {
   actions: readonly JournalEntry[];
   /** Recent transitions, verdicts and actions, oldest first. */
   recent: readonly HistoryEntry[];
-  /** The last failover drill's report, if any was kept. */
-  lastDrill?: DrillReport;
+  /** This director's failover drills: the last report kept, when one last succeeded (over the whole journal), the one under way. */
+  drill?: { last?: DrillReport; lastSuccessAt?: number; running?: { instance: string; step: string; since: number } };
 }
 
 export const REFRESH_SECONDS = 5;
@@ -261,14 +261,19 @@ function actionsSection(view: StatusView): Html {
 const DRILL_TONE = { success: 'ok', aborted: 'bad', refused: 'warn' } as const;
 
 function drillSection(view: StatusView): Html {
-  const d = view.lastDrill;
+  const { last: d, lastSuccessAt, running } = view.drill ?? {};
   const seconds = (ms: number | undefined) => (ms === undefined ? '' : `${(ms / 1000).toFixed(3)} s`);
-  const rows = d
-    ? [
-        html`<tr><td class="nowrap">${when(d.endedAt, view.now)}</td><th scope="row">${d.instance}</th><td>${badge(d.outcome, DRILL_TONE[d.outcome])}${d.reason ? html` <span class="note">${d.reason}</span>` : ''}</td><td>${d.from} → ${d.to}</td><td class="num">${seconds(d.failoverMs)}${d.failoverMs === undefined ? '' : html` <span class="note">bound ${seconds(d.boundMs)}</span>`}</td><td class="num">${d.probe ? `${d.probe.failures}/${d.probe.attempts} failed, out ${seconds(d.probe.outageMs)}` : ''}</td><td>${reportLine(d)}${d.unexpected.length ? html`<ul class="plain">${d.unexpected.map((u) => html`<li>${u}</li>`)}</ul>` : ''}</td></tr>`,
-      ]
-    : [];
-  return section('drill', 'Last failover drill', table('The last failover drill', ['Ended (UTC)', 'Instance', 'Outcome', 'Move', 'Failover', 'Probe', 'Report'], rows, 'No drill has run on this director (kawatch drill INSTANCE, or jobs.drill).'));
+  const rows = [
+    ...(running ? [html`<tr><td class="nowrap">${when(running.since, view.now)}</td><th scope="row">${running.instance}</th><td>${badge('running', 'info')}</td><td colspan="4">${running.step}</td></tr>`] : []),
+    ...(d
+      ? [
+          html`<tr><td class="nowrap">${when(d.endedAt, view.now)}</td><th scope="row">${d.instance}</th><td>${badge(d.outcome, DRILL_TONE[d.outcome])}${d.reason ? html` <span class="note">${d.reason}</span>` : ''}</td><td>${d.from} → ${d.to} <span class="note">mode ${d.mode}</span></td><td class="num">${seconds(d.failoverMs)}${d.failoverMs === undefined ? '' : html` <span class="note">bound ${seconds(d.boundMs)}</span>`}</td><td class="num">${d.probe ? `${d.probe.failures}/${d.probe.attempts} failed, out ${seconds(d.probe.outageMs)}` : ''}</td><td>${reportLine(d)}${d.unexpected.length ? html`<ul class="plain">${d.unexpected.map((u) => html`<li>${u}</li>`)}</ul>` : ''}</td></tr>`,
+        ]
+      : []),
+  ];
+  // The alert asks whether a drill succeeded lately, whatever the last one did: said next to the title.
+  const note = d || running ? html`last success: ${when(lastSuccessAt, view.now)}` : '';
+  return section('drill', 'Last failover drill', table('The last failover drill', ['Ended (UTC)', 'Instance', 'Outcome', 'Move', 'Failover', 'Probe', 'Report'], rows, 'No drill has run on this director (kawatch drill INSTANCE, or jobs.drill).'), note);
 }
 
 function sourcesSection(view: StatusView): Html {

@@ -96,12 +96,12 @@ function formatSplit(s: SplitState): string {
   ].join('\n');
 }
 
-type LabModule = typeof import('./lifecycle.js') & typeof import('./split.js') & typeof import('./observe.js');
+type LabModule = typeof import('./lifecycle.js') & typeof import('./split.js') & typeof import('./observe.js') & typeof import('./directors.js');
 
 /** What a lab command needs, loaded on use. */
 async function loadLab(): Promise<LabModule> {
-  const [lifecycle, split, observe] = await Promise.all([import('./lifecycle.js'), import('./split.js'), import('./observe.js')]);
-  return { ...lifecycle, ...split, ...observe };
+  const [lifecycle, split, observe, directors] = await Promise.all([import('./lifecycle.js'), import('./split.js'), import('./observe.js'), import('./directors.js')]);
+  return { ...lifecycle, ...split, ...observe, ...directors };
 }
 
 /**
@@ -162,6 +162,23 @@ export function registerLabCommands(program: Command): void {
   withCommonOptions(lab.command('status'))
     .description('what is up: namespaces, processes, and each daemon\'s view of the instances')
     .action(output('status', (lab, opts) => lab.labStatus({ prefix: opts.prefix }), formatStatus));
+
+  withCommonOptions(lab.command('start-keepalived'))
+    .description("start a director's keepalived again as `up` starts it (the lab daemons' watchdog.start_command, for drills with --mode stop)")
+    .requiredOption('--node <name>', 'the director')
+    .option('--dir <dir>', 'the lab directory (default: that of --prefix)')
+    .action(
+      output(
+        'start-keepalived',
+        async (lab, opts) => {
+          const { prefix, state } = await lab.openLab({ prefix: opts.prefix, dir: opts.dir as string | undefined });
+          const node = state?.info?.nodes.find((n) => n.name === opts.node);
+          if (!node) throw new LabError(`no director ${JSON.stringify(opts.node)} in lab "${prefix}"${state?.info ? ` (directors: ${state.info.nodes.map((n) => n.name).join(', ')})` : ': is it up?'}`);
+          return { node: node.name, pid: await lab.startKeepalived(node) };
+        },
+        ({ node, pid }) => `keepalived of ${node} started (pid ${pid})`,
+      ),
+    );
 
   withCommonOptions(lab.command('down'))
     .description('remove everything the lab made, even after a crash (idempotent)')

@@ -165,6 +165,15 @@ export async function startKeepalived(node: LabNode): Promise<number> {
   return pid;
 }
 
+/**
+ * The lab's `watchdog.start_command`: the lab's own `start-keepalived`, so a keepalived the
+ * daemon starts again (a drill with `--mode stop`) runs as `startKeepalived` would start it:
+ * recorded in lab.json, logging to the node's keepalived.log.
+ */
+export function keepalivedStartCommand(programs: Pick<Programs, 'node' | 'cli'>, node: NodeRef): string[] {
+  return [programs.node, programs.cli, 'lab', 'start-keepalived', '--dir', labDirOf(node), '--node', node.name];
+}
+
 export async function stopDaemon(node: LabNode, options: StopOptions = {}): Promise<void> {
   await stopRecorded(node, 'daemon', [], options);
 }

@@ -8,7 +8,7 @@ import { checkScriptPath, renderKawatchConfig, renderKeepalivedConf } from './re
 import { readLabState, updateLabState, writeLabState, type LabInfo, type LabProcess, type LabState } from './state.js';
 import { LabError, checkPrerequisites, hostIpv4Addresses, ip, listHostLinks, listNetns } from './system.js';
 import { waitFor } from '../core/wait.js';
-import { findPrograms, childEnv, record, stillRunning, launchDaemon, waitForApi, launchKeepalived, waitForKeepalived, type Programs } from './directors.js';
+import { findPrograms, childEnv, record, stillRunning, launchDaemon, waitForApi, launchKeepalived, waitForKeepalived, keepalivedStartCommand, type Programs } from './directors.js';
 import { checkIntendedMasters, readMasters, fetchNodeState } from './observe.js';
 
 /** The whole lab: up (topology, mail recorder, daemons, keepalived), status and down. */
@@ -73,7 +73,7 @@ async function writeNodeFiles(plan: LabPlan, programs: Programs, policy: LabPoli
     await mkdir(paths.keepalivedTmp, { recursive: true });
     await mkdir(paths.trackDir, { recursive: true });
     await writeFile(paths.keepalivedConf, renderKeepalivedConf(plan, node, programs));
-    await writeFile(paths.kawatchConfig, renderKawatchConfig(plan, node, policy, nodeSmtp(node, smtpPort)));
+    await writeFile(paths.kawatchConfig, renderKawatchConfig(plan, node, policy, nodeSmtp(node, smtpPort), keepalivedStartCommand(programs, node)));
   }
 }
 

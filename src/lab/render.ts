@@ -67,8 +67,11 @@ export function renderKeepalivedConf(plan: LabPlan, node: NodePlan, notify: Noti
   return `${lines.join('\n')}\n`;
 }
 
-/** `smtp`: HOST:PORT of the lab's mail recorder as this node reaches it; without it the daemon sends no mail. */
-export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPolicy = 'alert', smtp?: string): string {
+/**
+ * `smtp`: HOST:PORT of the lab's mail recorder as this node reaches it; without it the daemon sends no mail.
+ * `startCommand`: how the daemon starts this node's keepalived again (drills with mode stop); without it they are refused.
+ */
+export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPolicy = 'alert', smtp?: string, startCommand?: string[]): string {
   const paths = nodePaths(node.dir);
   const config: ConfigInput = {
     node_name: node.name,
@@ -92,6 +95,7 @@ export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPo
       track_dir: paths.trackDir,
       // policy stop: the lab's keepalived is no systemd unit; pkill reads its pid file (no shell).
       stop_command: ['pkill', '-TERM', '-F', paths.keepalivedPid],
+      ...(startCommand ? { start_command: startCommand } : {}),
       // The switch answers pings on the primary segment: a director cut off from it is the isolated one.
       witness: { ping: plan.witness },
     },

@@ -1,5 +1,7 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { labPaths, type LabPolicy } from './plan.js';
+import { isRunning } from './processes.js';
 import { LabError } from './system.js';
 
 /** One director as `kawatch lab up --json` prints it. */
@@ -75,24 +77,61 @@ export async function readLabState(dir: string): Promise<LabState | undefined> {
   return { split: [], cut: [], isolated: [], splitPairs: [], cutPairs: [], ...doc } as LabState;
 }
 
-/** Atomic (temp file + rename): a reader never sees half a state file. */
+/** Atomic (temp file + rename): a reader never sees half a state file, and two writers never share a temp file. */
 export async function writeLabState(state: LabState): Promise<void> {
   const path = labPaths(state.dir).state;
-  await writeFile(`${path}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(tmp, path);
+}
+
+/** Longest a lab process waits for another's update of lab.json: each takes milliseconds. */
+const LOCK_TIMEOUT_MS = 10_000;
+const LOCK_RETRY_MS = 10;
+
+/**
+ * One update of lab.json at a time across processes: the test runner or `kawatch lab` and a
+ * daemon's start_command (`kawatch lab start-keepalived`) may record a process at the same
+ * moment. The lock file holds its owner's pid; one whose owner is gone is taken over.
+ */
+async function withStateLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
+  const lock = `${labPaths(dir).state}.lock`;
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const handle = await open(lock, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // Empty while its owner has created it and not yet written its pid: that owner is alive.
+      const owner = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+      if (owner > 0 && !(await isRunning(owner))) await rm(lock, { force: true });
+      else if (Date.now() >= deadline) throw new LabError(`${lock} is held by pid ${owner || '(unknown)'} for more than ${LOCK_TIMEOUT_MS} ms`);
+      else await sleep(LOCK_RETRY_MS);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(lock, { force: true });
+  }
 }
 
 /** Updates of this process, one after the other: parts started in parallel record themselves concurrently. */
 let updates: Promise<unknown> = Promise.resolve();
 
 export function updateLabState(dir: string, change: (state: LabState) => LabState): Promise<LabState> {
-  const update = updates.then(async () => {
-    const state = await readLabState(dir);
-    if (!state) throw new LabError(`no lab state in ${dir}: is the lab up?`);
-    const next = change(state);
-    await writeLabState(next);
-    return next;
-  });
+  const update = updates.then(() =>
+    withStateLock(dir, async () => {
+      const state = await readLabState(dir);
+      if (!state) throw new LabError(`no lab state in ${dir}: is the lab up?`);
+      const next = change(state);
+      await writeLabState(next);
+      return next;
+    }),
+  );
   updates = update.catch(() => {});
   return update;
 }

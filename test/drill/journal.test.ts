@@ -75,12 +75,43 @@ describe('Drills at start', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  function drills(fenced: string[] = []): Drills {
+  function drills(fenced: string[] = [], keepalived?: { up: boolean; startCommand: string[] }): Drills {
     return new Drills(
-      { node: 'lb1', members: ['lb2'], journalFile: join(dir, 'drills.jsonl'), trackDir: dir, stopCommand: ['false'], timeoutMs: 1000, probeIntervalMs: 100, probes: {}, exchangeMs: 100, diagnose: { unreachableAfterMs: 3500, confirmAfterMs: 150 } },
-      { store: new StateStore('lb1', silentLog), verdicts: () => [], fenced: () => fenced, log: silentLog },
+      { node: 'lb1', members: ['lb2'], journalFile: join(dir, 'drills.jsonl'), trackDir: dir, stopCommand: ['false'], startCommand: keepalived?.startCommand, timeoutMs: 1000, probeIntervalMs: 100, probes: {}, exchangeMs: 100, diagnose: { unreachableAfterMs: 3500, confirmAfterMs: 150 } },
+      { store: new StateStore('lb1', silentLog), verdicts: () => [], fenced: () => fenced, keepalivedUp: keepalived && (async () => keepalived.up), log: silentLog },
     );
   }
+
+  /** An unfinished drill with mode stop, and a start_command that leaves a mark each time it runs. */
+  function unfinishedStopDrill(): { startCommand: string[]; starts: () => number } {
+    const start: DrillEntry = { step: 'start', id: 's0', at: Date.now() - 5000, instance: 'VI_1', from: 'lb1', to: 'lb2', mode: 'stop', stay: false, vips: ['198.18.0.50'] };
+    writeFileSync(join(dir, 'drills.jsonl'), `${JSON.stringify(start)}\n`);
+    const marks = join(dir, 'starts');
+    writeFileSync(marks, '');
+    return { startCommand: ['sh', '-c', `echo started >> ${marks}`], starts: () => readFileSync(marks, 'utf8').split('\n').filter(Boolean).length };
+  }
+
+  it('starts keepalived again for a drill with mode stop a crash left with keepalived stopped, once', async () => {
+    const { startCommand, starts } = unfinishedStopDrill();
+    const first = drills([], { up: false, startCommand });
+    await first.start();
+    expect(starts()).toBe(1);
+    expect(first.status.reports).toMatchObject([{ id: 's0', mode: 'stop', outcome: 'aborted', reason: 'restart', unexpected: [] }]);
+    await first.stop();
+    const second = drills([], { up: false, startCommand });
+    await second.start();
+    expect(starts()).toBe(1);
+    await second.stop();
+  });
+
+  it('does not start keepalived again when it runs already (started before the crash, or never stopped)', async () => {
+    const { startCommand, starts } = unfinishedStopDrill();
+    const d = drills([], { up: true, startCommand });
+    await d.start();
+    expect(starts()).toBe(0);
+    expect(d.status.reports).toMatchObject([{ id: 's0', outcome: 'aborted', reason: 'restart', unexpected: ['keepalived runs on lb1: not started again'] }]);
+    await d.stop();
+  });
 
   it('restores a drill a crash left unfinished, once: the next start finds its end', async () => {
     const entries = drillSteps('d0', 'VI_1', Date.now() - 5000, true, false, 'success').slice(0, 2);
@@ -110,6 +141,21 @@ describe('Drills at start', () => {
     await d.start();
     expect(readFileSync(join(dir, 'VI_1'), 'utf8')).toBe('1\n');
     expect(d.status.reports[0]?.unexpected).toEqual(['the watchdog holds VI_1 demoted: left to its restore']);
+    await d.stop();
+  });
+
+  it('mails a refusal of the scheduled drill, not one the caller was answered', async () => {
+    const mailed: string[] = [];
+    const d = new Drills(
+      { node: 'lb1', members: ['lb2'], journalFile: join(dir, 'drills.jsonl'), trackDir: dir, stopCommand: ['false'], timeoutMs: 1000, probeIntervalMs: 100, probes: {}, exchangeMs: 100, diagnose: { unreachableAfterMs: 3500, confirmAfterMs: 150 } },
+      { store: new StateStore('lb1', silentLog), verdicts: () => [], fenced: () => [], report: async (subject) => void mailed.push(subject), log: silentLog },
+    );
+    await d.start();
+    expect(d.request({ instances: ['VI_1'], mode: 'track', stay: false, dryRun: false }).status).toBe('refused');
+    await expect.poll(() => d.summary.failures).toEqual({ unhealthy: 1 });
+    expect(mailed).toEqual([]);
+    expect(d.request({ instances: ['VI_1'], mode: 'track', stay: false, dryRun: false, scheduled: true }).status).toBe('refused');
+    await expect.poll(() => mailed).toEqual([expect.stringMatching(/^drill of VI_1 refused: /)]);
     await d.stop();
   });
 

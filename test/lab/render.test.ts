@@ -322,6 +322,13 @@ describe('renderKawatchConfig', () => {
     });
   }
 
+  it('gives the daemon the start_command it is handed (drills with mode stop), and none otherwise', () => {
+    const [node] = PLAN.nodes;
+    const start = ['/usr/bin/node', '/opt/kawatch/dist/src/cli/main.js', 'lab', 'start-keepalived', '--dir', PLAN.dir, '--node', node!.name];
+    expect(parseConfig(renderKawatchConfig(PLAN, node!, 'alert', undefined, start), 'lb1/kawatch.yml').watchdog.start_command).toEqual(start);
+    expect(parseConfig(renderKawatchConfig(PLAN, node!), 'lb1/kawatch.yml').watchdog.start_command).toBeUndefined();
+  });
+
   it('cross-checks the peers over the secondary link, with one secret for the pair', () => {
     const configs = PLAN.nodes.map((node) => ({ node, config: parseConfig(renderKawatchConfig(PLAN, node), `${node.name}/kawatch.yml`) }));
     for (const { node, config } of configs) {
