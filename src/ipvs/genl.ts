@@ -17,12 +17,15 @@
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import netlink from 'netlink';
+// The package's core and its generic netlink layer only: its index also loads the rtnetlink,
+// nl80211 and WireGuard message tables, a megabyte of code the IPVS reader never runs.
+import { FlagsGet } from 'netlink/dist/constants.js';
+import { createGenericNetlink } from 'netlink/dist/genl/genl.js';
+import * as genl from 'netlink/dist/genl/structs.js';
 import { ipFromBytes } from '../core/ip.js';
 import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsReader, IpvsService, IpvsStats, IpvsTable, ServiceKey, ServiceProtocol } from '../model/ipvs.js';
 import { parseIpVsStats } from './procfs.js';
 
-const { createGenericNetlink, genl, FlagsGet } = netlink;
 
 export const IPVS_GENL_NAME = 'IPVS';
 export const IPVS_GENL_VERSION = 1;
