@@ -171,7 +171,8 @@ async function netlinkComparison(bench: BenchReport, backends: number): Promise<
       writeFileSync(join(vm.exchange, 'ipvs.rules'), ipvsadmRules(backends, BACKENDS_PER_SERVICE));
       const loaded = await vm.ok('ipvsadm -C && ipvsadm -R < /tmp/vm-exchange/ipvs.rules && ipvsadm -Ln | grep -c "^  -> [0-9[]"', VM_RUN_TIMEOUT_MS);
       if (Number(loaded.trim()) !== backends) throw new Error(`the VM's IPVS table has ${loaded.trim()} real servers after ipvsadm -R, expected ${backends}`);
-      const out = await vm.ok(`node ${join(root, 'dist/bench/ipvs-vm.js')} --scrapes ${VM_SCRAPES} --dir /tmp/kawatch-bench-ipvs-vm`, VM_RUN_TIMEOUT_MS);
+      const against = AGAINST ? ` --against ${AGAINST}` : '';
+      const out = await vm.ok(`node ${join(root, 'dist/bench/ipvs-vm.js')} --scrapes ${VM_SCRAPES} --dir /tmp/kawatch-bench-ipvs-vm${against}`, VM_RUN_TIMEOUT_MS);
       return JSON.parse(out) as Comparison;
     } finally {
       await vm.shutdown();
