@@ -3,7 +3,7 @@
  * kernel's own table in the test VM (bench/ipvs-vm.ts). Shared by both so that the two sides of
  * every comparison are measured the same way.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -16,13 +16,15 @@ const SCRAPE_TIMEOUT_MS = 600_000;
 const START_POLL = { timeoutMs: 180_000, intervalMs: 100 };
 const root = new URL('../../', import.meta.url).pathname;
 
-export type ExporterName = 'kawatch' | 'node_exporter';
+export type ExporterName = 'kawatch' | 'node_exporter' | 'kawatch-against';
 
 export interface ExporterFigures {
   /** Scrape times, request to last byte, in the order taken. */
   scrapesMs: number[];
   /** VmRSS once it answers, before the first scrape (kawatch has read the table once by then). */
   startRssMb: number;
+  /** CPU time (user + system) the process spent on each scrape: less bent by a busy machine than wall time. */
+  cpuMs: number[];
   /** VmHWM of the process after the scrapes. */
   peakRssMb: number;
   /** Backend series in the first scrape (`…ipvs_backend_weight{` lines). */
@@ -33,7 +35,9 @@ export interface Comparison {
   kawatchPath: 'procfs' | 'netlink';
   /** Which exporter was scraped first in each round: they take turns. */
   firsts: ExporterName[];
-  exporters: Record<ExporterName, ExporterFigures>;
+  exporters: Record<'kawatch' | 'node_exporter', ExporterFigures>;
+  /** Another checkout's kawatch on the same table in the same rounds (`--against DIR`): the figures before a change. */
+  against?: ExporterFigures & { root: string; flags: string };
 }
 
 interface Exporter {
@@ -82,6 +86,15 @@ function countLines(body: Buffer[], prefix: string): number {
   return count;
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** utime + stime of a process in ms, fields 14 and 15 of /proc/PID/stat (after the parenthesised name). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1000;
+}
+
 const statusMb = (pid: number, field: 'VmHWM' | 'VmRSS') => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 async function startNodeExporter(procfs: string): Promise<Exporter> {
@@ -91,15 +104,15 @@ async function startNodeExporter(procfs: string): Promise<Exporter> {
   return { name: 'node_exporter', process: child, url: `http://${address}/metrics`, backendSeriesPrefix: 'node_ipvs_backend_weight{', startRssMb: statusMb(child.pid!, 'VmRSS') };
 }
 
-async function startKawatch(procfs: string, path: Comparison['kawatchPath'], dir: string): Promise<Exporter> {
+async function startKawatch(procfs: string, path: Comparison['kawatchPath'], dir: string, checkout = root, name: ExporterName = 'kawatch', flags?: string): Promise<Exporter> {
   const address = `127.0.0.1:${await freePort()}`;
-  const config = join(dir, 'kawatch.yml');
+  const config = join(dir, `${name}.yml`);
   writeFileSync(
     config,
     [
       'node_name: bench',
       `listen: ${address}`,
-      `state_dir: ${dir}/state`,
+      `state_dir: ${dir}/state-${name}`,
       'log_level: warn',
       `keepalived: { pid_file: ${dir}/keepalived.pid }`,
       'sources: { hook: { enabled: false }, fifo: { enabled: false }, netlink: { enabled: false }, dump: { enabled: false } }',
@@ -107,9 +120,10 @@ async function startKawatch(procfs: string, path: Comparison['kawatchPath'], dir
       `ipvs: { path: ${path} }`,
     ].join('\n'),
   );
-  const child = spawn(join(root, 'bin/kawatch'), ['run', '--config', config, '--procfs', procfs], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const env = flags === undefined ? process.env : { ...process.env, KAWATCH_NODE_FLAGS: flags };
+  const child = spawn(join(checkout, 'bin/kawatch'), ['run', '--config', config, '--procfs', procfs], { stdio: ['ignore', 'ignore', 'inherit'], env });
   await waitUntilAnswering(`http://${address}/healthz`, child);
-  return { name: 'kawatch', process: child, url: `http://${address}/metrics`, backendSeriesPrefix: 'ipvs_backend_weight{', startRssMb: statusMb(child.pid!, 'VmRSS') };
+  return { name, process: child, url: `http://${address}/metrics`, backendSeriesPrefix: 'ipvs_backend_weight{', startRssMb: statusMb(child.pid!, 'VmRSS') };
 }
 
 async function stop(exporter: Exporter): Promise<void> {
@@ -121,27 +135,34 @@ async function stop(exporter: Exporter): Promise<void> {
 /**
  * Starts both exporters on `procfs` (kawatch reading IPVS through `kawatchPath`), scrapes each
  * `scrapes` times, taking turns at going first, and stops them. `dir` holds kawatch's config and state.
+ * With `against` (another checkout, built, or this one with other runtime flags in KAWATCH_NODE_FLAGS),
+ * that kawatch takes its turns too.
  */
-export async function compareExporters(procfs: string, kawatchPath: Comparison['kawatchPath'], scrapes: number, dir: string): Promise<Comparison> {
+export async function compareExporters(procfs: string, kawatchPath: Comparison['kawatchPath'], scrapes: number, dir: string, against?: { root?: string; flags?: string }): Promise<Comparison> {
   const started: Exporter[] = [];
   try {
     started.push(await startNodeExporter(procfs), await startKawatch(procfs, kawatchPath, dir));
-    const [nodeExporter, kawatch] = started as [Exporter, Exporter];
+    if (against) started.push(await startKawatch(procfs, kawatchPath, dir, against.root ?? root, 'kawatch-against', against.flags));
+    const [nodeExporter, kawatch, before] = started as [Exporter, Exporter, Exporter | undefined];
     const times = new Map<Exporter, number[]>(started.map((e) => [e, []]));
+    const cpu = new Map<Exporter, number[]>(started.map((e) => [e, []]));
     const series = new Map<Exporter, number>();
     const firsts: ExporterName[] = [];
     // Taking turns: whichever goes second may find caches warm or the machine busier.
     for (let round = 0; round < scrapes; round++) {
-      const order = round % 2 === 0 ? [kawatch, nodeExporter] : [nodeExporter, kawatch];
+      const everyone = before ? [kawatch, nodeExporter, before] : [kawatch, nodeExporter];
+      const order = everyone.map((_, i) => everyone[(i + round) % everyone.length]!);
       firsts.push(order[0]!.name);
       for (const e of order) {
+        const cpuBefore = cpuMs(e.process.pid!);
         const { ms, body } = await scrape(e.url);
         times.get(e)!.push(ms);
+        cpu.get(e)!.push(cpuMs(e.process.pid!) - cpuBefore);
         if (!series.has(e)) series.set(e, countLines(body, e.backendSeriesPrefix));
       }
     }
-    const figures = (e: Exporter): ExporterFigures => ({ scrapesMs: times.get(e)!, startRssMb: e.startRssMb, peakRssMb: statusMb(e.process.pid!, 'VmHWM'), backendSeries: series.get(e)! });
-    return { kawatchPath, firsts, exporters: { kawatch: figures(kawatch), node_exporter: figures(nodeExporter) } };
+    const figures = (e: Exporter): ExporterFigures => ({ scrapesMs: times.get(e)!, cpuMs: cpu.get(e)!, startRssMb: e.startRssMb, peakRssMb: statusMb(e.process.pid!, 'VmHWM'), backendSeries: series.get(e)! });
+    return { kawatchPath, firsts, exporters: { kawatch: figures(kawatch), node_exporter: figures(nodeExporter) }, ...(before ? { against: { ...figures(before), root: against?.root ?? root, flags: against?.flags ?? process.env.KAWATCH_NODE_FLAGS ?? '' } } : {}) };
   } finally {
     for (const e of started) await stop(e);
   }

@@ -3,7 +3,7 @@
  * table through generic netlink against node_exporter reading the same table from /proc/net/ip_vs.
  * The table is already loaded. Prints the comparison as one JSON object.
  *
- *   node dist/bench/ipvs-vm.js --scrapes N --dir DIR
+ *   node dist/bench/ipvs-vm.js --scrapes N --dir DIR [--against CHECKOUT]
  */
 import { mkdirSync } from 'node:fs';
 import { compareExporters } from './ipvs-exporters.js';
@@ -11,5 +11,6 @@ import { countOption, option } from './support.js';
 
 const dir = option('--dir', '/tmp/kawatch-bench-ipvs-vm');
 mkdirSync(dir, { recursive: true });
-const comparison = await compareExporters('/proc', 'netlink', countOption('--scrapes', 3), dir);
+const against = option('--against', '');
+const comparison = await compareExporters('/proc', 'netlink', countOption('--scrapes', 3), dir, against ? { root: against } : undefined);
 process.stdout.write(`${JSON.stringify(comparison)}\n`);

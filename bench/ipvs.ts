@@ -3,7 +3,8 @@
  * kawatch's read paths.
  *
  *   npm run build && node dist/bench/ipvs.js [--backends 1000,10000,100000,300000] [--scrapes N]
- *                                            [--netlink-backends 2000] [--vm-scrapes N] [--no-vm] [--json FILE]
+ *                                            [--netlink-backends 2000] [--vm-scrapes N] [--no-vm]
+ *                                            [--against DIR] [--against-flags "FLAGS"] [--json FILE]
  *
  * procfs: for each size, `scripts/gen-ipvs-proc` writes a tree (100 real servers per service,
  * IPv4/IPv6 TCP/UDP, FWM and persistent services in the kernel's formats); Debian's
@@ -17,6 +18,12 @@
  * node_exporter reading /proc/net/ip_vs of the same kernel. Under TCG everything is an order of
  * magnitude slower than on the host (a netlink read of 4,000 real servers takes 11–16 s), so the
  * size is small and the figures compare the two exporters with each other, never with the host's.
+ *
+ * `--against DIR`: the kawatch of another checkout (built, e.g. the commit before a change) is
+ * scraped in the same rounds on the same table, so a change is judged on figures of one run;
+ * `--against-flags "FLAGS"`: that kawatch (by default this checkout's) runs with these runtime
+ * flags in KAWATCH_NODE_FLAGS instead, so a V8 setting is judged the same way. Each exporter's CPU
+ * time per scrape is printed too: on a busy machine it moves less than the wall time.
  *
  * Printed for each: scrape time p50 (request to last byte), peak RSS (VmHWM), the ratios, and the
  * backend series each exposes. The goals (bench/support.ts) are stated for 100k real servers.
@@ -32,7 +39,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TestVm } from '../test/support/vm.js';
 import { compareExporters, type Comparison } from './ipvs-exporters.js';
-import { BenchReport, countOption, countsOption, IPVS_GOAL_BACKENDS, percentile } from './support.js';
+import { BenchReport, countOption, countsOption, IPVS_GOAL_BACKENDS, option, percentile, rawOption } from './support.js';
 
 const run = promisify(execFile);
 const SIZES = countsOption('--backends', [1000, 10_000, IPVS_GOAL_BACKENDS, 300_000]).sort((a, b) => a - b);
@@ -40,6 +47,8 @@ const SCRAPES = countOption('--scrapes', 5);
 const WITH_VM = !process.argv.includes('--no-vm');
 const NETLINK_BACKENDS = countOption('--netlink-backends', 2000);
 const VM_SCRAPES = countOption('--vm-scrapes', 3);
+const AGAINST = option('--against', '');
+const AGAINST_FLAGS = rawOption('--against-flags');
 const BACKENDS_PER_SERVICE = 100;
 const VM_LOCK = '/tmp/kawatch-vm.lock';
 const VM_LOCK_WAIT_S = 1800;
@@ -98,7 +107,17 @@ function report(bench: BenchReport, label: string, backends: number, comparison:
   const name = `${label}, ${backends} backends:`;
   bench.figure({ name: `${name} scrape p50`, value: percentile(kawatch.scrapesMs, 50), unit: 'ms', digits: 0, baseline: { name: 'node_exporter', value: percentile(nodeExporter.scrapesMs, 50) }, goal: 'ipvsScrapeTime', ...note });
   bench.figure({ name: `${name} peak RSS`, value: kawatch.peakRssMb, unit: 'MB', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.peakRssMb }, goal: 'ipvsPeakRss', ...note });
+  bench.figure({ name: `${name} CPU per scrape p50`, value: percentile(kawatch.cpuMs, 50), unit: 'ms', digits: 0, baseline: { name: 'node_exporter', value: percentile(nodeExporter.cpuMs, 50) } });
   bench.figure({ name: `${name} backend series`, value: kawatch.backendSeries, unit: '', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.backendSeries } });
+  if (comparison.against) {
+    const before = comparison.against;
+    const was = `${name} before (${before.root}${before.flags ? ` ${before.flags}` : ''})`;
+    bench.figure({ name: `${was} scrape p50`, value: percentile(before.scrapesMs, 50), unit: 'ms', digits: 0, baseline: { name: 'node_exporter', value: percentile(nodeExporter.scrapesMs, 50) }, goal: 'ipvsScrapeTime', ...note });
+    bench.figure({ name: `${was} peak RSS`, value: before.peakRssMb, unit: 'MB', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.peakRssMb }, goal: 'ipvsPeakRss', ...note });
+    bench.figure({ name: `${name} scrape p50, now against before`, value: percentile(kawatch.scrapesMs, 50), unit: 'ms', digits: 0, baseline: { name: 'before', value: percentile(before.scrapesMs, 50) } });
+    bench.figure({ name: `${name} CPU per scrape p50, now against before`, value: percentile(kawatch.cpuMs, 50), unit: 'ms', digits: 0, baseline: { name: 'before', value: percentile(before.cpuMs, 50) } });
+    bench.figure({ name: `${name} peak RSS, now against before`, value: kawatch.peakRssMb, unit: 'MB', digits: 0, baseline: { name: 'before', value: before.peakRssMb } });
+  }
   if (kawatch.backendSeries !== backends || nodeExporter.backendSeries !== backends) {
     bench.note(`  DIFFERENT: ${backends} real servers in the table, kawatch exposes ${kawatch.backendSeries} backend series, node_exporter ${nodeExporter.backendSeries}`);
   }
@@ -137,7 +156,7 @@ async function procfsComparison(backends: number): Promise<Comparison> {
   try {
     const procfs = join(dir, 'proc');
     await run('python3', [join(root, 'scripts/gen-ipvs-proc'), procfs, String(Math.ceil(backends / BACKENDS_PER_SERVICE)), String(BACKENDS_PER_SERVICE)]);
-    return await compareExporters(procfs, 'procfs', SCRAPES, dir);
+    return await compareExporters(procfs, 'procfs', SCRAPES, dir, AGAINST || AGAINST_FLAGS !== undefined ? { root: AGAINST || undefined, flags: AGAINST_FLAGS } : undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -152,7 +171,8 @@ async function netlinkComparison(bench: BenchReport, backends: number): Promise<
       writeFileSync(join(vm.exchange, 'ipvs.rules'), ipvsadmRules(backends, BACKENDS_PER_SERVICE));
       const loaded = await vm.ok('ipvsadm -C && ipvsadm -R < /tmp/vm-exchange/ipvs.rules && ipvsadm -Ln | grep -c "^  -> [0-9[]"', VM_RUN_TIMEOUT_MS);
       if (Number(loaded.trim()) !== backends) throw new Error(`the VM's IPVS table has ${loaded.trim()} real servers after ipvsadm -R, expected ${backends}`);
-      const out = await vm.ok(`node ${join(root, 'dist/bench/ipvs-vm.js')} --scrapes ${VM_SCRAPES} --dir /tmp/kawatch-bench-ipvs-vm`, VM_RUN_TIMEOUT_MS);
+      const against = AGAINST ? ` --against ${AGAINST}` : '';
+      const out = await vm.ok(`node ${join(root, 'dist/bench/ipvs-vm.js')} --scrapes ${VM_SCRAPES} --dir /tmp/kawatch-bench-ipvs-vm${against}`, VM_RUN_TIMEOUT_MS);
       return JSON.parse(out) as Comparison;
     } finally {
       await vm.shutdown();

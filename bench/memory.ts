@@ -29,28 +29,19 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../src/core/net.js';
-import { BenchReport, countOption, option, percentile, pollUntil } from './support.js';
+import { BenchReport, countOption, option, percentile, pollUntil, rawOption } from './support.js';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 const IDLE_SECONDS = countOption('--idle-seconds', 15);
 const ROUNDS = countOption('--rounds', 1);
 const ONE_PART_AT_A_TIME = option('--parts', 'all') === 'all';
-const SETTINGS = rawOption('--settings').split('|').map((set) => set.trim()).filter(Boolean);
+const SETTINGS = (rawOption('--settings') ?? '').split('|').map((set) => set.trim()).filter(Boolean);
 /** Start-up work (the first IPVS read, the first dump, JIT) is over by then: the idle spell starts after it. */
 const SETTLE_MS = 3000;
 const READY_POLL = { timeoutMs: 30_000, intervalMs: 20 };
 const REPORT_POLL = { timeoutMs: 10_000, intervalMs: 20 };
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const NODE_EXPORTER = '/usr/bin/prometheus-node-exporter';
-
-/** An option whose value may itself begin with `--` (flags for Node). */
-function rawOption(name: string): string {
-  const at = process.argv.indexOf(name);
-  if (at < 0) return '';
-  const value = process.argv[at + 1];
-  if (value === undefined) throw new Error(`${name} needs a value`);
-  return value;
-}
 
 /** The optional parts of a daemon, each a piece of configuration. */
 const PARTS = ['hook', 'fifo', 'dump', 'netlink', 'ipvs', 'peers', 'witness', 'mail', 'jobs'] as const;

@@ -198,6 +198,15 @@ export function option(name: string, fallback: string): string {
   return value;
 }
 
+/** An option whose value may itself begin with `--` (flags for Node); undefined when not given. */
+export function rawOption(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  if (at < 0) return undefined;
+  const value = process.argv[at + 1];
+  if (value === undefined) throw new Error(`${name} needs a value`);
+  return value;
+}
+
 /** A positive integer option; anything else is an error that names the option and what it got. */
 export function countOption(name: string, fallback: number): number {
   return parseCount(name, option(name, String(fallback)));

@@ -17,7 +17,7 @@ import { HookSource } from '../keepalived/hook-source.js';
 import { ProcessSource } from '../keepalived/process.js';
 import { Mailer } from '../mail/mailer.js';
 import { MailStats } from '../mail/stats.js';
-import { ipvsExposition } from '../metrics/ipvs.js';
+import { ChunkBuffers, ipvsExposition } from '../metrics/ipvs.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
 import { PeerLink } from '../peer/link.js';
@@ -100,6 +100,8 @@ export class Daemon {
   readonly watchdogEvents: EventBus<WatchdogEvents>;
   /** What happened lately, for the digest and the status page; outlives reloads too. */
   private readonly history = new History();
+  /** The IPVS exposition's chunk buffers, reused from one scrape to the next. */
+  private readonly ipvsChunks = new ChunkBuffers();
   private readonly metrics: Metrics;
   /** Outlives reloads, so the mail counters never go back. */
   private readonly mailStats = new MailStats();
@@ -135,6 +137,7 @@ export class Daemon {
         actions,
         recent: () => this.history.since(0),
         streamedMetrics: () => this.ipvsMetrics(),
+        recycleChunk: (chunk) => this.ipvsChunks.give(chunk),
         drills: () => this.built?.drills,
         apiToken: () => this.apiToken,
       }),
@@ -174,11 +177,11 @@ export class Daemon {
   }
 
   /** The IPVS series of a fresh read, with keepalived's checker verdicts next to them. */
-  private async ipvsMetrics(): Promise<Iterable<string> | undefined> {
+  private async ipvsMetrics(): Promise<Iterable<Uint8Array> | undefined> {
     const { ipvs, sorryServers } = this.built ?? {};
     if (!ipvs) return undefined;
     const { table, health } = await ipvs.scrape();
-    return ipvs.released(ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers), sorryServers: await sorryServers?.current() }));
+    return ipvs.released(ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, checkers: Object.values(this.store.snapshot.checkers), sorryServers: await sorryServers?.current() }, this.ipvsChunks));
   }
 
   private build(config: Config): Built {

@@ -20,7 +20,9 @@ export interface AppContext {
   verdicts: () => Verdict[];
   actions: () => readonly JournalEntry[];
   /** Series written after prom-client's, chunk by chunk: the IPVS table can be 100k backends. */
-  streamedMetrics?: () => Promise<Iterable<string> | undefined>;
+  streamedMetrics?: () => Promise<Iterable<string | Uint8Array> | undefined>;
+  /** Takes back a streamed chunk once the socket has written it, so that its buffer serves the next. */
+  recycleChunk?: (chunk: Uint8Array) => void;
   /** Recent transitions, verdicts and actions, oldest first: the status page's history. */
   recent: () => readonly HistoryEntry[];
   /** The failover drills of the running configuration. */
@@ -32,12 +34,16 @@ export interface AppContext {
 /** The largest request body a mutating route reads: a drill request is a few hundred bytes. */
 const MAX_BODY = 16 * 1024;
 
-/** Writes the chunks as the client takes them, so a large body is never held whole. */
-async function writeChunks(res: ServerResponse, ...parts: Iterable<string>[]): Promise<void> {
+/**
+ * Writes the chunks as the client takes them, so a large body is never held whole; a byte chunk
+ * goes to `recycle` once written (or once the write failed), never before.
+ */
+async function writeChunks(res: ServerResponse, recycle: ((chunk: Uint8Array) => void) | undefined, ...parts: Iterable<string | Uint8Array>[]): Promise<void> {
   for (const part of parts) {
     for (const chunk of part) {
       if (res.destroyed) return;
-      if (!res.write(chunk)) await drained(res);
+      const written = typeof chunk === 'string' || !recycle ? res.write(chunk) : res.write(chunk, () => recycle(chunk));
+      if (!written) await drained(res);
     }
   }
   res.end();
@@ -114,7 +120,7 @@ function drillView(drills: Pick<Drills, 'status' | 'summary'> | undefined): Stat
  * POST routes (drills, which change the group) are for this director's root only: the token in
  * state_dir proves it.
  */
-export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics, drills, apiToken }: AppContext): AppHandler {
+export function createApp({ store, registry, version, verdicts, actions, recent, streamedMetrics, recycleChunk, drills, apiToken }: AppContext): AppHandler {
   const withDrills =
     (answer: (part: NonNullable<ReturnType<NonNullable<AppContext['drills']>>>, body: unknown, res: ServerResponse) => void | Promise<void>): Route =>
     async (req, res) => {
@@ -136,7 +142,7 @@ export function createApp({ store, registry, version, verdicts, actions, recent,
         return;
       }
       res.writeHead(200, { 'Content-Type': registry.contentType });
-      await writeChunks(res, [body], streamed);
+      await writeChunks(res, recycleChunk, [body], streamed);
     },
     '/': (_req, res) => {
       const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent(), drill: drillView(drills?.()) });

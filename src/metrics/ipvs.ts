@@ -2,7 +2,10 @@
  * The IPVS series, written straight to Prometheus text. prom-client keeps an object per series
  * and renders the whole body as one string; at 100k backends that is most of the scrape time and
  * of the daemon's memory (README "IPVS" has the figures), so these series are produced here as
- * a sequence of chunks the HTTP handler streams after prom-client's output.
+ * a sequence of byte chunks the HTTP handler streams after prom-client's output. The chunks are
+ * buffers of a pool that the handler gives back once the socket has written them, so a scrape of
+ * 60 MB of text reuses a few buffers instead of leaving 60 MB of strings and their UTF-8 copies
+ * for the collector.
  */
 import { canonicalIp } from '../core/ip.js';
 import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsHealth, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey, type SorryServer } from '../model/ipvs.js';
@@ -22,7 +25,32 @@ export interface IpvsExpositionInput {
   sorryServers?: readonly SorryServer[];
 }
 
-const CHUNK_CHARS = 64 * 1024;
+const CHUNK_BYTES = 64 * 1024;
+/** Buffers kept for the next chunks: enough for the socket's queue of one scrape, a few of them at once. */
+const FREE_CHUNKS = 16;
+
+/** Chunk buffers, taken by an exposition and given back by whoever wrote them out. */
+export class ChunkBuffers {
+  private readonly free: Buffer[] = [];
+  private readonly owned = new WeakSet<ArrayBuffer>();
+
+  take(): Buffer {
+    const reused = this.free.pop();
+    if (reused) return reused;
+    // Its own memory, not a slice of Node's shared pool: the whole buffer comes back as one.
+    const chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    this.owned.add(chunk.buffer as ArrayBuffer);
+    return chunk;
+  }
+
+  /** A chunk this pool handed out (a view of one of its buffers) may be reused; anything else is ignored. */
+  give(chunk: Uint8Array): void {
+    const memory = chunk.buffer as ArrayBuffer;
+    if (!this.owned.has(memory) || this.free.length >= FREE_CHUNKS) return;
+    if (this.free.some((b) => b.buffer === memory)) return;
+    this.free.push(Buffer.from(memory, 0, CHUNK_BYTES));
+  }
+}
 
 type Value = number | bigint;
 type MetricType = 'gauge' | 'counter';
@@ -164,7 +192,7 @@ function aggregate(table: IpvsTable, subset: (full: string) => string): BackendG
  * One family over every real server, its labels made as each line is written: held for the
  * whole scrape, 100k label strings would reach the old generation and stay until a full GC.
  */
-function* writeBackendFamily(out: ChunkWriter, family: Family<IpvsDestination>, table: IpvsTable, extra: (d: IpvsDestination) => string = () => ''): Generator<string> {
+function* writeBackendFamily(out: ChunkWriter, family: Family<IpvsDestination>, table: IpvsTable, extra: (d: IpvsDestination) => string = () => ''): Generator<Buffer> {
   let started = false;
   for (const s of table.services) {
     const [head, tail] = serviceLabelParts(s);
@@ -219,18 +247,31 @@ function serviceGroups(table: IpvsTable, sorryServers: readonly SorryServer[]): 
   return groups;
 }
 
-/** Collects text and hands it out in chunks of about CHUNK_CHARS. */
+/**
+ * Writes text into chunk buffers and hands out each one once it is full. A chunk is a view of a
+ * pooled buffer that is not written again until the consumer gives it back.
+ */
 class ChunkWriter {
-  private buffer = '';
-  private readonly ready: string[] = [];
+  /** The chunk being written, taken from the pool when the first text comes. */
+  private chunk?: Buffer;
+  private at = 0;
+  private readonly ready: Buffer[] = [];
+
+  constructor(private readonly buffers: ChunkBuffers) {}
 
   /** True when a chunk is ready to be taken. */
   write(text: string): boolean {
-    this.buffer += text;
-    if (this.buffer.length < CHUNK_CHARS) return false;
-    this.ready.push(this.buffer);
-    this.buffer = '';
-    return true;
+    // At most three bytes per UTF-16 unit: a text that may not fit starts the next chunk.
+    if (this.at + text.length * 3 > CHUNK_BYTES) {
+      this.finish();
+      if (text.length * 3 > CHUNK_BYTES) {
+        this.ready.push(Buffer.from(text, 'utf8'));
+        return true;
+      }
+    }
+    this.chunk ??= this.buffers.take();
+    this.at += this.chunk.write(text, this.at, 'utf8');
+    return this.ready.length > 0;
   }
 
   family(name: string, type: MetricType, help: string): boolean {
@@ -242,17 +283,21 @@ class ChunkWriter {
   }
 
   /** The finished chunks; with `all`, what is written so far too. */
-  *take(all = false): Generator<string> {
-    if (all && this.buffer) {
-      this.ready.push(this.buffer);
-      this.buffer = '';
-    }
+  *take(all = false): Generator<Buffer> {
+    if (all) this.finish();
     while (this.ready.length) yield this.ready.shift()!;
+  }
+
+  private finish(): void {
+    if (this.chunk && this.at > 0) this.ready.push(this.chunk.subarray(0, this.at));
+    else if (this.chunk) this.buffers.give(this.chunk);
+    this.chunk = undefined;
+    this.at = 0;
   }
 }
 
 /** Writes one family over `items`, or nothing when no item has a value for it. */
-function* writeFamily<T>(out: ChunkWriter, family: Family<T>, items: Iterable<T>, labelsOf: (item: T) => string): Generator<string> {
+function* writeFamily<T>(out: ChunkWriter, family: Family<T>, items: Iterable<T>, labelsOf: (item: T) => string): Generator<Buffer> {
   let started = false;
   for (const item of items) {
     const value = family.value(item);
@@ -307,9 +352,12 @@ function writeCheckers(out: ChunkWriter, checkers: Iterable<CheckerView>): void 
   for (const [labels, value] of series) out.sample('ipvs_backend_checker_up', labels, value);
 }
 
-/** The IPVS part of /metrics, in chunks. Pure: everything it shows comes from `input`. */
-export function* ipvsExposition(input: IpvsExpositionInput): Generator<string> {
-  const out = new ChunkWriter();
+/**
+ * The IPVS part of /metrics, in chunks of UTF-8 (from `buffers`, to be given back once written).
+ * Everything it shows comes from `input`.
+ */
+export function* ipvsExposition(input: IpvsExpositionInput, buffers = new ChunkBuffers()): Generator<Buffer> {
+  const out = new ChunkWriter(buffers);
   writeHealth(out, input.health);
   const { table } = input;
   if (table) {

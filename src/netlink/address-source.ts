@@ -1,11 +1,12 @@
-import netlink from 'netlink';
+// rtnetlink only: the package's index also loads the nl80211 and WireGuard message tables.
+import { createRtNetlink } from 'netlink/dist/rt/rt.js';
+import * as rt from 'netlink/dist/rt/structs.js';
 import { ipFromBytes } from '../core/ip.js';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import type { AddressView } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 
-const { createRtNetlink, rt } = netlink;
 type RtSocket = ReturnType<typeof createRtNetlink>;
 
 const RTM_NEWADDR = 20;
@@ -14,7 +15,7 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 
 /** rtnetlink address message → AddressView; IPv4 uses IFA_LOCAL (IFA_ADDRESS is the peer on point-to-point links). */
-export function addressFromMessage(data: netlink.rt.Address, attrs: netlink.rt.AddressAttrs, linkNames: ReadonlyMap<number, string>): AddressView | undefined {
+export function addressFromMessage(data: rt.Address, attrs: rt.AddressAttrs, linkNames: ReadonlyMap<number, string>): AddressView | undefined {
   const family = data.family;
   if (family !== AF_INET && family !== AF_INET6) return undefined;
   const raw = family === AF_INET ? (attrs.local ?? attrs.address) : attrs.address;

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { BACKEND_LABELS } from '../../src/model/ipvs.js';
-import { ipvsExposition, realServerOfChecker, serviceOfChecker, type IpvsExpositionInput } from '../../src/metrics/ipvs.js';
+import { Registry } from 'prom-client';
+import { createApp, HttpServer } from '../../src/http/server.js';
+import { ChunkBuffers, ipvsExposition, realServerOfChecker, serviceOfChecker, type IpvsExpositionInput } from '../../src/metrics/ipvs.js';
+import { StateStore } from '../../src/state/store.js';
+import { silentLog } from '../support/log.js';
 import type { CheckerView } from '../../src/state/snapshot.js';
 import { parseExposition, valueOf, type Sample } from '../support/metrics.js';
 import { shapesTable, withNetlinkFigures } from './fixtures.js';
@@ -188,6 +192,56 @@ describe('chunks', () => {
     for (const chunk of chunks) expect(chunk.length).toBeLessThan(65_536 + 512);
     const samples = parseExposition(chunks.join(''));
     expect(samples.filter((s) => s.name === 'ipvs_backend_weight' && s.labels.local_address === '198.18.9.50')).toHaveLength(5000);
+  });
+});
+
+describe('chunk buffers reused between scrapes', () => {
+  const bigTable = () => {
+    const table = shapesTable();
+    const template = table.services[0]!.destinations[0]!;
+    table.services[0]!.destinations = Array.from({ length: 20_000 }, (_, i) => ({ ...template, address: `10.${i >> 8}.${i & 255}.1`, weight: i }));
+    return table;
+  };
+  const input = (): IpvsExpositionInput => ({ table: bigTable(), health: { up: true, durationSeconds: 0, problemsTotal: 0 }, backendLabels: ALL, checkers: [] });
+
+  it('a buffer given back is handed out again, and a view of another is refused', () => {
+    const buffers = new ChunkBuffers();
+    const first = buffers.take();
+    buffers.give(first.subarray(0, 10));
+    expect(buffers.take().buffer).toBe(first.buffer);
+    buffers.give(Buffer.alloc(65_536));
+    expect(buffers.take().buffer).not.toBe(first.buffer);
+  });
+
+  it('concurrent scrapes through a real listener each get the whole text, buffers reused only once written', async () => {
+    // What prom-client writes first (its registry is empty here), then the IPVS series.
+    const expected = (await new Registry().metrics()) + [...ipvsExposition(input())].join('');
+    const buffers = new ChunkBuffers();
+    let recycled = 0;
+    const app = createApp({
+      store: new StateStore('lb1', silentLog),
+      registry: new Registry(),
+      version: '1',
+      verdicts: () => [],
+      actions: () => [],
+      recent: () => [],
+      streamedMetrics: async () => ipvsExposition(input(), buffers),
+      recycleChunk: (chunk) => {
+        recycled++;
+        buffers.give(chunk);
+      },
+    });
+    const server = new HttpServer('127.0.0.1:0', app, silentLog);
+    await server.start();
+    try {
+      const bodies = await Promise.all(Array.from({ length: 4 }, async () => (await fetch(`http://${server.address}/metrics`)).text()));
+      for (const body of bodies) expect(body).toBe(expected);
+      // A second round runs on the buffers the first gave back.
+      expect(recycled).toBeGreaterThan(4 * 10);
+      expect(await (await fetch(`http://${server.address}/metrics`)).text()).toBe(expected);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

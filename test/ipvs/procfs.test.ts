@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalIp } from '../../src/core/ip.js';
-import { configHz, ipv6FromFull, parseIpVs, parseIpVsStats } from '../../src/ipvs/procfs.js';
+import { configHz, destinationByPattern, ipv6FromFull, parseDestinationLine, parseIpVs, parseIpVsStats } from '../../src/ipvs/procfs.js';
 import { parseIpvsadm, viewOfTable, withoutFigures } from '../support/ipvsadm.js';
 import { DEBIAN_HZ } from './fixtures.js';
 
@@ -189,5 +190,46 @@ describe('parseIpVs bounds what enters', () => {
     expect(configHz('CONFIG_HZ=250\n')).toBe(250);
     expect(configHz('CONFIG_HZ=0\n')).toBeUndefined();
     expect(configHz('CONFIG_HZ=99999999999999999999\n')).toBeUndefined();
+  });
+});
+
+describe('real server lines read by position', () => {
+  // Lines in the kernel's shape and near misses of it: every one must read as the pattern reads it.
+  const hex = (digits: number) => fc.stringMatching(new RegExp(`^[0-9A-Fa-g]{${digits}}$`));
+  const blanks = fc.stringMatching(/^[ \t]{0,3}$/).map((b) => (b === '' ? ' ' : b));
+  const figure = fc.oneof(fc.nat({ max: 2 ** 31 + 10 }).map(String), fc.constantFrom('-1', '', '007', '99999999999', '1x', '٣'));
+  const line = fc
+    .tuple(
+      fc.constantFrom('  -> ', '  ->  ', ' -> ', '  -> ['),
+      hex(8),
+      fc.constantFrom(':', ';', ''),
+      hex(4),
+      blanks,
+      fc.constantFrom('Route', 'Masq', 'Tunnel', 'Local', 'route', 'Masq2', '__proto__', ''),
+      blanks,
+      figure,
+      blanks,
+      figure,
+      blanks,
+      figure,
+      fc.constantFrom('', ' ', '       ', '\r', ' x'),
+    )
+    .map((parts) => parts.join(''));
+
+  it('give what the pattern gives, for lines in the kernel shape and near misses alike', () => {
+    fc.assert(
+      fc.property(line, (text) => {
+        expect(parseDestinationLine(text)).toEqual(destinationByPattern(text));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('the kernel shape is read by position, with its figures', () => {
+    expect(parseDestinationLine('  -> 0A100000:0050      Route   32     965        253       ')).toEqual({
+      ok: true,
+      destination: { family: 4, address: '10.16.0.0', port: 80, forwarding: 'route', weight: 32, activeConnections: 965, inactiveConnections: 253 },
+      key: 0x0a100000 * 65536 + 80,
+    });
   });
 });

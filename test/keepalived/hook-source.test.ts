@@ -84,6 +84,29 @@ describe('HookSource', () => {
     }
   });
 
+  it("wakes on the record's rename into place, not on the temporary file the hook writes first", async () => {
+    const source = new HookSource(dir, store, silentLog);
+    await source.start();
+    // Every pass over the spool ends with a source-ok update: counted on the way into the store.
+    let passes = 0;
+    const apply = store.apply.bind(store);
+    store.apply = (update) => {
+      if (update.type === 'source-ok') passes++;
+      return apply(update);
+    };
+    try {
+      const counted = passes;
+      // The temporary file alone, written and left as the hook leaves it before its rename.
+      writeFileSync(join(dir, '.tmp-00000000000000000001-1.event'), 'kawatch-spool-1\0');
+      notify('INSTANCE', 'VI_1', 'MASTER', '100');
+      await waitFor(() => store.snapshot.instances.VI_1?.state === 'MASTER', 'VI_1 MASTER', 2000);
+      // One pass, begun by the rename: none ran on either temporary file before it.
+      expect(passes - counted).toBe(1);
+    } finally {
+      await source.stop();
+    }
+  });
+
   it('keeps a rejected invocation for inspection, counts it, and loses nothing else', async () => {
     expect(notify('INSTANCE', 'VI_1', 'MASTER', '100')).toBe(0);
     expect(notify('INSTANCE', 'VI_1;rm -rf /', 'MASTER', '100')).toBe(0); // spooled as is, judged by the daemon
