@@ -4,6 +4,13 @@
  * peer view's summary and the watchdog's probable causes read it.
  */
 
+/**
+ * A speaker whose last advert is older than this many of its intervals is not heard now: a MASTER
+ * sends one every interval, so one and a half tells a lost stream within about one interval while
+ * the few milliseconds of a timer's jitter never do. (A gap, VRRP's master-down time, is three.)
+ */
+export const SILENT_AFTER_INTERVALS = 1.5;
+
 /** One router heard sending adverts for a VRID on an interface. */
 export interface WireSpeaker {
   address: string;

@@ -5,7 +5,7 @@ import type { WireInterface, WireListener, WireSpeaker, WireView } from '../mode
 import { wireConfOf } from './conf.js';
 import { parseDatagram, type MalformedReason } from './packet.js';
 import { SpeakerTable } from './speakers.js';
-import { listen as openSocket, type OnPacket } from './socket.js';
+import { listen } from './socket.js';
 
 export interface WireObserverOptions {
   /** The interfaces to listen on; empty: those of keepalived.conf's vrrp_instances. */
@@ -16,12 +16,13 @@ export interface WireObserverOptions {
   forgetAfterMs: number;
   /** How often an interface that could not be listened on is tried again. */
   retryMs: number;
-  /** Something the peers should hear of at once: a speaker appeared, went silent past its master-down time, or was forgotten. */
+  /** Something the peers should hear of at once: a speaker appeared, fell silent, was heard again or was forgotten. */
   onChange?: () => void;
-  /** Where the sockets come from (the addon); tests of the wiring may give another. */
-  listen?: (ifname: string, family: 4 | 6, onPacket: OnPacket) => () => void;
   now?: () => number;
 }
+
+/** How often speakers are looked at for having fallen silent: a small part of the shortest advert interval keepalived allows in practice. */
+const SILENCE_CHECK_MS = 100;
 
 interface Listening {
   state: { up: boolean; since?: number; lastError?: string };
@@ -41,8 +42,10 @@ export class WireObserver implements DaemonPart, WireListener {
   private readonly listening = new Map<string, Listening>();
   private passwords = new Map<string, Uint8Array>();
   private timer?: NodeJS.Timeout;
+  private silenceTimer?: NodeJS.Timeout;
+  /** The speakers silent at the last look, to tell the peers when one falls silent. */
+  private silentBefore = new Set<string>();
   private readonly now: () => number;
-  private readonly listen: NonNullable<WireObserverOptions['listen']>;
 
   constructor(
     private readonly options: WireObserverOptions,
@@ -50,7 +53,6 @@ export class WireObserver implements DaemonPart, WireListener {
   ) {
     this.table = new SpeakerTable(options.forgetAfterMs);
     this.now = options.now ?? Date.now;
-    this.listen = options.listen ?? openSocket;
   }
 
   async start(): Promise<void> {
@@ -65,11 +67,14 @@ export class WireObserver implements DaemonPart, WireListener {
     this.openMissing();
     this.timer = setInterval(() => this.tick(), this.options.retryMs);
     this.timer.unref();
+    this.silenceTimer = setInterval(() => this.lookForSilence(), SILENCE_CHECK_MS);
+    this.silenceTimer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    this.timer = undefined;
+    clearInterval(this.silenceTimer);
+    this.timer = this.silenceTimer = undefined;
     for (const [intf, l] of this.listening) {
       l.close.forEach((close) => close());
       this.table.dropInterface(intf);
@@ -82,14 +87,22 @@ export class WireObserver implements DaemonPart, WireListener {
     if (this.table.expire(this.now())) this.options.onChange?.();
   }
 
+  /** A speaker falling silent is news the moment it happens (a cut link shows within about one advert interval). */
+  private lookForSilence(): void {
+    const silent = this.table.silent(this.now());
+    const fell = [...silent].some((key) => !this.silentBefore.has(key));
+    this.silentBefore = silent;
+    if (fell) this.options.onChange?.();
+  }
+
   private openMissing(): void {
     for (const [intf, l] of this.listening) {
       if (l.state.up) continue;
       try {
         // IPv4 is required; IPv6 may be switched off on the interface, and then only its adverts are missed.
-        l.close.push(this.listen(intf, 4, (data, source, destination, _ifindex, ttl) => this.receive(intf, l, { family: 4, data, source, destination, hopLimit: ttl })));
+        l.close.push(listen(intf, 4, (data, source, destination, _ifindex, ttl) => this.receive(intf, l, { family: 4, data, source, destination, hopLimit: ttl })));
         try {
-          l.close.push(this.listen(intf, 6, (data, source, destination, _ifindex, ttl) => this.receive(intf, l, { family: 6, data, source, destination, hopLimit: ttl })));
+          l.close.push(listen(intf, 6, (data, source, destination, _ifindex, ttl) => this.receive(intf, l, { family: 6, data, source, destination, hopLimit: ttl })));
         } catch (err) {
           this.log.info({ intf, error: (err as Error).message }, 'no IPv6 VRRP listener on this interface: IPv4 only');
         }
@@ -111,11 +124,10 @@ export class WireObserver implements DaemonPart, WireListener {
       l.malformed.set(parsed.reason, (l.malformed.get(parsed.reason) ?? 0) + 1);
       return;
     }
-    const at = this.now();
-    const before = this.table.speakersOf(intf, parsed.advert.vrid).find((s) => s.address === parsed.advert.source);
-    const outcome = this.table.record(intf, parsed.advert, at);
-    // A speaker back after its master-down time is news as much as a new one: the peers' verdicts change with it.
-    if (outcome === 'new' || (before && at - before.lastAdvert > 3 * before.intervalMs)) this.options.onChange?.();
+    const outcome = this.table.record(intf, parsed.advert, this.now());
+    // A speaker heard again after falling silent is news as much as a new one: the peers' verdicts change with it.
+    const key = `${intf}|${parsed.advert.vrid}|${parsed.advert.source}`;
+    if (outcome === 'new' || this.silentBefore.delete(key)) this.options.onChange?.();
   }
 
   speakersOf(intf: string, vrid: number): readonly WireSpeaker[] {

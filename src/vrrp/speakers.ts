@@ -1,4 +1,4 @@
-import type { WireSpeaker, WireVrid } from '../model/wire.js';
+import { SILENT_AFTER_INTERVALS, type WireSpeaker, type WireVrid } from '../model/wire.js';
 import type { Advert } from './packet.js';
 
 /** Speakers kept per interface and VRID: a LAN has two or three routers per VRID, a flood has thousands. */
@@ -65,6 +65,13 @@ export class SpeakerTable {
   /** Forgets one interface's speakers (it stopped being listened to). */
   dropInterface(intf: string): void {
     for (const [key, entry] of this.entries) if (entry.intf === intf) this.entries.delete(key);
+  }
+
+  /** `INTF|VRID|ADDRESS` of every speaker not heard within SILENT_AFTER_INTERVALS of its interval. */
+  silent(now: number): Set<string> {
+    const out = new Set<string>();
+    for (const e of this.entries.values()) for (const s of e.speakers.values()) if (now - s.lastAdvert > SILENT_AFTER_INTERVALS * s.intervalMs) out.add(`${e.intf}|${e.vrid}|${s.address}`);
+    return out;
   }
 
   speakersOf(intf: string, vrid: number): WireSpeaker[] {

@@ -1,13 +1,11 @@
 import type { PeerInstance, PeerView, PeerWire } from '../model/peer.js';
+import { SILENT_AFTER_INTERVALS } from '../model/wire.js';
 
 /**
  * What the directors' wire views (src/vrrp/observer.ts, exchanged in the peer views) say about a
  * VRID: routers sending adverts for it that are not directors of the group, and whether each
  * MASTER's adverts reach each other director. Pure.
  */
-
-/** VRRP's master-down time, in advert intervals: a speaker not heard for longer is not heard. */
-const HEARD_WITHIN_INTERVALS = 3;
 
 export interface ForeignSpeaker {
   intf: string;
@@ -51,15 +49,15 @@ export function foreignSpeakers(views: readonly PeerView[]): ForeignSpeaker[] {
 }
 
 /**
- * Whether `listener` hears the adverts `speaker` sends from `address` for a VRID: heard within
- * VRRP's master-down time, not heard (its observer listened that long and got none), or unknown
- * (no wire view, or one too young to say).
+ * Whether a director hears the adverts sent from `address` for a VRID, by its wire view: heard
+ * within SILENT_AFTER_INTERVALS of their interval, not heard (its observer listened that long and
+ * got none), or unknown (no wire view, or one too young to say).
  */
 export function hears(wire: PeerWire | undefined, vrid: number, address: string, intervalMs: number): boolean | undefined {
   if (!wire) return undefined;
-  const within = HEARD_WITHIN_INTERVALS * intervalMs;
+  const within = SILENT_AFTER_INTERVALS * intervalMs;
   const speaker = wire.vrids.find((v) => v.vrid === vrid)?.speakers.find((s) => s.address === address);
-  if (speaker && speaker.ageMs <= HEARD_WITHIN_INTERVALS * speaker.intervalMs) return true;
+  if (speaker && speaker.ageMs <= SILENT_AFTER_INTERVALS * speaker.intervalMs) return true;
   return wire.interfaces.some((i) => (i.listeningMs ?? 0) >= within) ? false : undefined;
 }
 

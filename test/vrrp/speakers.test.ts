@@ -67,3 +67,13 @@ describe("what the observer takes from keepalived.conf", () => {
     expect(new TextDecoder().decode(passwords.get('eth0|51'))).toBe('secret-l');
   });
 });
+
+describe('silent speakers', () => {
+  it('a speaker is silent once its last advert is older than one and a half of its intervals', () => {
+    const table = new SpeakerTable(600_000);
+    table.record('pri0', advert('198.18.0.1'), 0);
+    table.record('pri0', advert('198.18.0.2', { intervalMs: 100 }), 0);
+    expect([...table.silent(151)]).toEqual(['pri0|51|198.18.0.2']);
+    expect([...table.silent(1501)].sort()).toEqual(['pri0|51|198.18.0.1', 'pri0|51|198.18.0.2']);
+  });
+});
