@@ -3,7 +3,7 @@ import { buildView } from '../peer/view.js';
 import { type PeerInstance, type PeerView, type PeerWire } from '../model/peer.js';
 import { electionOrder, type Contender } from './election.js';
 import type { Snapshot } from '../state/snapshot.js';
-import { wireCauses } from './wire.js';
+import { wireCauses, wireConfirmsSplit } from './wire.js';
 
 export type Verdict =
   /**
@@ -130,7 +130,7 @@ function candidates(sit: Situation): { verdict: Verdict; dueAt: number }[] {
   const dual = dualMaster(masters, options.confirmAfterMs, heardAt);
   if (dual) {
     const masterNodes = masters.map((m) => m.node).sort();
-    found.push({ verdict: { kind: 'split-brain', iname, vrid, masters: masterNodes, since: Number.isFinite(dual.since) ? dual.since : undefined, causes: [...wireCauses(accounts, vrid), ...probableCauses(mismatches, masterNodes)] }, dueAt: dual.confirmAt });
+    found.push({ verdict: { kind: 'split-brain', iname, vrid, masters: masterNodes, since: Number.isFinite(dual.since) ? dual.since : undefined, causes: [...wireCauses(accounts, vrid), ...probableCauses(mismatches, masterNodes)] }, dueAt: wireConfirmsSplit(masters) ? dual.since : dual.confirmAt });
   }
   found.push(...priorityFindings(iname, vrid, accounts, masters, everyoneHeard, heardAt));
   const running = accounts.filter((a) => a.view.keepalivedUp);

@@ -98,10 +98,23 @@ export function wireCauses(accounts: readonly { node: string; view: PeerView; in
   for (const f of foreign) byAddress.set(f.address, [...(byAddress.get(f.address) ?? []), f]);
   const causes = [...byAddress].map(
     ([address, seen]) =>
-      `${address} (priority ${seen[0]!.priority}), not a director of this group, sends adverts for VRID ${vrid} (heard by ${[...new Set(seen.map((s) => `${s.heardBy} on ${s.intf}`))].join(', ')}): another cluster or router reuses the VRID`,
+      `${address} (priority ${seen[0]!.priority}), not a director of this group, sends adverts for VRID ${vrid} (heard by ${[...new Set(seen.map((s) => `${s.heardBy} on ${s.intf}`))].sort().join(', ')}): another cluster or router reuses the VRID`,
   );
   for (const r of masterReach(accounts)) {
     if (!r.heard) causes.push(`adverts from ${r.master} (${r.address}) for VRID ${vrid} do not reach ${r.listener}: its observer hears none`);
   }
   return causes;
+}
+
+/**
+ * Whether the wire views confirm a dual MASTER as a split brain at once: every MASTER's adverts are
+ * known not to reach every other MASTER, by that one's own observer. A preemption never looks like
+ * this (the newcomer takes over because it hears the MASTER it outranks), nor does a hand-over
+ * (each hears the other's adverts); a view that cannot tell (no observer, one too young) confirms
+ * nothing, and `confirm_after` applies as before.
+ */
+export function wireConfirmsSplit(masters: readonly { node: string; view: PeerView; instance: PeerInstance }[]): boolean {
+  if (masters.length < 2) return false;
+  const reach = masterReach(masters);
+  return reach.length === masters.length * (masters.length - 1) && reach.every((r) => !r.heard);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerInstance, PeerView, PeerWire } from '../../src/model/peer.js';
-import { foreignSpeakers, hears, masterReach, wireCauses } from '../../src/watchdog/wire.js';
+import { foreignSpeakers, hears, masterReach, wireCauses, wireConfirmsSplit } from '../../src/watchdog/wire.js';
 
 const instance = (over: Partial<PeerInstance>): PeerInstance => ({ name: 'VI_1', vrid: 51, state: 'BACKUP', vips: ['198.18.0.100'], advertInterval: 1, ...over });
 const wire = (speakers: { address: string; ageMs: number; priority?: number }[], listeningMs = 60_000): PeerWire => ({
@@ -44,5 +44,18 @@ describe("whether a MASTER's adverts reach the others", () => {
       'adverts from lb1 (198.18.0.1) for VRID 51 do not reach lb2: its observer hears none',
       'adverts from lb2 (198.18.0.2) for VRID 51 do not reach lb1: its observer hears none',
     ]);
+  });
+});
+
+describe('wireConfirmsSplit', () => {
+  const m = (node: string, address: string, w?: PeerWire) => {
+    const v = view(node, instance({ state: 'MASTER', primaryAddress: address }), w);
+    return { node, view: v, instance: v.instances[0]! };
+  };
+  it('only when every MASTER is known not to hear every other', () => {
+    expect(wireConfirmsSplit([m('lb1', '198.18.0.1', wire([])), m('lb2', '198.18.0.2', wire([]))])).toBe(true);
+    expect(wireConfirmsSplit([m('lb1', '198.18.0.1', wire([{ address: '198.18.0.2', ageMs: 10 }])), m('lb2', '198.18.0.2', wire([]))])).toBe(false);
+    expect(wireConfirmsSplit([m('lb1', '198.18.0.1', wire([])), m('lb2', '198.18.0.2')])).toBe(false);
+    expect(wireConfirmsSplit([m('lb1', '198.18.0.1', wire([]))])).toBe(false);
   });
 });
