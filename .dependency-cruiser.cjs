@@ -13,6 +13,8 @@ const below = {
   netlink: ['core', 'model', 'config', 'state'],
   ipvs: ['core', 'model', 'config', 'state'],
   peer: ['core', 'model', 'config', 'state'],
+  // The VRRP observer: adverts from raw sockets, and the interfaces and passwords of keepalived.conf.
+  vrrp: ['core', 'model', 'config', 'keepalived'],
   // What decides and acts on the state.
   watchdog: ['core', 'model', 'config', 'state', 'peer'],
   mail: ['core', 'model', 'config', 'state', 'watchdog'],
@@ -20,7 +22,7 @@ const below = {
   drill: ['core', 'model', 'config', 'state', 'peer', 'watchdog'],
   jobs: ['core', 'model', 'config', 'state', 'watchdog', 'mail'],
   // Outputs.
-  metrics: ['core', 'model', 'config', 'state', 'keepalived', 'ipvs', 'peer', 'watchdog', 'mail', 'drill'],
+  metrics: ['core', 'model', 'config', 'state', 'keepalived', 'ipvs', 'peer', 'vrrp', 'watchdog', 'mail', 'drill'],
   http: ['core', 'model', 'config', 'state', 'peer', 'watchdog', 'drill', 'jobs', 'metrics'],
   // Tools that read keepalived's configuration and the host, outside the daemon.
   lint: ['core', 'model', 'keepalived'],
@@ -28,8 +30,8 @@ const below = {
   dashboards: ['core'],
   lab: ['core', 'model', 'config', 'state', 'keepalived', 'mail'],
   // The one wiring place, and the command line above everything.
-  daemon: ['core', 'model', 'config', 'state', 'keepalived', 'netlink', 'ipvs', 'peer', 'watchdog', 'mail', 'drill', 'jobs', 'metrics', 'http'],
-  cli: ['core', 'model', 'config', 'state', 'keepalived', 'netlink', 'ipvs', 'peer', 'watchdog', 'mail', 'drill', 'jobs', 'metrics', 'http', 'lint', 'doctor', 'dashboards', 'lab', 'daemon'],
+  daemon: ['core', 'model', 'config', 'state', 'keepalived', 'netlink', 'ipvs', 'peer', 'vrrp', 'watchdog', 'mail', 'drill', 'jobs', 'metrics', 'http'],
+  cli: ['core', 'model', 'config', 'state', 'keepalived', 'netlink', 'ipvs', 'peer', 'vrrp', 'watchdog', 'mail', 'drill', 'jobs', 'metrics', 'http', 'lint', 'doctor', 'dashboards', 'lab', 'daemon'],
 };
 
 module.exports = {

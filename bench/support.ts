@@ -96,6 +96,14 @@ export const GOALS = {
     unit: 'ms',
     source: 'README, Measured here',
   },
+  wireSplitDetection: {
+    what: 'p95 from a second MASTER to both daemons reporting the split brain, confirmed from the wire views',
+    on: 'value',
+    comparison: '<',
+    limit: 50,
+    unit: 'ms',
+    source: 'project goals (VRRP on the wire)',
+  },
   splitFencing: {
     what: `p95 from split onset to one MASTER per VRID (policy demote): the hold-down (${SPLIT_HOLD_DOWN_MS} ms) plus 1 s`,
     on: 'value',

@@ -2,7 +2,7 @@
 // Builds the self-contained kawatch for a director into dist-pkg/ (run through `npm run package`,
 // after `npm run build`):
 //   dist-pkg/root/                         the installed tree: /usr/bin/kawatch (the sh launcher),
-//                                          /usr/lib/kawatch (Node runtime, bundle, netlink addon),
+//                                          /usr/lib/kawatch (Node runtime, bundle, netlink and VRRP addons),
 //                                          the unit, the configuration, the directories, the man page
 //   dist-pkg/kawatch_VERSION_amd64.deb      that tree with maintainer scripts (dpkg-deb, no network)
 //   dist-pkg/kawatch-VERSION-1.x86_64.rpm   that tree for RHEL 8/9 (rpmbuild, packaging/rpm/kawatch.spec;
@@ -87,6 +87,23 @@ const netlinkAddon = {
   },
 };
 
+/**
+ * The VRRP observer's addon (native/vrrp-socket.c, built by npm run build) loads from the package
+ * root's native/build/ in a checkout; in the bundle it ships beside the bundle's files, as
+ * netlink.node does, and is loaded from there.
+ */
+const vrrpAddon = {
+  name: 'vrrp-addon',
+  setup(build) {
+    build.onLoad({ filter: /[/\\]dist[/\\]src[/\\]vrrp[/\\]socket\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const loader = "join(packageRoot(), 'native/build/vrrp-socket.node')";
+      if (!source.includes(loader)) throw new Error(`${args.path}: the addon's path changed (no ${loader}); update packaging/package.mjs`);
+      return { contents: source.replace(loader, "join(__dirname, 'vrrp-socket.node')"), loader: 'js' };
+    });
+  },
+};
+
 async function bundle() {
   const entry = join(repo, 'dist/src/cli/main.js');
   if (!existsSync(entry)) fail(`${entry} is missing: run npm run build first`);
@@ -100,7 +117,7 @@ async function bundle() {
     platform: 'node',
     target: 'node24',
     external: ['./netlink.node'],
-    plugins: [netlinkAddon],
+    plugins: [netlinkAddon, vrrpAddon],
     // The bundled CommonJS packages call require() for Node's own modules and use __dirname.
     banner: {
       js: [
@@ -116,6 +133,9 @@ async function bundle() {
     logLevel: 'warning',
   });
   copyFileSync(join(repo, 'node_modules/netlink/prebuilds/linux-x64/node.napi.node'), join(appDir, 'netlink.node'));
+  const vrrpSocket = join(repo, 'native/build/vrrp-socket.node');
+  if (!existsSync(vrrpSocket)) fail(`${vrrpSocket} is missing: run npm run build first`);
+  copyFileSync(vrrpSocket, join(appDir, 'vrrp-socket.node'));
   // The CLI's #!/usr/bin/env node stays out: the launcher starts main.js with the runtime beside it,
   // and a hashbang would have rpm require /usr/bin/env (and read as if a system node ran it).
   const main = join(appDir, 'main.js');

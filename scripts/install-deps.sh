@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what kawatch's lab needs on Debian (root): keepalived, nftables, iproute2, curl — and
+# Installs what kawatch's lab needs on Debian (root): keepalived, nftables, iproute2, curl, a C compiler
+# and libuv1-dev (the VRRP observer's addon) — and
 # with --tests also what the test suite needs — then the npm packages, and builds. The test suite needs:
-# promtool, Prometheus and Alertmanager (alerts), node_exporter (the IPVS baseline), ipvsadm, qemu,
+# tcpdump (the VRRP observer's lab tests), promtool, Prometheus and Alertmanager (alerts), node_exporter (the IPVS baseline), ipvsadm, qemu,
 # Debian's kernel, busybox and cpio (the IPVS VM), Chromium (the status page), podman (the image build),
 # python3 (generated IPVS tables), man and col (keepalived.conf(5), the lint keyword table), debootstrap
 # (the fresh Debian root the packages are installed into), rpm (rpmbuild for npm run package's .rpm,
@@ -16,8 +17,12 @@ need=()
 command -v keepalived >/dev/null || need+=(keepalived)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
+# The VRRP observer's addon (native/build.mjs): a C compiler and libuv's header.
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+dpkg -s libuv1-dev >/dev/null 2>&1 || need+=(libuv1-dev)
 if [ "${1:-}" = --tests ]; then
   command -v promtool >/dev/null || need+=(prometheus)
+  command -v tcpdump >/dev/null || need+=(tcpdump)
   command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
   command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
   command -v ipvsadm >/dev/null || need+=(ipvsadm)

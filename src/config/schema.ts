@@ -222,6 +222,15 @@ const ipvsSchema = z.strictObject({
     .refine((labels) => new Set(labels).size === labels.length, { message: 'a label is listed twice' }),
 });
 
+const vrrpWireSchema = z.strictObject({
+  /** The passive VRRP observer: raw sockets for IP protocol 112 on the VRRP interfaces (needs CAP_NET_RAW). */
+  enabled: z.boolean().default(true),
+  /** Interfaces to listen on; empty: the interfaces of keepalived.conf's vrrp_instances. */
+  interfaces: z.array(z.string().regex(/^[^\s/]{1,15}$/, { message: 'expected an interface name (1 to 15 characters, no spaces or slashes)' })).max(64).default([]),
+  /** A speaker silent this long is forgotten (and no longer reported as foreign). */
+  forget_after: duration.default(600_000),
+});
+
 export const configSchema = z.strictObject({
   node_name: z.string().min(1).max(64).default(hostname()),
   listen: listenAddress.default('0.0.0.0:9650'),
@@ -252,6 +261,7 @@ export const configSchema = z.strictObject({
   jobs: jobsSchema.prefault({}),
   drill: drillSchema.prefault({}),
   ipvs: ipvsSchema.prefault({}),
+  vrrp_wire: vrrpWireSchema.prefault({}),
   /** Email alerts; absent: no mail. */
   mail: mailSchema.optional(),
 }).superRefine((config, ctx) => {

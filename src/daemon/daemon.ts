@@ -35,14 +35,29 @@ import { fencedInstances } from '../drill/report.js';
 import { summarize, type DrillSummary } from '../drill/journal.js';
 import { parseProbeTarget, type ProbeTarget } from '../core/probe-target.js';
 import { writeApiToken } from '../core/api-token.js';
+import { WireObserver } from '../vrrp/observer.js';
+import { wireSummary } from '../peer/view.js';
 import { connectListeners, type Listeners } from './fan-out.js';
 import { Supervisor } from './supervisor.js';
 
 const PROCESS_POLL_MS = 1000;
 
-/** Without peers there is no peer view to age and no second MASTER to confirm: both bounds are moot. */
-function diagnoseOptions(config: Config): Omit<DiagnoseOptions, 'now'> {
-  return config.peers ? { unreachableAfterMs: config.peers.unreachable_after, confirmAfterMs: config.peers.confirm_after } : { unreachableAfterMs: 0, confirmAfterMs: 0 };
+/** How often an interface the VRRP observer could not listen on is tried again, and forgotten speakers are let go. */
+const WIRE_RETRY_MS = 10_000;
+
+/**
+ * Without peers there is no peer view to age and no second MASTER to confirm: both bounds are moot.
+ * `wire`: the observer of the running configuration, whose summary is read at each diagnosis.
+ */
+function diagnoseOptions(config: Config, wire?: () => WireObserver | undefined): Omit<DiagnoseOptions, 'now'> {
+  const bounds = config.peers ? { unreachableAfterMs: config.peers.unreachable_after, confirmAfterMs: config.peers.confirm_after } : { unreachableAfterMs: 0, confirmAfterMs: 0 };
+  return {
+    ...bounds,
+    get wire() {
+      const observer = wire?.();
+      return observer && wireSummary(observer.view());
+    },
+  };
 }
 
 /** The configured probes, validated by the schema already. */
@@ -83,6 +98,7 @@ interface Built {
   capabilities: CapabilitiesProbe;
   ipvs?: IpvsCollector;
   sorryServers?: SorryServerSource;
+  wire?: WireObserver;
 }
 
 /**
@@ -123,7 +139,7 @@ export class Daemon {
     this.watchdogEvents = new EventBus<WatchdogEvents>(log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
-    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current, drills: { summary: () => this.built?.drills.summary ?? Daemon.NO_DRILLS, scheduled: () => this.config.jobs.drill !== false } });
+    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current, drills: { summary: () => this.built?.drills.summary ?? Daemon.NO_DRILLS, scheduled: () => this.config.jobs.drill !== false }, wire: () => this.built?.wire });
     this.supervisor = new Supervisor(this.metrics.registry, log.child({ part: 'supervisor' }), (part, error) => {
       if (isSource(part)) this.store.apply({ type: 'source-error', source: part, at: Date.now(), error });
     });
@@ -173,7 +189,7 @@ export class Daemon {
 
   /** The group's verdicts now, from this node's state and its peers' recent views. */
   verdicts(now = Date.now()): Verdict[] {
-    return diagnose(this.store.snapshot, { now, ...diagnoseOptions(this.config) });
+    return diagnose(this.store.snapshot, { now, ...diagnoseOptions(this.config, () => this.built?.wire) });
   }
 
   /** The IPVS series of a fresh read, with keepalived's checker verdicts next to them. */
@@ -221,6 +237,12 @@ export class Daemon {
     }
     const processSource = new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, store, child('process'));
     parts.push(processSource);
+    // Before the peer link, so its first view already tells what is heard on the wire.
+    const wire =
+      config.vrrp_wire.enabled &&
+      new WireObserver({ interfaces: config.vrrp_wire.interfaces, configFile: config.keepalived.config_file, forgetAfterMs: config.vrrp_wire.forget_after, retryMs: WIRE_RETRY_MS, onChange: () => peers?.announce() }, child('vrrp-wire'));
+    if (wire) parts.push(wire);
+    const withWire = () => (wire && this.supervisor.isUp(wire) ? wire : undefined);
 
     const dumpSource =
       dump.enabled &&
@@ -247,7 +269,8 @@ export class Daemon {
     if (config.peers) {
       const { listen, secret_file, members, interval, timeout, max_skew } = config.peers;
       const mailSent = mailer ? () => mailer.confirmed() : undefined;
-      parts.push((peers = new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew, mailSent }, store, child('peers'))));
+      const wireView = wire ? () => (withWire() ? wireSummary(wire.view()) : undefined) : undefined;
+      parts.push((peers = new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew, mailSent, wire: wireView }, store, child('peers'))));
     }
     const w = config.watchdog;
     if (w.witness && config.peers) parts.push(new WitnessProbe(w.witness, config.peers.interval, config.peers.timeout * 2, store, child('witness')));
@@ -264,7 +287,7 @@ export class Daemon {
           restoreAfterMs: w.restore_after,
           maxRestoreAfterMs: w.max_restore_after,
         },
-        diagnose: diagnoseOptions(config),
+        diagnose: diagnoseOptions(config, withWire),
         journalFile: join(config.state_dir, 'actions.jsonl'),
         trackDir: w.track_dir,
         stopCommand: w.stop_command,
@@ -272,7 +295,8 @@ export class Daemon {
       child('fencer'),
       (entry) => this.watchdogEvents.emit('action', entry),
     );
-    const watchdog = new Watchdog(store, { ...diagnoseOptions(config), tickMs: config.peers?.interval ?? 1000 }, child('watchdog'), fencer, this.watchdogEvents);
+    // Object.assign keeps the options' wire getter, read at each diagnosis.
+    const watchdog = new Watchdog(store, Object.assign(diagnoseOptions(config, withWire), { tickMs: config.peers?.interval ?? 1000 }), child('watchdog'), fencer, this.watchdogEvents);
     parts.push(watchdog);
     // After the watchdog, so it stops first: a drill under way at SIGTERM restores while the watchdog still looks.
     const drills = new Drills(
@@ -287,7 +311,7 @@ export class Daemon {
         probeIntervalMs: config.drill.probe_interval,
         probes: probeTargets(config.drill.probes),
         exchangeMs: config.peers?.interval ?? 1000,
-        diagnose: diagnoseOptions(config),
+        diagnose: diagnoseOptions(config, withWire),
       },
       {
         store,
@@ -312,7 +336,7 @@ export class Daemon {
         },
       ),
     );
-    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, drills, capabilities, ipvs, sorryServers };
+    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, drills, capabilities, ipvs, sorryServers, wire: wire || undefined };
   }
 
   /**

@@ -90,6 +90,8 @@ export function renderKawatchConfig(plan: LabPlan, node: NodePlan, policy: LabPo
     state_dir: paths.stateDir,
     // The lab's directors run VRRP only (no virtual_server), on a kernel that may lack IPVS.
     ipvs: { enabled: false },
+    // The lab's keepalived.conf is not at keepalived.config_file's default: the observer is told its interface.
+    vrrp_wire: { interfaces: [node.primary.ifname] },
     watchdog: {
       policy,
       track_dir: paths.trackDir,

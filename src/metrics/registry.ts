@@ -12,6 +12,8 @@ import { registerMailMetrics } from './mail.js';
 import type { MailStatsView } from '../mail/stats.js';
 import type { DrillSummary } from '../drill/journal.js';
 import { registerDrillMetrics } from './drill.js';
+import type { WireListener } from '../model/wire.js';
+import { registerWireMetrics } from './wire.js';
 
 export interface MetricsOptions {
   version: string;
@@ -27,6 +29,8 @@ export interface MetricsOptions {
   keepalivedCapabilities?: () => KeepalivedCapabilities | undefined;
   /** The failover drills' results, and whether jobs.drill schedules them. */
   drills?: { summary: () => DrillSummary; scheduled: () => boolean };
+  /** The VRRP observer of the running configuration, when there is one. */
+  wire?: () => WireListener | undefined;
 }
 
 export interface Metrics {
@@ -44,6 +48,7 @@ export function createMetrics(store: StateStore, options: MetricsOptions): Metri
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
   if (options.mail) registerMailMetrics(registry, options.mail);
   if (options.drills) registerDrillMetrics(registry, options.drills.summary, options.drills.scheduled);
+  if (options.wire) registerWireMetrics(registry, store, options.wire);
   if (options.processMetrics) {
     // The event-loop delay histogram samples at this resolution: prom-client's 10 ms default wakes an
     // idle daemon 100 times a second, 0.7 % of a core (bench/memory.ts); 100 ms still shows any stall that matters.

@@ -57,6 +57,42 @@ const mailAckSchema = z.strictObject({
   ids: z.array(z.string().regex(/^[0-9a-f]{16}$/)).max(MAX_MAIL_ACKS),
 }).refine((ack) => ack.ids.length <= ack.seq, { message: 'more ids than the count of ids ever sent' });
 
+/** Most VRIDs and speakers per VRID one view tells of what its director hears on the wire. */
+export const MAX_WIRE_VRIDS = 256;
+export const MAX_WIRE_SPEAKERS = 16;
+const ifname = z.string().regex(/^[\x21\x23-\x26\x28-\x2e\x30-\x5b\x5d-\x7e]{1,15}$/, { message: 'expected an interface name' });
+
+/**
+ * What a director hears of VRRP on its interfaces (src/vrrp/observer.ts), bounded: per VRID the
+ * speakers with how long ago each last advert came (ages, not times: the clocks may differ by up to
+ * max_skew), and per interface for how long it has listened, so a speaker absent from a view that
+ * listened long enough is one whose adverts do not arrive there.
+ */
+const wireSchema = z.strictObject({
+  interfaces: z.array(z.strictObject({ intf: ifname, listeningMs: counter.optional() })).max(64),
+  vrids: z
+    .array(
+      z.strictObject({
+        intf: ifname,
+        vrid: z.number().int().min(1).max(255),
+        speakers: z
+          .array(
+            z.strictObject({
+              address: ip,
+              priority: z.number().int().min(0).max(255),
+              /** VRRPv3 counts centiseconds up to 4095, VRRPv2 seconds up to 255. */
+              intervalMs: z.number().int().min(10).max(255_000),
+              ageMs: counter,
+              adverts: counter,
+            }),
+          )
+          .max(MAX_WIRE_SPEAKERS),
+        overflow: counter,
+      }),
+    )
+    .max(MAX_WIRE_VRIDS),
+});
+
 /** What one director tells its peers. Built from the state snapshot; never holds a secret. */
 export const peerViewSchema = z.strictObject({
   v: z.literal(1),
@@ -76,12 +112,15 @@ export const peerViewSchema = z.strictObject({
     }),
   /** The drill this director is running, if any: the peers agree that only one runs in the group at a time. */
   drill: z.strictObject({ instance: name, since: counter }).optional(),
+  /** What it hears on the wire; absent without the observer, and from directors that predate it. */
+  wire: wireSchema.optional(),
 });
 
 export type PeerView = z.infer<typeof peerViewSchema>;
 export type PeerInstance = z.infer<typeof instanceSchema>;
 export type MailAck = z.infer<typeof mailAckSchema>;
 export type DrillMark = NonNullable<PeerView['drill']>;
+export type PeerWire = z.infer<typeof wireSchema>;
 
 export const REJECT_REASONS = ['unknown-node', 'missing-header', 'stale', 'replay', 'signature', 'malformed', 'too-large', 'compressed', 'source-address', 'busy'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -7,7 +7,7 @@ import { CoalescingTask } from '../core/coalescing-task.js';
 import { createLimitedServer, type ListenerLimits } from '../core/limited-server.js';
 import { parseListen } from '../core/listen.js';
 import { readSecret } from '../core/secret.js';
-import type { MailAck, RejectReason } from '../model/peer.js';
+import type { MailAck, PeerWire, RejectReason } from '../model/peer.js';
 import type { Change } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { HEADERS, ReplayGuard } from './auth.js';
@@ -25,6 +25,8 @@ export interface PeerLinkOptions {
   refusalLogIntervalMs?: number;
   /** The mail this director sent for the group, told with every view (the mailer's ledger); absent without mail. */
   mailSent?: () => MailAck | undefined;
+  /** What this director hears of VRRP (the observer's summary), told with every view; absent without the observer. */
+  wire?: () => PeerWire | undefined;
 }
 
 /**
@@ -174,7 +176,7 @@ export class PeerLink implements DaemonPart {
     if (this.server && (c.type === 'transition' || c.type === 'priority' || c.type === 'addresses' || c.type === 'process')) this.exchangeAll();
   }
 
-  /** Something the peers wait for changed here (the mail confirmed to them): tell them now. */
+  /** Something the peers wait for changed here (the mail confirmed to them, a speaker heard or lost on the wire): tell them now. */
   announce(): void {
     if (this.server) this.exchangeAll();
   }
@@ -190,7 +192,7 @@ export class PeerLink implements DaemonPart {
   }
 
   private ownView(): Buffer {
-    return Buffer.from(JSON.stringify(buildView(this.store.snapshot, this.options.mailSent?.())));
+    return Buffer.from(JSON.stringify(buildView(this.store.snapshot, this.options.mailSent?.(), this.options.wire?.())));
   }
 
   private expectation(now: number) {

@@ -1,4 +1,5 @@
-import type { MailAck, PeerView } from '../model/peer.js';
+import { MAX_WIRE_SPEAKERS, MAX_WIRE_VRIDS, type MailAck, type PeerView, type PeerWire } from '../model/peer.js';
+import type { WireView } from '../model/wire.js';
 import type { InstanceView, Snapshot } from '../state/snapshot.js';
 
 /** The first address on the instance's interface that is not one of its VIPs: the advert source. */
@@ -13,8 +14,21 @@ function fromDump(instance: InstanceView): boolean {
   return instance.vrid !== undefined;
 }
 
-/** `mailSent`: what this director's mailer confirms to the peers holding the same events. */
-export function buildView(s: Snapshot, mailSent?: MailAck): PeerView {
+/** The bounded summary of a wire view the peers get: ages at `view.at`, most recently heard first. */
+export function wireSummary(view: WireView): PeerWire {
+  return {
+    interfaces: view.interfaces.slice(0, 64).map((i) => ({ intf: i.intf, ...(i.up && i.since !== undefined && { listeningMs: Math.max(0, view.at - i.since) }) })),
+    vrids: view.vrids.slice(0, MAX_WIRE_VRIDS).map((v) => ({
+      intf: v.intf,
+      vrid: v.vrid,
+      speakers: v.speakers.slice(0, MAX_WIRE_SPEAKERS).map((sp) => ({ address: sp.address, priority: sp.priority, intervalMs: sp.intervalMs, ageMs: Math.max(0, view.at - sp.lastAdvert), adverts: sp.adverts })),
+      overflow: v.overflow + Math.max(0, v.speakers.length - MAX_WIRE_SPEAKERS),
+    })),
+  };
+}
+
+/** `mailSent`: what this director's mailer confirms to the peers holding the same events; `wire`: what it hears of VRRP. */
+export function buildView(s: Snapshot, mailSent?: MailAck, wire?: PeerWire): PeerView {
   const present = s.addresses && new Set(s.addresses.map((a) => a.address));
   return {
     v: 1,
@@ -40,5 +54,6 @@ export function buildView(s: Snapshot, mailSent?: MailAck): PeerView {
       advertReceived: i.stats?.advert_rcvd,
     })),
     drill: s.drill,
+    ...(wire && { wire }),
   };
 }

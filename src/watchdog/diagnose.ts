@@ -1,8 +1,9 @@
 import { dictFrom, emptyDict, type Dict } from '../core/dict.js';
 import { buildView } from '../peer/view.js';
-import { type PeerInstance, type PeerView } from '../model/peer.js';
+import { type PeerInstance, type PeerView, type PeerWire } from '../model/peer.js';
 import { electionOrder, type Contender } from './election.js';
 import type { Snapshot } from '../state/snapshot.js';
+import { wireCauses, wireConfirmsSplit } from './wire.js';
 
 export type Verdict =
   /**
@@ -45,11 +46,13 @@ export interface DiagnoseOptions {
    * Unset: since long ago.
    */
   listeningSince?: number;
+  /** What this director hears of VRRP on the wire (the observer's summary), as its view tells its peers. */
+  wire?: PeerWire;
 }
 
 /** The views that count right now: ours, and those of peers heard from recently. */
 export function currentViews(s: Snapshot, options: DiagnoseOptions): { views: PeerView[]; unreachable: Verdict[]; heardAt: Map<string, number> } {
-  const views: PeerView[] = [buildView(s)];
+  const views: PeerView[] = [buildView(s, undefined, options.wire)];
   const unreachable: Verdict[] = [];
   // When each view was last confirmed by an exchange (ours is current by definition).
   const heardAt = new Map<string, number>([[s.node, options.now]]);
@@ -127,7 +130,7 @@ function candidates(sit: Situation): { verdict: Verdict; dueAt: number }[] {
   const dual = dualMaster(masters, options.confirmAfterMs, heardAt);
   if (dual) {
     const masterNodes = masters.map((m) => m.node).sort();
-    found.push({ verdict: { kind: 'split-brain', iname, vrid, masters: masterNodes, since: Number.isFinite(dual.since) ? dual.since : undefined, causes: probableCauses(mismatches, masterNodes) }, dueAt: dual.confirmAt });
+    found.push({ verdict: { kind: 'split-brain', iname, vrid, masters: masterNodes, since: Number.isFinite(dual.since) ? dual.since : undefined, causes: [...wireCauses(accounts, vrid), ...probableCauses(mismatches, masterNodes)] }, dueAt: wireConfirmsSplit(masters) ? dual.since : dual.confirmAt });
   }
   found.push(...priorityFindings(iname, vrid, accounts, masters, everyoneHeard, heardAt));
   const running = accounts.filter((a) => a.view.keepalivedUp);

@@ -22,6 +22,7 @@ import { parseSpoolRecord, SPOOL_MAGIC } from '../../src/keepalived/spool.js';
 import { formatHuman, formatJson } from '../../src/lint/format.js';
 import { lintFiles } from '../../src/lint/lint.js';
 import { ipvsExposition } from '../../src/metrics/ipvs.js';
+import { MALFORMED_REASONS, parseDatagram, type Datagram } from '../../src/vrrp/packet.js';
 
 export interface ParserProperty<T> {
   name: string;
@@ -376,5 +377,18 @@ export const configProperty: ParserProperty<string> = {
   grow: (n) => `${'a: '.repeat(1)}${'['.repeat(Math.min(n, 500))}${']'.repeat(Math.min(n, 500))}\nnode_name: ${'x'.repeat(n)}\n`,
 };
 
+// ---------------------------------------------------------------- VRRP adverts off the wire
+
+export const vrrpProperty: ParserProperty<Datagram> = {
+  name: 'VRRP advert',
+  arbitrary: fc.record({ family: fc.constantFrom(4 as const, 6 as const), data: fc.uint8Array({ maxLength: 1500 }), source: fc.oneof(fc.ipV4(), fc.ipV6(), fc.string()), destination: fc.oneof(fc.ipV4(), fc.ipV6(), fc.string()), hopLimit: fc.integer({ min: -1, max: 256 }) }),
+  check(d) {
+    const parsed = parseDatagram(d, { passwordFor: () => new Uint8Array(8) });
+    if (!parsed.ok) assert(MALFORMED_REASONS.includes(parsed.reason), `unknown reason ${parsed.reason}`);
+    else assert(parsed.advert.vrid >= 1 && parsed.advert.vrid <= 255 && parsed.advert.intervalMs > 0 && parsed.advert.addresses.length <= 255, 'an advert out of range');
+  },
+  grow: (n) => ({ family: 4, data: Uint8Array.from([0x45, 0, 0xff, 0xff, ...new Uint8Array(Math.min(n, 65_000))]), source: '10.0.0.1', destination: '224.0.0.18', hopLimit: 255 }),
+};
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const PROPERTIES: readonly ParserProperty<any>[] = [dumpProperty, fifoProperty, notifyProperty, spoolProperty, procfsProperty, genlProperty, confProperty, globProperty, configProperty];
+export const PROPERTIES: readonly ParserProperty<any>[] = [dumpProperty, fifoProperty, notifyProperty, spoolProperty, procfsProperty, genlProperty, confProperty, globProperty, configProperty, vrrpProperty];

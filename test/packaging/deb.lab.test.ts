@@ -48,6 +48,7 @@ describeWithPrereqs('the .deb on a fresh Debian 12', { root: true, commands: ['d
     expect((await readFile(inRoot('usr/bin/kawatch'), 'utf8')).startsWith('#!/bin/sh\n')).toBe(true);
     expect(existsSync(inRoot('usr/lib/kawatch/node'))).toBe(true);
     expect(existsSync(inRoot('usr/lib/kawatch/app/netlink.node'))).toBe(true);
+    expect(existsSync(inRoot('usr/lib/kawatch/app/vrrp-socket.node'))).toBe(true);
     const unit = await readFile(inRoot('lib/systemd/system/kawatch.service'), 'utf8');
     expect(unit).toContain('ExecStart=/usr/bin/kawatch run --config /etc/kawatch/kawatch.yml');
     expect(existsSync(inRoot('usr/share/man/man1/kawatch.1.gz'))).toBe(true);
