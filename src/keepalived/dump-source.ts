@@ -93,6 +93,16 @@ async function fileVersion(path: string): Promise<bigint | undefined> {
 }
 
 /**
+ * What tells one state of these files (keepalived.conf and its includes) from another; undefined
+ * when one cannot be read. Size and inode beside the mtime: an edit within one tick of the kernel's
+ * coarse clock, or a file replaced by a rename, still shows.
+ */
+async function filesVersion(files: readonly string[]): Promise<string | undefined> {
+  const parts = await Promise.all(files.map((f) => stat(f, { bigint: true }).then((st) => `${st.ino}:${st.size}:${st.mtimeNs}`, () => undefined)));
+  return parts.includes(undefined) ? undefined : parts.join(',');
+}
+
+/**
  * Takes keepalived JSON dumps without the races that make other exporters flap: one dump at a
  * time, and after signalling it waits (bounded) for a file that is newer than the previous one
  * and parses completely, instead of reading whatever is there after a fixed delay.
@@ -106,8 +116,8 @@ export class DumpSource implements DaemonPart {
   private plan?: DumpPlan;
   private readonly capabilities: CapabilitiesProbe;
   private digestAuth?: (material: string) => string;
-  /** Per instance, the authentication keepalived.conf sets, for dumps that mask it (keepalived 2.4+). */
-  private confAuth?: ReadonlyMap<string, string>;
+  /** Per instance, the authentication keepalived.conf sets, for dumps that mask it (keepalived 2.4+), and the file version it was read from. */
+  private confAuth?: { files: readonly string[]; version: string | undefined; byInstance: ReadonlyMap<string, string> | undefined };
   private stopped = false;
   /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
   private lastLoggedError?: string;
@@ -139,7 +149,6 @@ export class DumpSource implements DaemonPart {
         const version = formatVersion(caps.version);
         const what = this.plan.kind === 'json' ? 'the JSON dump' : 'the text dumps (keepalived.data, keepalived.stats): built without JSON';
         this.log.info({ version, dump: this.plan.kind, directory: caps.dumpDirectory }, `keepalived ${version}: reading ${what}`);
-        if (caps.masksPasswords && this.digestAuth) this.confAuth = await this.authFromConf();
       }
     }
 
@@ -149,17 +158,30 @@ export class DumpSource implements DaemonPart {
 
   /**
    * keepalived 2.4 and later write `********` for every password in their dumps, so the digest peers
-   * compare comes from keepalived.conf. Unreadable: no digest (never a false match), said once.
+   * compare comes from keepalived.conf, read again whenever it changed (a keepalived reload may
+   * change a password). Only where the digest can be needed: peers configured, and a keepalived not
+   * known to print its passwords. Unreadable: no digest (never a false match), said once.
    */
   private async authFromConf(): Promise<ReadonlyMap<string, string> | undefined> {
     const file = this.options.configFile;
-    if (!file) return undefined;
+    if (!file || !this.digestAuth || this.capabilities.current?.masksPasswords === false) return undefined;
+    const version = await filesVersion(this.confAuth?.files ?? [file]);
+    if (this.confAuth && this.confAuth.version === version && version !== undefined) return this.confAuth.byInstance;
+    let byInstance: ReadonlyMap<string, string> | undefined;
+    let files: readonly string[] = [file];
     try {
-      return authMaterialByInstance(await parseKeepalivedConf(file));
+      const conf = await parseKeepalivedConf(file);
+      files = conf.files;
+      byInstance = authMaterialByInstance(conf);
     } catch (err) {
-      this.log.warn({ file, error: (err as Error).message }, 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
-      return undefined;
+      if (this.confAuth === undefined || this.confAuth.byInstance !== undefined) {
+        this.log.warn({ file, error: (err as Error).message }, 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
+      }
     }
+    // The version taken before the read, so an edit during it is read again; new includes are versioned from now.
+    const sameFiles = files.join('\0') === (this.confAuth?.files ?? [file]).join('\0');
+    this.confAuth = { files, version: sameFiles ? version : await filesVersion(files), byInstance };
+    return byInstance;
   }
 
   async stop(): Promise<void> {
@@ -215,25 +237,27 @@ export class DumpSource implements DaemonPart {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
-      return { instances: parseDump(await readDump(path), path, this.digestAuth, this.confAuth) };
+      const confAuth = await this.authFromConf();
+      return { instances: parseDump(await readDump(path), path, this.digestAuth, confAuth) };
     }
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
     const pid = proc.pid;
     const directory = await this.directoryOf(pid);
     const plan = this.plan!;
+    const confAuth = await this.authFromConf();
     const deadline = Date.now() + this.options.timeoutMs;
     const fresh = <T>(path: string, signal: Signal, parse: (text: string) => T) => this.signalAndRead(pid, path, signal, deadline, parse);
     try {
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
-        return { instances: await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, this.confAuth)), pid };
+        return { instances: await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth)), pid };
       }
       const dataFile = join(directory, 'keepalived.data');
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
       const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
-      return { instances: await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth: this.confAuth })), pid };
+      return { instances: await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth })), pid };
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.
       if (err instanceof StaleDumpError && !(await probeKeepalived(pidFile, procfs)).up) return undefined;
