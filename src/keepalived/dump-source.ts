@@ -9,11 +9,11 @@ import { readSecret } from '../core/secret.js';
 import type { Change } from '../state/snapshot.js';
 import { readChecked } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
-import { DumpError, parseDump } from './dump.js';
+import { DumpError, parseDump, withScripts } from './dump.js';
 import { type DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
-import { parseTextDump } from './text-dump.js';
+import { parseTextDump, parseTextScripts } from './text-dump.js';
 import { authMaterialByInstance } from './conf/auth.js';
 import { parseKeepalivedConf } from './conf/parse.js';
 
@@ -56,7 +56,8 @@ type Signal = number | NodeJS.Signals;
 
 /** Which dump to ask this keepalived for, and with which signals. */
 export type DumpPlan =
-  | { kind: 'json'; signal: Signal }
+  /** `dataSignal`: keepalived.data, for the verdicts of the vrrp_scripts the JSON dump lists without them. */
+  | { kind: 'json'; signal: Signal; dataSignal?: Signal }
   /** keepalived.data on the DATA signal, then keepalived.stats on the STATS signal. */
   | { kind: 'text'; dataSignal: Signal; statsSignal: Signal };
 
@@ -66,9 +67,9 @@ export type DumpPlan =
  * keepalived says: the operator knows a build that answers --signum wrongly.
  */
 export function planDump(caps: KeepalivedCapabilities | undefined, signal: 'auto' | number): DumpPlan {
-  if (signal !== 'auto') return { kind: 'json', signal };
+  if (signal !== 'auto') return caps ? { kind: 'json', signal, dataSignal: caps.signals.data } : { kind: 'json', signal };
   if (!caps) throw new Error("no signal to dump with: keepalived's capabilities are unknown and sources.dump.signal is auto");
-  if (caps.signals.json !== undefined) return { kind: 'json', signal: caps.signals.json };
+  if (caps.signals.json !== undefined) return { kind: 'json', signal: caps.signals.json, dataSignal: caps.signals.data };
   return { kind: 'text', dataSignal: caps.signals.data, statsSignal: caps.signals.stats };
 }
 
@@ -249,11 +250,14 @@ export class DumpSource implements DaemonPart {
     const deadline = Date.now() + this.options.timeoutMs;
     const fresh = <T>(path: string, signal: Signal, parse: (text: string) => T) => this.signalAndRead(pid, path, signal, deadline, parse);
     try {
+      const dataFile = join(directory, 'keepalived.data');
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
-        return { instances: await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth)), pid };
+        const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
+        // Whole or not at all, as a text dump: a script verdict missing from a dump that claims it would lie.
+        if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid };
+        return { instances: withScripts(instances, await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile))), pid };
       }
-      const dataFile = join(directory, 'keepalived.data');
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
       const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));

@@ -126,12 +126,12 @@ describe('planDump: the dump each keepalived of the field can give (captured -v 
   // Built with JSON: the JSON dump on --signum=JSON; without (1.3.5, RHEL 8's 2.1.5): the text dumps.
   const plans: Record<string, DumpPlan> = {
     '1.3.5-nojson': { kind: 'text', dataSignal: 'SIGUSR1', statsSignal: 'SIGUSR2' },
-    '2.0.19-json': { kind: 'json', signal: 36 },
-    '2.1.5-json': { kind: 'json', signal: 36 },
+    '2.0.19-json': { kind: 'json', signal: 36, dataSignal: 10 },
+    '2.1.5-json': { kind: 'json', signal: 36, dataSignal: 10 },
     '2.1.5-nojson': { kind: 'text', dataSignal: 10, statsSignal: 12 },
-    '2.2.8-json': { kind: 'json', signal: 36 },
-    '2.3.4-json': { kind: 'json', signal: 36 },
-    '2.4.3-json': { kind: 'json', signal: 36 },
+    '2.2.8-json': { kind: 'json', signal: 36, dataSignal: 10 },
+    '2.3.4-json': { kind: 'json', signal: 36, dataSignal: 10 },
+    '2.4.3-json': { kind: 'json', signal: 36, dataSignal: 10 },
   };
 
   it('covers every captured flavour', () => {
@@ -142,7 +142,7 @@ describe('planDump: the dump each keepalived of the field can give (captured -v 
     const caps = await detectCapabilities(`/matrix/${flavour}/sbin/keepalived`, { run: replay(flavour) });
     expect(planDump(caps, 'auto')).toEqual(plans[flavour]);
     // A configured signal is the operator's word: JSON on it, whatever the build says.
-    expect(planDump(caps, 40)).toEqual({ kind: 'json', signal: 40 });
+    expect(planDump(caps, 40)).toEqual({ kind: 'json', signal: 40, dataSignal: caps.signals.data });
   });
 
   it('cannot choose without capabilities unless a signal is configured', () => {
