@@ -122,6 +122,8 @@ export class DumpSource implements DaemonPart {
   private stopped = false;
   /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
   private lastLoggedError?: string;
+  /** The same for keepalived.data taken beside a JSON dump, which does not fail the dump. */
+  private lastScriptsError?: string;
 
   constructor(
     private readonly options: DumpSourceOptions,
@@ -254,9 +256,16 @@ export class DumpSource implements DaemonPart {
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
         const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
-        // Whole or not at all, as a text dump: a script verdict missing from a dump that claims it would lie.
         if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid };
-        return { instances: withScripts(instances, await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile))), pid };
+        // The JSON dump is complete without the verdicts: a keepalived.data that does not come (moved by
+        // state_dump_file, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
+        const scripts = await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile)).catch((err: Error) => {
+          if (err.message !== this.lastScriptsError) this.log.warn({ error: err.message }, 'keepalived.data beside the JSON dump: vrrp_script verdicts unknown');
+          this.lastScriptsError = err.message;
+          return new Map<string, never[]>();
+        });
+        if (scripts.size > 0) this.lastScriptsError = undefined;
+        return { instances: withScripts(instances, scripts), pid };
       }
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.

@@ -72,6 +72,26 @@ interface Director {
 
 const labs: Director[][] = [];
 
+/**
+ * Labs of different versions share nothing (namespaces, directories and networks are the version's
+ * own), so two run at once: the matrix takes about half as long, and a 2-core host still has a core
+ * for each pair of daemons. VERSION_LABS_AT_ONCE=1 runs them one after the other (to compare).
+ */
+const LABS_AT_ONCE = Math.max(1, Number(process.env.VERSION_LABS_AT_ONCE ?? 2) || 2);
+let freeSlots = LABS_AT_ONCE;
+const waitingForSlot: (() => void)[] = [];
+async function inSlot<T>(body: () => Promise<T>): Promise<T> {
+  if (freeSlots > 0) freeSlots--;
+  else await new Promise<void>((resolve) => waitingForSlot.push(resolve));
+  try {
+    return await body();
+  } finally {
+    const next = waitingForSlot.shift();
+    if (next) next();
+    else freeSlots++;
+  }
+}
+
 function spawnLogged(argv: string[], log: string, env: NodeJS.ProcessEnv = {}): number {
   const fd = openSync(log, 'a');
   try {
@@ -305,6 +325,13 @@ async function startLab(flavour: string, binary: string, index: number): Promise
     await waitFor(() => existsSync(join(d.dir, 'track')), `${d.name}: the track directory kawatch makes`);
     if (caps.trackFile !== 'none') for (const file of ['VI_1', 'prio']) writeFileSync(join(d.dir, 'track', file), '0\n');
   }
+  // keepalived starting on an interface without carrier yet puts its instances in FAULT first.
+  for (const d of pair) {
+    await waitFor(async () => {
+      const { stdout } = await run('ip', ['netns', 'exec', d.netns, 'ip', '-o', 'link', 'show', 'dev', 'ver0']);
+      return stdout.includes('LOWER_UP') && !stdout.includes('NO-CARRIER');
+    }, `${d.name}: carrier on ver0`);
+  }
   for (const d of pair) startKeepalived(d);
   return pair;
 }
@@ -410,7 +437,8 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
   });
 
   FLAVOURS.forEach((flavour, index) => {
-    it(`${flavour}: start, failover, failback, stop, kawatch down and replay, split and heal`, { timeout: 180_000 }, async () => {
+    // The timeout covers the wait for a slot: at most ceil(7 / LABS_AT_ONCE) labs' time.
+    it.concurrent(`${flavour}: start, failover, failback, stop, kawatch down and replay, split and heal`, { timeout: 480_000 }, () => inSlot(async () => {
       const pair = await startLab(flavour, binaries[index]!, index);
       const [a, b] = pair as [Director, Director];
       const { caps } = a;
@@ -421,13 +449,14 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         let mb = await converge(b, 'start', ALL('BACKUP'));
         ma = await waitFor(async () => {
           const s = await scrape(a);
+          // keepalived's counters are checked against kawatch's count after each dump (transitionsAgree): 1.3.5
+          // can write a dump between setting the state and counting the transition.
           return valueOf(s, 'kawatch_source_up', { source: 'dump' }) === 1 && valueOf(s, 'keepalived_vrrp_excluded_state', { ...labelsOf('VI_1'), ip_address: excludedOf(a) }) === 2 ? s : undefined;
         }, `${a.name}: a complete dump, the excluded VIP MASTER`);
         expect(valueOf(ma, 'keepalived_vrrp_base_priority', labelsOf('VI_1'))).toBe(150);
         expect(valueOf(ma, 'keepalived_version_info', { version: formatVersion(caps.version) })).toBe(1);
         expect(valueOf(ma, 'kawatch_keepalived_capability', { capability: 'json_dump' })).toBe(flavour.endsWith('-json') ? 1 : 0);
         expect(valueOf(ma, 'kawatch_keepalived_capability', { capability: 'notify_fifo' })).toBe(caps.notifyFifo ? 1 : 0);
-        expect(valueOf(ma, 'keepalived_become_master_total', labelsOf('VI_1'))).toBe(1);
         expect(valueOf(ma, 'kawatch_source_errors_total', { source: 'dump' })).toBe(0);
         // mehdy/keepalived-exporter's script series: from keepalived.data, beside the JSON dump where there is one.
         // 1.3.5 prints no run state for a script.
@@ -557,7 +586,7 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
       } finally {
         await stopLab(pair);
       }
-    });
+    }));
   });
 
   // What a version's dumps cannot give (the README's table says why); everything else is the same series.
