@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { appendFileSync, chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/core/log.js';
 import { tmpdir } from 'node:os';
@@ -240,5 +241,57 @@ describe('authentication where keepalived masks its passwords (2.4+): from keepa
       await server.stop();
       await source.stop();
     }
+  });
+});
+
+describe('vrrp_script verdicts beside a JSON dump', () => {
+  const dumps = new URL('../fixtures/keepalived/dumps/2.2.8-json/', import.meta.url);
+  let child: ReturnType<typeof spawn> | undefined;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+    child = undefined;
+  });
+
+  /**
+   * A stand-in for keepalived's signal handling (the unit tests run without root and namespaces; the
+   * version lab test runs every real build): a shell named keepalived that writes the captured 2.2.8
+   * dumps into its TMPDIR on JSON's signal and, when `writesData`, on DATA's.
+   */
+  async function standIn(writesData: boolean): Promise<DumpSourceOptions> {
+    const bin = join(dir, 'keepalived');
+    copyFileSync('/bin/sh', bin);
+    chmodSync(bin, 0o755);
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    const copy = (file: string) => `cp ${fileURLToPath(new URL(file, dumps))} ${tmp}/${file}.new && mv ${tmp}/${file}.new ${tmp}/${file}`;
+    const script = `trap '${copy('keepalived.json')}' 36; ${writesData ? `trap '${copy('keepalived.data')}' USR1;` : "trap '' USR1;"} echo ready; while :; do sleep 0.02; done`;
+    const proc = spawn(bin, ['-c', script], { env: { PATH: process.env.PATH, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'] });
+    child = proc;
+    await new Promise((resolve) => proc.stdout!.once('data', resolve));
+    writeFileSync(join(dir, 'keepalived.pid'), `${proc.pid}\n`);
+    const probe = new CapabilitiesProbe('/matrix/2.2.8-json/sbin/keepalived', (binary) => detectCapabilities(binary, { run: replay('2.2.8-json') }));
+    return { ...options, path: undefined, trigger: 'signal', procfs: '/proc', timeoutMs: 1500, capabilities: probe };
+  }
+
+  it('takes keepalived.data for the scripts the JSON dump lists', async () => {
+    const source = new DumpSource(await standIn(true), store, silentLog);
+    await source.start();
+    expect(store.snapshot.sources.dump).toMatchObject({ up: true, errors: 0 });
+    await source.stop();
+    expect(store.snapshot.instances.VI_1!.scripts).toBeUndefined();
+    expect(store.snapshot.instances.VI_2!.scripts).toEqual([{ name: 'check_service', good: true, state: 'idle' }]);
+  });
+
+  it('keeps the JSON dump when keepalived.data does not come (state_dump_file moved it): verdicts unknown, said once', async () => {
+    const lines: string[] = [];
+    const log = createLogger('debug', new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }));
+    const source = new DumpSource({ ...(await standIn(false)), timeoutMs: 500 }, store, log);
+    await source.start();
+    await source.request();
+    expect(store.snapshot.sources.dump).toMatchObject({ up: true, errors: 0 });
+    await source.stop();
+    expect(store.snapshot.instances.VI_2!.state).toBe('BACKUP');
+    expect(store.snapshot.instances.VI_2!.scripts).toEqual([]);
+    expect(lines.filter((l) => l.includes('vrrp_script verdicts unknown'))).toHaveLength(1);
   });
 });
