@@ -460,8 +460,10 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         expect(valueOf(ma, 'kawatch_source_errors_total', { source: 'dump' })).toBe(0);
         // mehdy/keepalived-exporter's script series: from keepalived.data, beside the JSON dump where there is one.
         // 1.3.5 prints no run state for a script.
-        expect(valueOf(ma, 'keepalived_script_status', { name: 'ver_chk' })).toBe(1);
-        expect(valueOf(ma, 'keepalived_script_state', { name: 'ver_chk' })).toBe(flavour.startsWith('1.') ? undefined : 0);
+        const scriptStatus = valueOf(ma, 'keepalived_script_status', { name: 'ver_chk' });
+        const scriptState = valueOf(ma, 'keepalived_script_state', { name: 'ver_chk' });
+        expect(scriptStatus).toBe(1);
+        expect(scriptState).toBe(flavour.startsWith('1.') ? undefined : 0);
         const text = await fetchIn(a, '/metrics');
         expect(execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })).toBe('');
         seriesByFlavour.set(flavour, seriesOf(a, parseExposition(text)));
@@ -501,7 +503,8 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         faultVi1(a, true);
         ma = await converge(a, 'failover', { ...ALL('MASTER'), VI_1: 'FAULT' });
         await converge(b, 'failover', { ...ALL('BACKUP'), VI_1: 'MASTER' });
-        if (caps.trackFile === 'none') expect(valueOf(ma, 'keepalived_script_status', { name: 'ver_chk' })).toBe(0);
+        const scriptBad = valueOf(ma, 'keepalived_script_status', { name: 'ver_chk' }) === 0;
+        if (caps.trackFile === 'none') expect(scriptBad).toBe(true);
         // Failback: a preempts again.
         faultVi1(a, false);
         await converge(a, 'failback', ALL('MASTER'));
@@ -513,6 +516,7 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         // Stop: a's keepalived goes; b takes everything; a's daemon says STOP (the hook or FIFO, or on 1.3.5 the process source).
         await stopKeepalived(a);
         await converge(a, 'stop', ALL('STOP'));
+        const stopSeenBy = sourcesOf((await apiState(a)).state.instances.VI_1?.log?.filter((r) => r.to === 'STOP').slice(-1));
         await converge(b, 'stop', ALL('MASTER'));
         startKeepalived(a);
         await converge(a, 'restart', ALL('MASTER'));
@@ -570,11 +574,13 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         const events = (source: string) => (valueOf(fa, 'kawatch_source_events_total', { source }) ?? 0) + (valueOf(fb, 'kawatch_source_events_total', { source }) ?? 0);
         const errors = (source: string) => (valueOf(fa, 'kawatch_source_errors_total', { source }) ?? 0) + (valueOf(fb, 'kawatch_source_errors_total', { source }) ?? 0);
         expect({ hookErrors: errors('hook'), fifoErrors: errors('fifo'), dumpErrors: errors('dump') }).toEqual({ hookErrors: 0, fifoErrors: 0, dumpErrors: 0 });
-        row.hook = `${caps.notifyTakesArguments ? '`notify "kawatch notify"`' : 'wrapper script, no arguments'}: ${instanceSources.has('hook') ? 'transitions' : '**none**'}, ${caps.notifyTakesArguments ? 'STOP' : 'no STOP'}`;
-        row.fifo = caps.notifyFifo ? `${instanceSources.has('fifo') && events('fifo') > 0 ? 'transitions' : '**none**'}${caps.fifoPriorityChanges ? ', priorities' : ''}` : 'none (source off, not failing)';
-        row.json = flavour.endsWith('-json') ? `${instanceSources.has('dump') || valueOf(fa, 'kawatch_source_up', { source: 'dump' }) === 1 ? 'yes' : '**no**'}, in ${caps.dumpDirectory.kind === 'fixed' ? '`/tmp`' : '`$TMPDIR`'}` : 'none (not built in)';
-        row.text = flavour.endsWith('-json') ? '`keepalived.data` for scripts only' : '`keepalived.data` + `keepalived.stats`: state, VIPs, counters';
-        row.scripts = `status${caps.version.major >= 2 ? ' and run state' : ' (no run state)'}`;
+        const said = (ok: boolean, what: string) => (ok ? what : `**not ${what}**`);
+        const matched = (valueOf(fa, 'kawatch_transitions_reconciled_total', { result: 'match' }) ?? 0) > 0;
+        row.hook = `${caps.notifyTakesArguments ? '`notify "kawatch notify"`' : 'wrapper script, no arguments'}: ${said(instanceSources.has('hook'), 'transitions')}, ${stopSeenBy.has('hook') ? 'STOP' : 'no STOP'}`;
+        row.fifo = caps.notifyFifo ? `${said(instanceSources.has('fifo') && events('fifo') > 0, 'transitions')}, ${stopSeenBy.has('fifo') ? 'STOP' : 'no STOP'}${caps.fifoPriorityChanges ? ', priorities' : ''}` : 'none (source off, not failing)';
+        row.json = caps.jsonDump ? `${said(instanceSources.has('dump') || matched, 'state and counters')}, from ${caps.dumpDirectory.kind === 'fixed' ? '`/tmp`' : '`$TMPDIR`'}` : 'none (not built in)';
+        row.text = caps.jsonDump ? `\`keepalived.data\` beside it: ${said(scriptStatus === 1, 'script verdicts')}` : `\`keepalived.data\` + \`.stats\`: ${said(matched, 'state, VIPs, counters')}`;
+        row.scripts = `${said(scriptStatus === 1, 'GOOD')}${caps.trackFile === 'none' ? `, ${said(scriptBad, 'BAD')}` : ''}, ${scriptState === undefined ? 'no run state' : 'run state'}`;
         row.syncGroups = groupSources.size > 0 ? [...groupSources].sort().join(', ') : '**none**';
         expect(groupSources.has('hook')).toBe(true);
         expect(groupSources.has('fifo')).toBe(caps.notifyFifo);
