@@ -198,8 +198,10 @@ export class DumpSource implements DaemonPart {
   /** A transition another source reported: a fresh dump confirms it and tells what it changed. */
   onStateChange(c: Change): void {
     if (this.stopped || !this.options.onTransition) return;
-    // Not after STOP: a stopping keepalived no longer answers the signal.
-    const news = c.type === 'transition' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
+    // Not after STOP: a stopping keepalived no longer answers the signal. Not for a sync group: no dump
+    // holds its state, its members report their own transitions, and keepalived tells a group first
+    // (1.3.5 before its members have counted theirs, so a dump then would show them half made).
+    const news = c.type === 'transition' && c.scope === 'instance' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
     if (news || c.type === 'unattributed' || (c.type === 'process' && c.up)) this.requestSoon();
   }
 

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../../src/core/log.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CapabilitiesProbe, detectCapabilities } from '../../src/keepalived/capabilities.js';
 import { createApp, HttpServer } from '../../src/http/server.js';
 import { buildView } from '../../src/peer/view.js';
@@ -293,5 +293,24 @@ describe('vrrp_script verdicts beside a JSON dump', () => {
     expect(store.snapshot.instances.VI_2!.state).toBe('BACKUP');
     expect(store.snapshot.instances.VI_2!.scripts).toEqual([]);
     expect(lines.filter((l) => l.includes('vrrp_script verdicts unknown'))).toHaveLength(1);
+  });
+});
+
+describe('DumpSource.onStateChange: which changes a fresh dump follows', () => {
+  it("an instance's transition, not a sync group's (no dump holds a group; keepalived tells a group before its members)", async () => {
+    vi.useFakeTimers();
+    try {
+      const source = new DumpSource({ ...options, onTransition: true }, store, silentLog);
+      const request = vi.spyOn(source, 'request').mockResolvedValue();
+      const transition = { type: 'transition', from: 'BACKUP', to: 'MASTER', at: 1, source: 'hook' } as const;
+      source.onStateChange({ ...transition, scope: 'group', name: 'G_WEB' });
+      await vi.advanceTimersByTimeAsync(100);
+      expect(request).not.toHaveBeenCalled();
+      source.onStateChange({ ...transition, scope: 'instance', name: 'VI_1', vrid: 51 });
+      await vi.advanceTimersByTimeAsync(100);
+      expect(request).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
