@@ -13,7 +13,7 @@ import { DumpError, parseDump, withScripts } from './dump.js';
 import { type DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
-import { parseTextDump, parseTextScripts } from './text-dump.js';
+import { halfMadeMasters, parseTextDump, parseTextScripts } from './text-dump.js';
 import { authMaterialByInstance } from './conf/auth.js';
 import { parseKeepalivedConf } from './conf/parse.js';
 
@@ -124,6 +124,8 @@ export class DumpSource implements DaemonPart {
   private lastLoggedError?: string;
   /** The same for keepalived.data taken beside a JSON dump, which does not fail the dump. */
   private lastScriptsError?: string;
+  /** The last text dump read, and of which keepalived: what the next one is checked against. */
+  private lastText?: { pid: number; instances: DumpInstance[] };
 
   constructor(
     private readonly options: DumpSourceOptions,
@@ -271,8 +273,18 @@ export class DumpSource implements DaemonPart {
       }
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
-      const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
-      return { instances: await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth })), pid };
+      for (;;) {
+        const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
+        const instances = await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth }));
+        const previous = this.lastText?.pid === pid ? this.lastText.instances : undefined;
+        // Taken again, within the same bounded wait, while keepalived is between deciding and making a transition.
+        if (halfMadeMasters(previous, instances).length > 0 && Date.now() + MIN_GAP_MS < deadline) {
+          await sleep(MIN_GAP_MS);
+          continue;
+        }
+        this.lastText = { pid, instances };
+        return { instances, pid };
+      }
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.
       if (err instanceof StaleDumpError && !(await probeKeepalived(pidFile, procfs)).up) return undefined;

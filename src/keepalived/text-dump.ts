@@ -397,3 +397,21 @@ function readStats(text: string, file: string): Map<string, VrrpStats> {
   finish();
   return byName;
 }
+
+/**
+ * The instances a text dump shows as MASTER though keepalived has not made them MASTER yet: 1.3.5
+ * sets the state at "Transition to MASTER STATE" and counts the transition (become_master, Last
+ * transition, the VIPs) only at "Entering MASTER STATE", a moment later, so a dump in between
+ * would tell a transition keepalived has not made. Against the previous dump of the same
+ * keepalived: MASTER now, not then, and become_master unchanged. Without one, none is known.
+ */
+export function halfMadeMasters(previous: readonly DumpInstance[] | undefined, current: readonly DumpInstance[]): string[] {
+  if (!previous) return [];
+  const before = new Map(previous.map((i) => [i.name, i]));
+  return current
+    .filter((i) => {
+      const was = before.get(i.name);
+      return i.state === 'MASTER' && was !== undefined && was.state !== 'MASTER' && i.stats !== undefined && was.stats !== undefined && i.stats.become_master === was.stats.become_master;
+    })
+    .map((i) => i.name);
+}

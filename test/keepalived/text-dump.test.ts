@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { compareVersions, parseVersion } from '../../src/keepalived/capabilities.js';
 import { parseDump, withScripts } from '../../src/keepalived/dump.js';
 import { type DumpInstance } from '../../src/model/vrrp.js';
-import { parseTextDump, parseTextScripts, TextDumpError } from '../../src/keepalived/text-dump.js';
+import { halfMadeMasters, parseTextDump, parseTextScripts, TextDumpError } from '../../src/keepalived/text-dump.js';
 
 // Real dumps of every keepalived of the matrix (scripts/capture-keepalived-dumps.sh): director a of
 // a pair, VI_1 MASTER there and VI_2 BACKUP, VI_2 tracking a script (+5) and, from 2.0, a file (-30).
@@ -181,5 +181,24 @@ describe('parseTextDump on any input', () => {
     const line = fc.oneof(fc.constantFrom(...realLines), fc.string({ maxLength: 40 }));
     const text = fc.array(line, { maxLength: 300 }).map((ls) => ls.join('\n'));
     fc.assert(fc.property(text, fc.option(text, { nil: undefined }), onlyItsOwnErrors), { numRuns: 300 });
+  });
+});
+
+describe('halfMadeMasters: a MASTER keepalived has not made yet (1.3.5 between "Transition to" and "Entering MASTER STATE")', () => {
+  const [vi1, vi2] = parseFixture('1.3.5-nojson');
+  const asBackup = { ...vi1!, state: 'BACKUP' as const };
+
+  it('names an instance MASTER now, not in the previous dump, whose become_master has not moved', () => {
+    expect(vi1!.state).toBe('MASTER');
+    expect(halfMadeMasters([asBackup, vi2!], [vi1!, vi2!])).toEqual(['VI_1']);
+  });
+
+  it('passes a transition keepalived counted, a MASTER it already was, and a first dump', () => {
+    const counted = { ...asBackup, stats: { ...asBackup.stats!, become_master: vi1!.stats!.become_master - 1 } };
+    expect(halfMadeMasters([counted, vi2!], [vi1!, vi2!])).toEqual([]);
+    expect(halfMadeMasters([vi1!, vi2!], [vi1!, vi2!])).toEqual([]);
+    expect(halfMadeMasters(undefined, [vi1!, vi2!])).toEqual([]);
+    // An instance new since the last dump (a reload) has nothing to be compared with.
+    expect(halfMadeMasters([vi2!], [vi1!, vi2!])).toEqual([]);
   });
 });
