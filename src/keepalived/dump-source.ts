@@ -9,11 +9,11 @@ import { readSecret } from '../core/secret.js';
 import type { Change } from '../state/snapshot.js';
 import { readChecked } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
-import { DumpError, parseDump } from './dump.js';
+import { DumpError, parseDump, withScripts } from './dump.js';
 import { type DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
-import { parseTextDump } from './text-dump.js';
+import { halfMadeMasters, parseTextDump, parseTextScripts } from './text-dump.js';
 import { authMaterialByInstance } from './conf/auth.js';
 import { parseKeepalivedConf } from './conf/parse.js';
 
@@ -56,7 +56,8 @@ type Signal = number | NodeJS.Signals;
 
 /** Which dump to ask this keepalived for, and with which signals. */
 export type DumpPlan =
-  | { kind: 'json'; signal: Signal }
+  /** `dataSignal`: keepalived.data, for the verdicts of the vrrp_scripts the JSON dump lists without them. */
+  | { kind: 'json'; signal: Signal; dataSignal?: Signal }
   /** keepalived.data on the DATA signal, then keepalived.stats on the STATS signal. */
   | { kind: 'text'; dataSignal: Signal; statsSignal: Signal };
 
@@ -66,9 +67,9 @@ export type DumpPlan =
  * keepalived says: the operator knows a build that answers --signum wrongly.
  */
 export function planDump(caps: KeepalivedCapabilities | undefined, signal: 'auto' | number): DumpPlan {
-  if (signal !== 'auto') return { kind: 'json', signal };
+  if (signal !== 'auto') return caps ? { kind: 'json', signal, dataSignal: caps.signals.data } : { kind: 'json', signal };
   if (!caps) throw new Error("no signal to dump with: keepalived's capabilities are unknown and sources.dump.signal is auto");
-  if (caps.signals.json !== undefined) return { kind: 'json', signal: caps.signals.json };
+  if (caps.signals.json !== undefined) return { kind: 'json', signal: caps.signals.json, dataSignal: caps.signals.data };
   return { kind: 'text', dataSignal: caps.signals.data, statsSignal: caps.signals.stats };
 }
 
@@ -93,6 +94,16 @@ async function fileVersion(path: string): Promise<bigint | undefined> {
 }
 
 /**
+ * What tells one state of these files (keepalived.conf and its includes) from another; undefined
+ * when one cannot be read. Size and inode beside the mtime: an edit within one tick of the kernel's
+ * coarse clock, or a file replaced by a rename, still shows.
+ */
+async function filesVersion(files: readonly string[]): Promise<string | undefined> {
+  const parts = await Promise.all(files.map((f) => stat(f, { bigint: true }).then((st) => `${st.ino}:${st.size}:${st.mtimeNs}`, () => undefined)));
+  return parts.includes(undefined) ? undefined : parts.join(',');
+}
+
+/**
  * Takes keepalived JSON dumps without the races that make other exporters flap: one dump at a
  * time, and after signalling it waits (bounded) for a file that is newer than the previous one
  * and parses completely, instead of reading whatever is there after a fixed delay.
@@ -106,11 +117,15 @@ export class DumpSource implements DaemonPart {
   private plan?: DumpPlan;
   private readonly capabilities: CapabilitiesProbe;
   private digestAuth?: (material: string) => string;
-  /** Per instance, the authentication keepalived.conf sets, for dumps that mask it (keepalived 2.4+). */
-  private confAuth?: ReadonlyMap<string, string>;
+  /** Per instance, the authentication keepalived.conf sets, for dumps that mask it (keepalived 2.4+), and the file version it was read from. */
+  private confAuth?: { files: readonly string[]; version: string | undefined; byInstance: ReadonlyMap<string, string> | undefined };
   private stopped = false;
   /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
   private lastLoggedError?: string;
+  /** The same for keepalived.data taken beside a JSON dump, which does not fail the dump. */
+  private lastScriptsError?: string;
+  /** The last text dump read, and of which keepalived: what the next one is checked against. */
+  private lastText?: { pid: number; instances: DumpInstance[] };
 
   constructor(
     private readonly options: DumpSourceOptions,
@@ -139,7 +154,6 @@ export class DumpSource implements DaemonPart {
         const version = formatVersion(caps.version);
         const what = this.plan.kind === 'json' ? 'the JSON dump' : 'the text dumps (keepalived.data, keepalived.stats): built without JSON';
         this.log.info({ version, dump: this.plan.kind, directory: caps.dumpDirectory }, `keepalived ${version}: reading ${what}`);
-        if (caps.masksPasswords && this.digestAuth) this.confAuth = await this.authFromConf();
       }
     }
 
@@ -149,17 +163,30 @@ export class DumpSource implements DaemonPart {
 
   /**
    * keepalived 2.4 and later write `********` for every password in their dumps, so the digest peers
-   * compare comes from keepalived.conf. Unreadable: no digest (never a false match), said once.
+   * compare comes from keepalived.conf, read again whenever it changed (a keepalived reload may
+   * change a password). Only where the digest can be needed: peers configured, and a keepalived not
+   * known to print its passwords. Unreadable: no digest (never a false match), said once.
    */
   private async authFromConf(): Promise<ReadonlyMap<string, string> | undefined> {
     const file = this.options.configFile;
-    if (!file) return undefined;
+    if (!file || !this.digestAuth || this.capabilities.current?.masksPasswords === false) return undefined;
+    const version = await filesVersion(this.confAuth?.files ?? [file]);
+    if (this.confAuth && this.confAuth.version === version && version !== undefined) return this.confAuth.byInstance;
+    let byInstance: ReadonlyMap<string, string> | undefined;
+    let files: readonly string[] = [file];
     try {
-      return authMaterialByInstance(await parseKeepalivedConf(file));
+      const conf = await parseKeepalivedConf(file);
+      files = conf.files;
+      byInstance = authMaterialByInstance(conf);
     } catch (err) {
-      this.log.warn({ file, error: (err as Error).message }, 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
-      return undefined;
+      if (this.confAuth === undefined || this.confAuth.byInstance !== undefined) {
+        this.log.warn({ file, error: (err as Error).message }, 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
+      }
     }
+    // The version taken before the read, so an edit during it is read again; new includes are versioned from now.
+    const sameFiles = files.join('\0') === (this.confAuth?.files ?? [file]).join('\0');
+    this.confAuth = { files, version: sameFiles ? version : await filesVersion(files), byInstance };
+    return byInstance;
   }
 
   async stop(): Promise<void> {
@@ -173,8 +200,10 @@ export class DumpSource implements DaemonPart {
   /** A transition another source reported: a fresh dump confirms it and tells what it changed. */
   onStateChange(c: Change): void {
     if (this.stopped || !this.options.onTransition) return;
-    // Not after STOP: a stopping keepalived no longer answers the signal.
-    const news = c.type === 'transition' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
+    // Not after STOP: a stopping keepalived no longer answers the signal. Not for a sync group: no dump
+    // holds its state, its members report their own transitions, and keepalived tells a group first
+    // (1.3.5 before its members have counted theirs, so a dump then would show them half made).
+    const news = c.type === 'transition' && c.scope === 'instance' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
     if (news || c.type === 'unattributed' || (c.type === 'process' && c.up)) this.requestSoon();
   }
 
@@ -215,25 +244,47 @@ export class DumpSource implements DaemonPart {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
-      return { instances: parseDump(await readDump(path), path, this.digestAuth, this.confAuth) };
+      const confAuth = await this.authFromConf();
+      return { instances: parseDump(await readDump(path), path, this.digestAuth, confAuth) };
     }
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
     const pid = proc.pid;
     const directory = await this.directoryOf(pid);
     const plan = this.plan!;
+    const confAuth = await this.authFromConf();
     const deadline = Date.now() + this.options.timeoutMs;
     const fresh = <T>(path: string, signal: Signal, parse: (text: string) => T) => this.signalAndRead(pid, path, signal, deadline, parse);
     try {
+      const dataFile = join(directory, 'keepalived.data');
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
-        return { instances: await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, this.confAuth)), pid };
+        const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
+        if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid };
+        // The JSON dump is complete without the verdicts: a keepalived.data that does not come (moved by
+        // state_dump_file, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
+        const scripts = await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile)).catch((err: Error) => {
+          if (err.message !== this.lastScriptsError) this.log.warn({ error: err.message }, 'keepalived.data beside the JSON dump: vrrp_script verdicts unknown');
+          this.lastScriptsError = err.message;
+          return new Map<string, never[]>();
+        });
+        if (scripts.size > 0) this.lastScriptsError = undefined;
+        return { instances: withScripts(instances, scripts), pid };
       }
-      const dataFile = join(directory, 'keepalived.data');
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
-      const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
-      return { instances: await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth: this.confAuth })), pid };
+      for (;;) {
+        const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
+        const instances = await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth }));
+        const previous = this.lastText?.pid === pid ? this.lastText.instances : undefined;
+        // Taken again, within the same bounded wait, while keepalived is between deciding and making a transition.
+        if (halfMadeMasters(previous, instances).length > 0 && Date.now() + MIN_GAP_MS < deadline) {
+          await sleep(MIN_GAP_MS);
+          continue;
+        }
+        this.lastText = { pid, instances };
+        return { instances, pid };
+      }
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.
       if (err instanceof StaleDumpError && !(await probeKeepalived(pidFile, procfs)).up) return undefined;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { canonicalIp } from '../core/ip.js';
-import { VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpStatKey, type VrrpStats, type VrrpState } from '../model/vrrp.js';
+import { VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpScriptStatus, type VrrpStatKey, type VrrpStats, type VrrpState } from '../model/vrrp.js';
 import { checkInterfaceName, checkName, isPlausibleEpochMs } from './report.js';
 
 export class DumpError extends Error {
@@ -44,6 +44,8 @@ const entrySchema = z.object({
     garp_delay: z.number().min(0).max(4_294_967).optional(),
     vips: z.array(z.string().max(VIP_MAX)).default([]),
     evips: z.array(z.string().max(VIP_MAX)).default([]),
+    // The commands of the tracked vrrp_scripts, not their names nor verdicts: only whether there are any.
+    track_script: z.array(z.string().max(4096)).max(4096).optional(),
   }),
   stats: z.object(Object.fromEntries(VRRP_STAT_KEYS.map((k) => [k, counter])) as Record<VrrpStatKey, typeof counter>).optional(),
 });
@@ -110,8 +112,18 @@ export function parseDump(
       vips: withDev(data.vips),
       excludedVips: withDev(data.evips),
       stats: stats as VrrpStats | undefined,
+      // Their verdicts are in keepalived.data only (withScripts): known to be tracked, not yet how they fare.
+      ...(data.track_script && data.track_script.length > 0 ? { scripts: [] } : {}),
     };
   });
+}
+
+/**
+ * The JSON dump's instances with the `vrrp_script` verdicts keepalived.data gives (parseTextScripts):
+ * each instance that tracks scripts gets those keepalived.data lists for it.
+ */
+export function withScripts(instances: DumpInstance[], scripts: ReadonlyMap<string, VrrpScriptStatus[]>): DumpInstance[] {
+  return instances.map((i) => (i.scripts === undefined ? i : { ...i, scripts: scripts.get(i.name) ?? [] }));
 }
 
 /** 2.4.0 and later print this instead of the password, in the JSON and the text dump alike. */

@@ -109,6 +109,9 @@ function vipHeader(text: string): VipHeader | undefined {
   return undefined;
 }
 
+const noTopology = (file: string) =>
+  new TextDumpError(`${file}: no "------< VRRP Topology >------" section; expected keepalived's keepalived.data (written on the DATA signal, SIGUSR1)`);
+
 interface InstanceDraft {
   name: string;
   line: number;
@@ -137,7 +140,7 @@ export function parseTextDump(data: string, stats: string | undefined, options: 
       }
     }
   }
-  const scripts = readScripts(data, dataFile);
+  const scripts = parseTextScripts(data, dataFile);
   return drafts.map((draft) => ({ ...toInstance(draft, dataFile, statsByName?.get(draft.name), options), scripts: scripts.get(draft.name) ?? [] }));
 }
 
@@ -157,8 +160,10 @@ const TRACKERS_HEADER = /^(?:VRRP|Tracking) instances(?: = \d+| :)$/;
  * The `vrrp_script`s and their verdicts, by the instance that tracks them. 1.3.5 prints each
  * tracked script inside its instance (` VRRP Script = NAME` among the instance's lines); 2.0 and
  * later print them once, in `------< VRRP Scripts >------`, each with the instances tracking it.
+ * Read beside the JSON dump too, which has no verdicts.
  */
-function readScripts(text: string, file: string): Map<string, VrrpScriptStatus[]> {
+export function parseTextScripts(text: string, file = 'keepalived.data'): Map<string, VrrpScriptStatus[]> {
+  if (!lines(text).some((l) => sectionName(l.text) === 'VRRP Topology')) throw noTopology(file);
   const byInstance = new Map<string, VrrpScriptStatus[]>();
   let section: string | undefined;
   let instance: string | undefined;
@@ -275,9 +280,7 @@ function readTopology(text: string, file: string): InstanceDraft[] {
     if (kv && !current.fields.has(kv[0])) current.fields.set(kv[0], { value: kv[1], line: line.number });
   }
   closeVipList();
-  if (!sawTopology) {
-    throw new TextDumpError(`${file}: no "------< VRRP Topology >------" section; expected keepalived's keepalived.data (written on the DATA signal, SIGUSR1)`);
-  }
+  if (!sawTopology) throw noTopology(file);
   return drafts;
 }
 
@@ -393,4 +396,22 @@ function readStats(text: string, file: string): Map<string, VrrpStats> {
   }
   finish();
   return byName;
+}
+
+/**
+ * The instances a text dump shows as MASTER though keepalived has not made them MASTER yet: 1.3.5
+ * sets the state at "Transition to MASTER STATE" and counts the transition (become_master, Last
+ * transition, the VIPs) only at "Entering MASTER STATE", a moment later, so a dump in between
+ * would tell a transition keepalived has not made. Against the previous dump of the same
+ * keepalived: MASTER now, not then, and become_master unchanged. Without one, none is known.
+ */
+export function halfMadeMasters(previous: readonly DumpInstance[] | undefined, current: readonly DumpInstance[]): string[] {
+  if (!previous) return [];
+  const before = new Map(previous.map((i) => [i.name, i]));
+  return current
+    .filter((i) => {
+      const was = before.get(i.name);
+      return i.state === 'MASTER' && was !== undefined && was.state !== 'MASTER' && i.stats !== undefined && was.stats !== undefined && i.stats.become_master === was.stats.become_master;
+    })
+    .map((i) => i.name);
 }

@@ -1,11 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { appendFileSync, chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/core/log.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { detectCapabilities } from '../../src/keepalived/capabilities.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CapabilitiesProbe, detectCapabilities } from '../../src/keepalived/capabilities.js';
+import { createApp, HttpServer } from '../../src/http/server.js';
+import { buildView } from '../../src/peer/view.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 import { DumpSource, dumpDirectoryOf, planDump, type DumpPlan, type DumpSourceOptions } from '../../src/keepalived/dump-source.js';
 import { capturedFlavours, replay } from '../support/keepalived-versions.js';
 import { StateStore } from '../../src/state/store.js';
@@ -123,12 +127,12 @@ describe('planDump: the dump each keepalived of the field can give (captured -v 
   // Built with JSON: the JSON dump on --signum=JSON; without (1.3.5, RHEL 8's 2.1.5): the text dumps.
   const plans: Record<string, DumpPlan> = {
     '1.3.5-nojson': { kind: 'text', dataSignal: 'SIGUSR1', statsSignal: 'SIGUSR2' },
-    '2.0.19-json': { kind: 'json', signal: 36 },
-    '2.1.5-json': { kind: 'json', signal: 36 },
+    '2.0.19-json': { kind: 'json', signal: 36, dataSignal: 10 },
+    '2.1.5-json': { kind: 'json', signal: 36, dataSignal: 10 },
     '2.1.5-nojson': { kind: 'text', dataSignal: 10, statsSignal: 12 },
-    '2.2.8-json': { kind: 'json', signal: 36 },
-    '2.3.4-json': { kind: 'json', signal: 36 },
-    '2.4.3-json': { kind: 'json', signal: 36 },
+    '2.2.8-json': { kind: 'json', signal: 36, dataSignal: 10 },
+    '2.3.4-json': { kind: 'json', signal: 36, dataSignal: 10 },
+    '2.4.3-json': { kind: 'json', signal: 36, dataSignal: 10 },
   };
 
   it('covers every captured flavour', () => {
@@ -139,7 +143,7 @@ describe('planDump: the dump each keepalived of the field can give (captured -v 
     const caps = await detectCapabilities(`/matrix/${flavour}/sbin/keepalived`, { run: replay(flavour) });
     expect(planDump(caps, 'auto')).toEqual(plans[flavour]);
     // A configured signal is the operator's word: JSON on it, whatever the build says.
-    expect(planDump(caps, 40)).toEqual({ kind: 'json', signal: 40 });
+    expect(planDump(caps, 40)).toEqual({ kind: 'json', signal: 40, dataSignal: caps.signals.data });
   });
 
   it('cannot choose without capabilities unless a signal is configured', () => {
@@ -158,5 +162,155 @@ describe('dumpDirectoryOf', () => {
     expect(dumpDirectoryOf(current.dumpDirectory, 'ka')).toBe('/tmp');
     expect(dumpDirectoryOf(current.dumpDirectory, undefined)).toBe('/tmp');
     expect(dumpDirectoryOf(undefined, '/run/ka')).toBe('/run/ka');
+  });
+});
+
+describe('authentication where keepalived masks its passwords (2.4+): from keepalived.conf, and nowhere beyond the digest', () => {
+  const dumps = new URL('../fixtures/keepalived/dumps/', import.meta.url);
+  const PASSWORDS = ['FAKEpw1', 'FAKEpw2'];
+  let secretFile: string;
+  let confFile: string;
+  const probeOf = async (flavour: string) => {
+    const probe = new CapabilitiesProbe(`/matrix/${flavour}/sbin/keepalived`, (binary) => detectCapabilities(binary, { run: replay(flavour) }));
+    await probe.get();
+    return probe;
+  };
+  /** The digests a source gives for the dump (and keepalived.conf) of one flavour. */
+  async function digests(flavour: string, extra: Partial<DumpSourceOptions> = {}, log = silentLog): Promise<{ store: StateStore; source: DumpSource; digests: () => Record<string, string | undefined> }> {
+    copyFileSync(new URL(`${flavour}/keepalived.json`, dumps), options.path!);
+    const own = new StateStore('lb1', silentLog);
+    const source = new DumpSource({ ...options, authKeyFile: secretFile, configFile: confFile, capabilities: await probeOf(flavour), ...extra }, own, log);
+    await source.start();
+    const read = () => Object.fromEntries(Object.values(own.snapshot.instances).map((i) => [i.name, i.authDigest]));
+    return { store: own, source, digests: read };
+  }
+
+  beforeEach(() => {
+    secretFile = join(dir, 'peer.secret');
+    writeFileSync(secretFile, 'a-peer-secret-of-more-than-32-bytes-0123456789\n', { mode: 0o600 });
+    confFile = join(dir, 'keepalived.conf');
+    copyFileSync(new URL('2.4.3-json/keepalived.conf', dumps), confFile);
+  });
+
+  it('gives 2.4.3 the digest 2.2.8 gives from its dump for the same passwords', async () => {
+    const masked = await digests('2.4.3-json');
+    const clear = await digests('2.2.8-json');
+    expect(readFileSync(options.path!, 'utf8')).toContain('"auth_data":"FAKEpw1"');
+    expect(masked.digests()).toEqual(clear.digests());
+    expect(new Set(Object.values(masked.digests())).size).toBe(2);
+    await Promise.all([masked.source.stop(), clear.source.stop()]);
+  });
+
+  it('gives no digest rather than the digest of the mask when keepalived.conf is not configured or cannot be read', async () => {
+    const unconfigured = await digests('2.4.3-json', { configFile: undefined });
+    expect(unconfigured.digests()).toEqual({ VI_1: undefined, VI_2: undefined });
+    const lines: string[] = [];
+    const log = createLogger('debug', new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }));
+    const unreadable = await digests('2.4.3-json', { configFile: join(dir, 'absent.conf') }, log);
+    await unreadable.source.request();
+    expect(unreadable.digests()).toEqual({ VI_1: undefined, VI_2: undefined });
+    expect(lines.filter((l) => l.includes('its configuration cannot be read'))).toHaveLength(1);
+    // A keepalived that prints its passwords never needs keepalived.conf: nothing to warn about.
+    const clear = await digests('2.2.8-json', { configFile: join(dir, 'absent.conf') }, log);
+    expect(Object.values(clear.digests()).every((d) => d !== undefined)).toBe(true);
+    expect(lines.filter((l) => l.includes('its configuration cannot be read'))).toHaveLength(1);
+    await Promise.all([unconfigured.source.stop(), unreadable.source.stop(), clear.source.stop()]);
+  });
+
+  it('follows a password changed in keepalived.conf (a keepalived reload) at the next dump', async () => {
+    const masked = await digests('2.4.3-json');
+    const before = masked.digests();
+    writeFileSync(confFile, readFileSync(confFile, 'utf8').replace('auth_pass FAKEpw1', 'auth_pass FAKEpw9'));
+    await masked.source.request();
+    expect(masked.digests().VI_1).not.toBe(before.VI_1);
+    expect(masked.digests().VI_2).toBe(before.VI_2);
+    await masked.source.stop();
+  });
+
+  it.each(['2.2.8-json', '2.4.3-json'])('%s: no password in the state, the peer payload, /api/v1/state, the status page or /metrics', async (flavour) => {
+    const { store: own, source } = await digests(flavour);
+    const server = new HttpServer('127.0.0.1:0', createApp({ store: own, registry: createMetrics(own, { version: '0', processMetrics: false, verdicts: () => [], actions: () => [] }).registry, version: '0', verdicts: () => [], actions: () => [], recent: () => [] }), silentLog);
+    await server.start();
+    try {
+      const outputs = [JSON.stringify(own.snapshot), JSON.stringify(buildView(own.snapshot))];
+      for (const path of ['/api/v1/state', '/', '/metrics', '/healthz']) outputs.push(await (await fetch(`http://${server.address}${path}`)).text());
+      // Each output holds the instances, so a password would have had its chance to show.
+      for (const out of outputs.slice(0, 5)) expect(out).toContain('VI_1');
+      for (const out of outputs) for (const password of PASSWORDS) expect(out).not.toContain(password);
+    } finally {
+      await server.stop();
+      await source.stop();
+    }
+  });
+});
+
+describe('vrrp_script verdicts beside a JSON dump', () => {
+  const dumps = new URL('../fixtures/keepalived/dumps/2.2.8-json/', import.meta.url);
+  let child: ReturnType<typeof spawn> | undefined;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+    child = undefined;
+  });
+
+  /**
+   * A stand-in for keepalived's signal handling (the unit tests run without root and namespaces; the
+   * version lab test runs every real build): a shell named keepalived that writes the captured 2.2.8
+   * dumps into its TMPDIR on JSON's signal and, when `writesData`, on DATA's.
+   */
+  async function standIn(writesData: boolean): Promise<DumpSourceOptions> {
+    const bin = join(dir, 'keepalived');
+    copyFileSync('/bin/sh', bin);
+    chmodSync(bin, 0o755);
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    const copy = (file: string) => `cp ${fileURLToPath(new URL(file, dumps))} ${tmp}/${file}.new && mv ${tmp}/${file}.new ${tmp}/${file}`;
+    const script = `trap '${copy('keepalived.json')}' 36; ${writesData ? `trap '${copy('keepalived.data')}' USR1;` : "trap '' USR1;"} echo ready; while :; do sleep 0.02; done`;
+    const proc = spawn(bin, ['-c', script], { env: { PATH: process.env.PATH, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'] });
+    child = proc;
+    await new Promise((resolve) => proc.stdout!.once('data', resolve));
+    writeFileSync(join(dir, 'keepalived.pid'), `${proc.pid}\n`);
+    const probe = new CapabilitiesProbe('/matrix/2.2.8-json/sbin/keepalived', (binary) => detectCapabilities(binary, { run: replay('2.2.8-json') }));
+    return { ...options, path: undefined, trigger: 'signal', procfs: '/proc', timeoutMs: 1500, capabilities: probe };
+  }
+
+  it('takes keepalived.data for the scripts the JSON dump lists', async () => {
+    const source = new DumpSource(await standIn(true), store, silentLog);
+    await source.start();
+    expect(store.snapshot.sources.dump).toMatchObject({ up: true, errors: 0 });
+    await source.stop();
+    expect(store.snapshot.instances.VI_1!.scripts).toBeUndefined();
+    expect(store.snapshot.instances.VI_2!.scripts).toEqual([{ name: 'check_service', good: true, state: 'idle' }]);
+  });
+
+  it('keeps the JSON dump when keepalived.data does not come (state_dump_file moved it): verdicts unknown, said once', async () => {
+    const lines: string[] = [];
+    const log = createLogger('debug', new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }));
+    const source = new DumpSource({ ...(await standIn(false)), timeoutMs: 500 }, store, log);
+    await source.start();
+    await source.request();
+    expect(store.snapshot.sources.dump).toMatchObject({ up: true, errors: 0 });
+    await source.stop();
+    expect(store.snapshot.instances.VI_2!.state).toBe('BACKUP');
+    expect(store.snapshot.instances.VI_2!.scripts).toEqual([]);
+    expect(lines.filter((l) => l.includes('vrrp_script verdicts unknown'))).toHaveLength(1);
+  });
+});
+
+describe('DumpSource.onStateChange: which changes a fresh dump follows', () => {
+  it("an instance's transition, not a sync group's (no dump holds a group; keepalived tells a group before its members)", async () => {
+    vi.useFakeTimers();
+    try {
+      const source = new DumpSource({ ...options, onTransition: true }, store, silentLog);
+      const request = vi.spyOn(source, 'request').mockResolvedValue();
+      const transition = { type: 'transition', from: 'BACKUP', to: 'MASTER', at: 1, source: 'hook' } as const;
+      source.onStateChange({ ...transition, scope: 'group', name: 'G_WEB' });
+      await vi.advanceTimersByTimeAsync(100);
+      expect(request).not.toHaveBeenCalled();
+      source.onStateChange({ ...transition, scope: 'instance', name: 'VI_1', vrid: 51 });
+      await vi.advanceTimersByTimeAsync(100);
+      expect(request).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -2,9 +2,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareVersions, parseVersion } from '../../src/keepalived/capabilities.js';
-import { parseDump } from '../../src/keepalived/dump.js';
+import { parseDump, withScripts } from '../../src/keepalived/dump.js';
 import { type DumpInstance } from '../../src/model/vrrp.js';
-import { parseTextDump, TextDumpError } from '../../src/keepalived/text-dump.js';
+import { halfMadeMasters, parseTextDump, parseTextScripts, TextDumpError } from '../../src/keepalived/text-dump.js';
 
 // Real dumps of every keepalived of the matrix (scripts/capture-keepalived-dumps.sh): director a of
 // a pair, VI_1 MASTER there and VI_2 BACKUP, VI_2 tracking a script (+5) and, from 2.0, a file (-30).
@@ -86,11 +86,21 @@ describe('vrrp_scripts and excluded VIPs in the dumps of each release', () => {
     expect(vi2!.scripts).toEqual([flavour.startsWith('1.') ? { name: 'check_service', good: true } : { name: 'check_service', good: true, state: 'idle' }]);
   });
 
-  it.each(flavours.filter((f) => hasFile(f, 'keepalived.json')))('%s: the JSON dump has the excluded VIP too', (flavour) => {
+  it.each(flavours.filter((f) => hasFile(f, 'keepalived.json')))('%s: the JSON dump has the excluded VIP too, and keepalived.data beside it the verdict of the script it lists', (flavour) => {
     const [vi1, vi2] = parseDump(read(flavour, 'keepalived.json'));
     expect(vi1!.excludedVips).toEqual([{ address: '198.18.7.52', prefix: 24, dev: 'matrix-a0' }]);
     expect(vi2!.excludedVips).toEqual([]);
-    expect(vi1!.scripts).toBeUndefined();
+    // The JSON dump lists the tracked scripts' commands without their verdicts.
+    expect([vi1!.scripts, vi2!.scripts]).toEqual([undefined, []]);
+    const [with1, with2] = withScripts([vi1!, vi2!], parseTextScripts(read(flavour, 'keepalived.data')));
+    expect([with1!.scripts, with2!.scripts]).toEqual([undefined, parseFixture(flavour)[1]!.scripts]);
+    expect(with2!.scripts).toEqual([{ name: 'check_service', good: true, state: 'idle' }]);
+    // An instance keepalived.data does not list (a reload in between) tracks scripts of unknown verdict.
+    expect(withScripts([vi2!], new Map())[0]!.scripts).toEqual([]);
+  });
+
+  it('refuses as keepalived.data a file that is not one', () => {
+    expect(() => parseTextScripts(read('2.2.8-json', 'keepalived.stats'), 'x/keepalived.data')).toThrow(/x\/keepalived.data: no "------< VRRP Topology >------" section/);
   });
 
   it('reads a BAD script and leaves a script without a verdict yet out of the statuses', () => {
@@ -171,5 +181,24 @@ describe('parseTextDump on any input', () => {
     const line = fc.oneof(fc.constantFrom(...realLines), fc.string({ maxLength: 40 }));
     const text = fc.array(line, { maxLength: 300 }).map((ls) => ls.join('\n'));
     fc.assert(fc.property(text, fc.option(text, { nil: undefined }), onlyItsOwnErrors), { numRuns: 300 });
+  });
+});
+
+describe('halfMadeMasters: a MASTER keepalived has not made yet (1.3.5 between "Transition to" and "Entering MASTER STATE")', () => {
+  const [vi1, vi2] = parseFixture('1.3.5-nojson');
+  const asBackup = { ...vi1!, state: 'BACKUP' as const };
+
+  it('names an instance MASTER now, not in the previous dump, whose become_master has not moved', () => {
+    expect(vi1!.state).toBe('MASTER');
+    expect(halfMadeMasters([asBackup, vi2!], [vi1!, vi2!])).toEqual(['VI_1']);
+  });
+
+  it('passes a transition keepalived counted, a MASTER it already was, and a first dump', () => {
+    const counted = { ...asBackup, stats: { ...asBackup.stats!, become_master: vi1!.stats!.become_master - 1 } };
+    expect(halfMadeMasters([counted, vi2!], [vi1!, vi2!])).toEqual([]);
+    expect(halfMadeMasters([vi1!, vi2!], [vi1!, vi2!])).toEqual([]);
+    expect(halfMadeMasters(undefined, [vi1!, vi2!])).toEqual([]);
+    // An instance new since the last dump (a reload) has nothing to be compared with.
+    expect(halfMadeMasters([vi2!], [vi1!, vi2!])).toEqual([]);
   });
 });

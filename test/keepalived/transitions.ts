@@ -1,8 +1,12 @@
 import type { Sample } from '../support/metrics.js';
 
-/** The states keepalived's own log says an instance entered, in order ("(VI_1) Entering MASTER STATE", every version). */
+/**
+ * The states keepalived's own log says an instance entered, in order: "(VI_1) Entering MASTER STATE"
+ * (every version; "VRRP_Instance(VI_1) ..." in 1.3), and from 2.0 "(VI_1) entering FAULT state" for
+ * an instance that starts in FAULT or follows its sync group there, "(VI_1): entering FAULT state (...)".
+ */
 export function enteredStates(log: string, instance: string): string[] {
-  return [...log.matchAll(/\((\S+)\) Entering (MASTER|BACKUP|FAULT) STATE/g)].filter((m) => m[1] === instance).map((m) => m[2]!);
+  return [...log.matchAll(/\((\S+?)\):? (?:Entering (MASTER|BACKUP|FAULT) STATE|entering (FAULT) state)/g)].filter((m) => m[1] === instance).map((m) => (m[2] ?? m[3])!);
 }
 
 /** from->to counts of a run of states entered, the first from `start`. */
