@@ -89,6 +89,18 @@ function settingsKnown(instance: PeerInstance): boolean {
   return instance.settingsKnown ?? instance.vrid !== undefined;
 }
 
+const isMaster = (a: Account) => a.view.keepalivedUp && a.instance.state === 'MASTER';
+
+/**
+ * A MASTER holding none of the VIPs it owes is leaving MASTER (for BACKUP, FAULT or STOP):
+ * keepalived removes the VIPs first and writes the FIFO line after, so until that line this view
+ * is a transition, not a contender. Split brain, VIP and preferred-owner verdicts count it out;
+ * if it stays so, it is reported as a MASTER without its VIPs (`vip-absent-on-master`).
+ */
+function leavingMaster(instance: PeerInstance): boolean {
+  return settingsKnown(instance) && instance.vips.length > 0 && instance.vipsPresent !== undefined && !instance.vips.some((a) => instance.vipsPresent!.includes(a));
+}
+
 const sinceOf = (a: Contender) => a.instance.stateSince ?? -Infinity;
 const advertMs = (a: Contender) => (a.instance.advertInterval ?? 1) * 1000;
 
@@ -105,6 +117,7 @@ function heardSinceChange(accounts: Contender[], heardAt: ReadonlyMap<string, nu
 interface Situation {
   iname: string;
   accounts: Account[];
+  /** The MASTERs contending for it: those leaving MASTER (`leavingMaster`) are not. */
   masters: Account[];
   heardAt: ReadonlyMap<string, number>;
   options: DiagnoseOptions;
@@ -145,7 +158,7 @@ function candidates(sit: Situation): { verdict: Verdict; dueAt: number }[] {
     const overlap = holders.length > 1 ? vipOverlap(holders, options, heardAt) : undefined;
     if (overlap !== undefined) found.push({ verdict: { kind: 'vip-on-several-nodes', iname, vrid, address, nodes: holders.map((h) => h.node).sort() }, dueAt: overlap });
   }
-  for (const m of masters) {
+  for (const m of accounts.filter(isMaster)) {
     // A MASTER owes the VIPs of its own configuration (another director's differing list is a config mismatch).
     if (!settingsKnown(m.instance) || !m.instance.vipsPresent) continue;
     for (const address of m.instance.vips) {
@@ -171,7 +184,7 @@ export function diagnose(s: Snapshot, options: DiagnoseOptions): Verdict[] {
 function survey(s: Snapshot, options: DiagnoseOptions): { unreachable: Verdict[]; found: { verdict: Verdict; dueAt: number }[] } {
   const { views, unreachable, heardAt } = currentViews(s, options);
   const found = [...byInstance(views)].flatMap(([iname, accounts]) => {
-    const masters = accounts.filter((a) => a.view.keepalivedUp && a.instance.state === 'MASTER');
+    const masters = accounts.filter((a) => isMaster(a) && !leavingMaster(a.instance));
     // Every peer's view at hand: a peer not heard yet at start is not unreachable, but not heard either.
     const everyoneHeard = unreachable.length === 0 && views.length === Object.keys(s.peers).length + 1;
     return candidates({ iname, accounts, masters, heardAt, options, viewCount: views.length, everyoneHeard });
