@@ -1,8 +1,8 @@
 import type { PeerInstance, PeerView } from '../model/peer.js';
 import type { JournalEntry } from './journal.js';
 import type { Verdict } from './diagnose.js';
-import { addressValue, electionOrder, type Contender } from './election.js';
-import { planSplits, type SplitVerdict } from './split-plan.js';
+import { electionOrder, type Contender } from './election.js';
+import { planSplits, planStops, type SplitVerdict } from './split-plan.js';
 
 export interface PolicyConfig {
   mode: 'alert' | 'demote' | 'stop';
@@ -41,24 +41,6 @@ export interface PolicyInput {
 }
 
 const HOUR_MS = 3_600_000;
-
-/**
- * The one director to stop: the one that wins fewest split VRIDs by VRRP's order; then the lower
- * sum of priorities over them; then the lower primary address. The same on every director.
- */
-export function stopLoser(orders: Contender[][]): string | undefined {
-  const score = new Map<string, { wins: number; priority: number; address: bigint }>();
-  for (const order of orders) {
-    order.forEach((c, rank) => {
-      const s = score.get(c.node) ?? { wins: 0, priority: 0, address: addressValue(c.instance.primaryAddress) ?? 0n };
-      s.wins += rank === 0 ? 1 : 0;
-      s.priority += c.instance.effectivePriority ?? c.instance.basePriority ?? 0;
-      score.set(c.node, s);
-    });
-  }
-  const ranked = [...score].sort(([na, a], [nb, b]) => a.wins - b.wins || a.priority - b.priority || (a.address < b.address ? -1 : a.address > b.address ? 1 : na < nb ? -1 : 1));
-  return ranked[0]?.[0];
-}
 
 /** Demotions still in force: the last demote of an instance with no restore after it. */
 export function activeDemotions(journal: JournalEntry[]): Map<string, JournalEntry> {
@@ -100,34 +82,36 @@ function eventOnset(v: SplitVerdict, splits: readonly SplitVerdict[], now: numbe
   return Math.min(own, ...splits.map((u) => u.since ?? now).filter((since) => since <= own && own - since <= holdDownMs));
 }
 
-/**
- * What this node should do about split brains, from the same facts every director has. Pure:
- * under `demote` the whole split is planned at once (`planSplits`): for each VRID the first
- * MASTER by VRRP's own order keeps it, and every director not known to hear it demotes its own
- * instance, MASTER or BACKUP, so one hold-down ends the split in a group of any size; each acts
- * only while the keeper is heard and MASTER. A demotion is undone after a while, at once if the
- * keeper goes away.
- */
-export function decide(input: PolicyInput): Decision[] {
-  const { node, now, verdicts, views, journal, config, isolatedSince } = input;
-  const decisions: Decision[] = [];
-  const demoted = activeDemotions(journal);
-  const recent = journal.filter((e) => now - e.at < HOUR_MS);
-  const splits = config.mode === 'alert' ? [] : verdicts.filter((v): v is SplitVerdict => v.kind === 'split-brain');
-  const plan = config.mode === 'demote' ? new Map(planSplits(splits, views).vrids.map((p) => [p.iname, p])) : undefined;
+/** Waits on actions: the cooldown since `last`, and the hourly cap. */
+function limited(iname: string, last: JournalEntry | undefined, journal: JournalEntry[], now: number, config: PolicyConfig): Decision | undefined {
+  if (last && now - last.at < config.cooldownMs) return { kind: 'wait', iname, why: 'cooldown', until: last.at + config.cooldownMs };
+  const recent = journal.filter((e) => now - e.at < HOUR_MS).length;
+  if (recent >= config.maxActionsPerHour) return { kind: 'wait', iname, why: `${recent} actions in the last hour, the cap is ${config.maxActionsPerHour}` };
+  return undefined;
+}
 
-  const ripe: { verdict: SplitVerdict; order: Contender[] }[] = [];
-  const orders: Contender[][] = [];
+/** The MASTERs of a split by VRRP's order, from the views; undefined when the order cannot be told. */
+function orderOf(v: SplitVerdict, views: PeerView[]): Contender[] | undefined {
+  const contenders = v.masters.flatMap((m) => {
+    const instance = views.find((view) => view.node === m)?.instances.find((i) => i.name === v.iname);
+    return instance ? [{ node: m, instance }] : [];
+  });
+  return electionOrder(contenders);
+}
+
+/**
+ * Under `demote`: this director's share of the plan (`planSplits`). For each VRID the first MASTER
+ * by VRRP's own order keeps it, and every director not known to hear it demotes its own instance,
+ * MASTER or BACKUP; each acts only while the keeper is heard and MASTER.
+ */
+function demotions(input: PolicyInput, splits: SplitVerdict[], demoted: Map<string, JournalEntry>): Decision[] {
+  const { node, now, views, journal, config } = input;
+  const plan = new Map(planSplits(splits, views).vrids.map((p) => [p.iname, p]));
+  const decisions: Decision[] = [];
   for (const v of splits) {
-    const mine = v.masters.includes(node);
-    // Under demote a BACKUP acts too when the plan says it cannot hear the keeper; under stop only a MASTER does.
-    if (!mine && !plan?.get(v.iname)?.demote.includes(node)) continue;
-    const contenders = v.masters.flatMap((m) => {
-      const instance = views.find((view) => view.node === m)?.instances.find((i) => i.name === v.iname);
-      return instance ? [{ node: m, instance }] : [];
-    });
-    const order = electionOrder(contenders);
-    if (order && mine) orders.push(order);
+    const share = plan.get(v.iname);
+    // A BACKUP acts too when the plan says it cannot hear the keeper.
+    if (!v.masters.includes(node) && !share?.demote.includes(node)) continue;
     const demotion = demoted.get(v.iname);
     if (demotion) {
       const local = views.find((view) => view.node === node)?.instances.find((i) => i.name === v.iname);
@@ -140,27 +124,16 @@ export function decide(input: PolicyInput): Decision[] {
       decisions.push({ kind: 'wait', iname: v.iname, why: 'hold-down', until: onset + config.holdDownMs });
       continue;
     }
-    if (!order) {
+    if (!orderOf(v, views)) {
       decisions.push({ kind: 'wait', iname: v.iname, why: 'equal priorities and no primary addresses to break the tie: nobody acts' });
       continue;
     }
-    ripe.push({ verdict: v, order });
-  }
-
-  // Stopping keepalived ends every instance of the node: in the multi-master model each director
-  // loses one VRID, so one director is chosen for the whole group (the one that wins fewest), from
-  // every split seen — not only those past their hold-down, which ripen at different moments.
-  const kind = config.mode === 'stop' ? 'stop' : 'demote';
-  const targets = kind === 'stop' ? (stopLoser(orders) === node ? ripe.slice(0, 1) : []) : ripe.filter((r) => plan?.get(r.verdict.iname)?.demote.includes(node));
-  for (const { verdict: v, order } of targets) {
-    const winner = plan?.get(v.iname)?.keeper ?? order.find((c) => c.node !== node)!.node;
-    const last = journal.filter((e) => e.iname === v.iname || kind === 'stop').at(-1);
-    if (last && now - last.at < config.cooldownMs) {
-      decisions.push({ kind: 'wait', iname: v.iname, why: 'cooldown', until: last.at + config.cooldownMs });
-      continue;
-    }
-    if (recent.length >= config.maxActionsPerHour) {
-      decisions.push({ kind: 'wait', iname: v.iname, why: `${recent.length} actions in the last hour, the cap is ${config.maxActionsPerHour}` });
+    if (!share?.demote.includes(node)) continue;
+    const winner = share.keeper;
+    const last = journal.filter((e) => e.iname === v.iname).at(-1);
+    const wait = limited(v.iname, last, journal, now, config);
+    if (wait) {
+      decisions.push(wait);
       continue;
     }
     // The split came back after a restore: wait twice as long before the next try.
@@ -168,13 +141,53 @@ export function decide(input: PolicyInput): Decision[] {
     const restoreAfterMs = lastDemote?.restoreAfterMs && last?.action === 'restore' && now - last.at < 2 * lastDemote.restoreAfterMs
       ? Math.min(2 * lastDemote.restoreAfterMs, config.maxRestoreAfterMs)
       : config.restoreAfterMs;
-    const reason = kind === 'stop'
-      ? `split brain on ${ripe.map((r) => r.verdict.iname).join(', ')}: this director wins fewest of them, ${winner} keeps them`
-      : v.masters.includes(node)
-        ? `split brain on ${v.iname} with ${winner}, which wins VRRP's election`
-        : `split brain on ${v.iname} between ${v.masters.join(' and ')}: ${winner} keeps it by VRRP's election, and this director, not known to hear ${winner}, would take it over from a demoted MASTER`;
-    decisions.push({ kind, iname: v.iname, vrid: v.vrid, winner, reason, restoreAfterMs });
+    const reason = v.masters.includes(node)
+      ? `split brain on ${v.iname} with ${winner}, which wins VRRP's election`
+      : `split brain on ${v.iname} between ${v.masters.join(' and ')}: ${winner} keeps it by VRRP's election, and this director, not known to hear ${winner}, would take it over from a demoted MASTER`;
+    decisions.push({ kind: 'demote', iname: v.iname, vrid: v.vrid, winner, reason, restoreAfterMs });
   }
+  return decisions;
+}
+
+/**
+ * Under `stop`: whether this director's side of the plan (`planStops`) stops, once the split
+ * event has lasted the hold-down. One stop ends every instance here, so it is one decision, named
+ * after the first split past its hold-down.
+ */
+function stops(input: PolicyInput, splits: SplitVerdict[]): Decision[] {
+  const { node, now, views, journal, config } = input;
+  const plan = planStops(splits, views);
+  const side = plan.sides.find((s) => s.nodes.includes(node));
+  if (!side?.stop) return [];
+  const decisions: Decision[] = [];
+  const ripe: SplitVerdict[] = [];
+  for (const v of [...splits].sort((a, b) => (a.iname < b.iname ? -1 : a.iname > b.iname ? 1 : 0))) {
+    const onset = eventOnset(v, splits, now, config.holdDownMs);
+    if (now - onset < config.holdDownMs) decisions.push({ kind: 'wait', iname: v.iname, why: 'hold-down', until: onset + config.holdDownMs });
+    else ripe.push(v);
+  }
+  const first = ripe[0];
+  if (!first) return decisions;
+  const wait = limited(first.iname, journal.at(-1), journal, now, config);
+  if (wait) return [...decisions, wait];
+  const running = new Set(plan.sides.filter((s) => !s.stop).flatMap((s) => s.nodes));
+  const winner = orderOf(first, views)?.find((c) => running.has(c.node))?.node;
+  const keeps = plan.sides[0]!;
+  const reason = `split brain on ${ripe.map((r) => r.iname).join(', ')}: ${keeps.nodes.join(', ')} ${keeps.nodes.length > 1 ? 'win' : 'wins'} most of the split VRIDs (${keeps.wins.join(', ') || 'none'}) and keep running; this director's side (${side.nodes.join(', ')}) stops keepalived, and every instance it runs stays with a side that keeps running`;
+  return [...decisions, { kind: 'stop', iname: first.iname, vrid: first.vrid, winner, reason, restoreAfterMs: config.restoreAfterMs }];
+}
+
+/**
+ * What this node should do about split brains, from the same facts every director has. Pure: the
+ * whole split is planned at once (`planSplits` under `demote`, `planStops` under `stop`), so one
+ * hold-down ends it in a group of any size, and each director acts on its own share. A demotion is
+ * undone after a while, at once if the keeper goes away.
+ */
+export function decide(input: PolicyInput): Decision[] {
+  const { node, now, views, config, isolatedSince } = input;
+  const demoted = activeDemotions(input.journal);
+  const splits = config.mode === 'alert' ? [] : input.verdicts.filter((v): v is SplitVerdict => v.kind === 'split-brain');
+  const decisions = config.mode === 'stop' ? stops(input, splits) : demotions(input, splits, demoted);
 
   // Self-fencing (like sbd): a MASTER that hears neither its peers nor the witness is the one cut
   // off, so it steps down itself — never the other way round, and never without a witness.

@@ -1,6 +1,6 @@
 import type { PeerInstance, PeerView } from '../model/peer.js';
 import type { Verdict } from './diagnose.js';
-import { electionOrder, type Contender } from './election.js';
+import { addressValue, electionOrder, type Contender } from './election.js';
 
 /**
  * The whole split decided at once, for a group of any size: for each VRID with several MASTERs,
@@ -129,4 +129,55 @@ export function planSplits(splits: readonly SplitVerdict[], views: readonly Peer
     vrids.push({ iname: v.iname, vrid: v.vrid, keeper, demote });
   }
   return { vrids, unranked, groups };
+}
+
+/** One side of a split under policy `stop`: directors known to hear each other's VRRP. */
+export interface StopSide {
+  nodes: string[];
+  /** The split VRIDs (instance names) whose keeper is on this side. */
+  wins: string[];
+  /** Stop keepalived on every director of the side. */
+  stop: boolean;
+}
+
+export interface StopPlan {
+  /** Best first: most wins, then the higher sum of its MASTERs' priorities over the split VRIDs, then the higher primary address. */
+  sides: StopSide[];
+  unranked: string[];
+}
+
+/**
+ * The whole split decided at once under policy `stop`, for a group of any size. Stopping keepalived
+ * ends every instance of a director, and a BACKUP left running beside a stopped MASTER takes its
+ * VRIDs over, so a whole side stops or none of it. The side that wins most split VRIDs keeps
+ * running; each other side that runs a split VRID stops, unless an instance it runs runs on no side
+ * kept so far: stopping never leaves a VRID without a director to be its MASTER (such a side keeps
+ * running and its split stays, reported). Pure, and independent of the order of the views.
+ */
+export function planStops(splits: readonly SplitVerdict[], views: readonly PeerView[]): StopPlan {
+  const accounts = accountsByInstance(views);
+  const { vrids, unranked, groups } = planSplits(splits, views);
+  const split = new Set([...vrids.map((p) => p.iname), ...unranked]);
+  const runs = (a: Account) => a.state === 'MASTER' || a.state === 'BACKUP';
+  const scored = groups.flatMap((nodes) => {
+    const mine = [...accounts].flatMap(([iname, list]) => list.filter((a) => nodes.includes(a.node) && runs(a)).map((a) => ({ iname, ...a })));
+    if (!mine.some((a) => split.has(a.iname))) return [];
+    const masters = mine.filter((a) => a.state === 'MASTER' && split.has(a.iname));
+    return [{
+      nodes,
+      wins: vrids.filter((p) => nodes.includes(p.keeper)).map((p) => p.iname),
+      priority: masters.reduce((sum, a) => sum + (a.instance.effectivePriority ?? a.instance.basePriority ?? 0), 0),
+      address: masters.reduce((max, a) => { const v = addressValue(a.instance.primaryAddress) ?? 0n; return v > max ? v : max; }, 0n),
+      instances: new Set(mine.map((a) => a.iname)),
+    }];
+  });
+  scored.sort((a, b) => b.wins.length - a.wins.length || b.priority - a.priority || (a.address > b.address ? -1 : a.address < b.address ? 1 : compare(a.nodes[0]!, b.nodes[0]!)));
+  const kept = new Set<string>();
+  const sides = scored.map(({ nodes, wins, instances }) => {
+    // No VRID ranked by VRRP's order: nobody can tell who keeps what, nobody stops.
+    const stop = vrids.length > 0 && kept.size > 0 && [...instances].every((iname) => kept.has(iname));
+    if (!stop) for (const iname of instances) kept.add(iname);
+    return { nodes, wins, stop };
+  });
+  return { sides, unranked };
 }

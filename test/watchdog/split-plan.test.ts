@@ -4,7 +4,7 @@ import type { PeerView } from '../../src/model/peer.js';
 import type { VrrpState } from '../../src/model/vrrp.js';
 import type { JournalEntry } from '../../src/watchdog/journal.js';
 import { decide, type PolicyConfig } from '../../src/watchdog/policy.js';
-import { planSplits, vrrpGroups, type SplitVerdict } from '../../src/watchdog/split-plan.js';
+import { planSplits, planStops, vrrpGroups, type SplitVerdict } from '../../src/watchdog/split-plan.js';
 
 const NOW = 1_800_000_000_000;
 const CONFIG: PolicyConfig = { mode: 'demote', dryRun: false, holdDownMs: 2000, cooldownMs: 10_000, maxActionsPerHour: 6, restoreAfterMs: 30_000, maxRestoreAfterMs: 900_000 };
@@ -71,6 +71,13 @@ function demotionsBy(node: string, views: PeerView[], journal: JournalEntry[] = 
   const own = views.find((v) => v.node === node)!;
   const decisions = decide({ node, now: NOW, verdicts: splitsOf(views), views: [own, ...views.filter((v) => v !== own)], journal, config: CONFIG });
   return decisions.flatMap((d) => (d.kind === 'demote' ? [d.iname] : []));
+}
+
+/** Whether each director decides to stop keepalived under policy stop, past the hold-down, with its own view first. */
+function stopsBy(node: string, views: PeerView[]): boolean {
+  const own = views.find((v) => v.node === node)!;
+  const decisions = decide({ node, now: NOW, verdicts: splitsOf(views), views: [own, ...views.filter((v) => v !== own)], journal: [], config: { ...CONFIG, mode: 'stop' } });
+  return decisions.some((d) => d.kind === 'stop');
 }
 
 /** The lab's group of three: each VRID has one owner and an order of backups. */
@@ -197,6 +204,88 @@ describe('planSplits, whatever the group', () => {
           const keeper = plan.vrids.find((p) => p.iname === iname)?.keeper;
           if (keeper) expect(masters).toEqual([keeper]);
           if (keeper) expect(demoted.has(`${keeper}|${iname}`)).toBe(false);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('planStops', () => {
+  const stopping = (views: PeerView[]) => Object.fromEntries(TRIO.nodes.map((n) => [n, stopsBy(n, views)]));
+
+  it('isolating lb3 on VRRP: lb1 and lb2 win two of the three split VRIDs and keep running, lb3 alone stops', () => {
+    const views = viewsOf({ ...TRIO, hears: { lb1: 0, lb2: 0, lb3: 1 } });
+    expect(planStops(splitsOf(views), views)).toEqual({
+      sides: [{ nodes: ['lb1', 'lb2'], wins: ['VI_1', 'VI_2'], stop: false }, { nodes: ['lb3'], wins: ['VI_3'], stop: true }],
+      unranked: [],
+    });
+    expect(stopping(views)).toEqual({ lb1: false, lb2: false, lb3: true });
+  });
+
+  it('all three deaf to each other: one keeps running (the higher address on equal wins and priorities), both others stop', () => {
+    const views = viewsOf({ ...TRIO, hears: { lb1: 0, lb2: 1, lb3: 2 } });
+    expect(planStops(splitsOf(views), views).sides.map((s) => [s.nodes, s.stop])).toEqual([[['lb3'], false], [['lb2'], true], [['lb1'], true]]);
+    expect(stopping(views)).toEqual({ lb1: true, lb2: true, lb3: false });
+  });
+
+  it('keeps a side running when stopping it would leave one of its instances with no director, and says why in the decision', () => {
+    // lb3 alone runs VI_4 (the others have it in FAULT): stopping lb3 would leave VI_4 without a MASTER.
+    const g = { nodes: TRIO.nodes, hears: { lb1: 0, lb2: 0, lb3: 1 }, priorities: { ...TRIO.priorities, VI_4: { lb1: 10, lb2: 10, lb3: 10 } }, faulty: new Set(['lb1|VI_4', 'lb2|VI_4']) };
+    const views = viewsOf(g);
+    expect(planStops(splitsOf(views), views).sides.map((s) => [s.nodes, s.stop])).toEqual([[['lb1', 'lb2'], false], [['lb3'], false]]);
+    expect(stopping(views)).toEqual({ lb1: false, lb2: false, lb3: false });
+    const trio = viewsOf({ ...TRIO, hears: { lb1: 0, lb2: 0, lb3: 1 } });
+    const decision = decide({ node: 'lb3', now: NOW, verdicts: splitsOf(trio), views: trio, journal: [], config: { ...CONFIG, mode: 'stop' } });
+    expect(decision).toEqual([{ kind: 'stop', iname: 'VI_1', vrid: 51, winner: 'lb1', reason: expect.stringContaining('lb1, lb2 win most of the split VRIDs (VI_1, VI_2)'), restoreAfterMs: 30_000 }]);
+  });
+
+  it('waits one hold-down for the whole event, then stops once', () => {
+    const views = viewsOf({ ...TRIO, hears: { lb1: 0, lb2: 0, lb3: 1 } });
+    const fresh = splitsOf(views).map((s) => ({ ...s, since: NOW - 500 }));
+    expect(decide({ node: 'lb3', now: NOW, verdicts: fresh, views, journal: [], config: { ...CONFIG, mode: 'stop' } })).toEqual(
+      fresh.map((s) => ({ kind: 'wait', iname: s.iname, why: 'hold-down', until: NOW + 1500 })),
+    );
+    const stopped: JournalEntry[] = [{ at: NOW - 100, action: 'stop', iname: 'VI_1', reason: 'x', dryRun: false, restoreAfterMs: 30_000 }];
+    expect(decide({ node: 'lb3', now: NOW, verdicts: splitsOf(views), views, journal: stopped, config: { ...CONFIG, mode: 'stop' } })).toEqual([{ kind: 'wait', iname: 'VI_1', why: 'cooldown', until: NOW - 100 + CONFIG.cooldownMs }]);
+  });
+});
+
+describe('planStops, whatever the group', () => {
+  /** The VRRP states once the directors the plan stops have stopped keepalived. */
+  const afterStops = (g: Group, stopped: readonly string[]) => converge(g, new Set(stopped.flatMap((n) => Object.keys(g.priorities).map((i) => `${n}|${i}`))));
+  const mastersOf = (states: Record<string, Record<string, VrrpState>>, g: Group, iname: string) => g.nodes.filter((n) => states[iname]![n] === 'MASTER');
+
+  it('is the same plan on every director, whatever order the views come in, and each director stops exactly when its side does', () => {
+    fc.assert(
+      fc.property(anyGroup, fc.array(fc.double({ noNaN: true }), { minLength: 1, maxLength: 5 }), (g, keys) => {
+        const views = viewsOf(g);
+        const splits = splitsOf(views);
+        const plan = planStops(splits, views);
+        expect(planStops(shuffled(splits, keys), shuffled(views, keys))).toEqual(plan);
+        const stopped = plan.sides.filter((s) => s.stop).flatMap((s) => s.nodes);
+        for (const node of g.nodes) expect(stopsBy(node, shuffled(views, keys))).toBe(stopped.includes(node));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never leaves a VRID without a MASTER, never stops the side that wins most, and ends the split in one round when the views place every director', () => {
+    fc.assert(
+      fc.property(anyGroup, (g) => {
+        const views = viewsOf(g);
+        const plan = planStops(splitsOf(views), views);
+        const stopped = plan.sides.filter((s) => s.stop).flatMap((s) => s.nodes);
+        const [before, after] = [converge(g), afterStops(g, stopped)];
+        for (const iname of Object.keys(g.priorities)) {
+          if (mastersOf(before, g, iname).length > 0) expect(mastersOf(after, g, iname).length, iname).toBeGreaterThan(0);
+        }
+        if (plan.sides.length > 0) expect(plan.sides[0]!.stop).toBe(false);
+        // Every director placed as the partition really is, and only one side of the split left running.
+        const truth = [...new Set(Object.values(g.hears))].map((c) => g.nodes.filter((n) => g.hears[n] === c)).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+        const placed = JSON.stringify([...vrrpGroups(views)].sort((a, b) => (a[0]! < b[0]! ? -1 : 1))) === JSON.stringify(truth);
+        if (placed && plan.sides.filter((s) => !s.stop).length === 1) {
+          for (const iname of Object.keys(g.priorities)) expect(mastersOf(after, g, iname).length, iname).toBeLessThanOrEqual(1);
         }
       }),
       { numRuns: 500 },
