@@ -331,6 +331,7 @@ export class Daemon {
           verdicts: () => this.verdicts(),
           reconcile: async () => (dumpSource ? dumpSource.request() : undefined),
           report: mailer ? (subject, text, count) => mailer.queueReport(subject, text, count) : undefined,
+          audit: mailer ? (findings, at) => mailer.audit(findings, at) : undefined,
           drill: () => drillMastered(drills, store.snapshot.instances),
           log: child('jobs'),
         },

@@ -1,7 +1,7 @@
 import { createTask, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
-import { formatTime } from '../core/time.js';
+import type { AuditFinding } from '../mail/event.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import { verdictText } from '../watchdog/verdict-text.js';
 import { digest, type History } from './history.js';
@@ -25,6 +25,11 @@ export interface JobsContext {
   reconcile: () => Promise<void>;
   /** Mails a report; undefined without mail, then reports go to the log only. */
   report?: (subject: string, text: string, eventCount: number) => Promise<void>;
+  /**
+   * Mails the audit's findings, once for the directors that hear each other (`at`: when the
+   * schedule fired, the same on each of them); undefined without mail.
+   */
+  audit?: (findings: AuditFinding[], at: number) => Promise<void>;
   /** Drills every instance this director is MASTER of, one at a time, and waits for the reports. */
   drill?: () => Promise<void>;
   log: Logger;
@@ -46,7 +51,7 @@ export class Jobs implements DaemonPart {
     const runDrill = this.context.drill;
     if (drill && runDrill) this.tasks.push(createTask(drill, () => this.guard('drill', runDrill), { name: 'kawatch-drill', noOverlap: true }));
     if (digestAt) this.tasks.push(createTask(digestAt, () => this.guard('digest', () => this.runDigest()), { name: 'kawatch-digest', noOverlap: true }));
-    if (audit) this.tasks.push(createTask(audit, () => this.guard('audit', () => this.runAudit()), { name: 'kawatch-audit', noOverlap: true }));
+    if (audit) this.tasks.push(createTask(audit, (run) => this.guard('audit', () => this.runAudit(run.date.getTime())), { name: 'kawatch-audit', noOverlap: true }));
     for (const task of this.tasks) await task.start();
   }
 
@@ -72,15 +77,15 @@ export class Jobs implements DaemonPart {
     await this.context.report?.(subject, text, count);
   }
 
-  async runAudit(): Promise<void> {
+  /** `scheduledAt`: when the schedule fired (each director's run starts a little apart). */
+  async runAudit(scheduledAt = Date.now()): Promise<void> {
     await this.context.reconcile();
-    const findings = this.context.verdicts().filter((v) => AUDITED.has(v.kind));
+    const findings = this.context.verdicts().filter((v): v is AuditFinding => AUDITED.has(v.kind));
     for (const f of findings) this.context.log.warn({ job: 'audit', verdict: f }, `audit: ${verdictText(f)}`);
     if (findings.length === 0) {
       this.context.log.info({ job: 'audit' }, 'audit: nothing to report');
       return;
     }
-    const text = [`Audit of ${this.options.node} at ${formatTime(Date.now())}, after a fresh keepalived dump:`, '', ...findings.map((f) => `  - ${verdictText(f)}`), ''].join('\n');
-    await this.context.report?.(`audit: ${findings.length} finding${findings.length > 1 ? 's' : ''}`, text, findings.length);
+    await this.context.audit?.(findings, scheduledAt);
   }
 }

@@ -1,7 +1,7 @@
 import { verdictText } from '../watchdog/verdict-text.js';
 import { entryOf } from '../core/dict.js';
 import { formatTime } from '../core/time.js';
-import { conditionOf, importance, instanceOf, type HintTopic, type MailEvent } from './event.js';
+import { conditionOf, hintTopic, importance, instanceOf, type HintTopic, type MailEvent } from './event.js';
 import type { PendingGroup } from './schedule.js';
 import { eventTitle, instanceLabel } from './title.js';
 
@@ -101,6 +101,11 @@ function details(e: MailEvent): Detail[] {
         ['peer', e.peer],
         ['last heard', e.lastExchange === undefined ? (e.change === 'lost' ? 'not since this daemon started' : undefined) : formatTime(e.lastExchange)],
         ['error', e.error],
+      ];
+    case 'audit':
+      return [
+        ['node', e.node],
+        ['findings', e.findings.map(verdictText).join('; ')],
       ];
   }
 }
@@ -241,16 +246,37 @@ export function composeMail(group: PendingGroup, ctx: ComposeContext): ComposedM
   for (const e of group.first) text.push('', ...renderEvent(e));
   if (unlisted > 0) text.push('', `  ... ${unlisted} more events, counted in the summary above ...`);
   for (const e of group.last) text.push('', ...renderEvent(e));
-  if (group.topics.length) {
-    text.push('', 'What to check:');
-    for (const topic of group.topics) {
-      // Topics come back from the outbox on disk: only a hint of our own is shown.
-      const hint = entryOf(HINTS, topic);
-      if (!hint) continue;
-      text.push(`  ${hint.title}:`);
-      for (const line of hint.lines) text.push(line.startsWith('  ') ? `     ${line.trimStart()}` : `   - ${line}`);
-    }
-  }
-  text.push('', '-- ', `kawatch ${ctx.version} on ${ctx.node}`);
+  text.push(...hintLines(group.topics), ...signature(ctx));
   return { subject: subjectOf(group, headline, ctx), text: `${text.join('\n')}\n` };
+}
+
+function hintLines(topics: readonly HintTopic[]): string[] {
+  if (topics.length === 0) return [];
+  const lines = ['', 'What to check:'];
+  for (const topic of topics) {
+    // Topics come back from the outbox on disk: only a hint of our own is shown.
+    const hint = entryOf(HINTS, topic);
+    if (!hint) continue;
+    lines.push(`  ${hint.title}:`);
+    for (const line of hint.lines) lines.push(line.startsWith('  ') ? `     ${line.trimStart()}` : `   - ${line}`);
+  }
+  return lines;
+}
+
+const signature = (ctx: Pick<ComposeContext, 'node' | 'version'>) => ['', '-- ', `kawatch ${ctx.version} on ${ctx.node}`];
+
+/**
+ * The scheduled audit's mail, one message of its own: the findings, and what to check for each
+ * kind. Mailed by one director for those that hear it (see `chooseSender`).
+ */
+export function composeAudit(e: Extract<MailEvent, { kind: 'audit' }>, ctx: Pick<ComposeContext, 'node' | 'subjectPrefix' | 'version'>): ComposedMail {
+  const topics = [...new Set(e.findings.flatMap((verdict) => hintTopic({ kind: 'verdict', at: e.at, node: e.node, change: 'raised', verdict, vips: [] }) ?? []))];
+  const text = [
+    `Audit of the group at ${formatTime(e.at)} by ${ctx.node}, after a fresh keepalived dump (one mail for the directors that hear each other):`,
+    '',
+    ...e.findings.map((f) => `  - ${verdictText(f)}`),
+    ...hintLines(topics),
+    ...signature(ctx),
+  ];
+  return { subject: [ctx.subjectPrefix, `${ctx.node}: ${eventTitle(e)}`].filter(Boolean).join(' '), text: `${text.join('\n')}\n` };
 }

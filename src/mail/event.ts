@@ -43,7 +43,16 @@ export type MailEvent =
       standing?: Standing;
     }
   | { kind: 'action'; at: number; node: string; entry: JournalEntry }
-  | { kind: 'peer'; at: number; node: string; change: 'lost' | 'back'; peer: string; error?: string; lastExchange?: number };
+  | { kind: 'peer'; at: number; node: string; change: 'lost' | 'back'; peer: string; error?: string; lastExchange?: number }
+  /**
+   * The scheduled configuration audit's findings. `at`: the time the schedule fired for (the same
+   * on every director, whatever its clock read when it ran), so the directors that hear each other
+   * find the same audit and one of them mails it.
+   */
+  | { kind: 'audit'; at: number; node: string; findings: AuditFinding[] };
+
+/** What the audit reports: everything wrong with the group's configuration or its current layout. */
+export type AuditFinding = GroupVerdict;
 
 export interface Standing {
   masters: string[];
@@ -106,6 +115,10 @@ export function eventFromVerdict(change: 'raised' | 'cleared', verdict: Verdict,
   return { kind: 'verdict', at, node, change, verdict, vips: vipsOf(s, verdict.iname), ...(standing && { standing }) };
 }
 
+export function eventFromAudit(at: number, findings: readonly AuditFinding[], node: string): MailEvent {
+  return { kind: 'audit', at, node, findings: [...findings] };
+}
+
 export function eventFromAction(entry: JournalEntry, node: string): MailEvent {
   return { kind: 'action', at: entry.at, node, entry };
 }
@@ -120,6 +133,7 @@ export function instanceOf(e: MailEvent): string | undefined {
     case 'action':
       return e.entry.iname;
     case 'peer':
+    case 'audit':
       return undefined;
   }
 }
@@ -157,6 +171,8 @@ export function importance(e: MailEvent, transient = false): number {
       return e.to === 'FAULT' || e.to === 'STOP' || e.to === 'DELETED' ? 3 : 7;
     case 'peer':
       return e.change === 'lost' ? 5 : 10;
+    case 'audit':
+      return MINOR;
   }
 }
 
@@ -204,6 +220,7 @@ export function hintTopic(e: MailEvent): HintTopic | undefined {
     case 'peer':
       return e.change === 'lost' ? 'peer' : undefined;
     case 'action':
+    case 'audit':
       return undefined;
   }
 }

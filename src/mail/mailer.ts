@@ -8,8 +8,8 @@ import type { StateStore } from '../state/store.js';
 import { VERSION } from '../version.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
-import { composeMail } from './compose.js';
-import { eventFromAction, eventFromChange, eventFromVerdict, type MailConfig, type MailEvent } from './event.js';
+import { composeAudit, composeMail } from './compose.js';
+import { eventFromAction, eventFromAudit, eventFromChange, eventFromVerdict, type AuditFinding, type MailConfig, type MailEvent } from './event.js';
 import { newMessageId, Outbox, type OutboxMessage } from './outbox.js';
 import { addEvent, afterCompose, emptyPending, flushDecision, mergeGroups, retryDelay, type PendingState, type ScheduleRules } from './schedule.js';
 import { chooseSender, emptyLedger, eventId, MAX_HELD_EVENTS, recordSent, reviewHeld, type HeldEvent, type SenderStanding, type SentLedger } from './sender.js';
@@ -150,7 +150,7 @@ export class Mailer implements DaemonPart {
       this.options.stats.startupNotMailed++;
       return;
     }
-    this.record(eventFromChange(change, snapshot, this.options.node));
+    void this.record(eventFromChange(change, snapshot, this.options.node));
   }
 
   /**
@@ -175,7 +175,7 @@ export class Mailer implements DaemonPart {
   }
 
   onAction(entry: JournalEntry): void {
-    if (this.listening) this.record(eventFromAction(entry, this.options.node));
+    if (this.listening) void this.record(eventFromAction(entry, this.options.node));
   }
 
   onVerdict(change: 'raised' | 'cleared', verdict: Verdict, at: number): void {
@@ -185,7 +185,7 @@ export class Mailer implements DaemonPart {
       if (change === 'raised') {
         const timer = setTimeout(() => {
           this.unheardPeers.delete(verdict.peer);
-          this.record(eventFromVerdict('raised', verdict, at, store.snapshot, node));
+          void this.record(eventFromVerdict('raised', verdict, at, store.snapshot, node));
         }, STARTUP_GRACE_MS);
         this.unheardPeers.set(verdict.peer, timer);
         return;
@@ -198,28 +198,51 @@ export class Mailer implements DaemonPart {
         return;
       }
     }
-    this.record(eventFromVerdict(change, verdict, at, store.snapshot, node, { unreachableAfterMs: this.options.unreachableAfterMs }));
+    void this.record(eventFromVerdict(change, verdict, at, store.snapshot, node, { unreachableAfterMs: this.options.unreachableAfterMs }));
   }
 
-  private record(event: MailEvent | undefined): void {
-    if (!event || !this.config.events.includes(event.kind)) return;
+  /**
+   * The scheduled audit's findings (`at`: when the schedule fired): mailed once for the directors
+   * that hear each other, like any group event; resolves once queued here or held for the sender.
+   */
+  audit(findings: readonly AuditFinding[], at: number): Promise<void> {
+    return this.listening ? this.record(eventFromAudit(at, findings, this.options.node)) : Promise.resolve();
+  }
+
+  /** An audit is mailed whenever the audit job runs: `events` lists the kinds of news. */
+  private record(event: MailEvent | undefined): Promise<void> {
+    if (!event || (event.kind !== 'audit' && !this.config.events.includes(event.kind))) return Promise.resolve();
     const now = Date.now();
     const sender = chooseSender(event, this.options.node, this.heardPeers(now));
+    let queued = Promise.resolve();
     if (sender === this.options.node) {
-      this.pending = addEvent(this.pending, event, now);
+      queued = this.mailHere(event, now);
     } else {
       const held: HeldEvent = { id: eventId(event), event, sender, heldAt: now, after: this.standing(sender, now).ledger?.seq ?? 0 };
       const all = [...(this.pending.held ?? []), held];
       // Bounded: past the cap the oldest are mailed here, a duplicate at worst.
       const overflow = all.slice(0, Math.max(0, all.length - MAX_HELD_EVENTS));
       this.pending = { ...this.pending, held: all.slice(overflow.length) };
-      for (const h of overflow) this.pending = addEvent(this.pending, h.event, now);
+      for (const h of overflow) void this.mailHere(h.event, now);
       this.options.stats.held = this.pending.held!.length;
       this.log.debug({ event: held.id, sender }, 'event held for the group sender');
       this.reviewHeldNow();
     }
     this.save();
     this.review();
+    return queued;
+  }
+
+  /** An event this director mails: into the pending group, or an audit as a message of its own. */
+  private mailHere(event: MailEvent, now: number): Promise<void> {
+    if (event.kind !== 'audit') {
+      this.pending = addEvent(this.pending, event, now);
+      return Promise.resolve();
+    }
+    const { subject, text } = composeAudit(event, { node: this.options.node, subjectPrefix: this.config.subject_prefix, version: VERSION });
+    return this.queueMessage(subject, text, event.findings.length, [eventId(event)]).catch((err: Error) => {
+      this.log.error({ outbox: this.outbox.dir, error: err.message }, 'cannot write the audit mail to the outbox');
+    });
   }
 
   private save(): void {
@@ -258,7 +281,7 @@ export class Mailer implements DaemonPart {
     if (confirmed.length > 0 || released.length > 0) {
       this.pending = { ...this.pending, held: keep };
       for (const { held: h, why } of released) {
-        this.pending = addEvent(this.pending, h.event, now);
+        void this.mailHere(h.event, now);
         this.options.stats.released[why]++;
         this.log.info({ event: h.id, sender: h.sender, why }, why === 'sender-lost' ? 'group sender lost: mailing the event from here' : 'group sender did not confirm the event in time: mailing it from here');
       }
@@ -317,17 +340,14 @@ export class Mailer implements DaemonPart {
    * A report composed elsewhere (the digest, the audit) as a message of its own, in order with
    * the event mails and through the same outbox; scheduled and rare, so outside max_per_hour.
    */
-  async queueReport(subject: string, text: string, eventCount: number): Promise<void> {
+  queueReport(subject: string, text: string, eventCount: number): Promise<void> {
+    return this.queueMessage([this.config.subject_prefix, `${this.options.node}: ${subject}`].filter(Boolean).join(' '), text, eventCount);
+  }
+
+  /** `eventIds`: the group events it mails, confirmed to the peers once it is delivered. */
+  private async queueMessage(subject: string, text: string, eventCount: number, eventIds?: string[]): Promise<void> {
     const before = this.pending;
-    const message: OutboxMessage = {
-      v: 1,
-      id: newMessageId(before.batch),
-      batch: before.batch,
-      composedAt: Date.now(),
-      eventCount,
-      subject: [this.config.subject_prefix, `${this.options.node}: ${subject}`].filter(Boolean).join(' '),
-      text,
-    };
+    const message: OutboxMessage = { v: 1, id: newMessageId(before.batch), batch: before.batch, composedAt: Date.now(), eventCount, subject, text, ...(eventIds && { eventIds }) };
     this.pending = { ...before, batch: before.batch + 1 };
     await this.onDisk(() => this.outbox.commit(message, this.pending));
     this.options.stats.outboxMessages++;

@@ -64,6 +64,7 @@ const mailEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('verdict'), at: epochMs, node: name, change: z.enum(['raised', 'cleared']), verdict: groupVerdictSchema, vips: names, standing: z.object({ masters: names, holders: names }).optional() }),
   z.object({ kind: z.literal('action'), at: epochMs, node: name, entry: journalEntrySchema }),
   z.object({ kind: z.literal('peer'), at: epochMs, node: name, change: z.enum(['lost', 'back']), peer: name, error: z.string().max(64 * 1024).optional(), lastExchange: epochMs.optional() }),
+  z.object({ kind: z.literal('audit'), at: epochMs, node: name, findings: z.array(groupVerdictSchema).max(10_000) }),
 ]) satisfies z.ZodType<MailEvent>;
 
 const eventIdSchema = z.string().regex(EVENT_ID);

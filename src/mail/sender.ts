@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MAX_MAIL_ACKS, type MailAck } from '../model/peer.js';
+import { verdictKey } from '../watchdog/diagnose.js';
 import type { MailEvent } from './event.js';
 
 /**
@@ -19,7 +20,8 @@ export const MAX_HELD_EVENTS = 1000;
  * different times. One split of an instance is told from the next by the sender's ledger (only
  * ids it adds after a hold began confirm it). A lost or returning peer is that peer and the direction; a transition
  * or a watchdog action is the director that made it, the instance, the states and keepalived's
- * time for it, as that director's view tells its peers.
+ * time for it, as that director's view tells its peers. An audit is the time its schedule fired
+ * for and what it found: directors that found otherwise each mail theirs.
  */
 export function eventIdentity(e: MailEvent): string {
   switch (e.kind) {
@@ -34,6 +36,8 @@ export function eventIdentity(e: MailEvent): string {
       return JSON.stringify(['transition', e.node, e.scope, e.name, e.from, e.to, e.at]);
     case 'action':
       return JSON.stringify(['action', e.node, e.entry.action, e.entry.iname, e.entry.at]);
+    case 'audit':
+      return JSON.stringify(['audit', e.at, e.findings.map((f) => verdictKey(f)).sort()]);
   }
 }
 
@@ -70,6 +74,7 @@ export function involvedOf(e: MailEvent): string[] | undefined {
     case 'action':
       return [e.node];
     case 'peer':
+    case 'audit':
       return undefined;
   }
 }

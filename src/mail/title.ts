@@ -73,5 +73,7 @@ export function eventTitle(e: MailEvent): string {
     }
     case 'peer':
       return e.change === 'lost' ? `peer ${e.peer} unreachable from ${e.node}` : `peer ${e.peer} reachable again from ${e.node}`;
+    case 'audit':
+      return `audit: ${e.findings.length} finding${e.findings.length === 1 ? '' : 's'}`;
   }
 }

@@ -77,7 +77,7 @@ describe('Jobs (node-cron, every second)', () => {
     let reconciled = 0;
     const jobs = new Jobs(
       { node: 'lb1', digest: '* * * * * *', audit: '* * * * * *' },
-      { history, verdicts: () => [mismatch], reconcile: async () => void reconciled++, report: (s, t, n) => mailer.queueReport(s, t, n), log: silentLog },
+      { history, verdicts: () => [mismatch], reconcile: async () => void reconciled++, report: (s, t, n) => mailer.queueReport(s, t, n), audit: (f, at) => mailer.audit(f, at), log: silentLog },
     );
     store.apply({ type: 'report', source: 'fifo', at: Date.now(), report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'MASTER' } });
     await jobs.start();

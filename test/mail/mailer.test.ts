@@ -6,10 +6,11 @@ import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/core/bus.js';
+import { formatTime } from '../../src/core/time.js';
 import { quarantinedCounts } from '../../src/core/quarantine.js';
 import { createLogger } from '../../src/core/log.js';
 import type { VrrpState } from '../../src/model/vrrp.js';
-import type { MailConfig } from '../../src/mail/event.js';
+import type { AuditFinding, MailConfig } from '../../src/mail/event.js';
 import { Mailer } from '../../src/mail/mailer.js';
 import { Outbox, newMessageId } from '../../src/mail/outbox.js';
 import { addEvent, emptyPending } from '../../src/mail/schedule.js';
@@ -457,6 +458,83 @@ describe('one mail per group event', () => {
     }, 'the mail from lb2');
     expect(server.received[0]!.subject).toBe('[kawatch] lb2: SPLIT BRAIN VI_1 (vrid 51) on lb1+lb2');
     expect(lb2.stats.released.unconfirmed).toBe(1);
+  });
+
+  describe('the scheduled audit', () => {
+    const findings: AuditFinding[] = [{ kind: 'config-mismatch', iname: 'VI_1', vrid: 51, field: 'virtual_router_id', values: { lb1: '51', lb2: '52', lb3: '51' } }];
+    /** The slot the audit's schedule fired for: the same on every director. */
+    const slot = Math.floor(Date.now() / 60_000) * 60_000;
+
+    async function trio(server: TestSmtpServer): Promise<Harness[]> {
+      const names = ['lb1', 'lb2', 'lb3'];
+      return Promise.all(names.map((node) => startMailer(mailConfig(server.port), join(dir, node), { node, peers: names.filter((n) => n !== node) })));
+    }
+    const audits = (server: TestSmtpServer) => server.received.filter((m) => m.subject.includes('audit'));
+
+    it('mails one audit for three directors that hear each other, from the first by name; the others drop theirs on its confirmation', async () => {
+      const server = await smtpServer();
+      const [lb1, lb2, lb3] = await trio(server);
+      exchange(lb1!, lb2!);
+      exchange(lb1!, lb3!);
+      exchange(lb2!, lb3!);
+      // Each ran the audit for the same slot, a little apart.
+      for (const h of [lb3!, lb1!, lb2!]) await h.mailer.audit(findings, slot);
+      expect([lb1!, lb2!, lb3!].map((h) => h.stats.held)).toEqual([0, 1, 1]);
+      await waitFor(() => {
+        exchange(lb1!, lb2!);
+        exchange(lb1!, lb3!);
+        return lb2!.stats.confirmedByPeer === 1 && lb3!.stats.confirmedByPeer === 1;
+      }, 'lb2 and lb3 hearing that lb1 mailed the audit');
+      for (const h of [lb3!, lb2!, lb1!]) await stopMailer(h);
+      expect(audits(server).map((m) => m.subject)).toEqual(['[kawatch] lb1: audit: 1 finding']);
+      const text = audits(server)[0]!.text;
+      expect(text).toContain(`Audit of the group at ${formatTime(slot)} by lb1`);
+      expect(text).toContain('virtual_router_id of VI_1 differs between directors');
+      expect(text).toContain('settings that differ between the directors:');
+      expect([lb2!, lb3!].map((h) => h.stats.released)).toEqual([{ 'sender-lost': 0, unconfirmed: 0 }, { 'sender-lost': 0, unconfirmed: 0 }]);
+    });
+
+    it('mails the audit from each side of a partition', async () => {
+      const server = await smtpServer();
+      const [lb1, lb2, lb3] = await trio(server);
+      // lb3 hears nobody: it is its own sender; lb1 mails for lb1 and lb2.
+      exchange(lb1!, lb2!);
+      for (const h of [lb1!, lb2!, lb3!]) await h.mailer.audit(findings, slot);
+      expect(lb3!.stats.held).toBe(0);
+      await waitFor(() => {
+        exchange(lb1!, lb2!);
+        return lb2!.stats.confirmedByPeer === 1 && audits(server).length === 2;
+      }, 'a mail from each side, lb2 hearing that lb1 mailed it');
+      for (const h of [lb3!, lb2!, lb1!]) await stopMailer(h);
+      expect(audits(server).map((m) => m.subject).sort()).toEqual(['[kawatch] lb1: audit: 1 finding', '[kawatch] lb3: audit: 1 finding']);
+    });
+
+    it('keeps a held audit through a restart, and mails it if the sender is gone by then', async () => {
+      const server = await smtpServer();
+      const [, lb2] = await pair(server, { group_window: '1h' });
+      await lb2.mailer.audit(findings, slot);
+      await stopMailer(lb2);
+      const again = await startMailer(mailConfig(server.port, { group_window: '100ms' }), join(dir, 'lb2'), { node: 'lb2', peers: ['lb1'], unreachableAfterMs: 200 });
+      expect(again.stats.held).toBe(1);
+      again.store.apply({ type: 'peer-error', at: Date.now(), peer: 'lb1', error: 'connect ECONNREFUSED' });
+      await waitFor(() => audits(server).length === 1, 'the audit from lb2');
+      expect(audits(server)[0]!.subject).toBe('[kawatch] lb2: audit: 1 finding');
+    });
+
+    it('mails an audit whose findings differ from the sender\'s itself, once the bound has passed', async () => {
+      const server = await smtpServer();
+      const [lb1, lb2] = await pair(server, { confirm_within: '0s' });
+      const other: AuditFinding = { kind: 'equal-priority', iname: 'VI_2', vrid: 52, priority: 100, nodes: ['lb1', 'lb2'] };
+      await lb1.mailer.audit(findings, slot);
+      await lb2.mailer.audit([...findings, other], slot);
+      expect(lb2.stats.held).toBe(1);
+      await waitFor(() => {
+        exchange(lb1, lb2);
+        return audits(server).length === 2;
+      }, 'both audits');
+      expect(audits(server).map((m) => m.subject).sort()).toEqual(['[kawatch] lb1: audit: 1 finding', '[kawatch] lb2: audit: 2 findings']);
+      expect(lb2.stats.released.unconfirmed).toBe(1);
+    });
   });
 
   it('keeps a held event through a restart, and mails it if the sender is gone by then', async () => {

@@ -15,6 +15,12 @@ const splitOn = (masters: string[], node: string, at = T0, causes: string[] = []
   verdict: { kind: 'split-brain', iname: 'VI_1', vrid: 51, masters, since: T0 - 100, causes },
 });
 
+const FINDINGS = [
+  { kind: 'config-mismatch' as const, iname: 'VI_1', vrid: 51, field: 'advert_int' as const, values: { lb1: '1s', lb2: '2s' } },
+  { kind: 'equal-priority' as const, iname: 'VI_2', vrid: 52, priority: 100, nodes: ['lb1', 'lb2'] },
+];
+const auditBy = (node: string, at = T0, findings = FINDINGS): MailEvent => ({ kind: 'audit', at, node, findings });
+
 const directorName = fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/);
 
 /** 1 to 7 distinct directors, cut into components: every director hears exactly the others of its own. */
@@ -36,6 +42,7 @@ function groupEvent(names: string[]): fc.Arbitrary<MailEvent> {
     someOf.map((nodes): MailEvent => ({ kind: 'verdict', at: T0, node: nodes[0]!, change: 'raised', vips: [], verdict: { kind: 'config-mismatch', iname: 'VI_3', field: 'advert_int', values: Object.fromEntries(nodes.map((n, i) => [n, String(i)])) } })),
     one.map((peer): MailEvent => ({ kind: 'peer', at: T0, node: names[0]!, change: 'lost', peer })),
     one.map((node): MailEvent => ({ kind: 'transition', at: T0, node, scope: 'instance', name: 'VI_1', vips: [], from: 'BACKUP', to: 'MASTER', source: 'fifo' })),
+    one.map((node): MailEvent => auditBy(node)),
   );
 }
 
@@ -124,6 +131,18 @@ describe('eventId: the same group event, whoever reports it and whenever', () =>
     const from = (node: string, change: 'lost' | 'back'): MailEvent => ({ kind: 'peer', at: T0, node, change, peer: 'lb3' });
     expect(eventId(from('lb1', 'lost'))).toBe(eventId(from('lb2', 'lost')));
     expect(eventId(from('lb1', 'lost'))).not.toBe(eventId(from('lb1', 'back')));
+  });
+});
+
+describe('eventId of the scheduled audit', () => {
+  it('is the same for the audit of one slot from every director, whatever order it lists its findings in', () => {
+    expect(eventId(auditBy('lb2', T0, [...FINDINGS].reverse()))).toBe(eventId(auditBy('lb1')));
+    expect(involvedOf(auditBy('lb1'))).toBeUndefined();
+  });
+
+  it('differs for another slot, and for other findings', () => {
+    expect(eventId(auditBy('lb1', T0 + 60_000))).not.toBe(eventId(auditBy('lb1')));
+    expect(eventId(auditBy('lb1', T0, FINDINGS.slice(0, 1)))).not.toBe(eventId(auditBy('lb1')));
   });
 });
 
