@@ -6,14 +6,14 @@ import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import { readSecret } from '../core/secret.js';
-import type { Change } from '../state/snapshot.js';
+import type { Change, DumpGroups } from '../state/snapshot.js';
 import { readChecked } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump, withScripts } from './dump.js';
 import { type DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
-import { halfMadeMasters, parseTextDump, parseTextScripts } from './text-dump.js';
+import { halfMadeMasters, parseTextDump, parseTextGroups, parseTextScripts } from './text-dump.js';
 import { authMaterialByInstance } from './conf/auth.js';
 import { parseKeepalivedConf } from './conf/parse.js';
 
@@ -200,9 +200,9 @@ export class DumpSource implements DaemonPart {
   /** A transition another source reported: a fresh dump confirms it and tells what it changed. */
   onStateChange(c: Change): void {
     if (this.stopped || !this.options.onTransition) return;
-    // Not after STOP: a stopping keepalived no longer answers the signal. Not for a sync group: no dump
-    // holds its state, its members report their own transitions, and keepalived tells a group first
-    // (1.3.5 before its members have counted theirs, so a dump then would show them half made).
+    // Not after STOP: a stopping keepalived no longer answers the signal. Not for a sync group: its
+    // members report their own transitions, and keepalived tells a group first (1.3.5 before its
+    // members have counted theirs, so a dump then would show them half made).
     const news = c.type === 'transition' && c.scope === 'instance' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
     if (news || c.type === 'unattributed' || (c.type === 'process' && c.up)) this.requestSoon();
   }
@@ -224,7 +224,7 @@ export class DumpSource implements DaemonPart {
     try {
       const taken = await this.take();
       if (taken) {
-        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid });
+        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid, groups: taken.groups });
         this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
         this.lastLoggedError = undefined;
       }
@@ -240,7 +240,7 @@ export class DumpSource implements DaemonPart {
    * Returns undefined when keepalived is not running: no data, which is not a failure of this
    * source. `pid`: the keepalived signalled, whose counters the dump holds (unknown without a signal).
    */
-  private async take(): Promise<{ instances: DumpInstance[]; pid?: number } | undefined> {
+  private async take(): Promise<{ instances: DumpInstance[]; pid?: number; groups?: DumpGroups } | undefined> {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
@@ -274,7 +274,8 @@ export class DumpSource implements DaemonPart {
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
       for (;;) {
-        const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
+        const askedAt = Date.now();
+        const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), parseTextGroups(text, [], dataFile), text));
         const instances = await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth }));
         const previous = this.lastText?.pid === pid ? this.lastText.instances : undefined;
         // Taken again, within the same bounded wait, while keepalived is between deciding and making a transition.
@@ -283,7 +284,7 @@ export class DumpSource implements DaemonPart {
           continue;
         }
         this.lastText = { pid, instances };
-        return { instances, pid };
+        return { instances, pid, groups: { askedAt, list: parseTextGroups(data, instances, dataFile) } };
       }
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.

@@ -1,7 +1,7 @@
-import type { DumpInstance } from '../model/vrrp.js';
+import type { DumpGroup, DumpInstance } from '../model/vrrp.js';
 import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
-import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
+import { checkerKey, type AddressView, type Change, type DumpGroups, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
 import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
 import { countInBaseline, identify, reconcile, type Clock, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
 
@@ -16,7 +16,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'report':
       return countEvent(applyReport(s, u.report, u.at, u.source), u.source);
     case 'dump':
-      return countEvent(applyDump(s, u.instances, u.at, u.pid), 'dump');
+      return countEvent(withDumpGroups(applyDump(s, u.instances, u.at, u.pid), u.groups, u.at), 'dump');
     case 'restore':
       return unchanged(applyRestore(s, u.instances, u.groups));
     case 'addresses':
@@ -200,6 +200,33 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
     instances[name] = next;
   }
   return { snapshot: { ...s, instances, reconciled }, changes };
+}
+
+/**
+ * The sync groups of a dump that has them: keepalived's full list (a group gone after a reload is
+ * dropped), each one's state a transition only when nothing reported the group since keepalived was
+ * asked for the dump. A group's line has no time of its own (unlike an instance's last_transition),
+ * so a dump asked before a transition the hook or FIFO already told would otherwise undo it.
+ */
+function withDumpGroups(r: Reduced, dumped: DumpGroups | undefined, at: number): Reduced {
+  if (!dumped) return r;
+  const s = r.snapshot;
+  const groups = emptyDict<GroupView>();
+  const changes: Change[] = [];
+  for (const g of dumped.list) groups[g.name] = dumpedGroup(entryOf(s.groups, g.name), g, at, dumped.askedAt, changes);
+  return { snapshot: { ...s, groups }, changes: [...r.changes, ...changes] };
+}
+
+function dumpedGroup(current: GroupView | undefined, g: DumpGroup, at: number, askedAt: number, changes: Change[]): GroupView {
+  if (!current) return { name: g.name, state: g.state, stateSince: at, log: [seedRecord(g.state, at, 'read', 'dump')] };
+  const latest = current.log?.at(-1);
+  if (latest && !latest.seenBy.includes('dump') && latest.at >= askedAt) return current;
+  const id = identify(current.log ?? [], current.state, { source: 'dump', to: g.state, at, clock: 'read', inOrder: false });
+  if (id.kind === 'stale') return current;
+  if (id.kind === 'known') return { ...current, log: id.log, stateSince: id.since ?? current.stateSince };
+  const { from, to } = id.record;
+  changes.push({ type: 'transition', scope: 'group', name: g.name, from, to, at, source: 'dump' });
+  return { name: g.name, state: to, stateSince: at, log: id.log };
 }
 
 /** The last known state from `state_dir`; a subject some source already told of keeps what it told. */

@@ -297,7 +297,7 @@ describe('vrrp_script verdicts beside a JSON dump', () => {
 });
 
 describe('DumpSource.onStateChange: which changes a fresh dump follows', () => {
-  it("an instance's transition, not a sync group's (no dump holds a group; keepalived tells a group before its members)", async () => {
+  it("an instance's transition, not a sync group's (keepalived tells a group before its members)", async () => {
     vi.useFakeTimers();
     try {
       const source = new DumpSource({ ...options, onTransition: true }, store, silentLog);
