@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { lstat, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
@@ -16,6 +16,8 @@ import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCa
 import { halfMadeMasters, parseTextDump, parseTextGroups, parseTextScripts } from './text-dump.js';
 import { authMaterialByInstance } from './conf/auth.js';
 import { parseKeepalivedConf } from './conf/parse.js';
+import { dataDumpPath, dataDumpSetting } from './conf/dump-files.js';
+import type { ParsedConf } from './conf/ast.js';
 
 /** File timestamps use the kernel's coarse clock: two dumps closer than a few jiffies could share an mtime. */
 const MIN_GAP_MS = 25;
@@ -117,8 +119,10 @@ export class DumpSource implements DaemonPart {
   private plan?: DumpPlan;
   private readonly capabilities: CapabilitiesProbe;
   private digestAuth?: (material: string) => string;
-  /** Per instance, the authentication keepalived.conf sets, for dumps that mask it (keepalived 2.4+), and the file version it was read from. */
-  private confAuth?: { files: readonly string[]; version: string | undefined; byInstance: ReadonlyMap<string, string> | undefined };
+  /** keepalived.conf (`configFile`) and its includes as last read, with the version of those files then, or why it could not be read. */
+  private conf?: { files: readonly string[]; version: string | undefined; parsed?: ParsedConf; error?: string };
+  /** What keepalived.conf was last needed for and could not give, said once until it can again. */
+  private readonly confUnreadable = new Set<'auth' | 'data'>();
   private stopped = false;
   /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
   private lastLoggedError?: string;
@@ -168,25 +172,52 @@ export class DumpSource implements DaemonPart {
    * known to print its passwords. Unreadable: no digest (never a false match), said once.
    */
   private async authFromConf(): Promise<ReadonlyMap<string, string> | undefined> {
+    if (!this.digestAuth || this.capabilities.current?.masksPasswords === false) return undefined;
+    const parsed = await this.confFor('auth', 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
+    return parsed && authMaterialByInstance(parsed);
+  }
+
+  /**
+   * keepalived.conf for `what`, read again only when one of its files changed (a reload may change
+   * it); undefined when none is configured or it cannot be read, which is said once (`warning`).
+   */
+  private async confFor(what: 'auth' | 'data', warning: string): Promise<ParsedConf | undefined> {
     const file = this.options.configFile;
-    if (!file || !this.digestAuth || this.capabilities.current?.masksPasswords === false) return undefined;
-    const version = await filesVersion(this.confAuth?.files ?? [file]);
-    if (this.confAuth && this.confAuth.version === version && version !== undefined) return this.confAuth.byInstance;
-    let byInstance: ReadonlyMap<string, string> | undefined;
-    let files: readonly string[] = [file];
-    try {
-      const conf = await parseKeepalivedConf(file);
-      files = conf.files;
-      byInstance = authMaterialByInstance(conf);
-    } catch (err) {
-      if (this.confAuth === undefined || this.confAuth.byInstance !== undefined) {
-        this.log.warn({ file, error: (err as Error).message }, 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
+    if (!file) return undefined;
+    const version = await filesVersion(this.conf?.files ?? [file]);
+    if (!this.conf || this.conf.version !== version || version === undefined) {
+      let parsed: ParsedConf | undefined;
+      let error: string | undefined;
+      try {
+        parsed = await parseKeepalivedConf(file);
+      } catch (err) {
+        error = (err as Error).message;
       }
+      const files = parsed?.files ?? [file];
+      // The version taken before the read, so an edit during it is read again; new includes are versioned from now.
+      const sameFiles = files.join('\0') === (this.conf?.files ?? [file]).join('\0');
+      this.conf = { files, version: sameFiles ? version : await filesVersion(files), parsed, error };
     }
-    // The version taken before the read, so an edit during it is read again; new includes are versioned from now.
-    const sameFiles = files.join('\0') === (this.confAuth?.files ?? [file]).join('\0');
-    this.confAuth = { files, version: sameFiles ? version : await filesVersion(files), byInstance };
-    return byInstance;
+    if (this.conf.parsed) this.confUnreadable.delete(what);
+    else if (!this.confUnreadable.has(what)) {
+      this.confUnreadable.add(what);
+      this.log.warn({ file, error: this.conf.error }, warning);
+    }
+    return this.conf.parsed;
+  }
+
+  /**
+   * keepalived.data's path: where keepalived.conf's state_dump_file puts it (2.3.3+), else in the
+   * dump directory. A path of keepalived's is looked at through its root, as the dump directory is.
+   */
+  private async dataFileOf(pid: number, directory: { asKeepalived: string; seen: string }): Promise<string> {
+    const inDirectory = join(directory.seen, 'keepalived.data');
+    if (this.capabilities.current?.dataFileKeyword !== 'state_dump_file') return inDirectory;
+    const parsed = await this.confFor('data', "keepalived.conf cannot be read: keepalived.data is looked for in keepalived's dump directory, not where a state_dump_file may put it");
+    const setting = parsed && dataDumpSetting(parsed);
+    if (!setting) return inDirectory;
+    const path = dataDumpPath(setting, directory.asKeepalived);
+    return join(await this.seenFromKeepalived(pid, dirname(path)), basename(path));
   }
 
   async stop(): Promise<void> {
@@ -250,19 +281,20 @@ export class DumpSource implements DaemonPart {
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
     const pid = proc.pid;
-    const directory = await this.directoryOf(pid);
+    const directories = await this.directoryOf(pid);
+    const directory = directories.seen;
     const plan = this.plan!;
     const confAuth = await this.authFromConf();
     const deadline = Date.now() + this.options.timeoutMs;
     const fresh = <T>(path: string, signal: Signal, parse: (text: string) => T) => this.signalAndRead(pid, path, signal, deadline, parse);
     try {
-      const dataFile = join(directory, 'keepalived.data');
+      const dataFile = await this.dataFileOf(pid, directories);
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
         const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
         if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid };
-        // The JSON dump is complete without the verdicts: a keepalived.data that does not come (moved by
-        // state_dump_file, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
+        // The JSON dump is complete without the verdicts: a keepalived.data that does not come (where a
+        // state_dump_file kawatch cannot read puts it, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
         const scripts = await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile)).catch((err: Error) => {
           if (err.message !== this.lastScriptsError) this.log.warn({ error: err.message }, 'keepalived.data beside the JSON dump: vrrp_script verdicts unknown');
           this.lastScriptsError = err.message;
@@ -298,10 +330,14 @@ export class DumpSource implements DaemonPart {
    * with a private /tmp (systemd PrivateTmp, a container) writes where ours does not reach. Without
    * the right to follow that link (no CAP_SYS_PTRACE, as in the shipped unit), the path as we see it.
    */
-  private async directoryOf(pid: number): Promise<string> {
+  private async directoryOf(pid: number): Promise<{ asKeepalived: string; seen: string }> {
     const where = this.capabilities.current?.dumpDirectory;
     const tmpdir = where?.kind === 'fixed' ? undefined : await keepalivedTmpdir(this.options.procfs, pid, where?.fallback ?? '/tmp');
     const directory = dumpDirectoryOf(where, tmpdir);
+    return { asKeepalived: directory, seen: await this.seenFromKeepalived(pid, directory) };
+  }
+
+  private async seenFromKeepalived(pid: number, directory: string): Promise<string> {
     const throughRoot = join(this.options.procfs, String(pid), 'root', directory);
     return (await stat(throughRoot).then((st) => st.isDirectory(), () => false)) ? throughRoot : directory;
   }
