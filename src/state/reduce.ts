@@ -167,6 +167,7 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
   const instances = emptyDict<InstanceView>();
   const changes: Change[] = [];
   let reconciled: Reconciled = s.reconciled;
+  const started = startedSinceSeen(s, pid);
   for (const d of dumped) {
     const { name, state, lastTransition, ...settings } = d;
     const current = entryOf(s.instances, name);
@@ -177,7 +178,11 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
     const kept = { lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0, counters: current?.counters };
     let next: InstanceView;
     let stale = false;
-    if (!current) {
+    if (!current && started && state !== 'INIT') {
+      // A keepalived kawatch saw start: its instances' first states are transitions, whichever source tells them first.
+      next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
+      changes.push({ type: 'transition', scope: 'instance', name, vrid: d.vrid, from: 'INIT', to: state, at: keepalivedSince, source: 'dump' });
+    } else if (!current) {
       next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
     } else {
       const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, clock, inOrder: false });
@@ -229,6 +234,17 @@ function dumpedGroup(current: GroupView | undefined, g: DumpGroup, at: number, a
   return { name: g.name, state: to, stateSince: at, log: id.log };
 }
 
+/**
+ * Whether the keepalived that wrote a dump (`pid`) started while kawatch watched: kawatch saw it
+ * down at an earlier check, or saw it start, or another process ran then. Otherwise (kawatch's own
+ * start, keepalived already running) an instance first seen in a dump has made no transition kawatch saw.
+ */
+function startedSinceSeen(s: Snapshot, pid: number | undefined): boolean {
+  const k = s.keepalived;
+  if (k.checkedAt === undefined) return false;
+  return !k.up || k.sawStart === true || (pid !== undefined && k.pid !== undefined && pid !== k.pid);
+}
+
 /** The last known state from `state_dir`; a subject some source already told of keeps what it told. */
 function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups: readonly RestoredSubject[]): Snapshot {
   const restoredInstances = dictFrom(Object.entries(s.instances));
@@ -245,7 +261,8 @@ function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups
 }
 
 function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: number): Reduced {
-  if (s.keepalived.up === up && s.keepalived.pid === pid) return unchanged({ ...s, keepalived: { up, pid, checkedAt: at } });
+  const sawStart = up && (s.keepalived.up && s.keepalived.pid === pid ? s.keepalived.sawStart : s.keepalived.checkedAt !== undefined) ? true : undefined;
+  if (s.keepalived.up === up && s.keepalived.pid === pid) return unchanged({ ...s, keepalived: { up, pid, checkedAt: at, sawStart } });
   const changes: Change[] = [{ type: 'process', up, pid, at }];
   let instances = s.instances;
   if (!up) {
@@ -259,7 +276,7 @@ function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: num
       }),
     );
   }
-  return { snapshot: { ...s, instances, keepalived: { up, pid, checkedAt: at } }, changes };
+  return { snapshot: { ...s, instances, keepalived: { up, pid, checkedAt: at, sawStart } }, changes };
 }
 
 function addressKey(a: AddressView): string {

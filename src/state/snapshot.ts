@@ -75,7 +75,8 @@ export interface PeerState {
 /** Every record keyed by a name is a `Dict`: the names come from keepalived, its hook and FIFO, and the peers. */
 export interface Snapshot {
   node: string;
-  keepalived: { up: boolean; pid?: number; checkedAt?: number };
+  /** `sawStart`: kawatch saw this keepalived start (down, or another process, at an earlier check). */
+  keepalived: { up: boolean; pid?: number; checkedAt?: number; sawStart?: boolean };
   instances: Dict<InstanceView>;
   groups: Dict<GroupView>;
   /** Addresses on this host's interfaces, from netlink; `undefined` until the first full dump. */

@@ -99,6 +99,35 @@ describe('reduce', () => {
     expect(s.groups.G).toMatchObject({ name: 'G', state: 'MASTER', stateSince: 3 });
   });
 
+  describe("the first states of a keepalived kawatch saw start, whichever source tells them first", () => {
+    // keepalived 1.3.5 at start: VI_3 BACKUP, its last transition in whole seconds; its notify script
+    // (a wrapper that runs kawatch notify) reports it well after a dump asked on the process' start may have.
+    const dump = (pid = 7): Update => ({ type: 'dump', at: 5_000_900, pid, instances: [{ name: 'VI_3', vrid: 63, state: 'BACKUP', vips: [], lastTransition: 5000 }] });
+    const hook: Update = { type: 'report', source: 'hook', at: 5_000_700, report: { kind: 'state', scope: 'instance', name: 'VI_3', state: 'BACKUP' } };
+    const down: Update = { type: 'process', at: 4_000_000, up: false };
+    const up = (pid = 7): Update => ({ type: 'process', at: 5_000_100, up: true, pid });
+    const counted = (updates: Update[]) =>
+      run(updates).changes.flatMap((c) => (c.type === 'transition' ? [`${c.from}->${c.to}`] : []));
+
+    it('counts INIT->BACKUP once in every order of the process check, the dump and the hook', () => {
+      fc.assert(
+        fc.property(fc.shuffledSubarray([up(), dump(), hook], { minLength: 3, maxLength: 3 }), (order) => {
+          expect(counted([down, ...order])).toEqual(['INIT->BACKUP']);
+        }),
+      );
+    });
+
+    it('counts it too when keepalived was restarted between two checks (another pid)', () => {
+      expect(counted([up(6), dump(7), hook])).toEqual(['INIT->BACKUP']);
+    });
+
+    it('counts none for a keepalived already running when kawatch starts: it saw no transition', () => {
+      expect(counted([up(), dump()])).toEqual([]);
+      expect(counted([dump(), up()])).toEqual([]);
+      expect(counted([up(), { type: 'process', at: 5_000_200, up: true, pid: 7 }, dump()])).toEqual([]);
+    });
+  });
+
   describe('sync groups from a text dump (keepalived.data; the JSON dump has none)', () => {
     const groupReport = (at: number, st: 'MASTER' | 'BACKUP' | 'FAULT', source: 'hook' | 'fifo' = 'hook'): Update => ({ type: 'report', source, at, report: { kind: 'state', scope: 'group', name: 'G', state: st } });
     const dumped = (at: number, askedAt: number, ...groups: [string, 'MASTER' | 'BACKUP' | 'FAULT'][]): Update => ({
