@@ -117,6 +117,20 @@ describe('reduce', () => {
       );
     });
 
+    it('counts INIT->FAULT once for a weight-0 vrrp_script failing at start, in every order', () => {
+      // keepalived 2.x holds the instance in FAULT, unnotified, until its weight-0 script answers
+      // (vrrp_scheduler.c vrrp_init_state(): "Entering FAULT STATE (init)"); the failure then notifies
+      // FAULT and moves last_transition (vrrp.c vrrp_state_leave_fault()).
+      const faultDump = (at: number, lastTransition: number): Update => ({ type: 'dump', at, pid: 7, instances: [{ name: 'VI_1', vrid: 61, state: 'FAULT', vips: [], lastTransition }] });
+      const fifo: Update = { type: 'report', source: 'fifo', at: 6_000_300, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'FAULT' } };
+      const faultHook: Update = { type: 'report', source: 'hook', at: 6_000_250, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'FAULT' } };
+      fc.assert(
+        fc.property(fc.shuffledSubarray([up(), faultDump(5_000_500, 5000.2), faultHook, fifo], { minLength: 4, maxLength: 4 }), (order) => {
+          expect(counted([down, ...order, faultDump(6_001_000, 6000.2)])).toEqual(['INIT->FAULT']);
+        }),
+      );
+    });
+
     it('counts it too when keepalived was restarted between two checks (another pid)', () => {
       expect(counted([up(6), dump(7), hook])).toEqual(['INIT->BACKUP']);
     });
