@@ -11,10 +11,17 @@
 # Each keepalived runs in a mount namespace of its own with a private tmpfs on /tmp: before 2.2.5 it
 # writes to /tmp whatever TMPDIR says, and two of them (or the host's) must not share those files.
 # Needs root, iproute2, util-linux (unshare, nsenter) and scripts/keepalived-matrix.sh build.
+#
+# CAPTURE=sync-groups records the sync-group section of keepalived.data instead (a group of one member
+# is dropped at start, so the dumps above have none): VI_1 and VI_2 in G_WEB, MASTER on a, BACKUP on b;
+# master.data and backup.data, then fault.data once a's vrrp_script faults VI_1, which takes the group
+# to FAULT (default OUT_DIR test/fixtures/keepalived/sync-groups).
 # Usage: scripts/capture-keepalived-dumps.sh [OUT_DIR [FLAVOUR...]]   (default test/fixtures/keepalived/dumps)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-"$here/../test/fixtures/keepalived/dumps"}
+mode=${CAPTURE:-dumps}
+case "$mode" in dumps|sync-groups) ;; *) echo "CAPTURE=$mode: expected dumps or sync-groups" >&2; exit 2 ;; esac
+out=${1:-"$here/../test/fixtures/keepalived/$mode"}
 shift || true
 # Not under /tmp: each keepalived mounts its own /tmp over it. Under /run, a path only root can write,
 # so enable_script_security accepts the scripts in it (2.3 disables insecure scripts without it).
@@ -146,6 +153,68 @@ vrrp_instance VI_2 {
 CONF
 }
 
+write_group_config() { # write_group_config N VERSION: two instances in one sync group, tracking a script that can fail
+  local n=$1 version=$2 dir="$work/$1" dev p group_track="" member_track=""
+  dev=matrix-$([ "$n" = 1 ] && echo a || echo b)0
+  p=$([ "$n" = 1 ] && echo 150 || echo 100)
+  printf '#!/bin/sh\n[ ! -e %s/down ]\n' "$dir" > "$dir/chk.sh"
+  chmod 755 "$dir/chk.sh"
+  # 2.1.5 drops every tracker of a sync group's member (vrrp.c vrrp_complete_instance():
+  # free_track_script_list()), so from 2.0 the group tracks it, for all members; 1.3.5 has no group tracking.
+  if at_least "$version" 2.0.0; then
+    group_track="  track_script {
+    fault_vi1
+  }"
+  else
+    member_track="  track_script {
+    fault_vi1
+  }"
+  fi
+  local vi
+  {
+    cat <<CONF
+global_defs {
+  router_id matrix-lb$n
+  script_user root
+  enable_script_security
+}
+# Without weight: failing, it puts VI_1 (and with it the group) in FAULT.
+vrrp_script fault_vi1 {
+  script "$dir/chk.sh"
+  interval 1
+}
+vrrp_sync_group G_WEB {
+  group {
+    VI_1
+    VI_2
+  }
+$group_track
+  notify $dir/notify.sh
+}
+CONF
+    for vi in 1 2; do
+      cat <<CONF
+vrrp_instance VI_$vi {
+  state BACKUP
+  interface $dev
+  virtual_router_id 7$vi
+  priority $p
+  advert_int 1
+  virtual_ipaddress {
+    198.18.7.$((40 + 10 * vi))/24
+  }
+$([ $vi = 1 ] && echo "$member_track")
+}
+CONF
+    done
+  } > "$dir/keepalived.conf"
+}
+
+# group_of N: the state director N's last keepalived.data gives G_WEB.
+group_of() {
+  sed -n 's/^ VRRP Sync Group = G_WEB, //p' "$work/$1/data.txt" 2>/dev/null
+}
+
 # state_of N INSTANCE: the state director N's last keepalived.data gives INSTANCE.
 state_of() {
   awk -v want="$2" '/^ VRRP Instance = / { name = $NF } name == want && /^   State = / { print $NF; exit }' "$work/$1/data.txt" 2>/dev/null
@@ -181,6 +250,46 @@ settled() { # VI_1 MASTER on a, VI_2 MASTER on b, VI_2 BACKUP on a, and adverts 
   [ "$(state_of 1 VI_1)" = MASTER ] && [ "$(state_of 1 VI_2)" = BACKUP ] && [ "$(state_of 2 VI_2)" = MASTER ]
 }
 
+start_directors() { # start_directors BINARY: both keepalived, each in its namespace with a private /tmp
+  local n
+  for n in 1 2; do
+    ip netns exec "${ns[$((n - 1))]}" unshare -m --propagation private \
+      sh -c 'mount -t tmpfs -o size=16m matrix-tmp /tmp && exec env TMPDIR="$1" "$2" -P -n -l -D -f "$3" -p "$4" -r "$5"' \
+      sh "$work/$n/tmpdir" "$1" "$work/$n/keepalived.conf" "$work/$n/ka.pid" "$work/$n/vrrp.pid" \
+      > "$work/$n/log" 2>&1 &
+  done
+  wait_for 20 test -s "$work/1/ka.pid"
+  wait_for 20 test -s "$work/2/ka.pid"
+}
+
+capture_groups() { # capture_groups FLAVOUR BINARY
+  local flavour=$1 binary=$2 dest n started
+  dest="$out/$flavour"
+  started=$SECONDS
+  data_signal=$("$binary" --signum=DATA 2>/dev/null | grep -x '[0-9]*' || echo USR1)
+  for n in 1 2; do
+    mkdir -p "$work/$n/tmpdir" "$work/$n/dump-files"
+    printf '#!/bin/sh\necho "$*" >> %s/notify.log\n' "$work/$n" > "$work/$n/notify.sh"
+    chmod 755 "$work/$n/notify.sh"
+    write_group_config "$n" "${flavour%-*}"
+  done
+  start_directors "$binary"
+  rm -rf "$dest"; mkdir -p "$dest"
+  master() { dump_data 1 && dump_data 2 && [ "$(group_of 1)" = MASTER ] && [ "$(state_of 1 VI_2)" = MASTER ] && [ "$(state_of 2 VI_1)" = BACKUP ] && [ "$(state_of 2 VI_2)" = BACKUP ]; }
+  wait_for 30 master || { tail -n 40 "$work/1/log" >&2; return 1; }
+  cp "$work/1/data.txt" "$dest/master.data"
+  cp "$work/2/data.txt" "$dest/backup.data"
+  touch "$work/1/down"
+  faulted() { dump_data 1 && [ "$(state_of 1 VI_1)" = FAULT ] && [ "$(state_of 1 VI_2)" != MASTER ]; }
+  wait_for 30 faulted || { grep -v 'on signal$' "$work/1/log" | tail -n 40 >&2; return 1; }
+  cp "$work/1/data.txt" "$dest/fault.data"
+  cp "$work/1/notify.log" "$dest/notify.txt"
+  cp "$work/1/keepalived.conf" "$dest/keepalived.conf"
+  sed -i "s#$work/[12]#/run/matrix#g" "$dest"/*
+  stop_directors
+  echo "$flavour: sync groups in $((SECONDS - started)) s"
+}
+
 capture_flavour() { # capture_flavour FLAVOUR BINARY
   local flavour=$1 binary=$2 version=${1%-*} dest n started
   dest="$out/$flavour"
@@ -198,14 +307,9 @@ capture_flavour() { # capture_flavour FLAVOUR BINARY
       mkfifo "$work/$n/fifo"
       cat "$work/$n/fifo" > "$work/$n/fifo.log" & echo $! > "$work/$n/reader.pid"
     fi
-    # -P vrrp only, -n foreground, -l log to the console; a private /tmp for this keepalived alone.
-    ip netns exec "${ns[$((n - 1))]}" unshare -m --propagation private \
-      sh -c 'mount -t tmpfs -o size=16m matrix-tmp /tmp && exec env TMPDIR="$1" "$2" -P -n -l -D -f "$3" -p "$4" -r "$5"' \
-      sh "$work/$n/tmpdir" "$binary" "$work/$n/keepalived.conf" "$work/$n/ka.pid" "$work/$n/vrrp.pid" \
-      > "$work/$n/log" 2>&1 &
   done
-  wait_for 20 test -s "$work/1/ka.pid"
-  wait_for 20 test -s "$work/2/ka.pid"
+  # -P vrrp only, -n foreground, -l log to the console; a private /tmp for this keepalived alone.
+  start_directors "$binary"
   wait_for 30 settled || { tail -n 40 "$work/1/log" >&2; return 1; }
   # A few more adverts, so the counters are not all zero: bounded by the stats themselves.
   rm -rf "$dest"; mkdir -p "$dest"
@@ -242,5 +346,5 @@ built=$("$here/keepalived-matrix.sh" list)
 [ -n "$built" ] || { echo "no keepalived built: run scripts/keepalived-matrix.sh build" >&2; exit 1; }
 while IFS=$'\t' read -r flavour binary; do
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$flavour"; then continue; fi
-  capture_flavour "$flavour" "$binary"
+  if [ "$mode" = sync-groups ]; then capture_groups "$flavour" "$binary"; else capture_flavour "$flavour" "$binary"; fi
 done <<< "$built"

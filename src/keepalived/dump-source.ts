@@ -1,21 +1,23 @@
 import { createHmac } from 'node:crypto';
 import { lstat, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import { readSecret } from '../core/secret.js';
-import type { Change } from '../state/snapshot.js';
+import type { Change, DumpGroups } from '../state/snapshot.js';
 import { readChecked } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump, withScripts } from './dump.js';
 import { type DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
-import { halfMadeMasters, parseTextDump, parseTextScripts } from './text-dump.js';
+import { halfMadeMasters, parseTextDump, parseTextGroups, parseTextScripts } from './text-dump.js';
 import { authMaterialByInstance } from './conf/auth.js';
 import { parseKeepalivedConf } from './conf/parse.js';
+import { dataDumpPath, dataDumpSetting } from './conf/dump-files.js';
+import type { ParsedConf } from './conf/ast.js';
 
 /** File timestamps use the kernel's coarse clock: two dumps closer than a few jiffies could share an mtime. */
 const MIN_GAP_MS = 25;
@@ -117,8 +119,10 @@ export class DumpSource implements DaemonPart {
   private plan?: DumpPlan;
   private readonly capabilities: CapabilitiesProbe;
   private digestAuth?: (material: string) => string;
-  /** Per instance, the authentication keepalived.conf sets, for dumps that mask it (keepalived 2.4+), and the file version it was read from. */
-  private confAuth?: { files: readonly string[]; version: string | undefined; byInstance: ReadonlyMap<string, string> | undefined };
+  /** keepalived.conf (`configFile`) and its includes as last read, with the version of those files then, or why it could not be read. */
+  private conf?: { files: readonly string[]; version: string | undefined; parsed?: ParsedConf; error?: string };
+  /** What keepalived.conf was last needed for and could not give, said once until it can again. */
+  private readonly confUnreadable = new Set<'auth' | 'data'>();
   private stopped = false;
   /** The failure last logged: a dump that keeps failing the same way is said once, and counted each time. */
   private lastLoggedError?: string;
@@ -168,25 +172,52 @@ export class DumpSource implements DaemonPart {
    * known to print its passwords. Unreadable: no digest (never a false match), said once.
    */
   private async authFromConf(): Promise<ReadonlyMap<string, string> | undefined> {
+    if (!this.digestAuth || this.capabilities.current?.masksPasswords === false) return undefined;
+    const parsed = await this.confFor('auth', 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
+    return parsed && authMaterialByInstance(parsed);
+  }
+
+  /**
+   * keepalived.conf for `what`, read again only when one of its files changed (a reload may change
+   * it); undefined when none is configured or it cannot be read, which is said once (`warning`).
+   */
+  private async confFor(what: 'auth' | 'data', warning: string): Promise<ParsedConf | undefined> {
     const file = this.options.configFile;
-    if (!file || !this.digestAuth || this.capabilities.current?.masksPasswords === false) return undefined;
-    const version = await filesVersion(this.confAuth?.files ?? [file]);
-    if (this.confAuth && this.confAuth.version === version && version !== undefined) return this.confAuth.byInstance;
-    let byInstance: ReadonlyMap<string, string> | undefined;
-    let files: readonly string[] = [file];
-    try {
-      const conf = await parseKeepalivedConf(file);
-      files = conf.files;
-      byInstance = authMaterialByInstance(conf);
-    } catch (err) {
-      if (this.confAuth === undefined || this.confAuth.byInstance !== undefined) {
-        this.log.warn({ file, error: (err as Error).message }, 'keepalived masks passwords in its dumps and its configuration cannot be read: authentication is not compared with the peers');
+    if (!file) return undefined;
+    const version = await filesVersion(this.conf?.files ?? [file]);
+    if (!this.conf || this.conf.version !== version || version === undefined) {
+      let parsed: ParsedConf | undefined;
+      let error: string | undefined;
+      try {
+        parsed = await parseKeepalivedConf(file);
+      } catch (err) {
+        error = (err as Error).message;
       }
+      const files = parsed?.files ?? [file];
+      // The version taken before the read, so an edit during it is read again; new includes are versioned from now.
+      const sameFiles = files.join('\0') === (this.conf?.files ?? [file]).join('\0');
+      this.conf = { files, version: sameFiles ? version : await filesVersion(files), parsed, error };
     }
-    // The version taken before the read, so an edit during it is read again; new includes are versioned from now.
-    const sameFiles = files.join('\0') === (this.confAuth?.files ?? [file]).join('\0');
-    this.confAuth = { files, version: sameFiles ? version : await filesVersion(files), byInstance };
-    return byInstance;
+    if (this.conf.parsed) this.confUnreadable.delete(what);
+    else if (!this.confUnreadable.has(what)) {
+      this.confUnreadable.add(what);
+      this.log.warn({ file, error: this.conf.error }, warning);
+    }
+    return this.conf.parsed;
+  }
+
+  /**
+   * keepalived.data's path: where keepalived.conf's state_dump_file puts it (2.3.3+), else in the
+   * dump directory. A path of keepalived's is looked at through its root, as the dump directory is.
+   */
+  private async dataFileOf(pid: number, directory: { asKeepalived: string; seen: string }): Promise<string> {
+    const inDirectory = join(directory.seen, 'keepalived.data');
+    if (this.capabilities.current?.dataFileKeyword !== 'state_dump_file') return inDirectory;
+    const parsed = await this.confFor('data', "keepalived.conf cannot be read: keepalived.data is looked for in keepalived's dump directory, not where a state_dump_file may put it");
+    const setting = parsed && dataDumpSetting(parsed);
+    if (!setting) return inDirectory;
+    const path = dataDumpPath(setting, directory.asKeepalived);
+    return join(await this.seenFromKeepalived(pid, dirname(path)), basename(path));
   }
 
   async stop(): Promise<void> {
@@ -200,9 +231,9 @@ export class DumpSource implements DaemonPart {
   /** A transition another source reported: a fresh dump confirms it and tells what it changed. */
   onStateChange(c: Change): void {
     if (this.stopped || !this.options.onTransition) return;
-    // Not after STOP: a stopping keepalived no longer answers the signal. Not for a sync group: no dump
-    // holds its state, its members report their own transitions, and keepalived tells a group first
-    // (1.3.5 before its members have counted theirs, so a dump then would show them half made).
+    // Not after STOP: a stopping keepalived no longer answers the signal. Not for a sync group: its
+    // members report their own transitions, and keepalived tells a group first (1.3.5 before its
+    // members have counted theirs, so a dump then would show them half made).
     const news = c.type === 'transition' && c.scope === 'instance' && c.source !== 'dump' && c.source !== 'process' && c.to !== 'STOP' && c.to !== 'DELETED';
     if (news || c.type === 'unattributed' || (c.type === 'process' && c.up)) this.requestSoon();
   }
@@ -224,7 +255,7 @@ export class DumpSource implements DaemonPart {
     try {
       const taken = await this.take();
       if (taken) {
-        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid });
+        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid, groups: taken.groups });
         this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
         this.lastLoggedError = undefined;
       }
@@ -240,7 +271,7 @@ export class DumpSource implements DaemonPart {
    * Returns undefined when keepalived is not running: no data, which is not a failure of this
    * source. `pid`: the keepalived signalled, whose counters the dump holds (unknown without a signal).
    */
-  private async take(): Promise<{ instances: DumpInstance[]; pid?: number } | undefined> {
+  private async take(): Promise<{ instances: DumpInstance[]; pid?: number; groups?: DumpGroups } | undefined> {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
@@ -250,19 +281,20 @@ export class DumpSource implements DaemonPart {
     const proc = await probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
     const pid = proc.pid;
-    const directory = await this.directoryOf(pid);
+    const directories = await this.directoryOf(pid);
+    const directory = directories.seen;
     const plan = this.plan!;
     const confAuth = await this.authFromConf();
     const deadline = Date.now() + this.options.timeoutMs;
     const fresh = <T>(path: string, signal: Signal, parse: (text: string) => T) => this.signalAndRead(pid, path, signal, deadline, parse);
     try {
-      const dataFile = join(directory, 'keepalived.data');
+      const dataFile = await this.dataFileOf(pid, directories);
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
         const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
         if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid };
-        // The JSON dump is complete without the verdicts: a keepalived.data that does not come (moved by
-        // state_dump_file, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
+        // The JSON dump is complete without the verdicts: a keepalived.data that does not come (where a
+        // state_dump_file kawatch cannot read puts it, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
         const scripts = await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile)).catch((err: Error) => {
           if (err.message !== this.lastScriptsError) this.log.warn({ error: err.message }, 'keepalived.data beside the JSON dump: vrrp_script verdicts unknown');
           this.lastScriptsError = err.message;
@@ -274,7 +306,8 @@ export class DumpSource implements DaemonPart {
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
       for (;;) {
-        const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
+        const askedAt = Date.now();
+        const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), parseTextGroups(text, [], dataFile), text));
         const instances = await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth }));
         const previous = this.lastText?.pid === pid ? this.lastText.instances : undefined;
         // Taken again, within the same bounded wait, while keepalived is between deciding and making a transition.
@@ -283,7 +316,7 @@ export class DumpSource implements DaemonPart {
           continue;
         }
         this.lastText = { pid, instances };
-        return { instances, pid };
+        return { instances, pid, groups: { askedAt, list: parseTextGroups(data, instances, dataFile) } };
       }
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.
@@ -297,10 +330,14 @@ export class DumpSource implements DaemonPart {
    * with a private /tmp (systemd PrivateTmp, a container) writes where ours does not reach. Without
    * the right to follow that link (no CAP_SYS_PTRACE, as in the shipped unit), the path as we see it.
    */
-  private async directoryOf(pid: number): Promise<string> {
+  private async directoryOf(pid: number): Promise<{ asKeepalived: string; seen: string }> {
     const where = this.capabilities.current?.dumpDirectory;
     const tmpdir = where?.kind === 'fixed' ? undefined : await keepalivedTmpdir(this.options.procfs, pid, where?.fallback ?? '/tmp');
     const directory = dumpDirectoryOf(where, tmpdir);
+    return { asKeepalived: directory, seen: await this.seenFromKeepalived(pid, directory) };
+  }
+
+  private async seenFromKeepalived(pid: number, directory: string): Promise<string> {
     const throughRoot = join(this.options.procfs, String(pid), 'root', directory);
     return (await stat(throughRoot).then((st) => st.isDirectory(), () => false)) ? throughRoot : directory;
   }

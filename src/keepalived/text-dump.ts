@@ -1,5 +1,5 @@
 import { digestOf, DumpError, parseVip } from './dump.js';
-import { VRRP_SCRIPT_STATES, VRRP_STAT_KEYS, type DumpInstance, type Vip, type VrrpScriptState, type VrrpScriptStatus, type VrrpStatKey, type VrrpStats } from '../model/vrrp.js';
+import { VRRP_SCRIPT_STATES, VRRP_STAT_KEYS, type DumpGroup, type DumpInstance, type Vip, type VrrpScriptState, type VrrpScriptStatus, type VrrpStatKey, type VrrpStats } from '../model/vrrp.js';
 import { checkName } from './report.js';
 import type { VrrpState } from '../model/vrrp.js';
 
@@ -218,6 +218,58 @@ export function parseTextScripts(text: string, file = 'keepalived.data'): Map<st
   }
   finish();
   return byInstance;
+}
+
+/**
+ * The sync groups of keepalived.data (`------< VRRP Sync groups >------`), with the state keepalived
+ * holds for each: ` VRRP Sync Group = NAME, STATE`, then its members, listed as `   monitor = VI_1`
+ * (1.3.5 vrrp_print.c vgroup_print()) or under `   VRRP member instances = 2` (2.0) / ` :` (2.1+,
+ * vrrp_data.c dump_vrrp_sync_group(): get_state_str(), INIT, BACKUP, MASTER or FAULT). keepalived
+ * drops a group of one member at start, so a dump lists only groups of two or more.
+ *
+ * 1.3.5 prints MASTER or else BACKUP, whatever the group's state: there a group that is not MASTER is
+ * FAULT when one of its members (`instances`, of the same dump) is, as vrrp_sync.c vrrp_sync_fault()
+ * makes it, and BACKUP otherwise.
+ */
+export function parseTextGroups(text: string, instances: readonly Pick<DumpInstance, 'name' | 'state'>[], file = 'keepalived.data'): DumpGroup[] {
+  const drafts: { name: string; line: number; state: string; members: string[]; legacy: boolean }[] = [];
+  let section: string | undefined;
+  let listing = false;
+  for (const line of lines(text)) {
+    const name = sectionName(line.text);
+    if (name !== undefined) {
+      section = name;
+      continue;
+    }
+    if (section !== 'VRRP Sync groups') continue;
+    const group = drafts.at(-1);
+    if (line.indent === 1 && line.text.startsWith(' VRRP Sync Group = ')) {
+      const rest = line.text.slice(' VRRP Sync Group = '.length);
+      const comma = rest.lastIndexOf(', ');
+      const groupName = comma < 0 ? '' : rest.slice(0, comma).trim();
+      const error = comma < 0 ? 'expected "VRRP Sync Group = NAME, STATE"' : checkName(groupName, 'vrrp_sync_group');
+      if (error) throw new TextDumpError(`${file}:${line.number}: "${line.text.trim()}": ${error}`);
+      if (drafts.some((d) => d.name === groupName)) throw new TextDumpError(`${file}:${line.number}: sync group ${groupName} appears twice`);
+      drafts.push({ name: groupName, line: line.number, state: rest.slice(comma + 2).trim(), members: [], legacy: false });
+      listing = false;
+    } else if (group && line.indent === 3) {
+      const t = line.text.trim();
+      listing = t.startsWith('VRRP member instances');
+      if (t.startsWith('monitor = ')) {
+        group.legacy = true;
+        group.members.push(t.slice('monitor = '.length).trim());
+      }
+    } else if (group && line.indent === 5 && listing) {
+      group.members.push(line.text.trim());
+    }
+  }
+  const stateOf = new Map(instances.map((i) => [i.name, i.state]));
+  return drafts.map((d) => {
+    let state = STATES[d.state];
+    if (!state) throw new TextDumpError(`${file}:${d.line}: sync group ${d.name} has state "${d.state}"; expected one of ${Object.keys(STATES).join(', ')}`);
+    if (d.legacy && state === 'BACKUP' && d.members.some((m) => stateOf.get(m) === 'FAULT')) state = 'FAULT';
+    return { name: d.name, state, members: d.members };
+  });
 }
 
 function readTopology(text: string, file: string): InstanceDraft[] {

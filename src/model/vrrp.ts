@@ -120,3 +120,11 @@ export interface DumpInstance extends InstanceSettings {
   /** Epoch seconds of keepalived's last transition of this instance. */
   lastTransition?: number;
 }
+
+/** A sync group as keepalived.data shows it (the JSON dump has none). */
+export interface DumpGroup {
+  name: string;
+  state: VrrpState;
+  /** Its member instances, in keepalived's order. */
+  members: string[];
+}

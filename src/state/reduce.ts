@@ -1,7 +1,7 @@
-import type { DumpInstance } from '../model/vrrp.js';
+import type { DumpGroup, DumpInstance } from '../model/vrrp.js';
 import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
-import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
+import { checkerKey, type AddressView, type Change, type DumpGroups, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
 import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
 import { countInBaseline, identify, reconcile, type Clock, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
 
@@ -16,7 +16,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'report':
       return countEvent(applyReport(s, u.report, u.at, u.source), u.source);
     case 'dump':
-      return countEvent(applyDump(s, u.instances, u.at, u.pid), 'dump');
+      return countEvent(withDumpGroups(applyDump(s, u.instances, u.at, u.pid), u.groups, u.at), 'dump');
     case 'restore':
       return unchanged(applyRestore(s, u.instances, u.groups));
     case 'addresses':
@@ -167,6 +167,7 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
   const instances = emptyDict<InstanceView>();
   const changes: Change[] = [];
   let reconciled: Reconciled = s.reconciled;
+  const started = startedSinceSeen(s, pid);
   for (const d of dumped) {
     const { name, state, lastTransition, ...settings } = d;
     const current = entryOf(s.instances, name);
@@ -177,7 +178,11 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
     const kept = { lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0, counters: current?.counters };
     let next: InstanceView;
     let stale = false;
-    if (!current) {
+    if (!current && started && state !== 'INIT') {
+      // A keepalived kawatch saw start: its instances' first states are transitions, whichever source tells them first.
+      next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
+      changes.push({ type: 'transition', scope: 'instance', name, vrid: d.vrid, from: 'INIT', to: state, at: keepalivedSince, source: 'dump' });
+    } else if (!current) {
       next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
     } else {
       const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, clock, inOrder: false });
@@ -202,6 +207,44 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
   return { snapshot: { ...s, instances, reconciled }, changes };
 }
 
+/**
+ * The sync groups of a dump that has them: keepalived's full list (a group gone after a reload is
+ * dropped), each one's state a transition only when nothing reported the group since keepalived was
+ * asked for the dump. A group's line has no time of its own (unlike an instance's last_transition),
+ * so a dump asked before a transition the hook or FIFO already told would otherwise undo it.
+ */
+function withDumpGroups(r: Reduced, dumped: DumpGroups | undefined, at: number): Reduced {
+  if (!dumped) return r;
+  const s = r.snapshot;
+  const groups = emptyDict<GroupView>();
+  const changes: Change[] = [];
+  for (const g of dumped.list) groups[g.name] = dumpedGroup(entryOf(s.groups, g.name), g, at, dumped.askedAt, changes);
+  return { snapshot: { ...s, groups }, changes: [...r.changes, ...changes] };
+}
+
+function dumpedGroup(current: GroupView | undefined, g: DumpGroup, at: number, askedAt: number, changes: Change[]): GroupView {
+  if (!current) return { name: g.name, state: g.state, stateSince: at, log: [seedRecord(g.state, at, 'read', 'dump')] };
+  const latest = current.log?.at(-1);
+  if (latest && !latest.seenBy.includes('dump') && latest.at >= askedAt) return current;
+  const id = identify(current.log ?? [], current.state, { source: 'dump', to: g.state, at, clock: 'read', inOrder: false });
+  if (id.kind === 'stale') return current;
+  if (id.kind === 'known') return { ...current, log: id.log, stateSince: id.since ?? current.stateSince };
+  const { from, to } = id.record;
+  changes.push({ type: 'transition', scope: 'group', name: g.name, from, to, at, source: 'dump' });
+  return { name: g.name, state: to, stateSince: at, log: id.log };
+}
+
+/**
+ * Whether the keepalived that wrote a dump (`pid`) started while kawatch watched: kawatch saw it
+ * down at an earlier check, or saw it start, or another process ran then. Otherwise (kawatch's own
+ * start, keepalived already running) an instance first seen in a dump has made no transition kawatch saw.
+ */
+function startedSinceSeen(s: Snapshot, pid: number | undefined): boolean {
+  const k = s.keepalived;
+  if (k.checkedAt === undefined) return false;
+  return !k.up || k.sawStart === true || (pid !== undefined && k.pid !== undefined && pid !== k.pid);
+}
+
 /** The last known state from `state_dir`; a subject some source already told of keeps what it told. */
 function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups: readonly RestoredSubject[]): Snapshot {
   const restoredInstances = dictFrom(Object.entries(s.instances));
@@ -218,7 +261,8 @@ function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups
 }
 
 function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: number): Reduced {
-  if (s.keepalived.up === up && s.keepalived.pid === pid) return unchanged({ ...s, keepalived: { up, pid, checkedAt: at } });
+  const sawStart = up && (s.keepalived.up && s.keepalived.pid === pid ? s.keepalived.sawStart : s.keepalived.checkedAt !== undefined) ? true : undefined;
+  if (s.keepalived.up === up && s.keepalived.pid === pid) return unchanged({ ...s, keepalived: { up, pid, checkedAt: at, sawStart } });
   const changes: Change[] = [{ type: 'process', up, pid, at }];
   let instances = s.instances;
   if (!up) {
@@ -232,7 +276,7 @@ function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: num
       }),
     );
   }
-  return { snapshot: { ...s, instances, keepalived: { up, pid, checkedAt: at } }, changes };
+  return { snapshot: { ...s, instances, keepalived: { up, pid, checkedAt: at, sawStart } }, changes };
 }
 
 function addressKey(a: AddressView): string {

@@ -1,4 +1,4 @@
-import type { DumpInstance, InstanceSettings, Vip } from '../model/vrrp.js';
+import type { DumpGroup, DumpInstance, InstanceSettings, Vip } from '../model/vrrp.js';
 import type { KeepalivedReport, VrrpState } from '../model/vrrp.js';
 import type { RejectReason } from '../model/peer.js';
 import type { DrillMark, PeerView } from '../model/peer.js';
@@ -75,7 +75,8 @@ export interface PeerState {
 /** Every record keyed by a name is a `Dict`: the names come from keepalived, its hook and FIFO, and the peers. */
 export interface Snapshot {
   node: string;
-  keepalived: { up: boolean; pid?: number; checkedAt?: number };
+  /** `sawStart`: kawatch saw this keepalived start (down, or another process, at an earlier check). */
+  keepalived: { up: boolean; pid?: number; checkedAt?: number; sawStart?: boolean };
   instances: Dict<InstanceView>;
   groups: Dict<GroupView>;
   /** Addresses on this host's interfaces, from netlink; `undefined` until the first full dump. */
@@ -105,8 +106,11 @@ export interface WitnessState {
 export type Update =
   /** `at`: the hook's stamp (keepalived's time), or when the FIFO line was read. */
   | { type: 'report'; source: 'hook' | 'fifo'; at: number; report: KeepalivedReport }
-  /** `pid`: the keepalived that wrote it, whose counters these are. */
-  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number }
+  /**
+   * `pid`: the keepalived that wrote it, whose counters these are. `groups`: the sync groups, where
+   * the dump has them (keepalived.data; the JSON dump has none), and when keepalived was asked for it.
+   */
+  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number; groups?: DumpGroups }
   /** What `state_dir` kept of the last run: applied once at start, before any source; never a transition. */
   | { type: 'restore'; instances: readonly RestoredSubject[]; groups: readonly RestoredSubject[] }
   | { type: 'addresses'; at: number; addresses: AddressView[] }
@@ -122,6 +126,12 @@ export type Update =
   | { type: 'peer-rejected'; at: number; reason: RejectReason }
   | { type: 'witness'; at: number; target: string; error?: string }
   | { type: 'drill'; drill?: DrillMark };
+
+/** Every sync group keepalived runs, from a dump; `askedAt`: when keepalived was signalled to write it. */
+export interface DumpGroups {
+  askedAt: number;
+  list: readonly DumpGroup[];
+}
 
 /** The last known state of an instance or sync group, and its transition log, as `state_dir` keeps them. */
 export interface RestoredSubject {

@@ -257,19 +257,19 @@ describe('vrrp_script verdicts beside a JSON dump', () => {
    * version lab test runs every real build): a shell named keepalived that writes the captured 2.2.8
    * dumps into its TMPDIR on JSON's signal and, when `writesData`, on DATA's.
    */
-  async function standIn(writesData: boolean): Promise<DumpSourceOptions> {
+  async function standIn(writesData: boolean, { flavour = '2.2.8-json', dataDir }: { flavour?: string; dataDir?: string } = {}): Promise<DumpSourceOptions> {
     const bin = join(dir, 'keepalived');
     copyFileSync('/bin/sh', bin);
     chmodSync(bin, 0o755);
     const tmp = join(dir, 'tmp');
     mkdirSync(tmp);
-    const copy = (file: string) => `cp ${fileURLToPath(new URL(file, dumps))} ${tmp}/${file}.new && mv ${tmp}/${file}.new ${tmp}/${file}`;
-    const script = `trap '${copy('keepalived.json')}' 36; ${writesData ? `trap '${copy('keepalived.data')}' USR1;` : "trap '' USR1;"} echo ready; while :; do sleep 0.02; done`;
+    const copy = (file: string, to = tmp) => `cp ${fileURLToPath(new URL(file, dumps))} ${to}/${file}.new && mv ${to}/${file}.new ${to}/${file}`;
+    const script = `trap '${copy('keepalived.json')}' 36; ${writesData ? `trap '${copy('keepalived.data', dataDir)}' USR1;` : "trap '' USR1;"} echo ready; while :; do sleep 0.02; done`;
     const proc = spawn(bin, ['-c', script], { env: { PATH: process.env.PATH, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'] });
     child = proc;
     await new Promise((resolve) => proc.stdout!.once('data', resolve));
     writeFileSync(join(dir, 'keepalived.pid'), `${proc.pid}\n`);
-    const probe = new CapabilitiesProbe('/matrix/2.2.8-json/sbin/keepalived', (binary) => detectCapabilities(binary, { run: replay('2.2.8-json') }));
+    const probe = new CapabilitiesProbe(`/matrix/${flavour}/sbin/keepalived`, (binary) => detectCapabilities(binary, { run: replay(flavour) }));
     return { ...options, path: undefined, trigger: 'signal', procfs: '/proc', timeoutMs: 1500, capabilities: probe };
   }
 
@@ -279,6 +279,28 @@ describe('vrrp_script verdicts beside a JSON dump', () => {
     expect(store.snapshot.sources.dump).toMatchObject({ up: true, errors: 0 });
     await source.stop();
     expect(store.snapshot.instances.VI_1!.scripts).toBeUndefined();
+    expect(store.snapshot.instances.VI_2!.scripts).toEqual([{ name: 'check_service', good: true, state: 'idle' }]);
+  });
+
+  it("takes keepalived.data where keepalived.conf's state_dump_file puts it (2.3.3+), the JSON dump from TMPDIR still", async () => {
+    const moved = join(dir, 'dump-files');
+    mkdirSync(moved);
+    const conf = join(dir, 'keepalived.conf');
+    writeFileSync(conf, `global_defs {\n  state_dump_file ${moved}/\n  stats_dump_file ${moved}/\n  json_dump_file ${moved}/\n}\n`);
+    const source = new DumpSource({ ...(await standIn(true, { flavour: '2.4.3-json', dataDir: moved })), configFile: conf }, store, silentLog);
+    await source.start();
+    expect(store.snapshot.sources.dump).toMatchObject({ up: true, errors: 0 });
+    await source.stop();
+    expect(store.snapshot.instances.VI_2!.scripts).toEqual([{ name: 'check_service', good: true, state: 'idle' }]);
+    expect(existsSync(join(dir, 'tmp', 'keepalived.data'))).toBe(false);
+  });
+
+  it('looks in the dump directory where the keepalived (before 2.3.3) has no state_dump_file, whatever keepalived.conf says', async () => {
+    const conf = join(dir, 'keepalived.conf');
+    writeFileSync(conf, `global_defs {\n  state_dump_file ${dir}/elsewhere/\n}\n`);
+    const source = new DumpSource({ ...(await standIn(true)), configFile: conf }, store, silentLog);
+    await source.start();
+    await source.stop();
     expect(store.snapshot.instances.VI_2!.scripts).toEqual([{ name: 'check_service', good: true, state: 'idle' }]);
   });
 
@@ -297,7 +319,7 @@ describe('vrrp_script verdicts beside a JSON dump', () => {
 });
 
 describe('DumpSource.onStateChange: which changes a fresh dump follows', () => {
-  it("an instance's transition, not a sync group's (no dump holds a group; keepalived tells a group before its members)", async () => {
+  it("an instance's transition, not a sync group's (keepalived tells a group before its members)", async () => {
     vi.useFakeTimers();
     try {
       const source = new DumpSource({ ...options, onTransition: true }, store, silentLog);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { compareVersions, parseVersion } from '../../src/keepalived/capabilities.js';
 import { parseDump, withScripts } from '../../src/keepalived/dump.js';
 import { type DumpInstance } from '../../src/model/vrrp.js';
-import { halfMadeMasters, parseTextDump, parseTextScripts, TextDumpError } from '../../src/keepalived/text-dump.js';
+import { halfMadeMasters, parseTextDump, parseTextGroups, parseTextScripts, TextDumpError } from '../../src/keepalived/text-dump.js';
 
 // Real dumps of every keepalived of the matrix (scripts/capture-keepalived-dumps.sh): director a of
 // a pair, VI_1 MASTER there and VI_2 BACKUP, VI_2 tracking a script (+5) and, from 2.0, a file (-30).
@@ -200,5 +200,66 @@ describe('halfMadeMasters: a MASTER keepalived has not made yet (1.3.5 between "
     expect(halfMadeMasters(undefined, [vi1!, vi2!])).toEqual([]);
     // An instance new since the last dump (a reload) has nothing to be compared with.
     expect(halfMadeMasters([vi2!], [vi1!, vi2!])).toEqual([]);
+  });
+});
+
+// Real sync-group sections (CAPTURE=sync-groups scripts/capture-keepalived-dumps.sh): G_WEB of VI_1 and
+// VI_2, MASTER on director a, BACKUP on b, then FAULT on a once its tracked script fails.
+describe('parseTextGroups on the real dumps of each release', () => {
+  const groupsDir = new URL('../fixtures/keepalived/sync-groups/', import.meta.url);
+  const readGroup = (flavour: string, file: string) => readFileSync(new URL(`${flavour}/${file}`, groupsDir), 'utf8');
+  const groupsOf = (flavour: string, file: string) => {
+    const text = readGroup(flavour, file);
+    return parseTextGroups(text, parseTextDump(text, undefined), `${flavour}/${file}`);
+  };
+
+  it('has a capture of every flavour of the matrix', () => {
+    expect(readdirSync(groupsDir).sort()).toEqual(flavours);
+  });
+
+  it.each(flavours)('%s: the group and its members in MASTER, BACKUP and FAULT', (flavour) => {
+    for (const state of ['MASTER', 'BACKUP', 'FAULT'] as const) {
+      expect(groupsOf(flavour, `${state.toLowerCase()}.data`)).toEqual([{ name: 'G_WEB', state, members: ['VI_1', 'VI_2'] }]);
+    }
+  });
+
+  it('1.3.5 prints a FAULT group as BACKUP: told apart by its members, a BACKUP group stays BACKUP', () => {
+    const fault = readGroup('1.3.5-nojson', 'fault.data');
+    expect(fault).toContain(' VRRP Sync Group = G_WEB, BACKUP');
+    const instances = parseTextDump(fault, undefined);
+    expect(instances.map((i) => i.state)).toEqual(['FAULT', 'FAULT']);
+    expect(parseTextGroups(fault, instances.map((i) => ({ ...i, state: 'BACKUP' as const })))[0]!.state).toBe('BACKUP');
+    // 2.x names FAULT itself: a member's state does not change what keepalived says of the group.
+    const later = readGroup('2.2.8-json', 'backup.data');
+    expect(parseTextGroups(later, parseTextDump(later, undefined).map((i) => ({ ...i, state: 'FAULT' as const })))[0]!.state).toBe('BACKUP');
+  });
+
+  it.each(flavours)('%s: the dumps without a group of two list what keepalived kept', (flavour) => {
+    const data = read(flavour, 'keepalived.data');
+    const expected = data.includes('------< VRRP Sync groups >------') ? [{ name: 'G_WEB', state: 'MASTER', members: ['VI_1'] }] : [];
+    expect(parseTextGroups(data, parseTextDump(data, undefined))).toEqual(expected);
+  });
+
+  it('refuses a state or a name keepalived could not have written, with its line', () => {
+    const data = readGroup('2.4.3-json', 'master.data');
+    const line = data.split('\n').indexOf(' VRRP Sync Group = G_WEB, MASTER') + 1;
+    expect(() => parseTextGroups(data.replace('G_WEB, MASTER', 'G_WEB, unknown'), [], 'k.data')).toThrow(`k.data:${line}: sync group G_WEB has state "unknown"; expected one of INIT, BACKUP, MASTER, FAULT`);
+    expect(() => parseTextGroups(data.replace('G_WEB, MASTER', 'G_WEB MASTER'), [], 'k.data')).toThrow(`k.data:${line}: "VRRP Sync Group = G_WEB MASTER": expected "VRRP Sync Group = NAME, STATE"`);
+    expect(() => parseTextGroups(data.replace('G_WEB, MASTER', 'G\u0007, MASTER'), [], 'k.data')).toThrow(new RegExp(`^k.data:${line}: `));
+  });
+
+  it('throws nothing but TextDumpError on real sync-group lines in any order and mix', () => {
+    const realLines = flavours.flatMap((f) => ['master', 'backup', 'fault'].flatMap((k) => readGroup(f, `${k}.data`).split('\n')));
+    const line = fc.oneof(fc.constantFrom(...realLines), fc.string({ maxLength: 40 }));
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 200 }), (ls) => {
+        try {
+          parseTextGroups(ls.join('\n'), []);
+        } catch (err) {
+          expect(err).toBeInstanceOf(TextDumpError);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -197,11 +197,12 @@ ${extra}  notify ${notify}
   // whose weight-0 script has not answered yet in FAULT, silently (no log line, no notification),
   // and a dump taken in that moment shows a FAULT keepalived's log never tells.
   const chk = caps.trackFile === 'none' ? 'ver_chk' : 'ver_chk weight 1';
+  // From 2.3.3 keepalived.data goes where state_dump_file says, as a director may set it: kawatch follows keepalived.conf.
   return `global_defs {
   router_id ${d.name}
   script_user root
   enable_script_security
-${caps.notifyFifo ? `  vrrp_notify_fifo ${dir}/notify.fifo\n` : ''}${caps.fifoPriorityChanges ? '  vrrp_notify_priority_changes\n' : ''}}
+${caps.notifyFifo ? `  vrrp_notify_fifo ${dir}/notify.fifo\n` : ''}${caps.fifoPriorityChanges ? '  vrrp_notify_priority_changes\n' : ''}${caps.dataFileKeyword ? `  ${caps.dataFileKeyword} ${dir}/dump-files/\n` : ''}}
 ${tracks}
 # Tracked without weight, a failing script puts the instance in FAULT: the way to fault one on 1.3.5, which has no track_file.
 vrrp_script ver_chk {
@@ -311,7 +312,7 @@ async function startLab(flavour: string, binary: string, index: number): Promise
     await inNs('ip', 'link', 'set', 'lo', 'up');
     await inNs('ip', 'addr', 'add', `${d.address}/24`, 'dev', 'ver0');
     await inNs('ip', 'link', 'set', 'ver0', 'up');
-    for (const sub of ['state', 'spool', 'tmp']) mkdirSync(join(d.dir, sub), { mode: 0o700 });
+    for (const sub of ['state', 'spool', 'tmp', 'dump-files']) mkdirSync(join(d.dir, sub), { mode: 0o700 });
     writeFileSync(join(d.dir, 'peer.secret'), secret, { mode: 0o600 });
     writeFileSync(join(d.dir, 'notify.sh'), `#!/bin/sh\nexec ${launcher} notify --spool ${d.dir}/spool "$@"\n`, { mode: 0o755 });
     writeFileSync(join(d.dir, 'chk.sh'), `#!/bin/sh\n[ ! -e ${d.dir}/chk-down ]\n`, { mode: 0o755 });
@@ -460,6 +461,8 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         const scriptState = valueOf(ma, 'keepalived_script_state', { name: 'ver_chk' });
         expect(scriptStatus).toBe(1);
         expect(scriptState).toBe(flavour.startsWith('1.') ? undefined : 0);
+        // The verdicts came from keepalived.data where state_dump_file put it, not from the dump directory.
+        if (caps.dataFileKeyword) expect([existsSync(join(a.dir, 'dump-files', 'keepalived.data')), existsSync(join(a.dir, 'tmp', 'keepalived.data'))]).toEqual([true, false]);
         const text = await fetchIn(a, '/metrics');
         expect(execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })).toBe('');
         seriesByFlavour.set(flavour, seriesOf(a, parseExposition(text)));
@@ -582,6 +585,8 @@ describeWithPrereqs('kawatch against every keepalived of the field (lab)', { roo
         row.syncGroups = groupSources.size > 0 ? [...groupSources].sort().join(', ') : '**none**';
         expect(groupSources.has('hook')).toBe(true);
         expect(groupSources.has('fifo')).toBe(caps.notifyFifo);
+        // keepalived.data lists the sync groups: read where it is the dump (no JSON), not beside a JSON one.
+        expect(groupSources.has('dump')).toBe(!caps.jsonDump);
         measured.set(flavour, row);
       } catch (err) {
         const tail = (d: Director, file: string) => logOf(d, file).split('\n').slice(-25).join('\n');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDump } from '../../src/keepalived/dump.js';
-import { checkerKey, type Update } from '../../src/state/snapshot.js';
+import { checkerKey, type Change, type Update } from '../../src/state/snapshot.js';
 import { anyUpdate, PROTOTYPE_NAMES } from '../support/arbitrary.js';
 import { reduceAll } from './reduce-all.js';
 
@@ -99,6 +99,89 @@ describe('reduce', () => {
     expect(s.groups.G).toMatchObject({ name: 'G', state: 'MASTER', stateSince: 3 });
   });
 
+  describe("the first states of a keepalived kawatch saw start, whichever source tells them first", () => {
+    // keepalived 1.3.5 at start: VI_3 BACKUP, its last transition in whole seconds; its notify script
+    // (a wrapper that runs kawatch notify) reports it well after a dump asked on the process' start may have.
+    const dump = (pid = 7): Update => ({ type: 'dump', at: 5_000_900, pid, instances: [{ name: 'VI_3', vrid: 63, state: 'BACKUP', vips: [], lastTransition: 5000 }] });
+    const hook: Update = { type: 'report', source: 'hook', at: 5_000_700, report: { kind: 'state', scope: 'instance', name: 'VI_3', state: 'BACKUP' } };
+    const down: Update = { type: 'process', at: 4_000_000, up: false };
+    const up = (pid = 7): Update => ({ type: 'process', at: 5_000_100, up: true, pid });
+    const counted = (updates: Update[]) =>
+      run(updates).changes.flatMap((c) => (c.type === 'transition' ? [`${c.from}->${c.to}`] : []));
+
+    it('counts INIT->BACKUP once in every order of the process check, the dump and the hook', () => {
+      fc.assert(
+        fc.property(fc.shuffledSubarray([up(), dump(), hook], { minLength: 3, maxLength: 3 }), (order) => {
+          expect(counted([down, ...order])).toEqual(['INIT->BACKUP']);
+        }),
+      );
+    });
+
+    it('counts INIT->FAULT once for a weight-0 vrrp_script failing at start, in every order', () => {
+      // keepalived 2.x holds the instance in FAULT, unnotified, until its weight-0 script answers
+      // (vrrp_scheduler.c vrrp_init_state(): "Entering FAULT STATE (init)"); the failure then notifies
+      // FAULT and moves last_transition (vrrp.c vrrp_state_leave_fault()).
+      const faultDump = (at: number, lastTransition: number): Update => ({ type: 'dump', at, pid: 7, instances: [{ name: 'VI_1', vrid: 61, state: 'FAULT', vips: [], lastTransition }] });
+      const fifo: Update = { type: 'report', source: 'fifo', at: 6_000_300, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'FAULT' } };
+      const faultHook: Update = { type: 'report', source: 'hook', at: 6_000_250, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'FAULT' } };
+      fc.assert(
+        fc.property(fc.shuffledSubarray([up(), faultDump(5_000_500, 5000.2), faultHook, fifo], { minLength: 4, maxLength: 4 }), (order) => {
+          expect(counted([down, ...order, faultDump(6_001_000, 6000.2)])).toEqual(['INIT->FAULT']);
+        }),
+      );
+    });
+
+    it('counts it too when keepalived was restarted between two checks (another pid)', () => {
+      expect(counted([up(6), dump(7), hook])).toEqual(['INIT->BACKUP']);
+    });
+
+    it('counts none for a keepalived already running when kawatch starts: it saw no transition', () => {
+      expect(counted([up(), dump()])).toEqual([]);
+      expect(counted([dump(), up()])).toEqual([]);
+      expect(counted([up(), { type: 'process', at: 5_000_200, up: true, pid: 7 }, dump()])).toEqual([]);
+    });
+  });
+
+  describe('sync groups from a text dump (keepalived.data; the JSON dump has none)', () => {
+    const groupReport = (at: number, st: 'MASTER' | 'BACKUP' | 'FAULT', source: 'hook' | 'fifo' = 'hook'): Update => ({ type: 'report', source, at, report: { kind: 'state', scope: 'group', name: 'G', state: st } });
+    const dumped = (at: number, askedAt: number, ...groups: [string, 'MASTER' | 'BACKUP' | 'FAULT'][]): Update => ({
+      type: 'dump',
+      at,
+      instances: [],
+      groups: { askedAt, list: groups.map(([name, st]) => ({ name, state: st, members: ['VI_1', 'VI_2'] })) },
+    });
+    const transitions = (changes: Change[]) => changes.filter((c) => c.type === 'transition');
+
+    it('knows a group first from a dump, as an instance: its state, no transition; the hook then telling it is no transition either', () => {
+      const { s, changes } = run([dumped(1000, 990, ['G', 'MASTER']), groupReport(1100, 'MASTER')]);
+      expect(run([dumped(1000, 990, ['G', 'MASTER'])]).s.groups.G).toMatchObject({ name: 'G', state: 'MASTER', stateSince: 1000 });
+      // The hook's stamp is keepalived's own time of the state: more exact than when the dump was read.
+      expect(s.groups.G).toMatchObject({ name: 'G', state: 'MASTER', stateSince: 1100 });
+      expect(transitions(changes)).toEqual([]);
+    });
+
+    it('tells a transition no other source reported, once, when the dump was asked after the last report', () => {
+      const { s, changes } = run([groupReport(1000, 'MASTER'), dumped(3000, 2000, ['G', 'FAULT']), dumped(4000, 3500, ['G', 'FAULT']), groupReport(3010, 'FAULT', 'fifo')]);
+      expect(transitions(changes)).toEqual([
+        { type: 'transition', scope: 'group', name: 'G', from: 'INIT', to: 'MASTER', at: 1000, source: 'hook' },
+        { type: 'transition', scope: 'group', name: 'G', from: 'MASTER', to: 'FAULT', at: 3000, source: 'dump' },
+      ]);
+      expect(s.groups.G).toMatchObject({ state: 'FAULT', stateSince: 3000 });
+    });
+
+    it('does not undo a transition the hook told after the dump was asked: the dump may be older', () => {
+      const { s, changes } = run([groupReport(1000, 'BACKUP'), groupReport(2000, 'MASTER'), dumped(2100, 1990, ['G', 'BACKUP'])]);
+      expect(transitions(changes).map((c) => c.type === 'transition' && c.to)).toEqual(['BACKUP', 'MASTER']);
+      expect(s.groups.G!.state).toBe('MASTER');
+    });
+
+    it('drops a group a dump no longer lists (a reload removed it); a dump without groups keeps them', () => {
+      const { s } = run([dumped(1000, 990, ['G', 'MASTER'], ['H', 'BACKUP']), { type: 'dump', at: 2000, instances: [] }]);
+      expect(Object.keys(s.groups).sort()).toEqual(['G', 'H']);
+      expect(Object.keys(run([dumped(1000, 990, ['G', 'MASTER'], ['H', 'BACKUP']), dumped(2000, 1990, ['H', 'BACKUP'])]).s.groups)).toEqual(['H']);
+    });
+  });
+
   it('keeps netlink addresses as a set: full dumps replace, events add and remove', () => {
     const a = { address: '198.18.0.50', prefix: 24, ifname: 'pri0', family: 4 as const };
     const b = { address: 'fd00::1', prefix: 64, ifname: 'pri0', family: 6 as const };
@@ -126,11 +209,13 @@ describe('reduce', () => {
 /** Which names the snapshot should hold after `updates`, by the reducer's documented rules, kept as plain sets. */
 function expectedNames(updates: Update[]): { instances: Set<string>; groups: Set<string>; checkers: Set<string>; peers: Set<string> } {
   let instances = new Set<string>();
-  const groups = new Set<string>();
+  let groups = new Set<string>();
   const checkers = new Set<string>();
   let peers = new Set<string>();
   for (const u of updates) {
     if (u.type === 'dump') instances = new Set(u.instances.map((i) => i.name));
+    // A dump that lists sync groups lists all keepalived runs.
+    if (u.type === 'dump' && u.groups) groups = new Set(u.groups.list.map((g) => g.name));
     if (u.type === 'peers-configured') peers = new Set(u.peers.map((p) => p.name));
     if (u.type !== 'report') continue;
     const r = u.report;

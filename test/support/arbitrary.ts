@@ -49,6 +49,7 @@ export const anyUpdate: fc.Arbitrary<Update> = fc.oneof(
     type: fc.constant('dump' as const),
     at: anyTime,
     instances: fc.array(fc.record({ name: outsideName, state: vrrpState, vrid: fc.integer({ min: 1, max: 255 }), vips: fc.constant<Vip[]>([]), lastTransition: fc.option(fc.double(), { nil: undefined }) }), { maxLength: 4 }),
+    groups: fc.option(fc.record({ askedAt: anyTime, list: fc.array(fc.record({ name: outsideName, state: vrrpState, members: fc.array(outsideName, { maxLength: 2 }) }), { maxLength: 3 }) }), { nil: undefined }),
   }),
   fc.record({ type: fc.constant('process' as const), at: anyTime, up: fc.boolean(), pid: fc.option(fc.nat(), { nil: undefined }) }),
   fc.record({ type: fc.constant('peers-configured' as const), peers: fc.array(fc.record({ name: outsideName, address: fc.constant('10.0.0.2:9651') }), { maxLength: 3 }) }),
