@@ -64,9 +64,9 @@ export function ipv6FromFull(text: string): string | undefined {
   if (text.length !== 39) return canonicalIp(text);
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) {
-    const group = text.slice(i * 5, i * 5 + 4);
-    if ((i < 7 && text[i * 5 + 4] !== ':') || !/^[0-9a-fA-F]{4}$/.test(group)) return undefined;
-    groups.push(parseInt(group, 16));
+    const group = hexAt(text, i * 5, 4, true);
+    if ((i < 7 && text.charCodeAt(i * 5 + 4) !== 58) || group < 0) return undefined;
+    groups.push(group);
   }
   let bestStart = -1;
   let bestLength = 1;
@@ -150,12 +150,12 @@ function parseServiceLine(line: string, hz: number | undefined): ServiceLine {
  */
 type DestinationLine = { ok: true; destination: IpvsDestination; key: number | string } | { ok: false; error: string };
 
-/** The value of `length` upper-case hex digits at `from`, or -1 (the kernel prints %08X/%04X). */
-function hexAt(line: string, from: number, length: number): number {
+/** The value of `length` upper-case (or, with `lower`, any case) hex digits at `from`, or -1 (the kernel prints %08X/%04X, and %pI6 in lower case). */
+function hexAt(line: string, from: number, length: number, lower = false): number {
   let n = 0;
   for (let i = from; i < from + length; i++) {
     const c = line.charCodeAt(i);
-    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : -1;
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : lower && c >= 97 && c <= 102 ? c - 87 : -1;
     if (digit < 0) return -1;
     n = n * 16 + digit;
   }
@@ -167,20 +167,33 @@ const SPACE = 32;
 const METHODS = ['Route', 'Masq', 'Tunnel', 'Local'] as const;
 
 /**
- * An IPv4 real server line exactly as ip_vs_info_seq_show prints it, read by position in the file's
- * text (`from` to `to`, the newline) into the next row of `backends`; its key, or -1. At 100k real
+ * A real server line exactly as ip_vs_info_seq_show prints it, read by position in the file's
+ * text (`from` to `to`, the newline) into the next row of `backends`; its key, or undefined. At 100k real
  * servers a regular expression per line (its match array and seven captures), and then a string
  * and an object per line, were most of the read. Anything else, or anything out of range, is left
- * to `destinationByPattern` (-1), which gives the same result for every line this accepts and says
+ * to `destinationByPattern` (undefined), which gives the same result for every line this accepts and says
  * what is wrong with the others. Reads past `to` meet the newline, which no check accepts.
  */
-function destinationByPosition(text: string, from: number, to: number, backends: Backends): number {
-  // "  -> " HEX8 ":" HEX4, then blanks
-  if (text.charCodeAt(from + 13) !== 58 || text.charCodeAt(from + 18) !== SPACE) return -1;
-  const address = hexAt(text, from + 5, 8);
-  const port = hexAt(text, from + 14, 4);
-  if (address < 0 || port < 0) return -1;
-  let at = from + 18;
+function destinationByPosition(text: string, from: number, to: number, backends: Backends): number | string | undefined {
+  let v6: string | undefined;
+  let address = 0;
+  let at: number;
+  if (text.charCodeAt(from + 5) === 91) {
+    // "  -> [" the 39 characters of %pI6 "]:" HEX4, then blanks
+    if (text.charCodeAt(from + 45) !== 93 || text.charCodeAt(from + 46) !== 58) return undefined;
+    v6 = ipv6FromFull(text.slice(from + 6, from + 45));
+    if (v6 === undefined || v6.includes('.')) return undefined;
+    at = from + 47;
+  } else {
+    // "  -> " HEX8 ":" HEX4, then blanks
+    if (text.charCodeAt(from + 13) !== 58) return undefined;
+    address = hexAt(text, from + 5, 8);
+    if (address < 0) return undefined;
+    at = from + 14;
+  }
+  const port = hexAt(text, at, 4);
+  at += 4;
+  if (port < 0 || text.charCodeAt(at) !== SPACE) return undefined;
   while (text.charCodeAt(at) === SPACE) at++;
   let method = -1;
   for (let m = 0; m < METHODS.length; m++) {
@@ -191,26 +204,26 @@ function destinationByPosition(text: string, from: number, to: number, backends:
       break;
     }
   }
-  if (method < 0) return -1;
+  if (method < 0) return undefined;
   let weight = 0;
   let active = 0;
   for (let f = 0; f < 3; f++) {
-    if (text.charCodeAt(at) !== SPACE) return -1;
+    if (text.charCodeAt(at) !== SPACE) return undefined;
     while (text.charCodeAt(at) === SPACE) at++;
     let n = 0;
     const start = at;
     for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) n = n * 10 + (c - 48);
-    if (at === start || at - start > 10 || n > INT_MAX) return -1;
+    if (at === start || at - start > 10 || n > INT_MAX) return undefined;
     if (f === 0) weight = n;
     else if (f === 1) active = n;
     else {
       while (text.charCodeAt(at) === SPACE) at++;
-      if (at !== to) return -1;
+      if (at !== to) return undefined;
       // METHODS is in FORWARDING_METHODS order.
-      backends.stage(4, address, port, method, weight, active, n);
+      backends.stage(v6 === undefined ? 4 : 6, v6 === undefined ? address : backends.intern(v6), port, method, weight, active, n);
     }
   }
-  return address * 65536 + port;
+  return v6 === undefined ? address * 65536 + port : `${v6} port ${port}`;
 }
 
 /**
@@ -220,7 +233,7 @@ function destinationByPosition(text: string, from: number, to: number, backends:
  */
 export function stageDestinationLine(text: string, from: number, to: number, backends: Backends): number | string | { error: string } {
   const key = destinationByPosition(text, from, to, backends);
-  if (key >= 0) return key;
+  if (key !== undefined) return key;
   const parsed = destinationByPattern(text.slice(from, to));
   if (!parsed.ok) return { error: parsed.error };
   backends.stageObject(parsed.destination);

@@ -216,9 +216,28 @@ describe('real server lines read by position', () => {
     )
     .map((parts) => parts.join(''));
 
+  const group = fc.oneof(fc.constantFrom('0000', 'ffff', '2001', '0db8', '0001'), fc.stringMatching(/^[0-9a-fA-G]{4}$/));
+  const v6Line = fc
+    .tuple(
+      fc.constantFrom('  -> [', '  -> ', '  ->  ['),
+      fc.array(group, { minLength: 7, maxLength: 9 }).map((g) => g.join(':')),
+      fc.constantFrom(']:', ']', '];', ':'),
+      hex(4),
+      blanks,
+      fc.constantFrom('Route', 'Masq', 'Local', 'Tunnel2'),
+      blanks,
+      figure,
+      blanks,
+      figure,
+      blanks,
+      figure,
+      fc.constantFrom('', ' ', '\r'),
+    )
+    .map((parts) => parts.join(''));
+
   it('give what the pattern gives, for lines in the kernel shape and near misses alike', () => {
     fc.assert(
-      fc.property(line, (text) => {
+      fc.property(fc.oneof(line, v6Line), (text) => {
         expect(parseDestinationLine(text)).toEqual(destinationByPattern(text));
       }),
       { numRuns: 3000 },
