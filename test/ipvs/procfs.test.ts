@@ -198,6 +198,8 @@ describe('real server lines read by position', () => {
   const hex = (digits: number) => fc.stringMatching(new RegExp(`^[0-9A-Fa-g]{${digits}}$`));
   const blanks = fc.stringMatching(/^[ \t]{0,3}$/).map((b) => (b === '' ? ' ' : b));
   const figure = fc.oneof(fc.nat({ max: 2 ** 31 + 10 }).map(String), fc.constantFrom('-1', '', '007', '99999999999', '1x', '٣'));
+  /** Weight, active and inactive connections, each after blanks. */
+  const figures = fc.tuple(blanks, figure, blanks, figure, blanks, figure).map((parts) => parts.join(''));
   const line = fc
     .tuple(
       fc.constantFrom('  -> ', '  ->  ', ' -> ', '  -> ['),
@@ -206,12 +208,7 @@ describe('real server lines read by position', () => {
       hex(4),
       blanks,
       fc.constantFrom('Route', 'Masq', 'Tunnel', 'Local', 'route', 'Masq2', '__proto__', ''),
-      blanks,
-      figure,
-      blanks,
-      figure,
-      blanks,
-      figure,
+      figures,
       fc.constantFrom('', ' ', '       ', '\r', ' x'),
     )
     .map((parts) => parts.join(''));
@@ -225,12 +222,7 @@ describe('real server lines read by position', () => {
       hex(4),
       blanks,
       fc.constantFrom('Route', 'Masq', 'Local', 'Tunnel2'),
-      blanks,
-      figure,
-      blanks,
-      figure,
-      blanks,
-      figure,
+      figures,
       fc.constantFrom('', ' ', '\r'),
     )
     .map((parts) => parts.join(''));
