@@ -2,7 +2,7 @@ import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import type { IpvsHealth } from '../model/ipvs.js';
-import type { IpvsReader, IpvsTable } from '../model/ipvs.js';
+import type { CompactIpvsTable, IpvsReader } from '../model/ipvs-backends.js';
 
 export type IpvsPath = 'auto' | 'netlink' | 'procfs';
 
@@ -14,7 +14,7 @@ export interface IpvsReaders {
 
 export interface IpvsScrape {
   /** The table of the last read; undefined when it failed. */
-  table?: IpvsTable;
+  table?: CompactIpvsTable;
   health: IpvsHealth;
 }
 
@@ -29,7 +29,7 @@ const LOGGED_PROBLEMS = 5;
  */
 export const COLLECT_AFTER_BACKENDS = 10_000;
 
-const backendsOf = (table: IpvsTable | undefined) => table?.services.reduce((n, s) => n + s.destinations.length, 0) ?? 0;
+const backendsOf = (table: CompactIpvsTable | undefined) => table?.backends.length ?? 0;
 
 /**
  * Owns the reader: picks the path (`auto`: generic netlink, else procfs when netlink is refused
@@ -89,7 +89,7 @@ export class IpvsCollector implements DaemonPart {
 
   private async readOnce(): Promise<void> {
     const started = performance.now();
-    let table: IpvsTable | undefined;
+    let table: CompactIpvsTable | undefined;
     try {
       table = this.reader ? await this.reader.read() : await this.choose();
     } catch (err) {
@@ -112,7 +112,7 @@ export class IpvsCollector implements DaemonPart {
   }
 
   /** Tries the configured path, or in `auto` netlink then procfs; keeps the first that reads. */
-  private async choose(): Promise<IpvsTable> {
+  private async choose(): Promise<CompactIpvsTable> {
     const candidates: ('netlink' | 'procfs')[] = this.path === 'auto' ? ['netlink', 'procfs'] : [this.path];
     const failures: string[] = [];
     for (const path of candidates) {

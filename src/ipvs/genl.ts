@@ -10,6 +10,12 @@
  * real server whose identity does not decode is left out, a statistics block that does not decode
  * leaves its figures unknown.
  *
+ * Real servers are decoded from the raw replies by offset straight into the table's columns: at
+ * 100k of them, the netlink package's message objects and a Map, views and bigints per real server
+ * were most of the read. The socket is the package's raw one, read with a buffer of the kernel's
+ * largest dump message: with the package's peeking reads the kernel sends its dumps in 4 KB
+ * messages, eight times as many as needed (measured in the test VM).
+ *
  * The family has no command for the global totals of /proc/net/ip_vs_stats (IPVS_CMD_GET_INFO gives
  * the version and connection table size, IPVS_CMD_GET_CONFIG the timeouts), so this reader takes
  * them from `<procfs>/net/ip_vs_stats`.
@@ -17,13 +23,13 @@
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-// The package's core and its generic netlink layer only: its index also loads the rtnetlink,
-// nl80211 and WireGuard message tables, a megabyte of code the IPVS reader never runs.
-import { FlagsGet } from 'netlink/dist/constants.js';
-import { createGenericNetlink } from 'netlink/dist/genl/genl.js';
-import * as genl from 'netlink/dist/genl/structs.js';
+import { getSystemErrorName } from 'node:util';
+// The package's raw socket only: its index also loads the rtnetlink, nl80211 and WireGuard
+// message tables, a megabyte of code the IPVS reader never runs.
+import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { ipFromBytes } from '../core/ip.js';
-import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsReader, IpvsService, IpvsStats, IpvsTable, ServiceKey, ServiceProtocol } from '../model/ipvs.js';
+import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsService, IpvsStats, ServiceKey, ServiceProtocol } from '../model/ipvs.js';
+import { Backends, type CompactIpvsTable, type CompactService, type IpvsReader } from '../model/ipvs-backends.js';
 import { parseIpVsStats } from './procfs.js';
 
 
@@ -93,21 +99,60 @@ interface Attribute {
 }
 
 /**
- * Walks a netlink attribute stream, giving each attribute's type and the bounds of its payload to
- * `visit`; returns what is wrong with the stream (a length that runs past the buffer is a problem,
- * not a guess), after the attributes before the fault were visited.
+ * Walks the netlink attribute stream `from`..`to` of `buffer`, giving each attribute's type and the
+ * bounds of its payload to `visit`; returns what is wrong with the stream (a length that runs past
+ * it is a problem, not a guess), after the attributes before the fault were visited. Byte offsets
+ * in the message are counted from `from`.
  */
-function walkAttributes(buffer: Buffer, visit: (type: number, from: number, to: number) => void): string | undefined {
-  let offset = 0;
-  while (offset + NLA_HEADER <= buffer.length) {
+function walkAttributes(buffer: Buffer, visit: (type: number, from: number, to: number) => void, from = 0, to = buffer.length): string | undefined {
+  let offset = from;
+  while (offset + NLA_HEADER <= to) {
     // Offsets, not subarrays, for the headers: a Buffer view per read shows at 100k real servers.
     const length = readU16(buffer, offset);
     const type = readU16(buffer, offset + 2) & NLA_TYPE_MASK;
-    if (length < NLA_HEADER || offset + length > buffer.length) return `attribute at byte ${offset} claims ${length} bytes, ${buffer.length - offset} remain`;
+    if (length < NLA_HEADER || offset + length > to) return `attribute at byte ${offset - from} claims ${length} bytes, ${to - offset} remain`;
     visit(type, offset + NLA_HEADER, offset + length);
     offset += align4(length);
   }
-  return offset < buffer.length ? `${buffer.length - offset} stray bytes after the last attribute` : undefined;
+  return offset < to ? `${to - offset} stray bytes after the last attribute` : undefined;
+}
+
+/**
+ * The payload bounds, by type, of the attributes of one stream: read one stream at a time and
+ * synchronously, with no Map and no views. The last attribute of a type counts.
+ */
+class Slots {
+  readonly from: Int32Array;
+  readonly to: Int32Array;
+  /** Types without a slot (0 and those above), in order of appearance. */
+  readonly beyond: number[] = [];
+  private readonly record = (type: number, from: number, to: number): void => {
+    if (type < this.from.length) {
+      this.from[type] = from;
+      this.to[type] = to;
+    } else {
+      this.beyond.push(type);
+    }
+  };
+
+  constructor(size: number) {
+    this.from = new Int32Array(size);
+    this.to = new Int32Array(size);
+  }
+
+  fill(buffer: Buffer, from: number, to: number): string | undefined {
+    this.from.fill(-1);
+    this.beyond.length = 0;
+    return walkAttributes(buffer, this.record, from, to);
+  }
+
+  has(type: number): boolean {
+    return this.from[type]! >= 0;
+  }
+
+  length(type: number): number {
+    return this.to[type]! - this.from[type]!;
+  }
 }
 
 /** A netlink attribute stream → attributes, each a view of its payload. */
@@ -179,45 +224,70 @@ function expectLength(payload: Buffer, lengths: number[], what: string, where: W
 }
 
 const STATS_FIGURES = Object.values(STATS).filter((t) => t !== STATS.PAD);
+const ALL_FIGURES = (1 << (STATS.OUTBPS + 1)) - 2;
 
-/** A STATS (`wide` false: 32-bit packet, connection and rate fields) or STATS64 block. */
+/**
+ * A STATS (`wide` false: 32-bit packet, connection and rate fields) or STATS64 block at
+ * `from`..`to` of `buffer` → `figures`, the ten figures in attribute order, each as its high and
+ * low 32 bits. False, with the problems pushed, when its figures are not all there.
+ */
+function readStats(buffer: Buffer, from: number, to: number, wide: boolean, where: Where, unknown: UnknownAttributes, problems: IpvsProblem[], figures: Float64Array): boolean {
+  let seen = 0;
+  let found = 0;
+  let sizeProblems: IpvsProblem[] | undefined;
+  const error = walkAttributes(
+    buffer,
+    (type, at, end) => {
+      if (type < 31) seen |= 1 << type;
+      if (type === STATS.PAD) return;
+      if (type < STATS.CONNS || type > STATS.OUTBPS) {
+        unknown.note(wide ? 'STATS64' : 'STATS', type);
+        return;
+      }
+      const isBytes = type === STATS.INBYTES || type === STATS.OUTBYTES;
+      const size = wide || isBytes ? 8 : 4;
+      if (end - at !== size) {
+        (sizeProblems ??= []).push({ where: whereText(where), message: `statistics attribute ${type} is ${end - at} bytes, expected ${size}` });
+        return;
+      }
+      found |= 1 << type;
+      const k = (type - STATS.CONNS) * 2;
+      if (size === 4) [figures[k], figures[k + 1]] = [0, readU32(buffer, at)];
+      else if (littleEndian) [figures[k], figures[k + 1]] = [readU32(buffer, at + 4), readU32(buffer, at)];
+      else [figures[k], figures[k + 1]] = [readU32(buffer, at), readU32(buffer, at + 4)];
+    },
+    from,
+    to,
+  );
+  if (error !== undefined) {
+    problems.push({ where: whereText(where), message: `statistics: ${error}` });
+    return false;
+  }
+  if (sizeProblems) problems.push(...sizeProblems);
+  // Every figure there (the usual case): nothing to look for.
+  const missing = found === ALL_FIGURES ? [] : STATS_FIGURES.filter((t) => !(seen & (1 << t)));
+  if (missing.length > 0) problems.push({ where: whereText(where), message: `statistics lack attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; figures left unknown` });
+  return !sizeProblems && missing.length === 0;
+}
+
+/** Figures of one statistics block, reused: read one block at a time. */
+const figures = new Float64Array(STATS_FIGURES.length * 2);
+const figure = (k: number) => (figures[k * 2]! * 2 ** 32) + figures[k * 2 + 1]!;
+const bigFigure = (k: number) => (BigInt(figures[k * 2]!) << 32n) | BigInt(figures[k * 2 + 1]!);
+
+/** A STATS or STATS64 block as objects (services). */
 export function decodeStats(payload: Buffer, wide: boolean, where: Where, unknown: UnknownAttributes): Decoded<{ stats: IpvsStats; rates: IpvsRates }> {
   const problems: IpvsProblem[] = [];
-  const values = new Map<number, bigint>();
-  /** Types seen, whether or not their figure could be read. */
-  const seen = new Set<number>();
-  // Read in place, by offset: two statistics blocks of eleven attributes per real server made a
-  // view and an object per attribute, which showed at 100k real servers.
-  const error = walkAttributes(payload, (type, from, to) => {
-    seen.add(type);
-    if (type === STATS.PAD) return;
-    if (type < STATS.CONNS || type > STATS.OUTBPS) {
-      unknown.note(wide ? 'STATS64' : 'STATS', type);
-      return;
-    }
-    const isBytes = type === STATS.INBYTES || type === STATS.OUTBYTES;
-    const size = wide || isBytes ? 8 : 4;
-    if (to - from !== size) {
-      problems.push({ where: whereText(where), message: `statistics attribute ${type} is ${to - from} bytes, expected ${size}` });
-      return;
-    }
-    values.set(type, size === 8 ? readU64(payload, from) : BigInt(readU32(payload, from)));
-  });
-  if (error !== undefined) return { problems: [{ where: whereText(where), message: `statistics: ${error}` }] };
-  // Every figure there (the usual case): nothing to look for.
-  const missing = values.size === STATS_FIGURES.length ? [] : STATS_FIGURES.filter((t) => !seen.has(t));
-  if (missing.length > 0) problems.push({ where: whereText(where), message: `statistics lack attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; figures left unknown` });
-  if (problems.length > 0) return { problems };
-  const v = (t: number) => values.get(t)!;
+  if (!readStats(payload, 0, payload.length, wide, where, unknown, problems, figures)) return { problems };
   return {
     value: {
-      stats: { connections: v(STATS.CONNS), incomingPackets: v(STATS.INPKTS), outgoingPackets: v(STATS.OUTPKTS), incomingBytes: v(STATS.INBYTES), outgoingBytes: v(STATS.OUTBYTES) },
+      stats: { connections: bigFigure(0), incomingPackets: bigFigure(1), outgoingPackets: bigFigure(2), incomingBytes: bigFigure(3), outgoingBytes: bigFigure(4) },
       rates: {
-        connectionsPerSecond: Number(v(STATS.CPS)),
-        incomingPacketsPerSecond: Number(v(STATS.INPPS)),
-        outgoingPacketsPerSecond: Number(v(STATS.OUTPPS)),
-        incomingBytesPerSecond: Number(v(STATS.INBPS)),
-        outgoingBytesPerSecond: Number(v(STATS.OUTBPS)),
+        connectionsPerSecond: figure(5),
+        incomingPacketsPerSecond: figure(6),
+        outgoingPacketsPerSecond: figure(7),
+        incomingBytesPerSecond: figure(8),
+        outgoingBytesPerSecond: figure(9),
       },
     },
     problems,
@@ -315,64 +385,117 @@ export function decodeService(payload: Buffer, where: string, unknown: UnknownAt
   return { value: service, problems };
 }
 
-/** The nested IPVS_CMD_ATTR_DEST of a GET_DEST reply; `service` gives the family when the kernel omits the real server's own. */
-export function decodeDestination(payload: Buffer, service: ServiceKey, where: Where, unknown: UnknownAttributes): Decoded<IpvsDestination> {
-  const parsed = parseAttributes(payload);
-  if (parsed.error) return { problems: [{ where: whereText(where), message: `real server attributes: ${parsed.error}; real server left out` }] };
-  const a = new Map<number, Buffer>();
-  for (const { type, payload: p } of parsed.attributes) {
-    if (DEST_IGNORED.has(type)) continue;
-    if (type >= DEST.ADDR && type <= DEST.STATS64) a.set(type, p);
-    else unknown.note('real server', type);
+/** Kernel forwarding method (IP_VS_CONN_F_FWD_MASK) → FORWARDING_METHODS index (route, masq, tunnel, local). */
+const METHOD_INDEX = [1, 3, 2, 0];
+const destSlots = new Slots(DEST.STATS64 + 1);
+
+/**
+ * The nested IPVS_CMD_ATTR_DEST at `from`..`to` of a GET_DEST reply → the next row of `backends`;
+ * `service` gives the family when the kernel omits the real server's own. What is wrong is pushed
+ * to `problems`; a real server whose identity or connection figures do not decode is left out.
+ */
+function decodeDestinationInto(buffer: Buffer, from: number, to: number, service: ServiceKey, where: Where, unknown: UnknownAttributes, backends: Backends, problems: IpvsProblem[]): void {
+  const a = destSlots;
+  const error = a.fill(buffer, from, to);
+  if (error !== undefined) {
+    problems.push({ where: whereText(where), message: `real server attributes: ${error}; real server left out` });
+    return;
   }
-  const famAttr = a.get(DEST.ADDR_FAMILY);
-  const fam = famAttr ? family(famAttr) : service.family;
-  if (fam === undefined) return { problems: [{ where: whereText(where), message: 'real server address family not AF_INET/AF_INET6; real server left out' }] };
-  const addr = a.get(DEST.ADDR);
-  const address = addr && addressText(fam, addr);
-  const port = a.get(DEST.PORT);
-  if (!address) return { problems: [{ where: whereText(where), message: `real server address missing or ${addr?.length} bytes, expected 16; real server left out` }] };
-  if (port?.length !== 2) return { problems: [{ where: whereText(where), message: `real server ${address}: port missing or not 2 bytes; real server left out` }] };
-  const name = () => `${whereText(where)} (real server ${fam === 6 ? `[${address}]` : address}:${port.readUInt16BE(0)})`;
-  const fwd = a.get(DEST.FWD_METHOD);
-  const forwarding = fwd?.length === 4 ? FORWARDING[readU32(fwd) & IP_VS_CONN_F_FWD_MASK] : undefined;
-  if (!forwarding) return { problems: [{ where: name(), message: `forwarding method ${fwd?.length === 4 ? readU32(fwd) : 'missing'} is not masq (0), local (1), tunnel (2) or route (3); real server left out` }] };
-  const problems: IpvsProblem[] = [];
+  for (const type of a.beyond) if (!DEST_IGNORED.has(type)) unknown.note('real server', type);
+  for (const type of DEST_IGNORED) if (type < a.from.length) a.from[type] = -1;
+  const u16 = (type: number) => readU16(buffer, a.from[type]!);
+  const u32 = (type: number) => readU32(buffer, a.from[type]!);
+  let fam: 4 | 6 | undefined = service.family;
+  if (a.has(DEST.ADDR_FAMILY)) {
+    const n = a.length(DEST.ADDR_FAMILY) === 2 ? u16(DEST.ADDR_FAMILY) : -1;
+    fam = n === AF_INET ? 4 : n === AF_INET6 ? 6 : undefined;
+  }
+  if (fam === undefined) {
+    problems.push({ where: whereText(where), message: 'real server address family not AF_INET/AF_INET6; real server left out' });
+    return;
+  }
+  const addrLength = a.has(DEST.ADDR) ? a.length(DEST.ADDR) : undefined;
+  // nf_inet_addr: 16 bytes whatever the family; an IPv4 address is its first four.
+  if (addrLength === undefined || !(addrLength === 16 || (fam === 4 && addrLength === 4))) {
+    problems.push({ where: whereText(where), message: `real server address missing or ${addrLength} bytes, expected 16; real server left out` });
+    return;
+  }
+  const at = a.from[DEST.ADDR]!;
+  const address = fam === 4 ? buffer.readUInt32BE(at) : backends.intern(ipFromBytes(buffer.subarray(at, at + 16))!);
+  const text = () => (fam === 4 ? `${address >>> 24}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}` : `[${backends.texts[address]}]`);
+  if (!a.has(DEST.PORT) || a.length(DEST.PORT) !== 2) {
+    problems.push({ where: whereText(where), message: `real server ${fam === 4 ? text() : backends.texts[address]}: port missing or not 2 bytes; real server left out` });
+    return;
+  }
+  const port = buffer.readUInt16BE(a.from[DEST.PORT]!);
+  const name = () => `${whereText(where)} (real server ${text()}:${port})`;
+  const fwd = a.has(DEST.FWD_METHOD) && a.length(DEST.FWD_METHOD) === 4 ? u32(DEST.FWD_METHOD) : undefined;
+  const method = fwd === undefined ? undefined : METHOD_INDEX[fwd & IP_VS_CONN_F_FWD_MASK];
+  if (method === undefined) {
+    problems.push({ where: name(), message: `forwarding method ${fwd ?? 'missing'} is not masq (0), local (1), tunnel (2) or route (3); real server left out` });
+    return;
+  }
+  let own: IpvsProblem[] | undefined;
   /** Weights and connection counts are C ints the kernel keeps non-negative: a negative one is not a figure. */
-  const int = (type: number, what: string): number | undefined => {
-    const p = a.get(type);
-    if (p?.length !== 4) {
-      problems.push({ where: name(), message: `${what} missing or not 4 bytes` });
-      return undefined;
+  const int = (type: number, what: string): number => {
+    if (!a.has(type) || a.length(type) !== 4) {
+      (own ??= []).push({ where: name(), message: `${what} missing or not 4 bytes` });
+      return -1;
     }
-    const n = readS32(p);
+    const n = littleEndian ? buffer.readInt32LE(a.from[type]!) : buffer.readInt32BE(a.from[type]!);
     if (n >= 0) return n;
-    problems.push({ where: name(), message: `${what} ${n} is negative` });
-    return undefined;
+    (own ??= []).push({ where: name(), message: `${what} ${n} is negative` });
+    return -1;
   };
   const weight = int(DEST.WEIGHT, 'weight');
   const active = int(DEST.ACTIVE_CONNS, 'active connections');
   const inactive = int(DEST.INACT_CONNS, 'inactive connections');
-  if (weight === undefined || active === undefined || inactive === undefined) return { problems: [...problems.map((p) => ({ ...p, message: `${p.message}; real server left out` }))] };
-  const destination: IpvsDestination = { family: fam, address, port: port.readUInt16BE(0), forwarding, weight, activeConnections: active, inactiveConnections: inactive };
+  if (weight < 0 || active < 0 || inactive < 0) {
+    for (const p of own!) problems.push({ ...p, message: `${p.message}; real server left out` });
+    return;
+  }
+  const row = backends.stage(fam, address, port, method, weight, active, inactive);
   const persistent = int(DEST.PERSIST_CONNS, 'persistent connections');
-  if (persistent !== undefined) destination.persistentConnections = persistent;
-  const stats = pickStats(a.get(DEST.STATS64), a.get(DEST.STATS), name, unknown);
-  problems.push(...stats.problems);
-  if (stats.value) [destination.stats, destination.rates] = [stats.value.stats, stats.value.rates];
-  return { value: destination, problems };
+  if (persistent >= 0) backends.persistent[row] = persistent;
+  if (own) problems.push(...own);
+  const wide = a.has(DEST.STATS64);
+  const stats = wide ? DEST.STATS64 : DEST.STATS;
+  if (!a.has(stats)) problems.push({ where: whereText(name), message: 'no statistics attribute; figures left unknown' });
+  else if (readStats(buffer, a.from[stats]!, a.to[stats]!, wide, name, unknown, problems, figures)) {
+    for (let k = 0; k < 5; k++) backends.setCounter(row, k, figures[k * 2]!, figures[k * 2 + 1]!);
+    for (let k = 5; k < 10; k++) backends.setRate(row, k - 5, figure(k));
+  }
+  backends.commit();
 }
 
 /** One reply's payload (after the genl header) → the nested attribute `container` holds. */
 function nested(payload: Buffer, container: number, what: string, where: Where, unknown: UnknownAttributes): Decoded<Buffer> {
-  const parsed = parseAttributes(payload);
-  if (parsed.error) return { problems: [{ where: whereText(where), message: `${what} reply: ${parsed.error}` }] };
-  let found: Buffer | undefined;
-  for (const { type, payload: p } of parsed.attributes) {
-    if (type === container) found = p;
-    else unknown.note(`${what} reply`, type);
-  }
-  return found ? { value: found, problems: [] } : { problems: [{ where: whereText(where), message: `${what} reply without its nested attribute ${container}` }] };
+  const found = nestedRange(payload, 0, payload.length, container, what, where, unknown);
+  return typeof found === 'object' ? { problems: [found] } : { value: payload.subarray(found, nestedEnd), problems: [] };
+}
+
+/** Where the nested attribute found by the last `nestedRange` ends. */
+let nestedEnd = 0;
+
+/** The start of the nested attribute `container` in a reply payload (`nestedEnd` its end), or the problem. */
+function nestedRange(buffer: Buffer, from: number, to: number, container: number, what: string, where: Where, unknown: UnknownAttributes): number | IpvsProblem {
+  let start = -1;
+  let end = 0;
+  let others: number[] | undefined;
+  const error = walkAttributes(
+    buffer,
+    (type, at, stop) => {
+      if (type === container) [start, end] = [at, stop];
+      else (others ??= []).push(type);
+    },
+    from,
+    to,
+  );
+  if (error !== undefined) return { where: whereText(where), message: `${what} reply: ${error}` };
+  if (others) for (const type of others) unknown.note(`${what} reply`, type);
+  if (start < 0) return { where: whereText(where), message: `${what} reply without its nested attribute ${container}` };
+  nestedEnd = end;
+  return start;
 }
 
 /** GET_SERVICE dump replies → services in kernel order, without destinations. */
@@ -391,50 +514,68 @@ export function decodeServiceReplies(replies: readonly Buffer[], unknown: Unknow
   return { services, problems };
 }
 
-/** GET_DEST dump replies for one service → its real servers. */
+/** One GET_DEST reply payload (`from`..`to` of `buffer`, after the genl header) → a row of `backends`. */
+function decodeDestinationReply(buffer: Buffer, from: number, to: number, where: Where, service: ServiceKey, unknown: UnknownAttributes, backends: Backends, problems: IpvsProblem[]): void {
+  const start = nestedRange(buffer, from, to, IPVS_CMD_ATTR_DEST, 'GET_DEST', where, unknown);
+  if (typeof start === 'object') problems.push(start);
+  else decodeDestinationInto(buffer, start, nestedEnd, service, where, unknown, backends, problems);
+}
+
+const destinationWhere = (service: ServiceKey, n: number) => () => `GET_DEST reply ${n} for ${serviceName(service)}`;
+
+/** GET_DEST dump replies for one service → its real servers (the reference model). */
 export function decodeDestinationReplies(service: ServiceKey, replies: readonly Buffer[], unknown: UnknownAttributes): { destinations: IpvsDestination[]; problems: IpvsProblem[] } {
-  const destinations: IpvsDestination[] = [];
+  const backends = new Backends(replies.length);
   const problems: IpvsProblem[] = [];
-  replies.forEach((reply, i) => {
-    const where = () => `GET_DEST reply ${i + 1} for ${serviceName(service)}`;
-    const inner = nested(reply, IPVS_CMD_ATTR_DEST, 'GET_DEST', where, unknown);
-    problems.push(...inner.problems);
-    if (!inner.value) return;
-    const decoded = decodeDestination(inner.value, service, where, unknown);
-    problems.push(...decoded.problems);
-    if (decoded.value) destinations.push(decoded.value);
-  });
+  replies.forEach((reply, i) => decodeDestinationReply(reply, 0, reply.length, destinationWhere(service, i + 1), service, unknown, backends, problems));
+  const destinations: IpvsDestination[] = [];
+  for (let row = 0; row < backends.length; row++) destinations.push(backends.destination(row));
   return { destinations, problems };
 }
 
-type GenlSocket = ReturnType<typeof createGenericNetlink>;
+const NLMSG_HEADER = 16;
+const GENL_HEADER = 4;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const NLMSG_OVERRUN = 4;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_DUMP = 0x300;
+const NETLINK_GENERIC = 16;
+const GENL_ID_CTRL = 16;
+const CTRL_CMD_GETFAMILY = 3;
+const CTRL_ATTR_FAMILY_ID = 1;
+const CTRL_ATTR_FAMILY_NAME = 2;
+/**
+ * What one read takes: the kernel fills dump messages up to SKB_WITH_OVERHEAD(32768) bytes once a
+ * read has offered that much (netlink_recvmsg's max_recvmsg_len), and sends 4 KB ones otherwise.
+ */
+const RECEIVE_BYTES = 32_768;
 
-/** The socket side: dumps as raw reply payloads (what the decoders above take, and what fixtures capture). */
+/** Visits each reply message of a request: its datagram and the bounds of its payload after the genl header. */
+export type ReplyVisitor = (buffer: Buffer, from: number, to: number) => void;
+
+interface Pending {
+  seq: number;
+  visit: ReplyVisitor;
+  dump: boolean;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** The socket side: requests of the IPVS family, their replies handed over by offset. */
 export class IpvsGenlClient {
-  private socket?: GenlSocket;
+  private socket?: RawNetlinkSocket;
   private familyId?: number;
+  private seq = 0;
+  private pending?: Pending;
 
   constructor(private readonly timeoutMs = 5_000) {}
 
-  async dumpServices(): Promise<Buffer[]> {
-    return this.dump(IPVS_CMD_GET_SERVICE, []);
-  }
-
-  async dumpDestinations(service: ServiceKey): Promise<Buffer[]> {
-    return this.dump(IPVS_CMD_GET_DEST, [encodeServiceSelector(service)]);
-  }
-
-  close(): void {
-    this.socket?.socket.close();
-    this.socket = undefined;
-    this.familyId = undefined;
-  }
-
-  private async dump(cmd: number, data: Buffer[]): Promise<Buffer[]> {
-    const { socket, familyId } = await this.open();
+  /** A dump of `cmd` with `attributes`, each reply visited in order as it arrives. */
+  async dump(cmd: number, attributes: Buffer, visit: ReplyVisitor): Promise<void> {
+    const familyId = await this.open();
     try {
-      const [replies] = await socket.request(familyId, cmd, IPVS_GENL_VERSION, data, { flags: FlagsGet.DUMP, timeout: this.timeoutMs });
-      return replies.map((r) => r.data);
+      await this.request(familyId, cmd, attributes, visit, true);
     } catch (err) {
       // A fresh socket next time: a timed-out dump may still be arriving on this one, and the
       // family id changes when ip_vs is reloaded.
@@ -444,18 +585,106 @@ export class IpvsGenlClient {
     }
   }
 
-  private async open(): Promise<{ socket: GenlSocket; familyId: number }> {
-    if (this.socket && this.familyId !== undefined) return { socket: this.socket, familyId: this.familyId };
-    const socket = createGenericNetlink();
-    this.socket = socket;
+  /** The GET_SERVICE dump as reply payloads (what the decoders take, and what fixtures capture). */
+  async dumpServices(): Promise<Buffer[]> {
+    return this.payloads(IPVS_CMD_GET_SERVICE, Buffer.alloc(0));
+  }
+
+  /** One service's GET_DEST dump as reply payloads. */
+  async dumpDestinations(service: ServiceKey): Promise<Buffer[]> {
+    return this.payloads(IPVS_CMD_GET_DEST, encodeServiceSelector(service));
+  }
+
+  close(): void {
+    this.pending?.reject(new Error('the netlink socket was closed'));
+    this.pending = undefined;
+    this.socket?.close();
+    this.socket = undefined;
+    this.familyId = undefined;
+  }
+
+  private async payloads(cmd: number, attributes: Buffer): Promise<Buffer[]> {
+    const replies: Buffer[] = [];
+    await this.dump(cmd, attributes, (buffer, from, to) => replies.push(Buffer.from(buffer.subarray(from, to))));
+    return replies;
+  }
+
+  private async open(): Promise<number> {
+    if (this.socket && this.familyId !== undefined) return this.familyId;
     try {
-      const [family] = await socket.ctrlRequest(genl.Commands.GET_FAMILY, { familyName: IPVS_GENL_NAME }, { timeout: this.timeoutMs });
-      if (family?.familyId === undefined) throw new Error('no family id in the answer');
-      this.familyId = family.familyId;
-      return { socket, familyId: family.familyId };
+      const socket = new RawNetlinkSocket(NETLINK_GENERIC, { messagePeeking: false, msgBufferSize: RECEIVE_BYTES, recvBufferSize: 0, sendBufferSize: 0 }); // 0: the system's socket buffers
+      this.socket = socket;
+      socket.on('message', (buffer: Buffer) => this.receive(buffer));
+      socket.on('truncatedMessage', (_: Buffer, info: { truncated?: number }) => this.fail(new Error(`a netlink reply of ${info.truncated} bytes did not fit the ${RECEIVE_BYTES}-byte read`)));
+      socket.on('error', (err: Error) => this.fail(err));
+      let id: number | undefined;
+      const name = Buffer.from(`${IPVS_GENL_NAME}\0`, 'latin1');
+      await this.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, encodeAttribute(CTRL_ATTR_FAMILY_NAME, name), (buffer, from, to) => {
+        walkAttributes(buffer, (type, at, end) => {
+          if (type === CTRL_ATTR_FAMILY_ID && end - at === 2) id = readU16(buffer, at);
+        }, from, to);
+      }, false);
+      if (id === undefined) throw new Error('no family id in the answer');
+      this.familyId = id;
+      return id;
     } catch (err) {
       this.close();
       throw new Error(`generic netlink family ${IPVS_GENL_NAME} not available (is the ip_vs module loaded?): ${(err as Error).message}`);
+    }
+  }
+
+  /** Sends one request and settles once its replies are in (DONE for a dump, the reply or an error otherwise). */
+  private request(type: number, cmd: number, attributes: Buffer, visit: ReplyVisitor, dump: boolean): Promise<void> {
+    const socket = this.socket!;
+    this.seq = (this.seq % 0xffffffff) + 1;
+    const seq = this.seq;
+    const message = Buffer.alloc(NLMSG_HEADER + GENL_HEADER + attributes.length);
+    const u16 = littleEndian ? message.writeUInt16LE.bind(message) : message.writeUInt16BE.bind(message);
+    const u32 = littleEndian ? message.writeUInt32LE.bind(message) : message.writeUInt32BE.bind(message);
+    u32(message.length, 0);
+    u16(type, 4);
+    u16(NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0), 6);
+    u32(seq, 8);
+    message[NLMSG_HEADER] = cmd;
+    message[NLMSG_HEADER + 1] = IPVS_GENL_VERSION;
+    attributes.copy(message, NLMSG_HEADER + GENL_HEADER);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new Error(`no complete netlink answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const settle = () => {
+        clearTimeout(timer);
+        if (this.pending?.seq === seq) this.pending = undefined;
+      };
+      this.pending = { seq, visit, dump, resolve: () => (settle(), resolve()), reject: (err) => (settle(), reject(err)) };
+      socket.send(message, {}, (err?: Error) => err && this.fail(err));
+    });
+  }
+
+  private fail(err: Error): void {
+    this.pending?.reject(err);
+  }
+
+  /** One datagram: the messages of the pending request are visited; any others (late replies of an abandoned one) are not. */
+  private receive(buffer: Buffer): void {
+    for (let at = 0; at + NLMSG_HEADER <= buffer.length; ) {
+      const length = readU32(buffer, at);
+      const type = readU16(buffer, at + 4);
+      const seq = readU32(buffer, at + 8);
+      if (length < NLMSG_HEADER || at + length > buffer.length) return this.fail(new Error(`a netlink message at byte ${at} claims ${length} bytes, ${buffer.length - at} remain`));
+      const pending = this.pending;
+      if (pending && seq === pending.seq) {
+        if (type === NLMSG_ERROR || type === NLMSG_DONE) {
+          // NLMSG_ERROR carries the negative errno (0: an acknowledgement); a dump's DONE may carry one too.
+          const errno = length >= NLMSG_HEADER + 4 ? (littleEndian ? buffer.readInt32LE(at + NLMSG_HEADER) : buffer.readInt32BE(at + NLMSG_HEADER)) : 0;
+          if (errno < 0) pending.reject(new Error(`netlink request failed: ${getSystemErrorName(errno)}`));
+          else pending.resolve();
+        } else if (type === NLMSG_OVERRUN) {
+          pending.reject(new Error('netlink reply overrun'));
+        } else if (length >= NLMSG_HEADER + GENL_HEADER) {
+          pending.visit(buffer, at + NLMSG_HEADER + GENL_HEADER, at + length);
+          if (!pending.dump) pending.resolve();
+        }
+      }
+      at += align4(length);
     }
   }
 }
@@ -472,15 +701,17 @@ export class NetlinkReader implements IpvsReader {
   readonly path = 'netlink';
   private readonly client: IpvsGenlClient;
   private readonly statsFile: string;
-  /** One dump at a time: the netlink package groups multipart replies per socket, not per request. */
+  /** One dump at a time: a netlink socket runs one dump at a time. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Real servers of the last read: the next one makes room for as many at once. */
+  private lastBackends = 0;
 
   constructor(options: NetlinkReaderOptions = {}) {
     this.client = options.client ?? new IpvsGenlClient(options.timeoutMs);
     this.statsFile = join(options.procfs ?? '/proc', 'net/ip_vs_stats');
   }
 
-  read(): Promise<IpvsTable> {
+  read(): Promise<CompactIpvsTable> {
     const next = this.queue.then(() => this.readNow());
     this.queue = next.catch(() => {});
     return next;
@@ -490,17 +721,25 @@ export class NetlinkReader implements IpvsReader {
     this.client.close();
   }
 
-  private async readNow(): Promise<IpvsTable> {
+  private async readNow(): Promise<CompactIpvsTable> {
     const unknown = new UnknownAttributes();
-    const { services, problems } = decodeServiceReplies(await this.client.dumpServices(), unknown);
-    for (const service of services) {
-      const dests = decodeDestinationReplies(service, await this.client.dumpDestinations(service), unknown);
-      service.destinations = dests.destinations;
-      problems.push(...dests.problems);
+    const { services: found, problems } = decodeServiceReplies(await this.client.dumpServices(), unknown);
+    const backends = new Backends(this.lastBackends);
+    const services: CompactService[] = [];
+    for (const { destinations: _, ...service } of found) {
+      const first = backends.length;
+      let n = 0;
+      // The kernel dumps the real servers of one service per request (ip_vs_genl_dump_dests).
+      await this.client.dump(IPVS_CMD_GET_DEST, encodeServiceSelector(service), (buffer, from, to) =>
+        decodeDestinationReply(buffer, from, to, destinationWhere(service, ++n), service, unknown, backends, problems),
+      );
+      services.push({ ...service, first, count: backends.length - first });
     }
+    this.lastBackends = backends.length;
     const totals = parseIpVsStats(await readFile(this.statsFile, 'utf8'), this.statsFile);
     return {
       services,
+      backends,
       totals: totals.totals,
       totalRates: totals.rates,
       problems: [...problems, ...totals.problems, ...unknown.problems()],

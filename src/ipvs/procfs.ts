@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { canonicalIp } from '../core/ip.js';
-import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsReader, IpvsService, IpvsStats, IpvsTable, ServiceProtocol } from '../model/ipvs.js';
+import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsService, IpvsStats, ServiceProtocol } from '../model/ipvs.js';
+import { Backends, expandService, type CompactIpvsTable, type CompactService, type IpvsReader } from '../model/ipvs-backends.js';
 
 const FORWARDING: Readonly<Record<string, ForwardingMethod>> = { Route: 'route', Masq: 'masq', Tunnel: 'tunnel', Local: 'local' };
 const ADDRESS_PROTOCOLS: ReadonlySet<string> = new Set(['TCP', 'UDP', 'SCTP']);
@@ -33,6 +34,12 @@ const PROC_FORMAT = 'PROTO  ADDR:PORT SCHEDULER [ops] [persistent TIMEOUT MASK],
 
 export interface ParsedIpVs {
   services: IpvsService[];
+  problems: IpvsProblem[];
+}
+
+export interface ParsedIpVsColumns {
+  services: CompactService[];
+  backends: Backends;
   problems: IpvsProblem[];
 }
 
@@ -57,9 +64,9 @@ export function ipv6FromFull(text: string): string | undefined {
   if (text.length !== 39) return canonicalIp(text);
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) {
-    const group = text.slice(i * 5, i * 5 + 4);
-    if ((i < 7 && text[i * 5 + 4] !== ':') || !/^[0-9a-fA-F]{4}$/.test(group)) return undefined;
-    groups.push(parseInt(group, 16));
+    const group = hexAt(text, i * 5, 4, true);
+    if ((i < 7 && text.charCodeAt(i * 5 + 4) !== 58) || group < 0) return undefined;
+    groups.push(group);
   }
   let bestStart = -1;
   let bestLength = 1;
@@ -98,22 +105,22 @@ function persistenceMask(family: 4 | 6, hex: string): string | undefined {
 }
 
 /** `maskHex`: the printed mask, read once the family is known (an FWM service's comes from its real servers). */
-type ServiceLine = { ok: true; service: IpvsService; maskHex?: string } | { ok: false; error: string };
+type ServiceLine = { ok: true; service: CompactService; maskHex?: string } | { ok: false; error: string };
 
 function parseServiceLine(line: string, hz: number | undefined): ServiceLine {
   const tokens = line.trim().split(/\s+/);
   const [protocol, target, scheduler] = tokens;
   if (!protocol || !target || !scheduler) return { ok: false, error: `expected ${PROC_FORMAT}` };
-  let service: IpvsService;
+  let service: CompactService;
   if (protocol === 'FWM') {
     if (!HEX32.test(target)) return { ok: false, error: `firewall mark ${JSON.stringify(target)} is not 8 hex digits` };
     // The family of an FWM service is not printed; its backends tell it (IPv4 until one does).
-    service = { protocol: 'FWM', family: 4, address: '', port: 0, fwmark: parseInt(target, 16), scheduler, flags: [], destinations: [] };
+    service = { protocol: 'FWM', family: 4, address: '', port: 0, fwmark: parseInt(target, 16), scheduler, flags: [], first: 0, count: 0 };
   } else if (ADDRESS_PROTOCOLS.has(protocol)) {
     const m = SERVICE_ADDRESS.exec(target);
     const addr = m && address(m[1], m[2]);
     if (!m || !addr) return { ok: false, error: `service address ${JSON.stringify(target)} is neither HEX8:PORT nor [IPv6]:PORT` };
-    service = { protocol: protocol as ServiceProtocol, ...addr, port: parseInt(m[3]!, 16), fwmark: 0, scheduler, flags: [], destinations: [] };
+    service = { protocol: protocol as ServiceProtocol, ...addr, port: parseInt(m[3]!, 16), fwmark: 0, scheduler, flags: [], first: 0, count: 0 };
   } else {
     return { ok: false, error: `protocol ${JSON.stringify(protocol)} is not TCP, UDP, SCTP or FWM` };
   }
@@ -143,12 +150,12 @@ function parseServiceLine(line: string, hz: number | undefined): ServiceLine {
  */
 type DestinationLine = { ok: true; destination: IpvsDestination; key: number | string } | { ok: false; error: string };
 
-/** The value of `length` upper-case hex digits at `from`, or -1 (the kernel prints %08X/%04X). */
-function hexAt(line: string, from: number, length: number): number {
+/** The value of `length` upper-case (or, with `lower`, any case) hex digits at `from`, or -1 (the kernel prints %08X/%04X, and %pI6 in lower case). */
+function hexAt(line: string, from: number, length: number, lower = false): number {
   let n = 0;
   for (let i = from; i < from + length; i++) {
     const c = line.charCodeAt(i);
-    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : -1;
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : lower && c >= 97 && c <= 102 ? c - 87 : -1;
     if (digit < 0) return -1;
     n = n * 16 + digit;
   }
@@ -157,53 +164,87 @@ function hexAt(line: string, from: number, length: number): number {
 
 const SPACE = 32;
 
+const METHODS = ['Route', 'Masq', 'Tunnel', 'Local'] as const;
+
 /**
- * An IPv4 real server line exactly as ip_vs_info_seq_show prints it, read by position: at 100k real
- * servers a regular expression per line (its match array and seven captures) was a third of the
- * read. Anything else, or anything out of range, is left to `destinationByPattern` (undefined),
- * which gives the same result for every line this accepts and says what is wrong with the others.
+ * A real server line exactly as ip_vs_info_seq_show prints it, read by position in the file's
+ * text (`from` to `to`, the newline) into the next row of `backends`; its key, or undefined. At 100k real
+ * servers a regular expression per line (its match array and seven captures), and then a string
+ * and an object per line, were most of the read. Anything else, or anything out of range, is left
+ * to `destinationByPattern` (undefined), which gives the same result for every line this accepts and says
+ * what is wrong with the others. Reads past `to` meet the newline, which no check accepts.
  */
-function destinationByPosition(line: string): Extract<DestinationLine, { ok: true }> | undefined {
-  // "  -> " HEX8 ":" HEX4, then blanks
-  if (line.charCodeAt(13) !== 58 || line.charCodeAt(18) !== SPACE) return undefined;
-  const address = hexAt(line, 5, 8);
-  const port = hexAt(line, 14, 4);
-  if (address < 0 || port < 0) return undefined;
-  let at = 18;
-  while (line.charCodeAt(at) === SPACE) at++;
-  const methodEnd = line.indexOf(' ', at);
-  if (methodEnd < 0) return undefined;
-  const method = line.slice(at, methodEnd);
-  const forwarding = Object.hasOwn(FORWARDING, method) ? FORWARDING[method] : undefined;
-  if (!forwarding) return undefined;
-  at = methodEnd;
-  const figures = [0, 0, 0];
+function destinationByPosition(text: string, from: number, to: number, backends: Backends): number | string | undefined {
+  let v6: string | undefined;
+  let address = 0;
+  let at: number;
+  if (text.charCodeAt(from + 5) === 91) {
+    // "  -> [" the 39 characters of %pI6 "]:" HEX4, then blanks
+    if (text.charCodeAt(from + 45) !== 93 || text.charCodeAt(from + 46) !== 58) return undefined;
+    v6 = ipv6FromFull(text.slice(from + 6, from + 45));
+    if (v6 === undefined || v6.includes('.')) return undefined;
+    at = from + 47;
+  } else {
+    // "  -> " HEX8 ":" HEX4, then blanks
+    if (text.charCodeAt(from + 13) !== 58) return undefined;
+    address = hexAt(text, from + 5, 8);
+    if (address < 0) return undefined;
+    at = from + 14;
+  }
+  const port = hexAt(text, at, 4);
+  at += 4;
+  if (port < 0 || text.charCodeAt(at) !== SPACE) return undefined;
+  while (text.charCodeAt(at) === SPACE) at++;
+  let method = -1;
+  for (let m = 0; m < METHODS.length; m++) {
+    const name = METHODS[m]!;
+    if (text.startsWith(name, at) && text.charCodeAt(at + name.length) === SPACE) {
+      method = m;
+      at += name.length;
+      break;
+    }
+  }
+  if (method < 0) return undefined;
+  let weight = 0;
+  let active = 0;
   for (let f = 0; f < 3; f++) {
-    if (line.charCodeAt(at) !== SPACE) return undefined;
-    while (line.charCodeAt(at) === SPACE) at++;
+    if (text.charCodeAt(at) !== SPACE) return undefined;
+    while (text.charCodeAt(at) === SPACE) at++;
     let n = 0;
     const start = at;
-    for (let c = line.charCodeAt(at); c >= 48 && c <= 57; c = line.charCodeAt(++at)) n = n * 10 + (c - 48);
+    for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) n = n * 10 + (c - 48);
     if (at === start || at - start > 10 || n > INT_MAX) return undefined;
-    figures[f] = n;
+    if (f === 0) weight = n;
+    else if (f === 1) active = n;
+    else {
+      while (text.charCodeAt(at) === SPACE) at++;
+      if (at !== to) return undefined;
+      // METHODS is in FORWARDING_METHODS order.
+      backends.stage(v6 === undefined ? 4 : 6, v6 === undefined ? address : backends.intern(v6), port, method, weight, active, n);
+    }
   }
-  while (line.charCodeAt(at) === SPACE) at++;
-  if (at !== line.length) return undefined;
-  const destination: IpvsDestination = {
-    family: 4,
-    address: `${address >>> 24}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}`,
-    port,
-    forwarding,
-    weight: figures[0]!,
-    activeConnections: figures[1]!,
-    inactiveConnections: figures[2]!,
-  };
-  return { ok: true, destination, key: address * 65536 + port };
+  return v6 === undefined ? address * 65536 + port : `${v6} port ${port}`;
 }
 
-/** Any real server line: the kernel's IPv4 shape by position, everything else by the pattern. */
+/**
+ * Any real server line (`from` to `to` of `text`) into the next row of `backends`, to be committed
+ * by the caller: the kernel's IPVS shape by position, everything else by the pattern. Its key, or
+ * what is wrong with it.
+ */
+export function stageDestinationLine(text: string, from: number, to: number, backends: Backends): number | string | { error: string } {
+  const key = destinationByPosition(text, from, to, backends);
+  if (key !== undefined) return key;
+  const parsed = destinationByPattern(text.slice(from, to));
+  if (!parsed.ok) return { error: parsed.error };
+  backends.stageObject(parsed.destination);
+  return parsed.key;
+}
+
+/** One real server line as the reference model reads it, through the columns (what the parse does per line). */
 export function parseDestinationLine(line: string): DestinationLine {
-  return destinationByPosition(line) ?? destinationByPattern(line);
+  const backends = new Backends(1);
+  const key = stageDestinationLine(line, 0, line.length, backends);
+  return typeof key === 'object' ? { ok: false, error: key.error } : { ok: true, destination: backends.destination(0), key };
 }
 
 /** The reference reading of a real server line, and the one that explains a line that does not fit. */
@@ -227,21 +268,23 @@ export function destinationByPattern(line: string): DestinationLine {
 }
 
 /** The identity the kernel keeps unique; a torn read of a changing table can repeat a service. */
-const serviceIdentity = (s: IpvsService) => `${s.family} ${s.protocol} ${s.address} ${s.port} ${s.fwmark}`;
+const serviceIdentity = (s: CompactService) => `${s.family} ${s.protocol} ${s.address} ${s.port} ${s.fwmark}`;
 
 /**
- * `/proc/net/ip_vs` → services; `file` names the file in problems. `hz` is the kernel's tick rate,
- * which turns the printed persistence timeouts into seconds; without it they are unknown.
+ * `/proc/net/ip_vs` → services, their real servers in columns; `file` names the file in problems.
+ * `hz` is the kernel's tick rate, which turns the printed persistence timeouts into seconds;
+ * without it they are unknown. `capacity`: real servers to make room for (the previous read's).
  */
-export function parseIpVs(text: string, file: string, hz?: number): ParsedIpVs {
+export function parseIpVsColumns(text: string, file: string, hz?: number, capacity?: number): ParsedIpVsColumns {
   const problems: IpvsProblem[] = [];
-  const services: IpvsService[] = [];
+  const services: CompactService[] = [];
+  const backends = new Backends(capacity);
   const seenServices = new Set<string>();
 
-  let current: IpvsService | undefined;
+  let current: CompactService | undefined;
   let currentMask: string | undefined;
   let currentLine = 0;
-    let seenDestinations = new Set<number | string>();
+  let seenDestinations = new Set<number | string>();
   /** Why real server lines that follow have no service: set by a service line that was refused. */
   let refusedService: string | undefined;
   /** Real server lines with no service to belong to: reported once per run, never attached. */
@@ -255,7 +298,8 @@ export function parseIpVs(text: string, file: string, hz?: number): ParsedIpVs {
   };
   const closeService = () => {
     if (!current) return;
-    if (current.protocol === 'FWM' && current.destinations[0]?.family === 6) {
+    current.count = backends.length - current.first;
+    if (current.protocol === 'FWM' && current.count > 0 && backends.family[current.first] === 6) {
       current.family = 6;
       if (current.persistence) {
         const prefix = persistenceMask(6, currentMask!);
@@ -266,6 +310,8 @@ export function parseIpVs(text: string, file: string, hz?: number): ParsedIpVs {
     const identity = serviceIdentity(current);
     if (seenServices.has(identity)) {
       problems.push({ where: `${file}:${currentLine}`, message: 'firewall-mark service listed twice (the table changed during the read); the first one is kept' });
+      // Its rows are the last ones: they go with it.
+      backends.length = current.first;
     } else {
       seenServices.add(identity);
       services.push(current);
@@ -273,37 +319,41 @@ export function parseIpVs(text: string, file: string, hz?: number): ParsedIpVs {
     current = undefined;
   };
 
-  // Line by line without splitting: an array of 100k lines would outlive the parse in the old generation.
+  // Line by line without splitting, and real server lines without a string each: an array of
+  // 100k lines would outlive the parse in the old generation.
   for (let i = 0, start = 0; start < text.length; i++) {
     const newline = text.indexOf('\n', start);
-    const line = text.slice(start, newline < 0 ? text.length : newline);
+    const end = newline < 0 ? text.length : newline;
+    const from = start;
     start = newline < 0 ? text.length : newline + 1;
     const header = HEADER[i];
     if (header !== undefined) {
-      if (!line.startsWith(header)) problems.push({ where: `${file}:${i + 1}`, message: `expected the header line ${JSON.stringify(header.trim())}` });
+      if (!text.startsWith(header, from) || end - from < header.length) problems.push({ where: `${file}:${i + 1}`, message: `expected the header line ${JSON.stringify(header.trim())}` });
       continue;
     }
-    if (line.startsWith('  -> ')) {
+    if (text.startsWith('  -> ', from) && end - from >= 5) {
       if (!current) {
         if (orphans) orphans.to = i + 1;
         else orphans = { from: i + 1, to: i + 1, reason: refusedService ?? 'no service line before them' };
         continue;
       }
-      const parsed = parseDestinationLine(line);
-      if (!parsed.ok) {
-        problems.push({ where: `${file}:${i + 1}`, message: `${parsed.error}, got ${JSON.stringify(line.slice(0, 160))}` });
+      const key = stageDestinationLine(text, from, end, backends);
+      if (typeof key === 'object') {
+        problems.push({ where: `${file}:${i + 1}`, message: `${key.error}, got ${JSON.stringify(text.slice(from, Math.min(end, from + 160)))}` });
         continue;
       }
-      const { key } = parsed;
       if (seenDestinations.has(key)) {
-        const { address, port } = parsed.destination;
-        problems.push({ where: `${file}:${i + 1}`, message: `real server ${address} port ${port} is listed twice for the same service (the table changed during the read); the first line is kept` });
+        problems.push({
+          where: `${file}:${i + 1}`,
+          message: `real server ${backends.addressText(backends.length)} port ${backends.port[backends.length]} is listed twice for the same service (the table changed during the read); the first line is kept`,
+        });
         continue;
       }
       seenDestinations.add(key);
-      current.destinations.push(parsed.destination);
+      backends.commit();
       continue;
     }
+    const line = text.slice(from, end);
     closeOrphans();
     closeService();
     seenDestinations = new Set();
@@ -321,13 +371,20 @@ export function parseIpVs(text: string, file: string, hz?: number): ParsedIpVs {
       refusedService = `they belong to the repeated service at ${`${file}:${i + 1}`}`;
     } else {
       current = parsed.service;
+      current.first = backends.length;
       currentMask = parsed.maskHex;
       currentLine = i + 1;
     }
   }
   closeOrphans();
   closeService();
-  return { services, problems };
+  return { services, backends, problems };
+}
+
+/** `/proc/net/ip_vs` → services with their real servers as objects (the reference model). */
+export function parseIpVs(text: string, file: string, hz?: number): ParsedIpVs {
+  const { services, backends, problems } = parseIpVsColumns(text, file, hz);
+  return { services: services.map((s) => expandService(s, backends)), problems };
 }
 
 /** The kernel's %8LX/%16LX: at most 16 hex digits, a 64-bit counter. */
@@ -390,6 +447,8 @@ export class ProcfsReader implements IpvsReader {
   private readonly tableFile: string;
   private readonly statsFile: string;
   private hz?: Promise<number | undefined>;
+  /** Real servers of the last read: the next one makes room for as many at once. */
+  private lastBackends = 0;
 
   /** `hz`: the kernel's tick rate when known (configuration); otherwise read from the kernel's build configuration once. */
   constructor(
@@ -401,7 +460,7 @@ export class ProcfsReader implements IpvsReader {
     if (hz !== undefined) this.hz = Promise.resolve(hz);
   }
 
-  async read(): Promise<IpvsTable> {
+  async read(): Promise<CompactIpvsTable> {
     // One after the other, so a kernel without IPVS is always told by the same file.
     const read = (file: string) =>
       readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -410,10 +469,12 @@ export class ProcfsReader implements IpvsReader {
     const table = await read(this.tableFile);
     const stats = await read(this.statsFile);
     this.hz ??= kernelHz(this.procfs);
-    const parsed = parseIpVs(table, this.tableFile, await this.hz);
+    const parsed = parseIpVsColumns(table, this.tableFile, await this.hz, this.lastBackends);
+    this.lastBackends = parsed.backends.length;
     const totals = parseIpVsStats(stats, this.statsFile);
     return {
       services: parsed.services,
+      backends: parsed.backends,
       totals: totals.totals,
       totalRates: totals.rates,
       problems: [...parsed.problems, ...totals.problems],

@@ -5,10 +5,12 @@
  * a sequence of byte chunks the HTTP handler streams after prom-client's output. The chunks are
  * buffers of a pool that the handler gives back once the socket has written them, so a scrape of
  * 60 MB of text reuses a few buffers instead of leaving 60 MB of strings and their UTF-8 copies
- * for the collector.
+ * for the collector. The backend series are written byte by byte from the table's columns: no
+ * label text, no value text and no object per series.
  */
 import { canonicalIp } from '../core/ip.js';
-import { BACKEND_LABELS, type BackendLabel, type IpvsDestination, type IpvsHealth, type IpvsRates, type IpvsService, type IpvsStats, type IpvsTable, type ServiceKey, type SorryServer } from '../model/ipvs.js';
+import { BACKEND_LABELS, type BackendLabel, type IpvsHealth, type IpvsRates, type IpvsStats, type IpvsTable, type ServiceKey, type SorryServer } from '../model/ipvs.js';
+import { FORWARDING_METHODS, compactTable, type Backends, type CompactIpvsTable, type CompactService } from '../model/ipvs-backends.js';
 import type { CheckerView } from '../state/snapshot.js';
 
 /** What names a service in the series: the family is not a label. */
@@ -16,8 +18,8 @@ type ServiceId = Pick<ServiceKey, 'protocol' | 'address' | 'port' | 'fwmark'>;
 
 
 export interface IpvsExpositionInput {
-  /** The table of the last read; undefined when it failed. */
-  table?: IpvsTable;
+  /** The table of the last read (as a reader gives it, or as objects); undefined when it failed. */
+  table?: CompactIpvsTable | IpvsTable;
   health: IpvsHealth;
   backendLabels: readonly BackendLabel[];
   checkers: Iterable<CheckerView>;
@@ -92,16 +94,17 @@ function statsFamilies<T>(prefix: string, scope: string, stats: (item: T) => Ipv
   ];
 }
 
-const GLOBAL_FAMILIES = statsFamilies<IpvsTable>('ipvs_', 'through IPVS (all services)', (t) => (t.totalsUnknown ? undefined : t.totals), (t) => (t.totalsUnknown ? undefined : t.totalRates));
+const GLOBAL_FAMILIES = statsFamilies<CompactIpvsTable>('ipvs_', 'through IPVS (all services)', (t) => (t.totalsUnknown ? undefined : t.totals), (t) => (t.totalsUnknown ? undefined : t.totalRates));
 
 /** Services that print the same labels (an IPv4 and an IPv6 service on one firewall mark) are summed. */
 interface ServiceGroup {
   labels: string;
-  services: IpvsService[];
+  services: CompactService[];
+  backends: Backends;
   sorry?: { address: string; port: number };
 }
 
-const isSorry = (d: IpvsDestination, sorry: ServiceGroup['sorry']) => sorry !== undefined && d.address === sorry.address && d.port === sorry.port;
+const isSorry = (b: Backends, row: number, sorry: ServiceGroup['sorry']) => sorry !== undefined && b.port[row] === sorry.port && b.addressText(row) === sorry.address;
 
 const sumOver = <T>(items: readonly T[], value: (item: T) => Value | undefined): Value | undefined => {
   let total: Value | undefined;
@@ -113,39 +116,72 @@ const sumOver = <T>(items: readonly T[], value: (item: T) => Value | undefined):
   return total;
 };
 
+/** Rows of a service that `test` accepts. */
+const countRows = (s: CompactService, test: (row: number) => boolean) => {
+  let n = 0;
+  for (let row = s.first; row < s.first + s.count; row++) if (test(row)) n++;
+  return n;
+};
+
 const SERVICE_FAMILIES: Family<ServiceGroup>[] = [
-  ...statsFamilies<IpvsService>('ipvs_service_', 'of the virtual service (netlink only)', (s) => s.stats, (s) => s.rates).map(
+  ...statsFamilies<CompactService>('ipvs_service_', 'of the virtual service (netlink only)', (s) => s.stats, (s) => s.rates).map(
     (f): Family<ServiceGroup> => ({ ...f, value: (g) => sumOver(g.services, f.value) }),
   ),
-  { name: 'ipvs_service_backends', type: 'gauge', help: 'Real servers of the virtual service.', value: (g) => sumOver(g.services, (s) => s.destinations.length) },
+  { name: 'ipvs_service_backends', type: 'gauge', help: 'Real servers of the virtual service.', value: (g) => sumOver(g.services, (s) => s.count) },
   {
     name: 'ipvs_service_usable_backends',
     type: 'gauge',
     help: 'Real servers of the virtual service with a weight above 0, its sorry server not counted.',
-    value: (g) => sumOver(g.services, (s) => s.destinations.filter((d) => d.weight > 0 && !isSorry(d, g.sorry)).length),
+    value: (g) => sumOver(g.services, (s) => countRows(s, (row) => g.backends.weight[row]! > 0 && !isSorry(g.backends, row, g.sorry))),
   },
   {
     name: 'ipvs_service_sorry_server_active',
     type: 'gauge',
     help: "Whether keepalived's sorry_server of the virtual service is in the IPVS table (only services whose sorry_server is known).",
-    value: (g) => (g.sorry ? (g.services.some((s) => s.destinations.some((d) => isSorry(d, g.sorry))) ? 1 : 0) : undefined),
+    value: (g) => (g.sorry ? (g.services.some((s) => countRows(s, (row) => isSorry(g.backends, row, g.sorry)) > 0) ? 1 : 0) : undefined),
   },
 ];
 
-const BACKEND_FAMILIES: Family<IpvsDestination>[] = [
-  ...[
-    ['ipvs_backend_weight', 'The current backend weight (summed over the backends that share the labels).', (d: IpvsDestination) => d.weight],
-    ['ipvs_backend_connections_active', 'The current active connections of the backend.', (d: IpvsDestination) => d.activeConnections],
-    ['ipvs_backend_connections_inactive', 'The current inactive connections of the backend.', (d: IpvsDestination) => d.inactiveConnections],
-    ['ipvs_backend_connections_persistent', 'The current persistence templates of the backend (netlink only).', (d: IpvsDestination) => d.persistentConnections],
-  ].map(([name, help, value]) => ({ name, type: 'gauge', help, value }) as Family<IpvsDestination>),
-  ...statsFamilies<IpvsDestination>('ipvs_backend_', 'of the real server (netlink only)', (d) => d.stats, (d) => d.rates),
+/** A backend family: its value for a row of the columns; `counter`: a 64-bit counter (summed exactly). */
+interface BackendFamily {
+  name: string;
+  type: MetricType;
+  help: string;
+  value: (b: Backends, row: number) => Value | undefined;
+  counter?: boolean;
+}
+
+const BACKEND_SCOPE = 'of the real server (netlink only)';
+const BACKEND_FAMILIES: BackendFamily[] = [
+  { name: 'ipvs_backend_weight', type: 'gauge', help: 'The current backend weight (summed over the backends that share the labels).', value: (b, row) => b.weight[row] },
+  { name: 'ipvs_backend_connections_active', type: 'gauge', help: 'The current active connections of the backend.', value: (b, row) => b.active[row] },
+  { name: 'ipvs_backend_connections_inactive', type: 'gauge', help: 'The current inactive connections of the backend.', value: (b, row) => b.inactive[row] },
+  {
+    name: 'ipvs_backend_connections_persistent',
+    type: 'gauge',
+    help: 'The current persistence templates of the backend (netlink only).',
+    value: (b, row) => (b.persistent[row]! >= 0 ? b.persistent[row] : undefined),
+  },
+  ...STATS.map(([, suffix, help], k): BackendFamily => ({ name: `ipvs_backend_${suffix}`, type: 'counter', help: `${help} ${BACKEND_SCOPE}.`, counter: true, value: (b, row) => (b.hasStats[row] ? b.counter(row, k) : undefined) })),
+  ...RATES.map(([, suffix, help], k): BackendFamily => ({
+    name: `ipvs_backend_${suffix}`,
+    type: 'gauge',
+    help: `${help} ${BACKEND_SCOPE}, the kernel's estimator rate.`,
+    value: (b, row) => (b.hasStats[row] ? b.rate(row, k) : undefined),
+  })),
 ];
+
+const BACKEND_INFO: BackendFamily = {
+  name: 'ipvs_backend_info',
+  type: 'gauge',
+  help: 'A real server and its forwarding method (route, masq, tunnel, local); always 1.',
+  value: () => 1,
+};
 
 /** Real servers that share the configured label subset. */
 interface BackendGroup {
   labels: string;
-  members: IpvsDestination[];
+  rows: number[];
 }
 
 /**
@@ -174,38 +210,120 @@ function subsetOf(selected: readonly BackendLabel[]): ((full: string) => string)
 }
 
 /** node_exporter's --collector.ipvs.backend-labels: one group per value set of the subset, summed. */
-function aggregate(table: IpvsTable, subset: (full: string) => string): BackendGroup[] {
-  const groups = new Map<string, IpvsDestination[]>();
+function aggregate(table: CompactIpvsTable, subset: (full: string) => string): BackendGroup[] {
+  const groups = new Map<string, number[]>();
+  const b = table.backends;
   for (const s of table.services) {
     const [head, tail] = serviceLabelParts(s);
-    for (const d of s.destinations) {
-      const key = subset(backendLabels(head, tail, d.address, d.port));
-      const members = groups.get(key);
-      if (members) members.push(d);
-      else groups.set(key, [d]);
+    for (let row = s.first; row < s.first + s.count; row++) {
+      const key = subset(backendLabels(head, tail, b.addressText(row), b.port[row]!));
+      const rows = groups.get(key);
+      if (rows) rows.push(row);
+      else groups.set(key, [row]);
     }
   }
-  return Array.from(groups, ([labels, members]) => ({ labels, members }));
+  return Array.from(groups, ([labels, rows]) => ({ labels, rows }));
 }
 
+const ascii = (text: string) => Buffer.from(text, 'utf8');
+const REMOTE_ADDRESS = ascii(',remote_address="');
+const REMOTE_PORT = ascii('",remote_port="');
+const FORWARDING_LABEL = ascii(',forwarding="');
+const FORWARDING_NAMES = FORWARDING_METHODS.map(ascii);
+const QUOTE = 34;
+const COMMA = 44;
+const SPACE = 32;
+const NEWLINE = 10;
+const CLOSE = 125;
+/** Room for the variable parts of a backend line: the remote labels, forwarding and value. */
+const LINE_SLACK = 160;
+
 /**
- * One family over every real server, its labels made as each line is written: held for the
- * whole scrape, 100k label strings would reach the old generation and stay until a full GC.
+ * One family over every real server, each line written byte by byte into the chunk from the
+ * columns and the service's label bytes (encoded once per exposition): held for the whole scrape,
+ * 100k label strings would reach the old generation and stay until a full GC, and made per line
+ * they were most of a scrape's time. `info`: ipvs_backend_info, with the forwarding label.
  */
-function* writeBackendFamily(out: ChunkWriter, family: Family<IpvsDestination>, table: IpvsTable, extra: (d: IpvsDestination) => string = () => ''): Generator<Buffer> {
+function* writeBackendFamily(out: ChunkWriter, family: BackendFamily, table: CompactIpvsTable, labels: readonly [Buffer, Buffer][], info = false): Generator<Buffer> {
   let started = false;
-  for (const s of table.services) {
-    const [head, tail] = serviceLabelParts(s);
-    for (const d of s.destinations) {
-      const value = family.value(d);
+  const b = table.backends;
+  const name = ascii(`${family.name}{`);
+  for (let i = 0; i < table.services.length; i++) {
+    const s = table.services[i]!;
+    const [head, tail] = labels[i]!;
+    const room = name.length + head.length + tail.length + LINE_SLACK;
+    for (let row = s.first; row < s.first + s.count; row++) {
+      const value = family.value(b, row);
       if (value === undefined) continue;
       if (!started) {
         out.family(family.name, family.type, family.help);
         started = true;
       }
-      if (out.write(`${family.name}{${backendLabels(head, tail, d.address, d.port)}${extra(d)}} ${value}\n`)) yield* out.take();
+      const ready = out.room(room);
+      const chunk = out.chunk!;
+      let at = out.at;
+      chunk.set(name, at);
+      at += name.length;
+      chunk.set(head, at);
+      at += head.length;
+      chunk.set(REMOTE_ADDRESS, at);
+      at += REMOTE_ADDRESS.length;
+      if (b.family[row] === 4) {
+        const a = b.address[row]!;
+        at = writeUint(chunk, at, a >>> 24);
+        chunk[at++] = 46;
+        at = writeUint(chunk, at, (a >>> 16) & 255);
+        chunk[at++] = 46;
+        at = writeUint(chunk, at, (a >>> 8) & 255);
+        chunk[at++] = 46;
+        at = writeUint(chunk, at, a & 255);
+      } else {
+        at += chunk.write(b.texts[b.address[row]!]!, at, 'latin1');
+      }
+      chunk.set(REMOTE_PORT, at);
+      at += REMOTE_PORT.length;
+      at = writeUint(chunk, at, b.port[row]!);
+      chunk[at++] = QUOTE;
+      chunk[at++] = COMMA;
+      chunk.set(tail, at);
+      at += tail.length;
+      if (info) {
+        chunk.set(FORWARDING_LABEL, at);
+        at += FORWARDING_LABEL.length;
+        const method = FORWARDING_NAMES[b.forwarding[row]!]!;
+        chunk.set(method, at);
+        at += method.length;
+        chunk[at++] = QUOTE;
+      }
+      chunk[at++] = CLOSE;
+      chunk[at++] = SPACE;
+      at = writeValue(chunk, at, value);
+      chunk[at++] = NEWLINE;
+      out.at = at;
+      if (ready) yield* out.take();
     }
   }
+}
+
+/** Decimal digits of a non-negative safe integer at `at`; the end. */
+function writeUint(chunk: Buffer, at: number, n: number): number {
+  if (n < 10) {
+    chunk[at] = 48 + n;
+    return at + 1;
+  }
+  let digits = 1;
+  for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+  for (let i = at + digits - 1; i >= at; i--) {
+    chunk[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return at + digits;
+}
+
+/** A value as the text exposition writes it (`${value}`), without a string for the usual integers. */
+function writeValue(chunk: Buffer, at: number, value: Value): number {
+  if (typeof value === 'number' && value >= 0 && Number.isSafeInteger(value)) return writeUint(chunk, at, value);
+  return at + chunk.write(String(value), at, 'latin1');
 }
 
 const VS_ADDRESS = /^\[([^\]]+)\]:([a-z]+):(\d{1,5})$/;
@@ -229,12 +347,12 @@ export function realServerOfChecker(text: string): { address: string; port: numb
   return address ? { address, port: Number(m![3]) } : undefined;
 }
 
-function serviceGroups(table: IpvsTable, sorryServers: readonly SorryServer[]): Map<string, ServiceGroup> {
+function serviceGroups(table: CompactIpvsTable, sorryServers: readonly SorryServer[]): Map<string, ServiceGroup> {
   const groups = new Map<string, ServiceGroup>();
   const group = (key: ServiceId) => {
     const labels = serviceLabelParts(key).join(',');
     let g = groups.get(labels);
-    if (!g) groups.set(labels, (g = { labels, services: [] }));
+    if (!g) groups.set(labels, (g = { labels, services: [], backends: table.backends }));
     return g;
   };
   for (const s of table.services) group(s).services.push(s);
@@ -252,9 +370,9 @@ function serviceGroups(table: IpvsTable, sorryServers: readonly SorryServer[]): 
  * pooled buffer that is not written again until the consumer gives it back.
  */
 class ChunkWriter {
-  /** The chunk being written, taken from the pool when the first text comes. */
-  private chunk?: Buffer;
-  private at = 0;
+  /** The chunk being written, taken from the pool when the first text comes; written up to `at`. */
+  chunk?: Buffer;
+  at = 0;
   private readonly ready: Buffer[] = [];
 
   constructor(private readonly buffers: ChunkBuffers) {}
@@ -271,6 +389,13 @@ class ChunkWriter {
     }
     this.chunk ??= this.buffers.take();
     this.at += this.chunk.write(text, this.at, 'utf8');
+    return this.ready.length > 0;
+  }
+
+  /** Makes sure `chunk` has `bytes` free after `at`; true when a chunk is ready to be taken. */
+  room(bytes: number): boolean {
+    if (this.at + bytes > CHUNK_BYTES) this.finish();
+    this.chunk ??= this.buffers.take();
     return this.ready.length > 0;
   }
 
@@ -333,13 +458,6 @@ function writeServiceInfo(out: ChunkWriter, services: Iterable<ServiceGroup>): v
   for (const labels of infos) out.sample('ipvs_service_info', labels, 1);
 }
 
-const BACKEND_INFO: Family<IpvsDestination> = {
-  name: 'ipvs_backend_info',
-  type: 'gauge',
-  help: 'A real server and its forwarding method (route, masq, tunnel, local); always 1.',
-  value: () => 1,
-};
-
 function writeCheckers(out: ChunkWriter, checkers: Iterable<CheckerView>): void {
   const series = new Map<string, number>();
   for (const c of checkers) {
@@ -359,23 +477,30 @@ function writeCheckers(out: ChunkWriter, checkers: Iterable<CheckerView>): void 
 export function* ipvsExposition(input: IpvsExpositionInput, buffers = new ChunkBuffers()): Generator<Buffer> {
   const out = new ChunkWriter(buffers);
   writeHealth(out, input.health);
-  const { table } = input;
+  const table = input.table === undefined || 'backends' in input.table ? input.table : compactTable(input.table);
   if (table) {
     for (const family of GLOBAL_FAMILIES) yield* writeFamily(out, family, [table], () => '');
     const services = [...serviceGroups(table, input.sorryServers ?? []).values()];
     writeServiceInfo(out, services);
     for (const family of SERVICE_FAMILIES) yield* writeFamily(out, family, services, (g) => g.labels);
     const subset = subsetOf(input.backendLabels);
+    const b = table.backends;
+    const labels = table.services.map((s) => serviceLabelParts(s).map(ascii) as [Buffer, Buffer]);
     if (subset) {
       const groups = aggregate(table, subset);
       for (const family of BACKEND_FAMILIES) {
-        yield* writeFamily(out, { ...family, value: (g: BackendGroup) => sumOver(g.members, family.value) }, groups, (g) => g.labels);
+        // Counters are summed as bigints: a sum of 64-bit counters is exact.
+        const value = (row: number) => {
+          const v = family.value(b, row);
+          return v === undefined || !family.counter ? v : BigInt(v);
+        };
+        yield* writeFamily(out, { ...family, value: (g: BackendGroup) => sumOver(g.rows, value) }, groups, (g) => g.labels);
       }
     } else {
       // node_exporter's default: every real server is its own series; no map, no rows held.
-      for (const family of BACKEND_FAMILIES) yield* writeBackendFamily(out, family, table);
+      for (const family of BACKEND_FAMILIES) yield* writeBackendFamily(out, family, table, labels);
     }
-    yield* writeBackendFamily(out, BACKEND_INFO, table, (d) => `,forwarding="${d.forwarding}"`);
+    yield* writeBackendFamily(out, BACKEND_INFO, table, labels, true);
   }
   writeCheckers(out, input.checkers);
   yield* out.take(true);

@@ -104,13 +104,6 @@ export interface IpvsTable {
   totalsUnknown?: boolean;
 }
 
-/** One way of reading the kernel's table. */
-export interface IpvsReader {
-  readonly path: 'netlink' | 'procfs';
-  read(): Promise<IpvsTable>;
-  close?(): void;
-}
-
 /** How the IPVS collector fares, for its own series. */
 export interface IpvsHealth {
   /** Whether the last read succeeded. */

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/log.js';
 import { COLLECT_AFTER_BACKENDS, IpvsCollector, type IpvsPath } from '../../src/ipvs/collector.js';
 import { NetlinkReader } from '../../src/ipvs/genl.js';
-import type { IpvsReader } from '../../src/model/ipvs.js';
+import { compactTable, type IpvsReader } from '../../src/model/ipvs-backends.js';
 import { ProcfsReader } from '../../src/ipvs/procfs.js';
 import { ipvsFixtures } from './fixtures.js';
 
@@ -114,7 +114,7 @@ describe('IpvsCollector.released', () => {
   };
   const tableOf = (backends: number): IpvsReader => ({
     path: 'procfs',
-    read: async () => ({
+    read: async () => compactTable({
       services: [{ protocol: 'TCP', family: 4, address: '10.0.0.1', port: 80, fwmark: 0, scheduler: 'wlc', flags: [], destinations: Array.from({ length: backends }, (_, i) => ({ family: 4, address: `10.1.${i >> 8 & 255}.${i & 255}`, port: 80, forwarding: 'masq', weight: 1, activeConnections: 0, inactiveConnections: 0 })) }],
       totals: { connections: 0n, incomingPackets: 0n, outgoingPackets: 0n, incomingBytes: 0n, outgoingBytes: 0n },
       totalRates: { connectionsPerSecond: 0, incomingPacketsPerSecond: 0, outgoingPacketsPerSecond: 0, incomingBytesPerSecond: 0, outgoingBytesPerSecond: 0 },

@@ -198,6 +198,8 @@ describe('real server lines read by position', () => {
   const hex = (digits: number) => fc.stringMatching(new RegExp(`^[0-9A-Fa-g]{${digits}}$`));
   const blanks = fc.stringMatching(/^[ \t]{0,3}$/).map((b) => (b === '' ? ' ' : b));
   const figure = fc.oneof(fc.nat({ max: 2 ** 31 + 10 }).map(String), fc.constantFrom('-1', '', '007', '99999999999', '1x', '٣'));
+  /** Weight, active and inactive connections, each after blanks. */
+  const figures = fc.tuple(blanks, figure, blanks, figure, blanks, figure).map((parts) => parts.join(''));
   const line = fc
     .tuple(
       fc.constantFrom('  -> ', '  ->  ', ' -> ', '  -> ['),
@@ -206,19 +208,28 @@ describe('real server lines read by position', () => {
       hex(4),
       blanks,
       fc.constantFrom('Route', 'Masq', 'Tunnel', 'Local', 'route', 'Masq2', '__proto__', ''),
-      blanks,
-      figure,
-      blanks,
-      figure,
-      blanks,
-      figure,
+      figures,
       fc.constantFrom('', ' ', '       ', '\r', ' x'),
+    )
+    .map((parts) => parts.join(''));
+
+  const group = fc.oneof(fc.constantFrom('0000', 'ffff', '2001', '0db8', '0001'), fc.stringMatching(/^[0-9a-fA-G]{4}$/));
+  const v6Line = fc
+    .tuple(
+      fc.constantFrom('  -> [', '  -> ', '  ->  ['),
+      fc.array(group, { minLength: 7, maxLength: 9 }).map((g) => g.join(':')),
+      fc.constantFrom(']:', ']', '];', ':'),
+      hex(4),
+      blanks,
+      fc.constantFrom('Route', 'Masq', 'Local', 'Tunnel2'),
+      figures,
+      fc.constantFrom('', ' ', '\r'),
     )
     .map((parts) => parts.join(''));
 
   it('give what the pattern gives, for lines in the kernel shape and near misses alike', () => {
     fc.assert(
-      fc.property(line, (text) => {
+      fc.property(fc.oneof(line, v6Line), (text) => {
         expect(parseDestinationLine(text)).toEqual(destinationByPattern(text));
       }),
       { numRuns: 3000 },

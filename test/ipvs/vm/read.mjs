@@ -7,24 +7,24 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 const dist = new URL('../../../dist/src/ipvs/', import.meta.url);
-const { NetlinkReader, IpvsGenlClient } = await import(new URL('genl.js', dist).href);
+const { NetlinkReader, IpvsGenlClient, IPVS_CMD_GET_SERVICE } = await import(new URL('genl.js', dist).href);
+const { expandTable } = await import(new URL('../model/ipvs-backends.js', dist).href);
 const { ProcfsReader } = await import(new URL('procfs.js', dist).href);
 
 const ipvsadm = (...flags) => execFileSync('ipvsadm', ['-Ln', '--exact', ...flags], { encoding: 'utf8' });
 
+/** Records the payload of every reply the reader decodes, per request. */
 class RecordingClient extends IpvsGenlClient {
   services = [];
   destinations = [];
-  async dumpServices() {
-    const replies = await super.dumpServices();
-    this.services = replies.map((b) => b.toString('hex'));
-    return replies;
-  }
-  async dumpDestinations(service) {
-    const replies = await super.dumpDestinations(service);
-    const { protocol, family, address, port, fwmark } = service;
-    this.destinations.push({ service: { protocol, family, address, port, fwmark }, replies: replies.map((b) => b.toString('hex')) });
-    return replies;
+  async dump(cmd, attributes, visit) {
+    const replies = [];
+    await super.dump(cmd, attributes, (buffer, from, to) => {
+      replies.push(buffer.subarray(from, to).toString('hex'));
+      visit(buffer, from, to);
+    });
+    if (cmd === IPVS_CMD_GET_SERVICE) this.services = replies;
+    else this.destinations.push(replies);
   }
 }
 
@@ -45,5 +45,7 @@ const procfsTable = await new ProcfsReader('/proc').read();
 const proc = { ip_vs: readFileSync('/proc/net/ip_vs', 'utf8'), ip_vs_stats: readFileSync('/proc/net/ip_vs_stats', 'utf8') };
 const after = { list: ipvsadm(), stats: ipvsadm('--stats'), rate: afterRate };
 
+// The reader asks for each service's real servers in the order of its services.
+const serviceKey = ({ protocol, family, address, port, fwmark }) => ({ protocol, family, address, port, fwmark });
 const json = (value) => JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
-process.stdout.write(json({ rateAttempts, before, after, netlink: netlinkTable, procfs: procfsTable, proc, genl: { services: client.services, destinations: client.destinations } }));
+process.stdout.write(json({ rateAttempts, before, after, netlink: expandTable(netlinkTable), procfs: expandTable(procfsTable), proc, genl: { services: client.services, destinations: client.destinations.map((replies, i) => ({ service: serviceKey(netlinkTable.services[i]), replies })) } }));
