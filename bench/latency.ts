@@ -17,7 +17,10 @@
  * wall clock in ns when `kawatch notify` began (keepalived's fork and exec before it), and a watch
  * on the spool directory here sees the file renamed into place. Stages, per path:
  *   hook: transition → notify began → spool file in place → applied → metric seen
- *   fifo: transition → applied → metric seen
+ *   fifo: transition → line read → applied → metric seen
+ * The FIFO's "line read" is the `at` of the applied change: a FIFO line carries no time, so the
+ * source stamps it when the line arrives; "line read → applied" is then the daemon's own parse and
+ * reduce, and what waited before them on its event loop.
  * All marks are this host's wall clock (the lab's namespaces share it).
  */
 import { execFile } from 'node:child_process';
@@ -76,7 +79,7 @@ function onlySource(node: LabNode, source: 'hook' | 'fifo'): Promise<number> {
 /** The stages of one path, in order; each is the time from the mark before it. */
 const STAGES = {
   hook: ['transition → notify began', 'notify began → spool file in place', 'spool file in place → applied', 'applied → metric seen'],
-  fifo: ['transition → applied', 'applied → metric seen'],
+  fifo: ['transition → line read', 'line read → applied', 'applied → metric seen'],
 } as const;
 
 /** What the daemon's log said since `offset`: the bytes after it, as JSON lines (others skipped). */
@@ -102,11 +105,15 @@ async function logSince(file: string, offset: number): Promise<{ entries: Record
   }
 }
 
-/** When the daemon applied VI_1's change to `to` from `source`, from its log (pino's `time`: epoch ms or ISO text). */
-function appliedAt(entries: Record<string, unknown>[], to: string, source: string): number | undefined {
+/**
+ * When the daemon applied VI_1's change to `to` from `source`, from its log (pino's `time`: epoch ms
+ * or ISO text), and the change's own `at` (for a FIFO line, when it was read).
+ */
+function appliedAt(entries: Record<string, unknown>[], to: string, source: string): { applied?: number; at?: number } {
   const entry = entries.find((e) => e.type === 'transition' && e.scope === 'instance' && e.name === 'VI_1' && e.to === to && e.source === source);
   const time = typeof entry?.time === 'string' ? Date.parse(entry.time) : entry?.time;
-  return typeof time === 'number' && Number.isFinite(time) ? time : undefined;
+  const finite = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  return { applied: finite(time), at: finite(entry?.at) };
 }
 
 /** Spool files as they are renamed into place: the name's ns (when notify began) and when this watch saw it. */
@@ -144,11 +151,11 @@ async function measurePath(lb2: LabNode, source: 'hook' | 'fifo'): Promise<PathR
       run.latencies.push(seen - transition);
       const log = await logSince(paths.daemonLog, logOffset);
       logOffset = log.end;
-      const applied = appliedAt(log.entries, split ? 'MASTER' : 'BACKUP', source);
+      const { applied, at } = appliedAt(log.entries, split ? 'MASTER' : 'BACKUP', source);
       // The hook keepalived ran for this transition: the first spool file begun after it (less 1 ms of rounding).
       const file = spool?.files.find((f) => f.beganMs >= transition - 1);
       if (spool) spool.files.splice(0, spool.files.indexOf(file!) + 1);
-      const marks = source === 'hook' ? [transition, file?.beganMs, file?.inPlaceMs, applied, seen] : [transition, applied, seen];
+      const marks = source === 'hook' ? [transition, file?.beganMs, file?.inPlaceMs, applied, seen] : [transition, at, applied, seen];
       if (marks.some((m) => m === undefined)) {
         run.unmarked++;
         continue;

@@ -49,6 +49,9 @@ type Part = (typeof PARTS)[number];
 
 interface Sample {
   rssMb: number;
+  /** RSS split as the kernel counts it: private anonymous memory (heaps, malloc) and mapped files (the runtime's text). */
+  rssAnonMb?: number;
+  rssFileMb?: number;
   cpuPercent: number;
   heapUsedMb?: number;
   heapTotalMb?: number;
@@ -142,12 +145,12 @@ function cpuSeconds(pid: number): number {
 }
 
 /** RSS after the idle spell and CPU over it. */
-async function idle(pid: number): Promise<{ rssMb: number; cpuPercent: number }> {
+async function idle(pid: number): Promise<Pick<Sample, 'rssMb' | 'rssAnonMb' | 'rssFileMb' | 'cpuPercent'>> {
   await sleep(SETTLE_MS);
   const [cpu0, t0] = [cpuSeconds(pid), performance.now()];
   await sleep(IDLE_SECONDS * 1000);
   const cpuPercent = ((cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
-  return { rssMb: procStatus(pid, 'VmRSS'), cpuPercent };
+  return { rssMb: procStatus(pid, 'VmRSS'), rssAnonMb: procStatus(pid, 'RssAnon'), rssFileMb: procStatus(pid, 'RssFile'), cpuPercent };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -285,13 +288,14 @@ async function main(): Promise<void> {
   }
 
   const base = median(samples.get('every part off')!, (s) => s.rssMb)!;
-  report.note('per start: RSS | heap used / total | external | code space | CPU');
+  report.note('per start: RSS (anonymous + files) | heap used / total | external | code space | CPU');
   for (const variant of variants) {
     const s = samples.get(variant.name)!;
     const fmt = (v: number | undefined) => (v === undefined ? '  ?' : v.toFixed(1));
     const rss = median(s, (x) => x.rssMb)!;
     report.note(
       `  ${variant.name.padEnd(Math.max(16, variant.name.length))} RSS ${fmt(rss).padStart(5)} MB (${variant.parts.size === 0 ? 'base' : `${rss - base >= 0 ? '+' : ''}${(rss - base).toFixed(1)}`})` +
+        ` = ${fmt(median(s, (x) => x.rssAnonMb))} + ${fmt(median(s, (x) => x.rssFileMb))}` +
         `  heap ${fmt(median(s, (x) => x.heapUsedMb))} / ${fmt(median(s, (x) => x.heapTotalMb))} MB  external ${fmt(median(s, (x) => x.externalMb))} MB` +
         `  code ${fmt(median(s, (x) => x.codeSpaceMb))} MB  CPU ${fmt(median(s, (x) => x.cpuPercent))} %`,
     );

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { http } from './http.js';
 import type { Socket } from 'node:net';
 
 /**
@@ -56,7 +57,7 @@ export function createLimitedServer(
   limits: ListenerLimits,
   options: { admit?: (address: string) => boolean; onRefused?: (reason: ConnectionRefusal, address: string) => void } = {},
 ): Server {
-  const server = createServer(
+  const server = http.createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,

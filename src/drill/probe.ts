@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { http } from '../core/http.js';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatProbeTarget, type ProbeTarget } from '../core/probe-target.js';
@@ -26,7 +26,7 @@ export function tryOnce(target: ProbeTarget, timeoutMs: number): Promise<boolean
       socket.once('error', () => done(false));
       return;
     }
-    const req = request({ host: target.host, port: target.port, path: target.path, method: 'GET', timeout: timeoutMs, agent: false, headers: { connection: 'close' } }, (res) => {
+    const req = http.request({ host: target.host, port: target.port, path: target.path, method: 'GET', timeout: timeoutMs, agent: false, headers: { connection: 'close' } }, (res) => {
       res.resume();
       done((res.statusCode ?? 500) < 400);
     });

@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
-import { request, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
+import { http } from '../core/http.js';
 import { isIP } from 'node:net';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
@@ -306,7 +307,7 @@ async function memberSources(members: readonly Member[]): Promise<ReadonlySet<st
 function post(address: string, headers: OutgoingHttpHeaders, body: Buffer, options: { localAddress?: string; signal: AbortSignal }): Promise<IncomingMessage> {
   const { host, port } = parseListen(address);
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, method: 'POST', path: EXCHANGE_PATH, headers: { ...headers, 'content-length': body.length }, agent: false, localAddress: options.localAddress, signal: options.signal }, resolve);
+    const req = http.request({ host, port, method: 'POST', path: EXCHANGE_PATH, headers: { ...headers, 'content-length': body.length }, agent: false, localAddress: options.localAddress, signal: options.signal }, resolve);
     req.once('error', reject);
     req.end(body);
   });

@@ -34,8 +34,11 @@ export function sealHeaders(secret: Buffer, s: Omit<Signed, 'timestamp' | 'nonce
   };
 }
 
+/** Not `instanceof Headers`: the first read of that global loads Node's fetch (undici), as core/http.ts says. */
+const isFetchHeaders = (headers: IncomingHttpHeaders | Headers): headers is Headers => typeof headers.get === 'function';
+
 export function readEnvelope(headers: IncomingHttpHeaders | Headers): Envelope {
-  const get = (name: string) => (headers instanceof Headers ? headers.get(name) : (headers[name] as string | undefined)) ?? undefined;
+  const get = (name: string) => (isFetchHeaders(headers) ? headers.get(name) : (headers[name] as string | undefined)) ?? undefined;
   const node = get(HEADERS.node);
   const timestamp = get(HEADERS.timestamp);
   const nonce = get(HEADERS.nonce);
