@@ -97,7 +97,7 @@ const isMaster = (a: Account) => a.view.keepalivedUp && a.instance.state === 'MA
  * is a transition, not a contender. Split brain, VIP and preferred-owner verdicts count it out;
  * if it stays so, it is reported as a MASTER without its VIPs (`vip-absent-on-master`).
  */
-function leavingMaster(instance: PeerInstance): boolean {
+export function leavingMaster(instance: PeerInstance): boolean {
   return settingsKnown(instance) && instance.vips.length > 0 && instance.vipsPresent !== undefined && !instance.vips.some((a) => instance.vipsPresent!.includes(a));
 }
 

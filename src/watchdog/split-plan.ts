@@ -1,5 +1,5 @@
 import type { PeerInstance, PeerView } from '../model/peer.js';
-import type { Verdict } from './diagnose.js';
+import { leavingMaster, type Verdict } from './diagnose.js';
 import { addressValue, electionOrder, type Contender } from './election.js';
 
 /**
@@ -152,7 +152,8 @@ export interface StopPlan {
  * VRIDs over, so a whole side stops or none of it. The side that wins most split VRIDs keeps
  * running; each other side that runs a split VRID stops, unless an instance it runs runs on no side
  * kept so far: stopping never leaves a VRID without a director to be its MASTER (such a side keeps
- * running and its split stays, reported). Pure, and independent of the order of the views.
+ * running and its split stays, reported). Nobody stops while a director is stopping already or a
+ * split verdict is no longer shown by the views. Pure, and independent of the order of the views.
  */
 export function planStops(splits: readonly SplitVerdict[], views: readonly PeerView[]): StopPlan {
   const accounts = accountsByInstance(views);
@@ -171,11 +172,16 @@ export function planStops(splits: readonly SplitVerdict[], views: readonly PeerV
       instances: new Set(mine.map((a) => a.iname)),
     }];
   });
+  // A director already stopping (an instance in STOP, or a MASTER whose VIPs are gone) changes the
+  // split VRID by VRID, and so would a plan drawn from it (its splits leave one by one, its wins
+  // with them): nobody stops until the views show the split whole and steady again.
+  const stopping = views.some((v) => v.keepalivedUp && v.instances.some((i) => i.state === 'STOP' || (i.state === 'MASTER' && leavingMaster(i))));
+  const shown = splits.every((v) => split.has(v.iname));
   scored.sort((a, b) => b.wins.length - a.wins.length || b.priority - a.priority || (a.address > b.address ? -1 : a.address < b.address ? 1 : compare(a.nodes[0]!, b.nodes[0]!)));
   const kept = new Set<string>();
   const sides = scored.map(({ nodes, wins, instances }) => {
     // No VRID ranked by VRRP's order: nobody can tell who keeps what, nobody stops.
-    const stop = vrids.length > 0 && kept.size > 0 && [...instances].every((iname) => kept.has(iname));
+    const stop = !stopping && shown && vrids.length > 0 && kept.size > 0 && [...instances].every((iname) => kept.has(iname));
     if (!stop) for (const iname of instances) kept.add(iname);
     return { nodes, wins, stop };
   });

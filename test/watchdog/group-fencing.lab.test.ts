@@ -139,7 +139,7 @@ async function splitAndMeasure(lab: LabHandle, name: string, split: () => Promis
   await untilRestored(lab);
 }
 
-describeWithPrereqs('group-wide fencing, three directors under policy demote (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'] }, () => {
+describeWithPrereqs('group-wide fencing, three directors under policy demote or stop (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'] }, () => {
   afterAll(() => {
     for (const line of figures) console.log(`group fencing: ${line}`);
   });
@@ -178,6 +178,42 @@ describeWithPrereqs('group-wide fencing, three directors under policy demote (la
       expect((await nodeState(lb3)).verdicts).toEqual([]);
       await labHeal({ prefix: PREFIX });
       await waitFor(async () => (await nodeState(lb1)).verdicts.length === 0 && (await nodeState(lb2)).verdicts.length === 0, 'the peers hear each other again', 20_000);
+    });
+  });
+
+  describe('one director cut off from the others on VRRP, under policy stop', () => {
+    const PREFIX = 'grstp';
+    const lab = useLab(PREFIX, 'stop', { directors: 3 });
+    afterAll(() => labHeal({ prefix: PREFIX }).catch(() => {}));
+
+    it('stops keepalived on lb3 only, the side that wins fewest split VRIDs, after one hold-down: lb1 and lb2 hold every VIP', async () => {
+      const watch = new VipWatch(lab.nodes, Object.values(lab.info.vips));
+      const splitAt = Date.now();
+      try {
+        await labSplit({ prefix: PREFIX, node: 'lb3', peer: 'lb1' });
+        await labSplit({ prefix: PREFIX, node: 'lb3', peer: 'lb2' });
+        await waitFor(() => watch.settled, 'one holder per VIP, for good', 60_000);
+      } catch (err) {
+        // What each director did and where the VIPs were: a failure here is a plan that went wrong.
+        console.log('VIP holders, last samples:', JSON.stringify(watch.samples.filter((_, i) => i % 25 === 0).slice(-12)));
+        for (const n of lab.nodes) {
+          const st = await nodeState(n);
+          console.log(`${n.name}: journal, verdicts, keepalived up, states:`, JSON.stringify(journalOf(n)), JSON.stringify(st.verdicts), st.keepalived.up, JSON.stringify(Object.values(st.instances).map((i) => [i.name, i.state])));
+        }
+        throw err;
+      } finally {
+        await watch.stop();
+      }
+      const [dual, settled] = [watch.firstDual!, watch.settled!];
+      const elapsed = settled.at - dual.at;
+      figures.push(`lb3 cut off on VRRP, policy stop: first dual MASTER ${dual.at - splitAt} ms after the split, one holder per VIP ${elapsed} ms later (hold-down ${HOLD_DOWN_MS} ms, budget ${BUDGET_MS} ms)`);
+      expect(Object.values(settled.holders).flat().filter((n) => n === 'lb3')).toEqual([]);
+      expect(elapsed).toBeLessThanOrEqual(BUDGET_MS);
+      const stops = Object.fromEntries(lab.nodes.map((n) => [n.name, journalOf(n).filter((e) => e.action === 'stop' && e.at >= splitAt).length]));
+      expect(stops).toEqual({ lb1: 0, lb2: 0, lb3: 1 });
+      const [lb1, lb2, lb3] = lab.nodes as [LabNode, LabNode, LabNode];
+      expect([(await nodeState(lb1)).keepalived.up, (await nodeState(lb2)).keepalived.up]).toEqual([true, true]);
+      await waitFor(async () => !(await nodeState(lb3)).keepalived.up, 'lb3 knows its keepalived stopped', 30_000);
     });
   });
 

@@ -240,6 +240,20 @@ describe('planStops', () => {
     expect(decision).toEqual([{ kind: 'stop', iname: 'VI_1', vrid: 51, winner: 'lb1', reason: expect.stringContaining('lb1, lb2 win most of the split VRIDs (VI_1, VI_2)'), restoreAfterMs: 30_000 }]);
   });
 
+  it('stops nobody while a director is stopping already: an instance in STOP, a MASTER whose VIPs are gone, a split no longer shown', () => {
+    const views = viewsOf({ ...TRIO, hears: { lb1: 0, lb2: 0, lb3: 1 } });
+    const splits = splitsOf(views);
+    const onLb3 = (change: (i: PeerView['instances'][number]) => PeerView['instances'][number]) => views.map((v) => (v.node === 'lb3' ? { ...v, instances: v.instances.map((i) => (i.name === 'VI_1' ? change(i) : i)) } : v));
+    const stopped = (vs: PeerView[]) => planStops(splits, vs).sides.filter((s) => s.stop).flatMap((s) => s.nodes);
+    expect(stopped(views)).toEqual(['lb3']);
+    // lb3's keepalived stops instance by instance: VI_1 already STOP, the others still split.
+    expect(stopped(onLb3((i) => ({ ...i, state: 'STOP' })))).toEqual([]);
+    expect(stopped(onLb3((i) => ({ ...i, settingsKnown: true, vips: ['198.18.0.50'], vipsPresent: [] })))).toEqual([]);
+    // VI_1 left MASTER on lb3 (BACKUP now), its split verdict not cleared yet: VI_2 and VI_3 alone would make lb3 the winner.
+    expect(stopped(onLb3((i) => ({ ...i, state: 'BACKUP' })))).toEqual([]);
+    for (const node of TRIO.nodes) expect(stopsBy(node, onLb3((i) => ({ ...i, state: 'STOP' })))).toBe(false);
+  });
+
   it('waits one hold-down for the whole event, then stops once', () => {
     const views = viewsOf({ ...TRIO, hears: { lb1: 0, lb2: 0, lb3: 1 } });
     const fresh = splitsOf(views).map((s) => ({ ...s, since: NOW - 500 }));
