@@ -92,9 +92,32 @@ const peersSchema = z.strictObject({
   confirm_after: duration.default(150),
 });
 
+/**
+ * policy prevent: a BACKUP that stops hearing its MASTER's adverts while the MASTER's sidecar says,
+ * within `bound`, that it is MASTER, runs keepalived and reaches the witness, holds its instance
+ * (track file) before keepalived's master-down timer fires; released at once when the adverts
+ * come back or the MASTER stops confirming. Each peer is asked for its statement every `heartbeat`.
+ */
+const preventSchema = z
+  .strictObject({
+    bound: duration.default(300),
+    heartbeat: duration.default(100),
+    max_holds_per_hour: z.number().int().min(1).max(3600).default(60),
+  })
+  .refine((p) => p.heartbeat > 0 && p.heartbeat < p.bound, { message: 'heartbeat must be above 0 and shorter than bound (a statement must be asked for again before it goes stale)' });
+
+/** What policy prevent needs besides its own block: the statements come over the peer link, the witness and the adverts are its evidence. */
+function checkPrevent(config: { peers?: unknown; watchdog: { policy: string; witness?: unknown }; vrrp_wire: { enabled: boolean } }, ctx: z.RefinementCtx): void {
+  if (config.watchdog.policy !== 'prevent') return;
+  if (config.peers === undefined) ctx.addIssue({ code: 'custom', path: ['watchdog', 'policy'], message: 'policy prevent needs peers: the MASTER\'s statements come over the peer link' });
+  if (config.watchdog.witness === undefined) ctx.addIssue({ code: 'custom', path: ['watchdog', 'witness'], message: 'policy prevent needs a witness on the primary segment: a MASTER that cannot reach it is never kept' });
+  if (!config.vrrp_wire.enabled) ctx.addIssue({ code: 'custom', path: ['vrrp_wire', 'enabled'], message: 'policy prevent needs the VRRP observer: missing adverts are what it acts on' });
+}
+
 const watchdogSchema = z.strictObject({
-  /** alert: report only; demote: the loser puts its own instance in FAULT via a track file; stop: the loser stops keepalived. */
-  policy: z.enum(['alert', 'demote', 'stop']).default('alert'),
+  /** alert: report only; demote: the loser puts its own instance in FAULT via a track file; stop: the loser stops keepalived; prevent: see preventSchema. */
+  policy: z.enum(['alert', 'demote', 'stop', 'prevent']).default('alert'),
+  prevent: preventSchema.prefault({}),
   /** Decide and journal as if acting, but touch nothing. */
   dry_run: z.boolean().default(false),
   hold_down: duration.default(2000),
@@ -265,6 +288,7 @@ export const configSchema = z.strictObject({
   /** Email alerts; absent: no mail. */
   mail: mailSchema.optional(),
 }).superRefine((config, ctx) => {
+  checkPrevent(config, ctx);
   const names = new Set<string>();
   config.peers?.members.forEach((member, index) => {
     if (member.name === config.node_name) {

@@ -14,7 +14,7 @@ import { CapabilitiesProbe } from '../keepalived/capabilities.js';
 import { DumpSource } from '../keepalived/dump-source.js';
 import { FifoSource } from '../keepalived/fifo-source.js';
 import { HookSource } from '../keepalived/hook-source.js';
-import { ProcessSource } from '../keepalived/process.js';
+import { probeKeepalived, ProcessSource } from '../keepalived/process.js';
 import { Mailer } from '../mail/mailer.js';
 import { MailStats } from '../mail/stats.js';
 import { ChunkBuffers, ipvsExposition } from '../metrics/ipvs.js';
@@ -30,6 +30,7 @@ import { Fencer } from '../watchdog/fencer.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { Watchdog, type WatchdogEvents } from '../watchdog/watchdog.js';
 import { WitnessProbe } from '../watchdog/witness.js';
+import { Preventer } from '../watchdog/preventer.js';
 import { Drills } from '../drill/drills.js';
 import { fencedInstances } from '../drill/report.js';
 import { summarize, type DrillSummary } from '../drill/journal.js';
@@ -99,6 +100,7 @@ interface Built {
   ipvs?: IpvsCollector;
   sorryServers?: SorryServerSource;
   wire?: WireObserver;
+  preventer?: Preventer;
 }
 
 /**
@@ -139,7 +141,7 @@ export class Daemon {
     this.watchdogEvents = new EventBus<WatchdogEvents>(log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
-    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current, drills: { summary: () => this.built?.drills.summary ?? Daemon.NO_DRILLS, scheduled: () => this.config.jobs.drill !== false }, wire: () => this.built?.wire });
+    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current, drills: { summary: () => this.built?.drills.summary ?? Daemon.NO_DRILLS, scheduled: () => this.config.jobs.drill !== false }, wire: () => this.built?.wire, ...(config.watchdog.policy === 'prevent' && { prevent: () => this.built?.preventer?.stats }) });
     this.supervisor = new Supervisor(this.metrics.registry, log.child({ part: 'supervisor' }), (part, error) => {
       if (isSource(part)) this.store.apply({ type: 'source-error', source: part, at: Date.now(), error });
     });
@@ -266,13 +268,42 @@ export class Daemon {
       );
     if (dumpSource) parts.push(dumpSource);
 
+    const w = config.watchdog;
+    // policy prevent: before the peer link, so a hold the last run left is released before any statement arrives.
+    const preventer =
+      w.policy === 'prevent' && config.peers
+        ? new Preventer(
+            {
+              boundMs: w.prevent.bound,
+              intervalMs: w.prevent.heartbeat,
+              maxHoldsPerHour: w.prevent.max_holds_per_hour,
+              dryRun: w.dry_run,
+              trackDir: w.track_dir,
+              journalFile: join(config.state_dir, 'prevent.jsonl'),
+              keepalivedUp: async () => (await probeKeepalived(config.keepalived.pid_file, config.procfs)).up,
+              // The witness is probed every peers.interval, each probe bounded by twice peers.timeout.
+              witnessMaxAgeMs: 2 * (config.peers.interval + 2 * config.peers.timeout),
+            },
+            store,
+            withWire,
+            child('prevent'),
+          )
+        : undefined;
+    if (preventer) parts.push(preventer);
     if (config.peers) {
       const { listen, secret_file, members, interval, timeout, max_skew } = config.peers;
       const mailSent = mailer ? () => mailer.confirmed() : undefined;
       const wireView = wire ? () => (withWire() ? wireSummary(wire.view()) : undefined) : undefined;
-      parts.push((peers = new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew, mailSent, wire: wireView }, store, child('peers'))));
+      const heartbeat = preventer && {
+        intervalMs: w.prevent.heartbeat,
+        timeoutMs: Math.min(timeout, w.prevent.bound),
+        statement: () => preventer.statement(),
+        onStatement: (peer: string, statement: Parameters<Preventer['onStatement']>[1], sentAt: number) => {
+          if (this.supervisor.isUp(preventer)) preventer.onStatement(peer, statement, sentAt);
+        },
+      };
+      parts.push((peers = new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew, mailSent, wire: wireView, heartbeat }, store, child('peers'))));
     }
-    const w = config.watchdog;
     if (w.witness && config.peers) parts.push(new WitnessProbe(w.witness, config.peers.interval, config.peers.timeout * 2, store, child('witness')));
 
     const fencer = new Fencer(
@@ -337,7 +368,7 @@ export class Daemon {
         },
       ),
     );
-    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, drills, capabilities, ipvs, sorryServers, wire: wire || undefined };
+    return { parts, listeners: { peers, dump: dumpSource || undefined, mailer: mailer || undefined, watchdog }, fencer, drills, capabilities, ipvs, sorryServers, wire: wire || undefined, preventer };
   }
 
   /**

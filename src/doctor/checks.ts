@@ -198,9 +198,9 @@ export function checkWiring(conf: KeepalivedWiring, kawatch: KawatchWiring): Fin
   return findings;
 }
 
-/** watchdog.policy demote fences one instance by writing its track file: each instance must track its own. */
+/** watchdog.policy demote fences one instance by writing its track file (prevent holds one): each instance must track its own. */
 function checkTrackFiles(conf: KeepalivedWiring, kawatch: KawatchWiring): Finding {
-  const needed = kawatch.policy === 'demote';
+  const needed = kawatch.policy === 'demote' || kawatch.policy === 'prevent';
   const severity: Severity = needed ? 'error' : 'info';
   const missing = conf.instances.filter((instance) => {
     const expected = posix.join(kawatch.trackDir, instance.name);
@@ -211,7 +211,7 @@ function checkTrackFiles(conf: KeepalivedWiring, kawatch: KawatchWiring): Findin
   return failed(
     'wiring.track_file',
     severity,
-    `${missing.map((i) => `${i.name} (${i.where})`).join(', ')} track${missing.length === 1 ? 's' : ''} no file in ${kawatch.trackDir}${needed ? ': watchdog.policy demote cannot fence it' : ' (needed only for watchdog.policy demote)'}`,
+    `${missing.map((i) => `${i.name} (${i.where})`).join(', ')} track${missing.length === 1 ? 's' : ''} no file in ${kawatch.trackDir}${needed ? `: watchdog.policy ${kawatch.policy} cannot ${kawatch.policy === 'prevent' ? 'hold' : 'fence'} it` : ' (needed only for watchdog.policy demote and prevent)'}`,
     `for each: track_file kawatch_${first} { file ${posix.join(kawatch.trackDir, first)}  weight 0  init_file 0 overwrite } at top level, and track_file { kawatch_${first} } in vrrp_instance ${first}`,
   );
 }

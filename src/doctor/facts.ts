@@ -76,7 +76,7 @@ export interface KawatchWiring {
   fifoEnabled: boolean;
   fifoPaths: string[];
   trackDir: string;
-  policy: 'alert' | 'demote' | 'stop';
+  policy: 'alert' | 'demote' | 'stop' | 'prevent';
   peerListen?: string;
 }
 

@@ -14,6 +14,8 @@ import type { DrillSummary } from '../drill/journal.js';
 import { registerDrillMetrics } from './drill.js';
 import type { WireListener } from '../model/wire.js';
 import { registerWireMetrics } from './wire.js';
+import type { PreventStats } from '../watchdog/preventer.js';
+import { registerPreventMetrics } from './prevent.js';
 
 export interface MetricsOptions {
   version: string;
@@ -31,6 +33,8 @@ export interface MetricsOptions {
   drills?: { summary: () => DrillSummary; scheduled: () => boolean };
   /** The VRRP observer of the running configuration, when there is one. */
   wire?: () => WireListener | undefined;
+  /** watchdog.policy prevent's holds, when that is the policy. */
+  prevent?: () => PreventStats | undefined;
 }
 
 export interface Metrics {
@@ -49,6 +53,7 @@ export function createMetrics(store: StateStore, options: MetricsOptions): Metri
   if (options.mail) registerMailMetrics(registry, options.mail);
   if (options.drills) registerDrillMetrics(registry, options.drills.summary, options.drills.scheduled);
   if (options.wire) registerWireMetrics(registry, store, options.wire);
+  if (options.prevent) registerPreventMetrics(registry, options.prevent);
   if (options.processMetrics) {
     // The event-loop delay histogram samples at this resolution: prom-client's 10 ms default wakes an
     // idle daemon 100 times a second, 0.7 % of a core (bench/memory.ts); 100 ms still shows any stall that matters.

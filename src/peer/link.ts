@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
+import type { Agent, IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { http } from '../core/http.js';
 import { isIP } from 'node:net';
 import type { Logger } from '../core/log.js';
@@ -14,6 +14,7 @@ import type { StateStore } from '../state/store.js';
 import { HEADERS, ReplayGuard } from './auth.js';
 import { admit, EXCHANGE_PATH, MAX_BODY_BYTES, parseView, PeerRejected, readCapped, readEnvelope, refuseCompressed, sealHeaders, verify, type Envelope } from './protocol.js';
 import { buildView } from './view.js';
+import { HEARTBEAT_PATH, MAX_STATEMENT_BYTES, parseStatement, type HeartbeatOptions } from './heartbeat.js';
 
 export interface PeerLinkOptions {
   listen: string;
@@ -28,6 +29,8 @@ export interface PeerLinkOptions {
   mailSent?: () => MailAck | undefined;
   /** What this director hears of VRRP (the observer's summary), told with every view; absent without the observer. */
   wire?: () => PeerWire | undefined;
+  /** The prevent heartbeat (watchdog.policy prevent): asked of every peer this often, and answered. */
+  heartbeat?: HeartbeatOptions;
 }
 
 /**
@@ -120,6 +123,11 @@ export class PeerLink implements DaemonPart {
   private readonly refusals: RefusalLog;
   private allowedSources: ReadonlySet<string> = new Set();
   private stopped = false;
+  private heartbeatTimer?: NodeJS.Timeout;
+  /** Heartbeats reuse their connection: a fresh one every 100 ms would cost a handshake each. */
+  private heartbeatAgent?: Agent;
+  /** Members with a heartbeat under way: a slow one is not doubled, the next tick asks again. */
+  private readonly beating = new Set<string>();
 
   constructor(
     private readonly options: PeerLinkOptions,
@@ -152,12 +160,22 @@ export class PeerLink implements DaemonPart {
     for (const m of this.options.members) this.flights.set(m.name, new CoalescingTask(() => this.exchange(m, localAddress)));
     this.timer = setInterval(() => this.exchangeAll(), this.options.intervalMs);
     this.exchangeAll();
+    const heartbeat = this.options.heartbeat;
+    if (heartbeat) {
+      this.heartbeatAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      this.heartbeatTimer = setInterval(() => {
+        for (const m of this.options.members) if (!this.beating.has(m.name)) void this.heartbeat(m, localAddress, heartbeat);
+      }, heartbeat.intervalMs);
+    }
     this.log.info({ listen: this.options.listen, peers: [...this.memberNames] }, 'peer API listening');
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatAgent?.destroy();
+    this.heartbeatAgent = undefined;
     await Promise.all([...this.flights.values()].map((f) => f.idle()));
     this.flights.clear();
     this.refusals.flush();
@@ -200,17 +218,18 @@ export class PeerLink implements DaemonPart {
     return { nodes: this.memberNames, maxSkewMs: this.options.maxSkewMs, now };
   }
 
-  private async exchange(member: Member, localAddress: string | undefined): Promise<void> {
-    if (this.stopped) return;
-    const body = this.ownView();
+  /**
+   * One signed request to a member and the body of its answer, once the answer is verified as the
+   * member's answer to this very request. One deadline for the whole call, answer body included: a
+   * peer that trickles is a peer that failed.
+   */
+  private async call(member: Member, path: string, body: Buffer, options: { localAddress?: string; timeoutMs: number; limit: number; agent?: Agent }): Promise<Buffer> {
     const self = this.store.snapshot.node;
-    const headers = sealHeaders(this.secret, { method: 'POST', path: EXCHANGE_PATH, node: self, recipient: member.name, body }, Date.now());
-    const started = performance.now();
-    // One deadline for the whole exchange, answer body included: a peer that trickles is a peer that failed.
+    const headers = sealHeaders(this.secret, { method: 'POST', path, node: self, recipient: member.name, body }, Date.now());
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.options.timeoutMs);
+    const timer = setTimeout(() => deadline.abort(), options.timeoutMs);
     try {
-      const res = await post(member.address, { ...headers, 'content-type': 'application/json', 'accept-encoding': 'identity' }, body, { localAddress, signal: deadline.signal });
+      const res = await post(member.address, path, { ...headers, 'content-type': 'application/json', 'accept-encoding': 'identity' }, body, { localAddress: options.localAddress, signal: deadline.signal, agent: options.agent });
       let envelope: Envelope;
       let answer: Buffer;
       try {
@@ -220,27 +239,56 @@ export class PeerLink implements DaemonPart {
         if (envelope.node !== member.name) throw new PeerRejected('unknown-node', `${member.address} answered as another node than ${member.name}`);
         admit(envelope, this.expectation(Date.now()));
         refuseCompressed(res.headers['content-encoding']);
-        answer = await readCapped(res, MAX_BODY_BYTES, res.headers['content-length']);
+        answer = await readCapped(res, options.limit, res.headers['content-length']);
       } finally {
         if (!res.complete) res.destroy();
       }
-      verify(this.secret, envelope, { method: 'ANSWER', path: EXCHANGE_PATH, recipient: self, body: answer, requestNonce: headers[HEADERS.nonce] }, { ...this.expectation(Date.now()), guard: this.answerGuard });
+      verify(this.secret, envelope, { method: 'ANSWER', path, recipient: self, body: answer, requestNonce: headers[HEADERS.nonce] }, { ...this.expectation(Date.now()), guard: this.answerGuard });
+      return answer;
+    } catch (err) {
+      if (deadline.signal.aborted && !(err instanceof PeerRejected)) throw new Error(`no complete answer within ${options.timeoutMs} ms`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async exchange(member: Member, localAddress: string | undefined): Promise<void> {
+    if (this.stopped) return;
+    const started = performance.now();
+    try {
+      const answer = await this.call(member, EXCHANGE_PATH, this.ownView(), { localAddress, timeoutMs: this.options.timeoutMs, limit: MAX_BODY_BYTES });
       const view = parseView(answer, member.name);
       const wasDown = this.store.snapshot.peers[member.name]?.lastError !== undefined;
       this.store.apply({ type: 'peer-view', at: Date.now(), peer: member.name, view, rttMs: performance.now() - started });
       if (wasDown) this.log.info({ peer: member.name }, 'peer reachable again');
     } catch (err) {
       if (err instanceof PeerRejected) this.store.apply({ type: 'peer-rejected', at: Date.now(), reason: err.reason });
-      const error = deadline.signal.aborted ? `no complete answer within ${this.options.timeoutMs} ms` : describeError(err);
+      const error = describeError(err);
       if (this.store.snapshot.peers[member.name]?.lastError === undefined) this.log.warn({ peer: member.name, error }, 'peer exchange failed');
       this.store.apply({ type: 'peer-error', at: Date.now(), peer: member.name, error });
+    }
+  }
+
+  /** Asks a member for its statement; one that does not come simply ages, as the exchange tells the link's health. */
+  private async heartbeat(member: Member, localAddress: string | undefined, options: HeartbeatOptions): Promise<void> {
+    if (this.stopped) return;
+    this.beating.add(member.name);
+    const sentAt = Date.now();
+    try {
+      const answer = await this.call(member, HEARTBEAT_PATH, Buffer.alloc(0), { localAddress, timeoutMs: options.timeoutMs, limit: MAX_STATEMENT_BYTES, agent: this.heartbeatAgent });
+      if (!this.stopped) options.onStatement(member.name, parseStatement(answer, member.name), sentAt);
+    } catch (err) {
+      if (err instanceof PeerRejected) this.store.apply({ type: 'peer-rejected', at: Date.now(), reason: err.reason });
     } finally {
-      clearTimeout(timer);
+      this.beating.delete(member.name);
     }
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'POST' || req.url !== EXCHANGE_PATH) {
+    const heartbeat = this.options.heartbeat;
+    const path = req.url === EXCHANGE_PATH || (heartbeat && req.url === HEARTBEAT_PATH) ? req.url : undefined;
+    if (req.method !== 'POST' || path === undefined) {
       refuse(res, 404, 'not found');
       return;
     }
@@ -248,13 +296,18 @@ export class PeerLink implements DaemonPart {
       const envelope = readEnvelope(req.headers);
       admit(envelope, this.expectation(Date.now()));
       refuseCompressed(req.headers['content-encoding']);
-      const body = await readCapped(req, MAX_BODY_BYTES, req.headers['content-length']);
+      const body = await readCapped(req, path === EXCHANGE_PATH ? MAX_BODY_BYTES : 0, req.headers['content-length']);
       const self = this.store.snapshot.node;
-      verify(this.secret, envelope, { method: 'POST', path: EXCHANGE_PATH, recipient: self, body }, { ...this.expectation(Date.now()), guard: this.requestGuard });
-      const view = parseView(body, envelope.node);
-      this.store.apply({ type: 'peer-view', at: Date.now(), peer: envelope.node, view });
-      const answer = this.ownView();
-      const headers = sealHeaders(this.secret, { method: 'ANSWER', path: EXCHANGE_PATH, node: self, recipient: envelope.node, body: answer, requestNonce: envelope.nonce }, Date.now());
+      verify(this.secret, envelope, { method: 'POST', path, recipient: self, body }, { ...this.expectation(Date.now()), guard: this.requestGuard });
+      let answer: Buffer;
+      if (path === EXCHANGE_PATH) {
+        const view = parseView(body, envelope.node);
+        this.store.apply({ type: 'peer-view', at: Date.now(), peer: envelope.node, view });
+        answer = this.ownView();
+      } else {
+        answer = Buffer.from(JSON.stringify(await heartbeat!.statement()));
+      }
+      const headers = sealHeaders(this.secret, { method: 'ANSWER', path, node: self, recipient: envelope.node, body: answer, requestNonce: envelope.nonce }, Date.now());
       res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(answer);
     } catch (err) {
       const reason = err instanceof PeerRejected ? err.reason : 'malformed';
@@ -302,12 +355,13 @@ async function memberSources(members: readonly Member[]): Promise<ReadonlySet<st
 
 /**
  * A POST that resolves with the answer's head; the caller reads (or refuses) the body. A fresh
- * connection each time: one exchange per interval is cheap, and nothing is left half-read.
+ * connection each time unless an agent is given: one exchange per interval is cheap, and nothing
+ * is left half-read.
  */
-function post(address: string, headers: OutgoingHttpHeaders, body: Buffer, options: { localAddress?: string; signal: AbortSignal }): Promise<IncomingMessage> {
+function post(address: string, path: string, headers: OutgoingHttpHeaders, body: Buffer, options: { localAddress?: string; signal: AbortSignal; agent?: Agent }): Promise<IncomingMessage> {
   const { host, port } = parseListen(address);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, method: 'POST', path: EXCHANGE_PATH, headers: { ...headers, 'content-length': body.length }, agent: false, localAddress: options.localAddress, signal: options.signal }, resolve);
+    const req = http.request({ host, port, method: 'POST', path, headers: { ...headers, 'content-length': body.length }, agent: options.agent ?? false, localAddress: options.localAddress, signal: options.signal }, resolve);
     req.once('error', reject);
     req.end(body);
   });

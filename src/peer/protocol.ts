@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { z } from 'zod';
 import { HEADERS, newNonce, ReplayGuard, sign, signatureMatches, type Signed } from './auth.js';
 import { peerViewSchema, type PeerView, type RejectReason } from '../model/peer.js';
 
@@ -113,19 +114,24 @@ export async function readCapped(stream: Readable, limit: number, declaredLength
   return Buffer.concat(chunks, size);
 }
 
-/** A view from the wire: JSON of the right shape, about the node that signed it. */
-export function parseView(body: Buffer, signer: string): PeerView {
+/** A signed body from the wire: JSON of `schema`'s shape, about the node that signed it (`what`: "view", "statement"). */
+export function parseSigned<T extends { node: string }>(body: Buffer, signer: string, schema: z.ZodType<T>, what: string): T {
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString('utf8'));
   } catch {
     throw new PeerRejected('malformed', `from ${signer}: body is not JSON`);
   }
-  const parsed = peerViewSchema.safeParse(doc);
+  const parsed = schema.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new PeerRejected('malformed', `from ${signer}: ${issue.path.join('.').slice(0, 128) || 'view'}: ${issue.message.slice(0, 200)}`);
+    throw new PeerRejected('malformed', `from ${signer}: ${issue.path.join('.').slice(0, 128) || what}: ${issue.message.slice(0, 200)}`);
   }
-  if (parsed.data.node !== signer) throw new PeerRejected('malformed', `view of another node signed by ${signer}`);
+  if (parsed.data.node !== signer) throw new PeerRejected('malformed', `${what} of another node signed by ${signer}`);
   return parsed.data;
+}
+
+/** A view from the wire: JSON of the right shape, about the node that signed it. */
+export function parseView(body: Buffer, signer: string): PeerView {
+  return parseSigned(body, signer, peerViewSchema, 'view');
 }

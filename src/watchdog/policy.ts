@@ -5,7 +5,7 @@ import { electionOrder, type Contender } from './election.js';
 import { planSplits, planStops, type SplitVerdict } from './split-plan.js';
 
 export interface PolicyConfig {
-  mode: 'alert' | 'demote' | 'stop';
+  mode: 'alert' | 'demote' | 'stop' | 'prevent';
   dryRun: boolean;
   /** A split brain must last this long (from its onset) before this node acts. */
   holdDownMs: number;

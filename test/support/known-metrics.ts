@@ -22,6 +22,7 @@ export function knownMetrics(): Set<string> {
     mail: new MailStats(),
     keepalivedCapabilities: () => undefined,
     drills: { summary: () => ({ failures: {} }), scheduled: () => false },
+    prevent: () => undefined,
   });
   new Supervisor(registry, silentLog);
   for (const m of registry.getMetricsAsArray()) names.add(m.name);
