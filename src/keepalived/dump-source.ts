@@ -224,7 +224,7 @@ export class DumpSource implements DaemonPart {
     try {
       const taken = await this.take();
       if (taken) {
-        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid });
+        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid, takenAfter: taken.takenAfter });
         this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
         this.lastLoggedError = undefined;
       }
@@ -238,9 +238,11 @@ export class DumpSource implements DaemonPart {
 
   /**
    * Returns undefined when keepalived is not running: no data, which is not a failure of this
-   * source. `pid`: the keepalived signalled, whose counters the dump holds (unknown without a signal).
+   * source. `pid`: the keepalived signalled, whose counters the dump holds (unknown without a signal);
+   * `takenAfter`: when it was signalled for the state it dumps, so the dump shows every transition
+   * made before then (state/identity.ts).
    */
-  private async take(): Promise<{ instances: DumpInstance[]; pid?: number } | undefined> {
+  private async take(): Promise<{ instances: DumpInstance[]; pid?: number; takenAfter?: number } | undefined> {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
@@ -259,8 +261,9 @@ export class DumpSource implements DaemonPart {
       const dataFile = join(directory, 'keepalived.data');
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
+        const takenAfter = Date.now();
         const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
-        if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid };
+        if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid, takenAfter };
         // The JSON dump is complete without the verdicts: a keepalived.data that does not come (moved by
         // state_dump_file, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
         const scripts = await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile)).catch((err: Error) => {
@@ -269,11 +272,12 @@ export class DumpSource implements DaemonPart {
           return new Map<string, never[]>();
         });
         if (scripts.size > 0) this.lastScriptsError = undefined;
-        return { instances: withScripts(instances, scripts), pid };
+        return { instances: withScripts(instances, scripts), pid, takenAfter };
       }
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
       for (;;) {
+        const takenAfter = Date.now();
         const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), text));
         const instances = await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth }));
         const previous = this.lastText?.pid === pid ? this.lastText.instances : undefined;
@@ -283,7 +287,7 @@ export class DumpSource implements DaemonPart {
           continue;
         }
         this.lastText = { pid, instances };
-        return { instances, pid };
+        return { instances, pid, takenAfter };
       }
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.

@@ -105,8 +105,11 @@ export interface WitnessState {
 export type Update =
   /** `at`: the hook's stamp (keepalived's time), or when the FIFO line was read. */
   | { type: 'report'; source: 'hook' | 'fifo'; at: number; report: KeepalivedReport }
-  /** `pid`: the keepalived that wrote it, whose counters these are. */
-  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number }
+  /**
+   * `pid`: the keepalived that wrote it, whose counters these are. `takenAfter`: when kawatch asked
+   * keepalived for it (signalled it); unknown for a dump file kawatch did not ask for.
+   */
+  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number; takenAfter?: number }
   /** What `state_dir` kept of the last run: applied once at start, before any source; never a transition. */
   | { type: 'restore'; instances: readonly RestoredSubject[]; groups: readonly RestoredSubject[] }
   | { type: 'addresses'; at: number; addresses: AddressView[] }
