@@ -195,7 +195,7 @@ describe('one identity per keepalived transition', () => {
  * with only what state_dir kept.
  */
 describe('any interleaving of the sources', () => {
-  /** IDENTITY_PROPERTY_RUNS=20000 for a long search. */
+  /** IDENTITY_PROPERTY_RUNS=20000 for a long search (about 10 s). */
   const RUNS = Number(process.env.IDENTITY_PROPERTY_RUNS ?? 500);
   const states = ['MASTER', 'BACKUP', 'FAULT'] as const;
   const gap = fc.oneof(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 10_000 }));
@@ -280,6 +280,7 @@ describe('any interleaving of the sources', () => {
         now += 1;
         takeDump(0, 0);
 
+        // IDENTITY_DEBUG=1 prints each failing case's updates (ms after T0), the shrunk one last.
         const trace = () => console.log(JSON.stringify(updates.map((u) => (u.type === 'report' && u.report.kind === 'state' ? [u.source, u.at - T0, u.report.state] : u.type === 'dump' ? ['dump', u.at - T0, u.takenAfter! - T0, u.instances[0]!.state, u.instances[0]!.lastTransition! * 1000 - T0] : u.type))));
         try {
           const cut = Math.min(restartAfter ?? updates.length, updates.length);
