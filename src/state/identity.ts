@@ -119,8 +119,9 @@ function appended(log: readonly TransitionRecord[], current: VrrpState, s: Sight
  * Whether the sighting can be of this record: the same state at a time that can be the same
  * moment, in keepalived's order among the others, and not one the hook stamped otherwise (it
  * stamps each transition once: the same stamp again is a replay, another stamp another
- * transition). The hook stamps a transition before keepalived makes the next, so stamps and
- * keepalived's own times follow keepalived's order, and every time bounds the transition's above.
+ * transition). Stamps and keepalived's own times follow keepalived's order, and keepalived's
+ * time of a transition precedes every time of those after it; a stamp need not (a hook run late,
+ * after keepalived made the next transition and the FIFO told it).
  */
 function canBe(log: readonly TransitionRecord[], index: number, s: Sighting): boolean {
   const r = log[index]!;
@@ -128,7 +129,7 @@ function canBe(log: readonly TransitionRecord[], index: number, s: Sighting): bo
   if (s.clock === 'hook' && r.stamp !== undefined && r.stamp !== s.at) return false;
   if (s.clock === 'read') return true;
   const madeBefore = (k: TransitionRecord) => k.stamp ?? (k.clock === 'keepalived' ? k.at : -Infinity);
-  return log.every((k, i) => (i < index ? madeBefore(k) <= s.at : i > index ? s.at <= k.at : true));
+  return log.every((k, i) => (i < index ? madeBefore(k) <= s.at : i > index ? s.clock !== 'keepalived' || s.at <= k.at : true));
 }
 
 /** The record a timed sighting names: the closest timed record to that state whose time can be the same moment (the later of two as close: the present is likelier). */

@@ -137,6 +137,22 @@ describe('one identity per keepalived transition', () => {
       told: states('INIT', 'BACKUP', 'MASTER', 'FAULT', 'MASTER'),
       since: t1 + 1503,
     },
+    {
+      // keepalived: MASTER -> BACKUP, then FAULT 3 ms later; the BACKUP hook runs 60 ms late, after
+      // the FIFO told both, and a dump asked for then shows FAULT since keepalived's own time.
+      name: 'matches a hook run after the next transition to the transition it stamps',
+      updates: [
+        report('hook', T0, 'MASTER'),
+        report('fifo', T0 + 1, 'MASTER'),
+        report('fifo', t1 + 1, 'BACKUP'),
+        report('fifo', t1 + 4, 'FAULT'),
+        report('hook', t1 + 61, 'BACKUP'),
+        dump(t1 + 150, dumped('FAULT', t1 + 3, stats(1, 1)), 4242, t1 + 100),
+        report('hook', t1 + 62, 'FAULT'),
+      ],
+      told: states('INIT', 'MASTER', 'BACKUP', 'FAULT'),
+      since: t1 + 3,
+    },
   ])('$name', ({ updates, told, since }) => {
     const { s, transitions } = run(updates);
     expect(transitions).toEqual(told);
