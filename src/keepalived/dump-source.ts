@@ -255,7 +255,7 @@ export class DumpSource implements DaemonPart {
     try {
       const taken = await this.take();
       if (taken) {
-        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid, groups: taken.groups });
+        this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid, takenAfter: taken.takenAfter, groups: taken.groups });
         this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
         this.lastLoggedError = undefined;
       }
@@ -269,9 +269,11 @@ export class DumpSource implements DaemonPart {
 
   /**
    * Returns undefined when keepalived is not running: no data, which is not a failure of this
-   * source. `pid`: the keepalived signalled, whose counters the dump holds (unknown without a signal).
+   * source. `pid`: the keepalived signalled, whose counters the dump holds (unknown without a signal);
+   * `takenAfter`: when it was signalled for the state it dumps, so the dump shows every transition
+   * made before then (state/identity.ts).
    */
-  private async take(): Promise<{ instances: DumpInstance[]; pid?: number; groups?: DumpGroups } | undefined> {
+  private async take(): Promise<{ instances: DumpInstance[]; pid?: number; takenAfter?: number; groups?: DumpGroups } | undefined> {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
@@ -291,8 +293,9 @@ export class DumpSource implements DaemonPart {
       const dataFile = await this.dataFileOf(pid, directories);
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
+        const takenAfter = Date.now();
         const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
-        if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid };
+        if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid, takenAfter };
         // The JSON dump is complete without the verdicts: a keepalived.data that does not come (where a
         // state_dump_file kawatch cannot read puts it, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
         const scripts = await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile)).catch((err: Error) => {
@@ -301,12 +304,12 @@ export class DumpSource implements DaemonPart {
           return new Map<string, never[]>();
         });
         if (scripts.size > 0) this.lastScriptsError = undefined;
-        return { instances: withScripts(instances, scripts), pid };
+        return { instances: withScripts(instances, scripts), pid, takenAfter };
       }
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.
       for (;;) {
-        const askedAt = Date.now();
+        const takenAfter = Date.now();
         const data = await fresh(dataFile, plan.dataSignal, (text) => (parseTextDump(text, undefined, { dataFile }), parseTextGroups(text, [], dataFile), text));
         const instances = await fresh(statsFile, plan.statsSignal, (stats) => parseTextDump(data, stats, { dataFile, statsFile, digestAuth: this.digestAuth, confAuth }));
         const previous = this.lastText?.pid === pid ? this.lastText.instances : undefined;
@@ -316,7 +319,7 @@ export class DumpSource implements DaemonPart {
           continue;
         }
         this.lastText = { pid, instances };
-        return { instances, pid, groups: { askedAt, list: parseTextGroups(data, instances, dataFile) } };
+        return { instances, pid, takenAfter, groups: { askedAt: takenAfter, list: parseTextGroups(data, instances, dataFile) } };
       }
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.

@@ -12,13 +12,18 @@ import type { SourceName } from './sources.js';
  * short log of the transitions it knows, in keepalived's order, with which sources reported each:
  *
  * - a sighting with keepalived's time (a dump's last_transition, or the hook's stamp, which can
- *   lag it by up to SAME_TRANSITION_MS but never precede it) is the transition to the same state
- *   whose time can be the same moment, wherever it sits in the log (a record replayed twice is
- *   still one);
+ *   lag it by up to SAME_TRANSITION_MS but never precede it, nor follow the next transition) is
+ *   the transition to the same state whose time can be the same moment, in keepalived's order
+ *   among the others, wherever it sits in the log; the hook's stamp is kept, so a replayed spool
+ *   record (the same stamp) is still one and another stamp is another transition;
  * - a sighting without (FIFO, kawatch's own inference from the process) is the next transition to
  *   that state that this source has not reported yet: each such source reports in keepalived's
- *   order, so its place in the log is after the last record it reported;
- * - a dump reports only the present: it can be the latest transition and nothing else;
+ *   order, so its place in the log is after the last record it reported. The hook does too, but
+ *   each hook is a process of its own: two quick transitions' records can reach the spool in
+ *   either order, so a stamp can also be an earlier transition the hook has not reported yet;
+ * - a dump reports only the present: it can be the latest transition and nothing else. One kawatch
+ *   asked for after the latest record's time is the present; one asked for before may have been
+ *   written before the latest arrived, and is then the latest or nothing, never a new transition;
  * - otherwise a sighting of the state the subject is in is no transition, one older than the last
  *   transition keepalived timed is stale, and anything else is a new transition.
  *
@@ -61,6 +66,8 @@ export interface TransitionRecord {
   clock: Clock;
   /** The sources that have reported this transition. */
   seenBy: SightingSource[];
+  /** The hook's stamp, once the hook told it: a replayed spool record has the same, another transition another. */
+  stamp?: number;
 }
 
 export interface Sighting {
@@ -70,6 +77,8 @@ export interface Sighting {
   clock: Clock;
   /** The source reports every transition in order (hook, FIFO, process); a dump only the present one. */
   inOrder: boolean;
+  /** A dump's: when kawatch asked keepalived for it, so it shows every transition made before then. */
+  takenAfter?: number;
 }
 
 export type Identified =
@@ -89,7 +98,10 @@ const withSeen = (r: TransitionRecord, s: Sighting): TransitionRecord => ({
   seenBy: r.seenBy.includes(s.source) ? r.seenBy : [...r.seenBy, s.source],
   // A later clock is only a bound: a more precise one replaces it.
   ...(CLOCKS.indexOf(s.clock) < CLOCKS.indexOf(r.clock) ? { at: s.at, clock: s.clock } : {}),
+  ...stampOf(s),
 });
+
+const stampOf = (s: Sighting): { stamp?: number } => (s.clock === 'hook' ? { stamp: s.at } : {});
 
 function known(log: readonly TransitionRecord[], index: number, s: Sighting): Identified {
   const next = log.map((r, i) => (i === index ? withSeen(r, s) : r));
@@ -98,12 +110,34 @@ function known(log: readonly TransitionRecord[], index: number, s: Sighting): Id
   return { kind: 'known', log: next, current, since: current && s.clock !== 'read' && updated.clock !== 'read' ? updated.at : undefined };
 }
 
+function appended(log: readonly TransitionRecord[], current: VrrpState, s: Sighting): Identified {
+  const record: TransitionRecord = { seq: (log.at(-1)?.seq ?? 0) + 1, from: current, to: s.to, at: s.at, clock: s.clock, seenBy: [s.source], ...stampOf(s) };
+  return { kind: 'new', record, log: [...log, record].slice(-LOG_LENGTH) };
+}
+
+/**
+ * Whether the sighting can be of this record: the same state at a time that can be the same
+ * moment, in keepalived's order among the others, and not one the hook stamped otherwise (it
+ * stamps each transition once: the same stamp again is a replay, another stamp another
+ * transition). Stamps and keepalived's own times follow keepalived's order, and keepalived's
+ * time of a transition precedes every time of those after it; a stamp need not (a hook run late,
+ * after keepalived made the next transition and the FIFO told it).
+ */
+function canBe(log: readonly TransitionRecord[], index: number, s: Sighting): boolean {
+  const r = log[index]!;
+  if (r.to !== s.to || !sameMoment(r.at, r.clock, s.at, s.clock)) return false;
+  if (s.clock === 'hook' && r.stamp !== undefined && r.stamp !== s.at) return false;
+  if (s.clock === 'read') return true;
+  const madeBefore = (k: TransitionRecord) => k.stamp ?? (k.clock === 'keepalived' ? k.at : -Infinity);
+  return log.every((k, i) => (i < index ? madeBefore(k) <= s.at : i > index ? s.clock !== 'keepalived' || s.at <= k.at : true));
+}
+
 /** The record a timed sighting names: the closest timed record to that state whose time can be the same moment (the later of two as close: the present is likelier). */
 function byTime(log: readonly TransitionRecord[], s: Sighting, eligible: (index: number) => boolean): number {
   let best = -1;
   for (let i = 0; i < log.length; i++) {
     const r = log[i]!;
-    if (r.to !== s.to || r.clock === 'read' || !eligible(i) || !sameMoment(r.at, r.clock, s.at, s.clock)) continue;
+    if (r.clock === 'read' || !eligible(i) || !canBe(log, i, s)) continue;
     if (best < 0 || Math.abs(r.at - s.at) <= Math.abs(log[best]!.at - s.at)) best = i;
   }
   return best;
@@ -111,29 +145,54 @@ function byTime(log: readonly TransitionRecord[], s: Sighting, eligible: (index:
 
 /** Which transition of the subject this sighting is, given its log and the state it is in. */
 export function identify(log: readonly TransitionRecord[], current: VrrpState, s: Sighting): Identified {
+  if (!s.inOrder && s.takenAfter !== undefined && log.length > 0) return identifyAsked(log, current, s, s.takenAfter);
   const latest = log.at(-1);
   const lastIndex = log.length - 1;
-  // The last record this source reported: an in-order source is at it again (a replayed spool
-  // record) or past it, never before it — which keeps two quick flaps to one state apart.
-  const cursor = log.findLastIndex((r) => r.seenBy.includes(s.source));
-  if (s.clock !== 'read') {
-    const same = byTime(log, s, (i) => !s.inOrder || i >= cursor);
-    if (same >= 0) return known(log, same, s);
-  }
-  if (s.inOrder) {
-    // A source with no record in the log can only be at the latest.
-    const from = cursor >= 0 ? cursor + 1 : Math.max(lastIndex, 0);
-    for (let i = from; i < log.length; i++) {
-      const r = log[i]!;
-      if (r.to === s.to && !r.seenBy.includes(s.source) && (s.clock === 'read' || (r.clock === 'read' && sameMoment(r.at, r.clock, s.at, s.clock)))) return known(log, i, s);
-    }
-  } else if (latest && latest.to === s.to && latest.clock === 'read' && sameMoment(latest.at, latest.clock, s.at, s.clock)) {
+  const same = named(log, s);
+  if (same >= 0) return known(log, same, s);
+  if (!s.inOrder && latest && latest.to === s.to && latest.clock === 'read' && sameMoment(latest.at, latest.clock, s.at, s.clock)) {
     return known(log, lastIndex, s);
   }
   if (s.to === current) return latest && latest.to === s.to ? known(log, lastIndex, s) : { kind: 'known', log: [...log], current: true };
   if (s.clock !== 'read' && latest && latest.clock !== 'read' && s.at < latest.at) return { kind: 'stale' };
-  const record: TransitionRecord = { seq: (latest?.seq ?? 0) + 1, from: current, to: s.to, at: s.at, clock: s.clock, seenBy: [s.source] };
-  return { kind: 'new', record, log: [...log, record].slice(-LOG_LENGTH) };
+  return appended(log, current, s);
+}
+
+/** The record the sighting names, by its time or, from an in-order source, by its place; -1 if none. */
+function named(log: readonly TransitionRecord[], s: Sighting): number {
+  // The last record this source reported: an in-order source is at it again (a replayed spool
+  // record) or past it — but two quick transitions' hooks race to the spool, so a timed report
+  // can also be an earlier transition this source has not reported yet.
+  const cursor = log.findLastIndex((r) => r.seenBy.includes(s.source));
+  const unreported = (i: number) => !log[i]!.seenBy.includes(s.source);
+  if (s.clock !== 'read') {
+    const same = byTime(log, s, (i) => !s.inOrder || i >= cursor || unreported(i) || log[i]!.stamp === s.at);
+    if (same >= 0) return same;
+  }
+  if (!s.inOrder) return -1;
+  // A source with no record in the log can only be at the latest.
+  const from = cursor >= 0 ? cursor + 1 : Math.max(log.length - 1, 0);
+  const untimed = (i: number) => log[i]!.to === s.to && unreported(i) && (s.clock === 'read' || (log[i]!.clock === 'read' && canBe(log, i, s)));
+  for (let i = from; i < log.length; i++) if (untimed(i)) return i;
+  if (s.clock !== 'read') for (let i = from - 1; i >= 0; i--) if (untimed(i)) return i;
+  return -1;
+}
+
+/**
+ * A dump kawatch asked for at `takenAfter` shows keepalived's state at some moment after it: past
+ * every record whose time (on any clock, an upper bound of keepalived's) is not later. Asked for
+ * after the latest, it is the present: the latest transition or a new one. Asked for before, it may
+ * have been written before the latest transition arrived: it is the latest only when nothing else
+ * it can be is left, and otherwise tells nothing — never a new transition, which the in-order
+ * sources or the next dump will tell.
+ */
+function identifyAsked(log: readonly TransitionRecord[], current: VrrpState, s: Sighting, takenAfter: number): Identified {
+  const lastIndex = log.length - 1;
+  const made = log.findLastIndex((r) => r.at <= takenAfter);
+  if (made === lastIndex) return log[lastIndex]!.to === s.to ? known(log, lastIndex, s) : appended(log, current, s);
+  const candidates: number[] = [];
+  for (let i = Math.max(made, 0); i <= lastIndex; i++) if (canBe(log, i, s)) candidates.push(i);
+  return candidates.length === 1 && candidates[0] === lastIndex ? known(log, lastIndex, s) : { kind: 'stale' };
 }
 
 export const RECONCILE_RESULTS = ['match', 'missed', 'duplicate'] as const;

@@ -31,6 +31,7 @@ const recordSchema = z.object({
   at: epochMs,
   clock: z.enum(CLOCKS),
   seenBy: z.array(z.enum(['hook', 'fifo', 'dump', 'process'])).max(4),
+  stamp: epochMs.optional(),
 });
 const subjectSchema = z.object({
   name,

@@ -16,7 +16,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'report':
       return countEvent(applyReport(s, u.report, u.at, u.source), u.source);
     case 'dump':
-      return countEvent(withDumpGroups(applyDump(s, u.instances, u.at, u.pid), u.groups, u.at), 'dump');
+      return countEvent(withDumpGroups(applyDump(s, u.instances, u.at, u.pid, u.takenAfter), u.groups, u.at), 'dump');
     case 'restore':
       return unchanged(applyRestore(s, u.instances, u.groups));
     case 'addresses':
@@ -163,7 +163,7 @@ function seedRecord(to: VrrpState, at: number, clock: Clock, source: SightingSou
  * what the hook told is stale). Then keepalived's become_master/release_master are checked against
  * the transitions kawatch counted since the last dump.
  */
-function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number | undefined): Reduced {
+function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number | undefined, takenAfter: number | undefined): Reduced {
   const instances = emptyDict<InstanceView>();
   const changes: Change[] = [];
   let reconciled: Reconciled = s.reconciled;
@@ -185,7 +185,7 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
     } else if (!current) {
       next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
     } else {
-      const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, clock, inOrder: false });
+      const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, clock, inOrder: false, takenAfter });
       const base = { ...settings, name, ...kept, state: current.state, stateSince: current.stateSince, log: current.log };
       // A dump of an older transition (keepalived wrote it before a change the hook already told) is stale too.
       stale = id.kind === 'stale' || (id.kind === 'known' && !id.current);

@@ -107,10 +107,11 @@ export type Update =
   /** `at`: the hook's stamp (keepalived's time), or when the FIFO line was read. */
   | { type: 'report'; source: 'hook' | 'fifo'; at: number; report: KeepalivedReport }
   /**
-   * `pid`: the keepalived that wrote it, whose counters these are. `groups`: the sync groups, where
-   * the dump has them (keepalived.data; the JSON dump has none), and when keepalived was asked for it.
+   * `pid`: the keepalived that wrote it, whose counters these are. `takenAfter`: when kawatch asked
+   * keepalived for it (signalled it); unknown for a dump file kawatch did not ask for. `groups`: the
+   * sync groups, where the dump has them (keepalived.data; the JSON dump has none).
    */
-  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number; groups?: DumpGroups }
+  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number; takenAfter?: number; groups?: DumpGroups }
   /** What `state_dir` kept of the last run: applied once at start, before any source; never a transition. */
   | { type: 'restore'; instances: readonly RestoredSubject[]; groups: readonly RestoredSubject[] }
   | { type: 'addresses'; at: number; addresses: AddressView[] }

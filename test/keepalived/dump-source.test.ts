@@ -304,6 +304,24 @@ describe('vrrp_script verdicts beside a JSON dump', () => {
     expect(store.snapshot.instances.VI_2!.scripts).toEqual([{ name: 'check_service', good: true, state: 'idle' }]);
   });
 
+  it('stamps a dump it asked keepalived for with when it asked, one it only read with nothing', async () => {
+    const applied = vi.spyOn(store, 'apply');
+    const dumps = () => applied.mock.calls.flatMap(([u]) => (u.type === 'dump' ? [u] : []));
+    const before = Date.now();
+    const asked = new DumpSource(await standIn(true), store, silentLog);
+    await asked.start();
+    await asked.stop();
+    const [dump] = dumps();
+    expect(dump!.takenAfter).toBeGreaterThanOrEqual(before);
+    expect(dump!.takenAfter).toBeLessThanOrEqual(dump!.at);
+    copyFileSync(fixture, options.path!);
+    const read = new DumpSource(options, store, silentLog);
+    await read.start();
+    await read.stop();
+    expect(dumps()).toHaveLength(2);
+    expect(dumps()[1]!.takenAfter).toBeUndefined();
+  });
+
   it('keeps the JSON dump when keepalived.data does not come (state_dump_file moved it): verdicts unknown, said once', async () => {
     const lines: string[] = [];
     const log = createLogger('debug', new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) }));

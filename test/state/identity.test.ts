@@ -22,7 +22,8 @@ function stats(becomeMaster: number, releaseMaster: number): VrrpStats {
 }
 
 const dumped = (state: VrrpState, lastTransitionMs: number, counters: VrrpStats, name = 'VI_1'): DumpInstance => ({ name, vrid: 51, state, lastTransition: lastTransitionMs / 1000, vips: [], stats: counters });
-const dump = (at: number, instance: DumpInstance, pid = 4242): Update => ({ type: 'dump', at, pid, instances: [instance] });
+/** `takenAfter`: when the dump was asked for (unknown, as for a dump file someone else writes, when left out). */
+const dump = (at: number, instance: DumpInstance, pid = 4242, takenAfter?: number): Update => ({ type: 'dump', at, pid, instances: [instance], ...(takenAfter === undefined ? {} : { takenAfter }) });
 
 describe('one identity per keepalived transition', () => {
   it('counts BACKUP->MASTER->BACKUP once after a restart replays the spool and the FIFO holds the same lines', () => {
@@ -99,6 +100,92 @@ describe('one identity per keepalived transition', () => {
     expect(reconcile(base, stats(5, 6), 1).result).toEqual({ match: 1, missed: 0, duplicate: 0 });
   });
 
+  const t1 = T0 + 10_000;
+  const states = (...names: VrrpState[]): [VrrpState, VrrpState][] => names.slice(1).map((to, i) => [names[i]!, to]);
+  it.each([
+    {
+      // keepalived: MASTER -> FAULT at t1, -> BACKUP 15 ms later, -> MASTER 400 ms after t1. The FIFO
+      // tells the first two; the BACKUP hook's file lands before the FAULT hook's, which lands after the third.
+      name: 'matches a hook that lost the race to the spool to the transition the FIFO told before it',
+      updates: [
+        report('hook', T0, 'MASTER'),
+        report('fifo', T0 + 1, 'MASTER'),
+        report('fifo', t1 + 1, 'FAULT'),
+        report('fifo', t1 + 16, 'BACKUP'),
+        report('hook', t1 + 17, 'BACKUP'),
+        report('fifo', t1 + 401, 'MASTER'),
+        report('hook', t1 + 3, 'FAULT'),
+        report('hook', t1 + 402, 'MASTER'),
+      ],
+      told: states('INIT', 'MASTER', 'FAULT', 'BACKUP', 'MASTER'),
+      since: t1 + 402,
+    },
+    {
+      // keepalived: BACKUP -> MASTER at t1, -> FAULT 1 s later, -> MASTER 1.5 s after t1 (within the
+      // hook's lag of t1); the FAULT hook lands after the MASTER one.
+      name: 'tells a hook stamped otherwise from the transition the hook already told, though a dump retimed it',
+      updates: [
+        report('hook', T0, 'BACKUP'),
+        report('hook', t1 + 3, 'MASTER'),
+        dump(t1 + 20, dumped('MASTER', t1, stats(1, 0)), 4242, t1 + 10),
+        report('fifo', t1 + 30, 'MASTER'),
+        report('fifo', t1 + 1001, 'FAULT'),
+        report('fifo', t1 + 1501, 'MASTER'),
+        report('hook', t1 + 1503, 'MASTER'),
+        report('hook', t1 + 1002, 'FAULT'),
+      ],
+      told: states('INIT', 'BACKUP', 'MASTER', 'FAULT', 'MASTER'),
+      since: t1 + 1503,
+    },
+    {
+      // keepalived: MASTER -> BACKUP, then FAULT 3 ms later; the BACKUP hook runs 60 ms late, after
+      // the FIFO told both, and a dump asked for then shows FAULT since keepalived's own time.
+      name: 'matches a hook run after the next transition to the transition it stamps',
+      updates: [
+        report('hook', T0, 'MASTER'),
+        report('fifo', T0 + 1, 'MASTER'),
+        report('fifo', t1 + 1, 'BACKUP'),
+        report('fifo', t1 + 4, 'FAULT'),
+        report('hook', t1 + 61, 'BACKUP'),
+        dump(t1 + 150, dumped('FAULT', t1 + 3, stats(1, 1)), 4242, t1 + 100),
+        report('hook', t1 + 62, 'FAULT'),
+      ],
+      told: states('INIT', 'MASTER', 'BACKUP', 'FAULT'),
+      since: t1 + 3,
+    },
+  ])('$name', ({ updates, told, since }) => {
+    const { s, transitions } = run(updates);
+    expect(transitions).toEqual(told);
+    expect(s.instances.VI_1).toMatchObject({ state: told.at(-1)![1], stateSince: since });
+  });
+
+  it('takes a dump asked for before the latest report for no new transition (it was written before that one arrived)', () => {
+    // The FIFO tells MASTER, then BACKUP 15 ms later; a dump asked for between them arrives after
+    // both, saying MASTER since before either was read.
+    const t2 = t1 + 15;
+    const before = run([report('hook', T0, 'BACKUP'), report('fifo', T0 + 1, 'BACKUP'), dump(T0 + 10, dumped('BACKUP', T0, stats(2, 2)), 4242, T0 + 5)]).s;
+    const { s, transitions } = run([report('fifo', t1 + 1, 'MASTER'), report('fifo', t2 + 1, 'BACKUP'), dump(t2 + 5, dumped('MASTER', t1, stats(3, 2)), 4242, t1 + 5)], before);
+    expect(transitions).toEqual([
+      ['BACKUP', 'MASTER'],
+      ['MASTER', 'BACKUP'],
+    ]);
+    expect(s.instances.VI_1!.state).toBe('BACKUP');
+    // Its counters are older than what was counted since: the next dump asked for compares them.
+    expect(s.reconciled).toEqual({ match: 0, missed: 0, duplicate: 0 });
+    const next = run([dump(t2 + 100, dumped('BACKUP', t2, stats(3, 3)), 4242, t2 + 50)], s);
+    expect(next.transitions).toEqual([]);
+    expect(next.s.instances.VI_1).toMatchObject({ state: 'BACKUP', stateSince: t2 });
+    expect(next.s.reconciled).toEqual({ match: 2, missed: 0, duplicate: 0 });
+  });
+
+  it('takes a dump asked for after every report for the present, a transition no source told yet included', () => {
+    const before = run([report('hook', T0, 'BACKUP'), report('fifo', T0 + 1, 'BACKUP'), dump(T0 + 10, dumped('BACKUP', T0, stats(0, 0)), 4242, T0 + 5)]).s;
+    const { s, transitions } = run([dump(t1 + 20, dumped('MASTER', t1, stats(1, 0)), 4242, t1 + 10), report('fifo', t1 + 30, 'MASTER'), report('hook', t1 + 2, 'MASTER')], before);
+    expect(transitions).toEqual([['BACKUP', 'MASTER']]);
+    expect(s.instances.VI_1).toMatchObject({ state: 'MASTER', stateSince: t1 });
+    expect(s.reconciled).toEqual({ match: 1, missed: 0, duplicate: 0 });
+  });
+
   it('matches a hook stamp to a dump transition within the lag, and no further, and never before it', () => {
     const log: TransitionRecord[] = [{ seq: 1, from: 'BACKUP', to: 'MASTER', at: T0, clock: 'keepalived', seenBy: ['dump'] }];
     expect(identify(log, 'MASTER', { source: 'hook', to: 'MASTER', at: T0 + SAME_TRANSITION_MS, clock: 'hook', inOrder: true }).kind).toBe('known');
@@ -111,19 +198,27 @@ describe('one identity per keepalived transition', () => {
 });
 
 /**
- * The property: keepalived makes a sequence of transitions; the hook (keepalived's times, some
- * records applied twice), the FIFO (read times, possibly long after) and dumps (the state as of
- * what the hook had told by then, or earlier: a dump can be stale, never ahead of the spool, which
- * the daemon drains first) are applied in any interleaving. Each transition counts once, in
- * keepalived's order, with the right `from`, and keepalived's counters agree — also when kawatch
- * restarts anywhere in between with only what state_dir kept.
+ * The property, over a model of keepalived and its sources in one real-time line: keepalived makes
+ * a sequence of transitions; the hook stamps each within its lag (before the next one), and two
+ * quick transitions' records can reach the spool in either order
+ * (a live race: kawatch has read the FIFO lines up to the overtaking one, ready before it), and a
+ * record can be applied twice (a replay); the FIFO tells them in order, stamped when read;
+ * each dump is asked for at some time, written by keepalived later (the state as of then), and
+ * read later still, so it can arrive after reports of transitions it does not show, or show one no
+ * other source told yet (one at most: keepalived's counters could not tell two from none). All
+ * are applied in any interleaving. Each transition counts once, in keepalived's order, with the
+ * right `from`, and keepalived's counters agree — also when kawatch restarts anywhere in between
+ * with only what state_dir kept.
  */
 describe('any interleaving of the sources', () => {
+  /** IDENTITY_PROPERTY_RUNS=20000 for a long search (about 10 s). */
+  const RUNS = Number(process.env.IDENTITY_PROPERTY_RUNS ?? 500);
   const states = ['MASTER', 'BACKUP', 'FAULT'] as const;
+  const gap = fc.oneof(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 10_000 }));
   const scenario = fc.record({
     initial: fc.constantFrom<VrrpState>('BACKUP', 'MASTER'),
-    steps: fc.array(fc.record({ to: fc.constantFrom(...states), gap: fc.integer({ min: 1, max: 10_000 }), lag: fc.integer({ min: 0, max: 50 }), twice: fc.boolean() }), { minLength: 1, maxLength: 8 }),
-    order: fc.array(fc.record({ pick: fc.constantFrom('hook', 'fifo', 'dump'), back: fc.nat(3), wait: fc.nat(5000) }), { maxLength: 40 }),
+    steps: fc.array(fc.record({ to: fc.constantFrom(...states), gap, lag: fc.integer({ min: 0, max: 50 }), raced: fc.boolean(), twice: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+    order: fc.array(fc.record({ pick: fc.constantFrom('hook', 'fifo', 'dump'), wait: fc.oneof(fc.nat(30), fc.nat(5000)), ask: fc.oneof(fc.nat(30), fc.nat(3000)), write: fc.nat(3000) }), { maxLength: 40 }),
     afterRestart: fc.boolean(),
     /** kawatch restarts after this many updates: what state_dir kept is all the next run knows. */
     restartAfter: fc.option(fc.nat(60), { nil: undefined }),
@@ -133,64 +228,92 @@ describe('any interleaving of the sources', () => {
     fc.assert(
       fc.property(scenario, ({ initial, steps, order, afterRestart, restartAfter }) => {
         // keepalived's truth: consecutive states differ.
-        const truth: { from: VrrpState; to: VrrpState; at: number; stamp: number; twice: boolean }[] = [];
+        const truth: { from: VrrpState; to: VrrpState; at: number; stamp: number; raced: boolean; twice: boolean }[] = [];
         let state = initial;
         let at = T0;
         for (const step of steps) {
           if (step.to === state) continue;
           at += step.gap;
-          truth.push({ from: state, to: step.to, at, stamp: 0, twice: step.twice });
+          truth.push({ from: state, to: step.to, at, stamp: 0, raced: step.raced, twice: step.twice });
           state = step.to;
         }
         // The hook's stamp lags keepalived's time, and stays before the next transition.
         truth.forEach((t, i) => (t.stamp = t.at + Math.min(steps[i]?.lag ?? 0, (truth[i + 1]?.at ?? Infinity) - t.at - 1)));
+        // The order the records land in the spool: a raced one overtakes the one before it.
+        const spool = truth.map((_, i) => i);
+        for (let i = 1; i < spool.length; i++) if (truth[i]!.raced && spool[i - 1] === i - 1) [spool[i - 1], spool[i]] = [i, i - 1];
+        const overtook = (i: number) => spool.indexOf(i) < spool.indexOf(i - 1);
         const counters = (upTo: number) => {
           const done = truth.slice(0, upTo);
           return stats(done.filter((t) => t.to === 'MASTER').length, done.filter((t) => t.from === 'MASTER').length);
         };
         const stateAt = (upTo: number) => (upTo === 0 ? { state: initial, at: T0 } : { state: truth[upTo - 1]!.to, at: truth[upTo - 1]!.at });
 
-        const updates: Update[] = [report('hook', T0, initial), report('fifo', T0 + 1, initial), dump(T0 + 2, dumped(initial, T0, counters(0)))];
-        let now = afterRestart ? (truth.at(-1)?.at ?? T0) + 1000 : T0 + 3;
+        const updates: Update[] = [report('hook', T0, initial), report('fifo', T0 + 1, initial), dump(T0 + 2, dumped(initial, T0, counters(0)), 4242, T0 + 1)];
+        let now = afterRestart ? (truth.at(-1)?.stamp ?? T0) + 1000 : T0 + 3;
+        let lastDump = now;
         let hook = 0;
         let fifo = 0;
+        const told = new Set<number>();
         const takeHook = () => {
-          const t = truth[hook++]!;
+          const i = spool[hook++]!;
+          const t = truth[i]!;
+          // A record that overtook an earlier transition's landed live, after keepalived wrote the FIFO
+          // lines up to its own, which kawatch reads first as they were ready first.
+          if (overtook(i)) while (fifo <= i) takeFifo();
+          now = Math.max(now, t.stamp);
+          told.add(i);
           updates.push(report('hook', t.stamp, t.to));
           if (t.twice) updates.push(report('hook', t.stamp, t.to));
         };
         const takeFifo = () => {
-          const t = truth[fifo++]!;
+          const t = truth[fifo]!;
+          told.add(fifo++);
           now = Math.max(now, t.at) + 1;
           updates.push(report('fifo', now, t.to));
         };
-        const takeDump = (back: number) => {
-          const upTo = Math.max(0, hook - back);
+        const takeDump = (ask: number, write: number) => {
+          // One dump at a time: asked for after the previous one was read.
+          const asked = Math.max(lastDump, now - ask);
+          let written = Math.min(now, asked + write);
+          // The transitions it shows that no source told yet: one at most.
+          const untold = truth.map((t, i) => ({ t, i })).filter(({ t, i }) => t.at <= written && !told.has(i));
+          if (untold.length > 1) written = untold[1]!.t.at - 1;
+          const takenAfter = Math.min(asked, written);
+          const upTo = truth.filter((t) => t.at <= written).length;
           const { state: s, at: since } = stateAt(upTo);
-          now = Math.max(now, truth[hook - 1]?.stamp ?? T0) + 1;
-          updates.push(dump(now, dumped(s, since, counters(upTo))));
+          lastDump = now;
+          updates.push(dump(now, dumped(s, since, counters(upTo)), 4242, takenAfter));
         };
-        for (const { pick, back, wait } of order) {
+        for (const { pick, wait, ask, write } of order) {
           now += wait;
           if (pick === 'hook' && hook < truth.length) takeHook();
           else if (pick === 'fifo' && fifo < truth.length) takeFifo();
-          else if (pick === 'dump') takeDump(back);
+          else if (pick === 'dump') takeDump(ask, write);
         }
         while (hook < truth.length) takeHook();
         while (fifo < truth.length) takeFifo();
-        takeDump(0);
+        now += 1;
+        takeDump(0, 0);
 
-        const cut = Math.min(restartAfter ?? updates.length, updates.length);
-        const before = run(updates.slice(0, cut));
-        const restarted = restartAfter === undefined ? before.s : reduce(emptySnapshot('lb2'), parseLastKnown(serializeLastKnown(before.s)).restore).snapshot;
-        const { s, transitions } = run(updates.slice(cut), restarted);
-        expect([...before.transitions, ...transitions]).toEqual([['INIT', initial], ...truth.map((t) => [t.from, t.to])]);
-        expect(s.instances.VI_1!.state).toBe(stateAt(truth.length).state);
-        const masterMoves = truth.filter((t) => t.to === 'MASTER' || t.from === 'MASTER').length;
-        const reconciled = restartAfter === undefined ? s.reconciled : { match: before.s.reconciled.match + s.reconciled.match, missed: before.s.reconciled.missed + s.reconciled.missed, duplicate: before.s.reconciled.duplicate + s.reconciled.duplicate };
-        expect(reconciled).toEqual({ match: masterMoves, missed: 0, duplicate: 0 });
+        // IDENTITY_DEBUG=1 prints each failing case's updates (ms after T0), the shrunk one last.
+        const trace = () => console.log(JSON.stringify(updates.map((u) => (u.type === 'report' && u.report.kind === 'state' ? [u.source, u.at - T0, u.report.state] : u.type === 'dump' ? ['dump', u.at - T0, u.takenAfter! - T0, u.instances[0]!.state, u.instances[0]!.lastTransition! * 1000 - T0] : u.type))));
+        try {
+          const cut = Math.min(restartAfter ?? updates.length, updates.length);
+          const before = run(updates.slice(0, cut));
+          const restarted = restartAfter === undefined ? before.s : reduce(emptySnapshot('lb2'), parseLastKnown(serializeLastKnown(before.s)).restore).snapshot;
+          const { s, transitions } = run(updates.slice(cut), restarted);
+          expect([...before.transitions, ...transitions]).toEqual([['INIT', initial], ...truth.map((t) => [t.from, t.to])]);
+          expect(s.instances.VI_1!.state).toBe(stateAt(truth.length).state);
+          const masterMoves = truth.filter((t) => t.to === 'MASTER' || t.from === 'MASTER').length;
+          const reconciled = restartAfter === undefined ? s.reconciled : { match: before.s.reconciled.match + s.reconciled.match, missed: before.s.reconciled.missed + s.reconciled.missed, duplicate: before.s.reconciled.duplicate + s.reconciled.duplicate };
+          expect(reconciled).toEqual({ match: masterMoves, missed: 0, duplicate: 0 });
+        } catch (err) {
+          if (process.env.IDENTITY_DEBUG) trace();
+          throw err;
+        }
       }),
-      { numRuns: 500 },
+      { numRuns: RUNS },
     );
   });
 });

@@ -69,7 +69,7 @@ describe('the last known VRRP state in state_dir', () => {
     expect(await readFile(path, 'utf8')).toBe(written);
     const { restore, bad } = parseLastKnown(written);
     expect(bad).toBe(0);
-    expect(restore.instances).toEqual([{ name: 'VI_1', state: 'BACKUP', stateSince: T0, log: [{ seq: 1, from: 'INIT', to: 'BACKUP', at: T0, clock: 'hook', seenBy: ['hook'] }] }]);
+    expect(restore.instances).toEqual([{ name: 'VI_1', state: 'BACKUP', stateSince: T0, log: [{ seq: 1, from: 'INIT', to: 'BACKUP', at: T0, clock: 'hook', seenBy: ['hook'], stamp: T0 }] }]);
     expect(serializeLastKnown(run.store.snapshot)).toBe(written);
   });
 
