@@ -60,8 +60,9 @@ export function dataDumpSetting(conf: ParsedConf): DataDumpSetting | undefined {
  */
 export function dataDumpPath(setting: DataDumpSetting, tmpDir: string): string {
   const { path } = setting;
-  const isDirectory = path.endsWith('/');
-  const dir = !path.startsWith('/') ? tmpDir : isDirectory ? path.slice(0, -1) : path.slice(0, path.lastIndexOf('/'));
+  // `.` and `..` name directories too: keepalived could open no file by them.
+  const isDirectory = path.endsWith('/') || /(^|\/)\.\.?$/.test(path);
+  const dir = !path.startsWith('/') ? tmpDir : isDirectory ? path.replace(/\/$/, '') : path.slice(0, path.lastIndexOf('/'));
   const fileName = isDirectory ? 'keepalived.data' : path.slice(path.lastIndexOf('/') + 1);
   const dot = fileName.lastIndexOf('.');
   const [stem, extension] = dot < 0 ? [fileName, ''] : [fileName.slice(0, dot), fileName.slice(dot)];

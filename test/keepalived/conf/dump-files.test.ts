@@ -53,6 +53,11 @@ describe('keepalived.data where state_dump_file puts it (2.3.3+, global_data.c o
     expect(settingOf('global_defs {\n  stats_dump_file /a/\n  json_dump_file /a/\n}\n')).toBeUndefined();
   });
 
+  it('takes a path ending in . or .. for a directory', () => {
+    expect(dataDumpPath({ path: '/.', useInstance: false }, '/run/tmp')).toBe('/keepalived.data');
+    expect(dataDumpPath({ path: '/var/run/..', useInstance: false }, '/run/tmp')).toBe('/var/keepalived.data');
+  });
+
   it('always gives an absolute, normalised path for any path keepalived accepts', () => {
     const word = fc.stringMatching(/^[A-Za-z0-9._/-]{1,30}$/);
     fc.assert(
