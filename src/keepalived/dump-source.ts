@@ -6,11 +6,11 @@ import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import { CoalescingTask } from '../core/coalescing-task.js';
 import { readSecret } from '../core/secret.js';
-import type { Change, DumpGroups } from '../state/snapshot.js';
+import type { Change } from '../state/snapshot.js';
 import { readChecked } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 import { DumpError, parseDump, withScripts } from './dump.js';
-import { type DumpInstance } from '../model/vrrp.js';
+import type { DumpGroup, DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
 import { halfMadeMasters, parseTextDump, parseTextGroups, parseTextScripts } from './text-dump.js';
@@ -273,7 +273,7 @@ export class DumpSource implements DaemonPart {
    * `takenAfter`: when it was signalled for the state it dumps, so the dump shows every transition
    * made before then (state/identity.ts).
    */
-  private async take(): Promise<{ instances: DumpInstance[]; pid?: number; takenAfter?: number; groups?: DumpGroups } | undefined> {
+  private async take(): Promise<{ instances: DumpInstance[]; pid?: number; takenAfter?: number; groups?: readonly DumpGroup[] } | undefined> {
     const { trigger, procfs, pidFile } = this.options;
     if (trigger === 'none') {
       const path = this.options.path ?? '/tmp/keepalived.json';
@@ -319,7 +319,7 @@ export class DumpSource implements DaemonPart {
           continue;
         }
         this.lastText = { pid, instances };
-        return { instances, pid, takenAfter, groups: { askedAt: takenAfter, list: parseTextGroups(data, instances, dataFile) } };
+        return { instances, pid, takenAfter, groups: parseTextGroups(data, instances, dataFile) };
       }
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.

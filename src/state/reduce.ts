@@ -1,7 +1,7 @@
 import type { DumpGroup, DumpInstance } from '../model/vrrp.js';
 import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
-import { checkerKey, type AddressView, type Change, type DumpGroups, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
+import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
 import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
 import { countInBaseline, identify, reconcile, type Clock, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
 
@@ -16,7 +16,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'report':
       return countEvent(applyReport(s, u.report, u.at, u.source), u.source);
     case 'dump':
-      return countEvent(withDumpGroups(applyDump(s, u.instances, u.at, u.pid, u.takenAfter), u.groups, u.at), 'dump');
+      return countEvent(withDumpGroups(applyDump(s, u.instances, u.at, u.pid, u.takenAfter), u.groups, u.at, u.takenAfter), 'dump');
     case 'restore':
       return unchanged(applyRestore(s, u.instances, u.groups));
     case 'addresses':
@@ -213,12 +213,14 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
  * asked for the dump. A group's line has no time of its own (unlike an instance's last_transition),
  * so a dump asked before a transition the hook or FIFO already told would otherwise undo it.
  */
-function withDumpGroups(r: Reduced, dumped: DumpGroups | undefined, at: number): Reduced {
+function withDumpGroups(r: Reduced, dumped: readonly DumpGroup[] | undefined, at: number, takenAfter: number | undefined): Reduced {
   if (!dumped) return r;
   const s = r.snapshot;
   const groups = emptyDict<GroupView>();
   const changes: Change[] = [];
-  for (const g of dumped.list) groups[g.name] = dumpedGroup(entryOf(s.groups, g.name), g, at, dumped.askedAt, changes);
+  // A dump kawatch did not ask for may be older than any report: it never overrides one.
+  const askedAt = takenAfter ?? Number.NEGATIVE_INFINITY;
+  for (const g of dumped) groups[g.name] = dumpedGroup(entryOf(s.groups, g.name), g, at, askedAt, changes);
   return { snapshot: { ...s, groups }, changes: [...r.changes, ...changes] };
 }
 

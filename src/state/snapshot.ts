@@ -111,7 +111,7 @@ export type Update =
    * keepalived for it (signalled it); unknown for a dump file kawatch did not ask for. `groups`: the
    * sync groups, where the dump has them (keepalived.data; the JSON dump has none).
    */
-  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number; takenAfter?: number; groups?: DumpGroups }
+  | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number; takenAfter?: number; groups?: readonly DumpGroup[] }
   /** What `state_dir` kept of the last run: applied once at start, before any source; never a transition. */
   | { type: 'restore'; instances: readonly RestoredSubject[]; groups: readonly RestoredSubject[] }
   | { type: 'addresses'; at: number; addresses: AddressView[] }
@@ -127,12 +127,6 @@ export type Update =
   | { type: 'peer-rejected'; at: number; reason: RejectReason }
   | { type: 'witness'; at: number; target: string; error?: string }
   | { type: 'drill'; drill?: DrillMark };
-
-/** Every sync group keepalived runs, from a dump; `askedAt`: when keepalived was signalled to write it. */
-export interface DumpGroups {
-  askedAt: number;
-  list: readonly DumpGroup[];
-}
 
 /** The last known state of an instance or sync group, and its transition log, as `state_dir` keeps them. */
 export interface RestoredSubject {

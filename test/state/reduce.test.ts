@@ -148,7 +148,8 @@ describe('reduce', () => {
       type: 'dump',
       at,
       instances: [],
-      groups: { askedAt, list: groups.map(([name, st]) => ({ name, state: st, members: ['VI_1', 'VI_2'] })) },
+      takenAfter: askedAt,
+      groups: groups.map(([name, st]) => ({ name, state: st, members: ['VI_1', 'VI_2'] })),
     });
     const transitions = (changes: Change[]) => changes.filter((c) => c.type === 'transition');
 
@@ -215,7 +216,7 @@ function expectedNames(updates: Update[]): { instances: Set<string>; groups: Set
   for (const u of updates) {
     if (u.type === 'dump') instances = new Set(u.instances.map((i) => i.name));
     // A dump that lists sync groups lists all keepalived runs.
-    if (u.type === 'dump' && u.groups) groups = new Set(u.groups.list.map((g) => g.name));
+    if (u.type === 'dump' && u.groups) groups = new Set(u.groups.map((g) => g.name));
     if (u.type === 'peers-configured') peers = new Set(u.peers.map((p) => p.name));
     if (u.type !== 'report') continue;
     const r = u.report;
