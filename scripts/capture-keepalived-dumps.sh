@@ -16,11 +16,16 @@
 # is dropped at start, so the dumps above have none): VI_1 and VI_2 in G_WEB, MASTER on a, BACKUP on b;
 # master.data and backup.data, then fault.data once a's vrrp_script faults VI_1, which takes the group
 # to FAULT (default OUT_DIR test/fixtures/keepalived/sync-groups).
+#
+# CAPTURE=script-init records keepalived.data while keepalived holds an instance whose weight-0
+# vrrp_script has not answered yet (2.0+: FAULT, "Number of track scripts init = 1", no notification):
+# awaiting.data while the script's first run is kept waiting, answered.data once it passed, and
+# notify.txt (default OUT_DIR test/fixtures/keepalived/script-init).
 # Usage: scripts/capture-keepalived-dumps.sh [OUT_DIR [FLAVOUR...]]   (default test/fixtures/keepalived/dumps)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mode=${CAPTURE:-dumps}
-case "$mode" in dumps|sync-groups) ;; *) echo "CAPTURE=$mode: expected dumps or sync-groups" >&2; exit 2 ;; esac
+case "$mode" in dumps|sync-groups|script-init) ;; *) echo "CAPTURE=$mode: expected dumps, sync-groups or script-init" >&2; exit 2 ;; esac
 out=${1:-"$here/../test/fixtures/keepalived/$mode"}
 shift || true
 # Not under /tmp: each keepalived mounts its own /tmp over it. Under /run, a path only root can write,
@@ -210,6 +215,71 @@ CONF
   } > "$dir/keepalived.conf"
 }
 
+write_init_config() { # write_init_config N: VI_1 tracking, without weight, a script whose first run waits while DIR/hold exists
+  local n=$1 dir="$work/$1" dev
+  dev=matrix-$([ "$n" = 1 ] && echo a || echo b)0
+  # Bounded: keepalived's own timeout ends a run that waits longer.
+  printf '#!/bin/sh\nwhile [ -e %s/hold ]; do sleep 0.1; done\n' "$dir" > "$dir/chk.sh"
+  chmod 755 "$dir/chk.sh"
+  cat > "$dir/keepalived.conf" <<CONF
+global_defs {
+  router_id matrix-lb$n
+  script_user root
+  enable_script_security
+}
+vrrp_script first_answer {
+  script "$dir/chk.sh"
+  interval 1
+  timeout 30
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface $dev
+  virtual_router_id 71
+  priority $([ "$n" = 1 ] && echo 150 || echo 100)
+  advert_int 1
+  virtual_ipaddress {
+    198.18.7.50/24
+  }
+  track_script {
+    first_answer
+  }
+  notify $dir/notify.sh
+}
+CONF
+}
+
+capture_script_init() { # capture_script_init FLAVOUR BINARY
+  local flavour=$1 binary=$2 dest n started
+  at_least "${flavour%-*}" 2.0.0 || { echo "$flavour: no such hold before 2.0 (vrrp_track.c num_script_init): skipped"; return 0; }
+  dest="$out/$flavour"
+  started=$SECONDS
+  data_signal=$("$binary" --signum=DATA 2>/dev/null | grep -x '[0-9]*' || echo USR1)
+  for n in 1 2; do
+    mkdir -p "$work/$n/tmpdir" "$work/$n/dump-files"
+    printf '#!/bin/sh\necho "$*" >> %s/notify.log\n' "$work/$n" > "$work/$n/notify.sh"
+    chmod 755 "$work/$n/notify.sh"
+    write_init_config "$n"
+  done
+  touch "$work/1/hold"
+  start_directors "$binary"
+  rm -rf "$dest"; mkdir -p "$dest"
+  awaiting() { dump_data 1 && [ "$(state_of 1 VI_1)" = FAULT ] && grep -q '^   Number of track scripts init = 1$' "$work/1/data.txt"; }
+  wait_for 20 awaiting || { tail -n 40 "$work/1/log" >&2; return 1; }
+  cp "$work/1/data.txt" "$dest/awaiting.data"
+  rm -f "$work/1/hold"
+  answered() { dump_data 1 && [ "$(state_of 1 VI_1)" = MASTER ]; }
+  wait_for 30 answered || { tail -n 40 "$work/1/log" >&2; return 1; }
+  cp "$work/1/data.txt" "$dest/answered.data"
+  cp "$work/1/notify.log" "$dest/notify.txt"
+  # What keepalived logged of VI_1's states, without pid and time: the hold is not among them.
+  grep -E '\(VI_1\)|VI_1' "$work/1/log" | grep -iE 'entering|state' | sed -E 's/^.*(Keepalived_vrrp|Keepalived)\[[0-9]+\]: //; s/^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} [0-9]{4}: //' > "$dest/log-states.txt" || true
+  cp "$work/1/keepalived.conf" "$dest/keepalived.conf"
+  sed -i "s#$work/[12]#/run/matrix#g" "$dest"/*
+  stop_directors
+  echo "$flavour: script init in $((SECONDS - started)) s"
+}
+
 # group_of N: the state director N's last keepalived.data gives G_WEB.
 group_of() {
   sed -n 's/^ VRRP Sync Group = G_WEB, //p' "$work/$1/data.txt" 2>/dev/null
@@ -346,5 +416,9 @@ built=$("$here/keepalived-matrix.sh" list)
 [ -n "$built" ] || { echo "no keepalived built: run scripts/keepalived-matrix.sh build" >&2; exit 1; }
 while IFS=$'\t' read -r flavour binary; do
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$flavour"; then continue; fi
-  if [ "$mode" = sync-groups ]; then capture_groups "$flavour" "$binary"; else capture_flavour "$flavour" "$binary"; fi
+  case "$mode" in
+    sync-groups) capture_groups "$flavour" "$binary" ;;
+    script-init) capture_script_init "$flavour" "$binary" ;;
+    *) capture_flavour "$flavour" "$binary" ;;
+  esac
 done <<< "$built"

@@ -9,11 +9,11 @@ import { readSecret } from '../core/secret.js';
 import type { Change } from '../state/snapshot.js';
 import { readChecked } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
-import { DumpError, parseDump, withScripts } from './dump.js';
+import { DumpError, parseDump, sameStates, withTextDetails } from './dump.js';
 import type { DumpGroup, DumpInstance } from '../model/vrrp.js';
 import { keepalivedTmpdir, probeKeepalived } from './process.js';
 import { CapabilitiesProbe, formatVersion, type DumpDirectory, type KeepalivedCapabilities } from './capabilities.js';
-import { halfMadeMasters, parseTextDump, parseTextGroups, parseTextScripts } from './text-dump.js';
+import { halfMadeMasters, parseTextDump, parseTextGroups } from './text-dump.js';
 import { authMaterialByInstance } from './conf/auth.js';
 import { parseKeepalivedConf } from './conf/parse.js';
 import { dataDumpPath, dataDumpSetting } from './conf/dump-files.js';
@@ -293,18 +293,27 @@ export class DumpSource implements DaemonPart {
       const dataFile = await this.dataFileOf(pid, directories);
       if (plan.kind === 'json') {
         const path = this.options.path ?? join(directory, 'keepalived.json');
-        const takenAfter = Date.now();
-        const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
-        if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid, takenAfter };
-        // The JSON dump is complete without the verdicts: a keepalived.data that does not come (where a
-        // state_dump_file kawatch cannot read puts it, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
-        const scripts = await fresh(dataFile, plan.dataSignal, (text) => parseTextScripts(text, dataFile)).catch((err: Error) => {
-          if (err.message !== this.lastScriptsError) this.log.warn({ error: err.message }, 'keepalived.data beside the JSON dump: vrrp_script verdicts unknown');
-          this.lastScriptsError = err.message;
-          return new Map<string, never[]>();
-        });
-        if (scripts.size > 0) this.lastScriptsError = undefined;
-        return { instances: withScripts(instances, scripts), pid, takenAfter };
+        for (;;) {
+          const takenAfter = Date.now();
+          const instances = await fresh(path, plan.signal, (text) => parseDump(text, path, this.digestAuth, confAuth));
+          if (plan.dataSignal === undefined || !instances.some((i) => i.scripts !== undefined)) return { instances, pid, takenAfter };
+          // The JSON dump is complete without the verdicts: a keepalived.data that does not come (where a
+          // state_dump_file kawatch cannot read puts it, 2.3.3+) leaves them unknown, said once, and costs the dump nothing else.
+          const beside = await fresh(dataFile, plan.dataSignal, (text) => parseTextDump(text, undefined, { dataFile })).catch((err: Error) => {
+            if (err.message !== this.lastScriptsError) this.log.warn({ error: err.message }, 'keepalived.data beside the JSON dump: vrrp_script verdicts unknown');
+            this.lastScriptsError = err.message;
+            return [];
+          });
+          if (beside.length > 0) this.lastScriptsError = undefined;
+          // A transition between the two: what keepalived.data tells (a script not answered yet) may not
+          // be of the JSON's moment. Both are taken again, within the same bounded wait.
+          const oneMoment = sameStates(instances, beside);
+          if (!oneMoment && Date.now() + MIN_GAP_MS < deadline) {
+            await sleep(MIN_GAP_MS);
+            continue;
+          }
+          return { instances: withTextDetails(instances, oneMoment ? beside : []), pid, takenAfter };
+        }
       }
       const statsFile = join(directory, 'keepalived.stats');
       // The data alone must parse before the stats are asked for: they are matched against it.

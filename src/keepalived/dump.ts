@@ -112,18 +112,29 @@ export function parseDump(
       vips: withDev(data.vips),
       excludedVips: withDev(data.evips),
       stats: stats as VrrpStats | undefined,
-      // Their verdicts are in keepalived.data only (withScripts): known to be tracked, not yet how they fare.
+      // Their verdicts are in keepalived.data only (withTextDetails): known to be tracked, not yet how they fare.
       ...(data.track_script && data.track_script.length > 0 ? { scripts: [] } : {}),
     };
   });
 }
 
 /**
- * The JSON dump's instances with the `vrrp_script` verdicts keepalived.data gives (parseTextScripts):
- * each instance that tracks scripts gets those keepalived.data lists for it.
+ * The JSON dump's instances with what only keepalived.data tells of those that track scripts
+ * (parseTextDump): the `vrrp_script` verdicts, and how many have not answered yet.
  */
-export function withScripts(instances: DumpInstance[], scripts: ReadonlyMap<string, VrrpScriptStatus[]>): DumpInstance[] {
-  return instances.map((i) => (i.scripts === undefined ? i : { ...i, scripts: scripts.get(i.name) ?? [] }));
+export function withTextDetails(instances: DumpInstance[], beside: readonly DumpInstance[]): DumpInstance[] {
+  const byName = new Map(beside.map((i) => [i.name, i]));
+  return instances.map((i) => {
+    if (i.scripts === undefined) return i;
+    const text = byName.get(i.name);
+    return { ...i, scripts: text?.scripts ?? [], ...(text?.scriptsAwaited === undefined ? {} : { scriptsAwaited: text.scriptsAwaited }) };
+  });
+}
+
+/** Whether two dumps (the JSON and keepalived.data) are of one moment: the same state for every instance both show. */
+export function sameStates(a: readonly DumpInstance[], b: readonly DumpInstance[]): boolean {
+  const states = new Map(a.map((i) => [i.name, i.state]));
+  return b.every((i) => !states.has(i.name) || states.get(i.name) === i.state);
 }
 
 /** 2.4.0 and later print this instead of the password, in the JSON and the text dump alike. */

@@ -149,6 +149,8 @@ interface ScriptDraft {
   line: number;
   status?: string;
   state?: string;
+  /** 2.2+: `Init state = INIT` until the first run ends, when Status already says BAD. */
+  initState?: string;
   /** The instances that track it. */
   trackers: string[];
 }
@@ -174,8 +176,10 @@ export function parseTextScripts(text: string, file = 'keepalived.data'): Map<st
     const error = checkName(script.name, 'vrrp_script');
     if (error) throw new TextDumpError(`${file}:${script.line}: ${error}`);
     const status: VrrpScriptStatus = { name: script.name };
-    // 1.3.5 also says INIT, INIT/GOOD, INIT/FAILED and DISABLED: no verdict to export.
-    if (script.status === 'GOOD' || script.status === 'BAD') status.good = script.status === 'GOOD';
+    // 1.3.5 also says INIT, INIT/GOOD, INIT/FAILED and DISABLED, 2.0 and 2.1 INIT before the first run
+    // ends, 2.2+ BAD then with `Init state = INIT` (vrrp_data.c dump_vscript()): no verdict to export.
+    const answered = script.initState !== 'INIT' && script.initState !== 'INIT/RELOAD';
+    if (answered && (script.status === 'GOOD' || script.status === 'BAD')) status.good = script.status === 'GOOD';
     if (script.state !== undefined && (VRRP_SCRIPT_STATES as readonly string[]).includes(script.state)) status.state = script.state as VrrpScriptState;
     for (const tracker of new Set(script.trackers)) byInstance.set(tracker, [...(byInstance.get(tracker) ?? []), status]);
     script = undefined;
@@ -210,6 +214,7 @@ export function parseTextScripts(text: string, file = 'keepalived.data'): Map<st
       const kv = keyValue(line.text);
       if (kv?.[0] === 'Status') script.status ??= kv[1];
       if (kv?.[0] === 'State') script.state ??= kv[1];
+      if (kv?.[0] === 'Init state') script.initState ??= kv[1];
     } else if (line.indent === 5 && listing) {
       // `VI_2, weight 5`
       const tracker = line.text.trim().split(',')[0]!.trim();
@@ -401,6 +406,7 @@ function toInstance(draft: InstanceDraft, file: string, stats: VrrpStats | undef
     // A masked password would give every director the same digest: keepalived.conf's settings, or none.
     authDigest: digestOf(options.digestAuth, `${authType ?? 0}:${password ?? ''}`, options.confAuth?.get(draft.name)),
     garpDelay: integer('Gratuitous ARP delay', Number.MAX_SAFE_INTEGER),
+    scriptsAwaited: integer('Number of track scripts init', Number.MAX_SAFE_INTEGER),
     vips: draft.vips.map((v) => ({ ...v, dev: v.dev ?? iface })),
     excludedVips: draft.excludedVips.map((v) => ({ ...v, dev: v.dev ?? iface })),
     stats,

@@ -119,6 +119,12 @@ export interface DumpInstance extends InstanceSettings {
   state: VrrpState;
   /** Epoch seconds of keepalived's last transition of this instance. */
   lastTransition?: number;
+  /**
+   * keepalived.data's `Number of track scripts init` (2.0+): the weight-0 scripts it tracks that
+   * have not answered yet. While any has not, keepalived holds the instance in FAULT without a log
+   * line or a notification (vrrp_scheduler.c vrrp_init_state()): it has made no transition yet.
+   */
+  scriptsAwaited?: number;
 }
 
 /** A sync group as keepalived.data shows it (the JSON dump has none). */

@@ -169,8 +169,10 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
   let reconciled: Reconciled = s.reconciled;
   const started = startedSinceSeen(s, pid);
   for (const d of dumped) {
-    const { name, state, lastTransition, ...settings } = d;
+    const { name, state, lastTransition, scriptsAwaited, ...settings } = d;
     const current = entryOf(s.instances, name);
+    // keepalived's own hold until its weight-0 scripts first answer: no transition it logs or notifies.
+    const awaitingScripts = state === 'FAULT' && (scriptsAwaited ?? 0) > 0;
     const timed = lastTransition !== undefined && lastTransition > 0;
     // Whole ms down, as the hook's stamp is cut from ns: never after the stamp of the same transition.
     const keepalivedSince = timed ? Math.floor(lastTransition * 1000) : at;
@@ -178,7 +180,10 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
     const kept = { lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0, counters: current?.counters };
     let next: InstanceView;
     let stale = false;
-    if (!current && started && state !== 'INIT') {
+    if (awaitingScripts) {
+      const { state: held, stateSince, log } = current ?? newInstance(name);
+      next = { ...settings, name, ...kept, state: held, stateSince, log };
+    } else if (!current && started && state !== 'INIT') {
       // A keepalived kawatch saw start: its instances' first states are transitions, whichever source tells them first.
       next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
       changes.push({ type: 'transition', scope: 'instance', name, vrid: d.vrid, from: 'INIT', to: state, at: keepalivedSince, source: 'dump' });

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareVersions, parseVersion } from '../../src/keepalived/capabilities.js';
-import { parseDump, withScripts } from '../../src/keepalived/dump.js';
+import { parseDump, sameStates, withTextDetails } from '../../src/keepalived/dump.js';
 import { type DumpInstance } from '../../src/model/vrrp.js';
 import { halfMadeMasters, parseTextDump, parseTextGroups, parseTextScripts, TextDumpError } from '../../src/keepalived/text-dump.js';
 
@@ -61,9 +61,9 @@ describe('parseTextDump on the real dumps of each release', () => {
   it.each(flavours.filter((f) => hasFile(f, 'keepalived.json')))('%s: says what the JSON dump taken right after it says', (flavour) => {
     const text = parseFixture(flavour);
     const json = parseDump(read(flavour, 'keepalived.json'), `${flavour}/keepalived.json`, digest);
-    // The JSON dump has no script verdicts: they come from keepalived.data only.
+    // The JSON dump has no script verdicts, nor what has not answered yet: they come from keepalived.data only.
     const settled = (instances: DumpInstance[]) =>
-      instances.map(({ stats: _stats, authDigest: _digest, scripts: _scripts, ...rest }) => rest);
+      instances.map(({ stats: _stats, authDigest: _digest, scripts: _scripts, scriptsAwaited: _awaited, ...rest }) => rest);
     expect(settled(text)).toEqual(settled(json));
     text.forEach((instance, i) => {
       const later = json[i]!.stats!;
@@ -92,11 +92,13 @@ describe('vrrp_scripts and excluded VIPs in the dumps of each release', () => {
     expect(vi2!.excludedVips).toEqual([]);
     // The JSON dump lists the tracked scripts' commands without their verdicts.
     expect([vi1!.scripts, vi2!.scripts]).toEqual([undefined, []]);
-    const [with1, with2] = withScripts([vi1!, vi2!], parseTextScripts(read(flavour, 'keepalived.data')));
+    const [with1, with2] = withTextDetails([vi1!, vi2!], parseTextDump(read(flavour, 'keepalived.data'), undefined));
     expect([with1!.scripts, with2!.scripts]).toEqual([undefined, parseFixture(flavour)[1]!.scripts]);
     expect(with2!.scripts).toEqual([{ name: 'check_service', good: true, state: 'idle' }]);
     // An instance keepalived.data does not list (a reload in between) tracks scripts of unknown verdict.
-    expect(withScripts([vi2!], new Map())[0]!.scripts).toEqual([]);
+    expect(withTextDetails([vi2!], [])[0]!.scripts).toEqual([]);
+    // Every tracked script has answered: nothing holds VI_2.
+    expect(with2!.scriptsAwaited).toBe(0);
   });
 
   it('refuses as keepalived.data a file that is not one', () => {
@@ -261,5 +263,40 @@ describe('parseTextGroups on the real dumps of each release', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+// Real dumps of keepalived holding VI_1 until its weight-0 script first answers
+// (CAPTURE=script-init scripts/capture-keepalived-dumps.sh): the script's first run kept waiting, then let pass.
+describe('the hold before a weight-0 vrrp_script first answers, on the real dumps of each release', () => {
+  const initDir = new URL('../fixtures/keepalived/script-init/', import.meta.url);
+  const captured = readdirSync(initDir).sort();
+  const readInit = (flavour: string, file: string) => readFileSync(new URL(`${flavour}/${file}`, initDir), 'utf8');
+
+  it('has a capture of every flavour from 2.0 (1.3.5 has no such hold)', () => {
+    expect(captured).toEqual(flavours.filter((f) => atLeast(f, '2.0.0')));
+  });
+
+  it.each(captured)('%s: FAULT with one script awaited and no verdict yet, then none awaited and its verdict', (flavour) => {
+    const [held] = parseTextDump(readInit(flavour, 'awaiting.data'), undefined);
+    expect([held!.state, held!.scriptsAwaited, held!.scripts]).toEqual(['FAULT', 1, [{ name: 'first_answer', state: 'running' }]]);
+    const [answered] = parseTextDump(readInit(flavour, 'answered.data'), undefined);
+    expect([answered!.state, answered!.scriptsAwaited, answered!.scripts]).toEqual(['MASTER', 0, [{ name: 'first_answer', good: true, state: 'idle' }]]);
+  });
+
+  it.each(captured)('%s: keepalived neither logs nor notifies the hold', (flavour) => {
+    expect(readInit(flavour, 'notify.txt').trim().split('\n')).toEqual(['INSTANCE VI_1 BACKUP 150', 'INSTANCE VI_1 MASTER 150']);
+    expect(readInit(flavour, 'log-states.txt')).not.toMatch(/FAULT/i);
+  });
+});
+
+describe('sameStates', () => {
+  it('tells the JSON dump and keepalived.data of one moment from two', () => {
+    const json = parseDump(read('2.2.8-json', 'keepalived.json'));
+    const data = parseTextDump(read('2.2.8-json', 'keepalived.data'), undefined);
+    expect(sameStates(json, data)).toBe(true);
+    expect(sameStates(json, data.map((i) => (i.name === 'VI_2' ? { ...i, state: 'MASTER' as const } : i)))).toBe(false);
+    // An instance only one of them shows (a reload in between) is compared no further.
+    expect(sameStates(json, data.slice(1))).toBe(true);
   });
 });

@@ -131,6 +131,24 @@ describe('reduce', () => {
       );
     });
 
+    it('counts no FAULT for the hold before a weight-0 vrrp_script first answers, in every order', () => {
+      // keepalived 2.x holds the instance in FAULT until the script answers, and neither notifies nor
+      // counts it (vrrp_track.c initialise_track_script_state(): num_script_init); keepalived.data
+      // says so ("Number of track scripts init = 1"). The script then passes: BACKUP is the first state.
+      const held: Update = { type: 'dump', at: 5_000_500, pid: 7, instances: [{ name: 'VI_1', vrid: 61, state: 'FAULT', vips: [], lastTransition: 5000.2, scriptsAwaited: 1 }] };
+      const answered = (at: number): Update => ({ type: 'dump', at, pid: 7, instances: [{ name: 'VI_1', vrid: 61, state: 'BACKUP', vips: [], lastTransition: 6000.2, scriptsAwaited: 0 }] });
+      const backup = (source: 'hook' | 'fifo', at: number): Update => ({ type: 'report', source, at, report: { kind: 'state', scope: 'instance', name: 'VI_1', state: 'BACKUP' } });
+      fc.assert(
+        fc.property(fc.shuffledSubarray([up(), held, backup('hook', 6_000_250), backup('fifo', 6_000_300), answered(6_000_600)], { minLength: 5, maxLength: 5 }), (order) => {
+          const { s, changes } = run([down, ...order, answered(6_001_000)]);
+          expect(changes.flatMap((c) => (c.type === 'transition' ? [`${c.from}->${c.to}`] : []))).toEqual(['INIT->BACKUP']);
+          expect(s.instances.VI_1!.state).toBe('BACKUP');
+        }),
+      );
+      // Held, as far as any source told: not yet in a state keepalived made.
+      expect(run([down, up(), held]).s.instances.VI_1!.state).toBe('INIT');
+    });
+
     it('counts it too when keepalived was restarted between two checks (another pid)', () => {
       expect(counted([up(6), dump(7), hook])).toEqual(['INIT->BACKUP']);
     });
