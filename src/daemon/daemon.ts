@@ -225,6 +225,10 @@ export class Daemon {
         onConfirmed: () => peers?.announce(),
       });
     if (mailer) parts.push(mailer);
+    // Before the spool's replay and the FIFO's buffered lines: what they tell is of the keepalived
+    // running now, and one restarted while kawatch was down must first be seen to have stopped.
+    const processSource = new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, store, child('process'));
+    parts.push(processSource);
     if (hook.enabled) parts.push(new HookSource(hook.spool_dir, store, child('hook')));
     if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval, capabilities }, store, child('fifo')));
     if (netlink.enabled) parts.push(new AddressSource(store, child('netlink')));
@@ -237,8 +241,6 @@ export class Daemon {
       parts.push((ipvs = new IpvsCollector(config.ipvs.path, readers, child('ipvs'))));
       sorryServers = new SorryServerSource(config.keepalived.config_file, child('ipvs'));
     }
-    const processSource = new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, store, child('process'));
-    parts.push(processSource);
     // Before the peer link, so its first view already tells what is heard on the wire.
     const wire =
       config.vrrp_wire.enabled &&

@@ -11,6 +11,12 @@ const MAX_PID_FILE_BYTES = 64;
 export interface ProcessState {
   up: boolean;
   pid?: number;
+  /**
+   * Epoch ms the process started (/proc/PID/stat's starttime after /proc/stat's btime): with the
+   * pid, which keepalived it is, so that one restarted unseen (while kawatch was down, or between
+   * two checks) is not taken for the one before.
+   */
+  startedAt?: number;
   /** Why it is considered down; for logs and the state API. */
   reason?: string;
 }
@@ -19,11 +25,30 @@ export interface ProcessState {
  * `/proc/PID/stat` → command name and state letter. The name is parenthesised and may itself
  * contain spaces or parentheses, so the state is what follows the *last* ") ".
  */
-export function parseProcStat(text: string): { comm: string; state: string } | undefined {
+export function parseProcStat(text: string): { comm: string; state: string; startTicks?: number } | undefined {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(') ');
   if (open < 0 || close < open) return undefined;
-  return { comm: text.slice(open + 1, close), state: text.slice(close + 2, close + 3) };
+  // Field 22, starttime: the 20th after the name (proc(5)), in clock ticks since boot.
+  const startTicks = Number(text.slice(close + 2).split(' ')[19]);
+  return { comm: text.slice(open + 1, close), state: text.slice(close + 2, close + 3), ...(Number.isSafeInteger(startTicks) ? { startTicks } : {}) };
+}
+
+/**
+ * Clock ticks per second of /proc's times: USER_HZ, which the kernel fixes at 100 for what it
+ * shows user space on every architecture Linux runs keepalived on (sysconf(_SC_CLK_TCK)).
+ */
+const USER_HZ = 100;
+
+/** /proc/stat's `btime`: the boot time, epoch seconds. */
+async function bootTime(procfs: string): Promise<number | undefined> {
+  try {
+    const line = (await readFile(join(procfs, 'stat'), 'utf8')).split('\n').find((l) => l.startsWith('btime '));
+    const seconds = Number(line?.slice('btime '.length));
+    return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -49,7 +74,8 @@ export async function probeKeepalived(pidFile: string, procfs: string): Promise<
   }
   if (stat?.comm !== 'keepalived') return { up: false, pid, reason: `pid ${pid} is ${JSON.stringify(stat?.comm)}, not keepalived (stale pid file)` };
   if (stat.state === 'Z' || stat.state === 'X') return { up: false, pid, reason: `keepalived pid ${pid} has exited (not yet reaped)` };
-  return { up: true, pid };
+  const boot = stat.startTicks === undefined ? undefined : await bootTime(procfs);
+  return boot === undefined ? { up: true, pid } : { up: true, pid, startedAt: boot * 1000 + (stat.startTicks! * 1000) / USER_HZ };
 }
 
 /** keepalived writes its dumps under its own TMPDIR, which may differ from ours; `fallback` when it has none. */
@@ -98,7 +124,7 @@ export class ProcessSource implements DaemonPart {
       this.lastReason = state.reason;
     }
     const at = Date.now();
-    this.store.apply({ type: 'process', at, up: state.up, pid: state.pid });
+    this.store.apply({ type: 'process', at, up: state.up, pid: state.pid, startedAt: state.startedAt });
     this.store.apply({ type: 'source-ok', source: 'process', at });
     return state;
   }

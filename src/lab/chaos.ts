@@ -184,9 +184,12 @@ class Observer {
 
   async readKeepalivedLog(node: LabNode): Promise<void> {
     const at = Date.now();
+    let order = 0;
     for (const line of await this.keepalivedLogs.get(node.name)!.lines()) {
       const entered = parseKeepalivedLine(line);
-      if (entered) this.events.push({ node: node.name, ...entered, at });
+      // The states one read finds each held for an instant, in keepalived's order: stamped alike, a
+      // MASTER that lasted less than a round (demoted at once) would never have held at all.
+      if (entered) this.events.push({ node: node.name, ...entered, at: at + order++ / 1000 });
     }
   }
 

@@ -46,7 +46,8 @@ const subjectSchema = z.object({
     .object({ pid: z.number().int().positive().max(2 ** 31).optional(), becomeMaster: count, releaseMaster: count, intoMaster: count, outOfMaster: count })
     .optional(),
 });
-const frameSchema = z.object({ v: z.literal(1), instances: z.array(z.unknown()).max(MAX_SUBJECTS), groups: z.array(z.unknown()).max(MAX_SUBJECTS) });
+const keepalivedSchema = z.object({ pid: z.number().int().positive().max(2 ** 31), startedAt: epochMs });
+const frameSchema = z.object({ v: z.literal(1), instances: z.array(z.unknown()).max(MAX_SUBJECTS), groups: z.array(z.unknown()).max(MAX_SUBJECTS), keepalived: z.unknown().optional() });
 
 export type Restore = Extract<Update, { type: 'restore' }>;
 
@@ -60,11 +61,14 @@ export function lastKnownOf(s: Snapshot): Omit<Restore, 'type'> {
     log: v.log ?? [],
     counters: v.counters,
   });
-  return { instances: Object.values(s.instances).map(subject), groups: Object.values(s.groups).map(subject) };
+  const { up, pid, startedAt } = s.keepalived;
+  // The running keepalived those states belong to: a different one at the next start was restarted unseen.
+  const keepalived = up && pid !== undefined && startedAt !== undefined ? { pid, startedAt } : undefined;
+  return { instances: Object.values(s.instances).map(subject), groups: Object.values(s.groups).map(subject), ...(keepalived ? { keepalived } : {}) };
 }
 
 function frameText(known: Omit<Restore, 'type'>): string {
-  return `${JSON.stringify({ v: 1, instances: known.instances, groups: known.groups })}\n`;
+  return `${JSON.stringify({ v: 1, instances: known.instances, groups: known.groups, keepalived: known.keepalived })}\n`;
 }
 
 export function serializeLastKnown(s: Snapshot): string {
@@ -102,7 +106,15 @@ export function parseLastKnown(text: string): { restore: Restore; bad: number; w
   if (!frame.success) throw new Error(`not a kawatch VRRP state file: ${firstIssue(frame.error)}`);
   const instances = salvage(frame.data.instances);
   const groups = salvage(frame.data.groups);
-  return { restore: { type: 'restore', instances: instances.subjects, groups: groups.subjects }, bad: instances.bad + groups.bad, why: instances.why ?? groups.why };
+  // Without it (an older file, or one refused) a keepalived restarted while kawatch was down goes unseen, as before.
+  const keepalived = keepalivedSchema.safeParse(frame.data.keepalived);
+  const restore: Restore = { type: 'restore', instances: instances.subjects, groups: groups.subjects, ...(keepalived.success ? { keepalived: keepalived.data } : {}) };
+  const badKeepalived = frame.data.keepalived !== undefined && !keepalived.success;
+  return {
+    restore,
+    bad: instances.bad + groups.bad + (badKeepalived ? 1 : 0),
+    why: instances.why ?? groups.why ?? (badKeepalived ? `keepalived: ${firstIssue(keepalived.error!)}` : undefined),
+  };
 }
 
 const nothingKnown = (): Restore => ({ type: 'restore', instances: [], groups: [] });

@@ -1,7 +1,7 @@
 import type { DumpGroup, DumpInstance } from '../model/vrrp.js';
 import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
-import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
+import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type KnownKeepalived, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
 import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
 import { countInBaseline, identify, reconcile, type Clock, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
 
@@ -18,13 +18,13 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'dump':
       return countEvent(withDumpGroups(applyDump(s, u.instances, u.at, u.pid, u.takenAfter), u.groups, u.at, u.takenAfter), 'dump');
     case 'restore':
-      return unchanged(applyRestore(s, u.instances, u.groups));
+      return unchanged(applyRestore(s, u.instances, u.groups, u.keepalived));
     case 'addresses':
       return countEvent({ snapshot: { ...s, addresses: dedupeAddresses(u.addresses) }, changes: [{ type: 'addresses', at: u.at }] }, 'netlink');
     case 'address':
       return countEvent(applyAddress(s, u.op, u.address, u.at), 'netlink');
     case 'process':
-      return applyProcess(s, u.up, u.pid, u.at);
+      return applyProcess(s, u.up, u.pid, u.startedAt, u.at);
     case 'source-ok':
       return unchanged(withSource(s, u.source, (h) => ({ ...h, up: true, lastSuccess: u.at, lastError: undefined })));
     case 'source-error':
@@ -253,7 +253,7 @@ function startedSinceSeen(s: Snapshot, pid: number | undefined): boolean {
 }
 
 /** The last known state from `state_dir`; a subject some source already told of keeps what it told. */
-function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups: readonly RestoredSubject[]): Snapshot {
+function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups: readonly RestoredSubject[], keepalived: KnownKeepalived | undefined): Snapshot {
   const restoredInstances = dictFrom(Object.entries(s.instances));
   for (const r of instances) {
     if (entryOf(restoredInstances, r.name)) continue;
@@ -264,26 +264,39 @@ function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups
     if (entryOf(restoredGroups, r.name)) continue;
     restoredGroups[r.name] = { name: r.name, state: r.state, stateSince: r.stateSince, log: r.log };
   }
-  return { ...s, instances: restoredInstances, groups: restoredGroups };
+  // The process those states came from, until kawatch checks the one running now (applyProcess).
+  const known = keepalived && s.keepalived.checkedAt === undefined ? { ...s.keepalived, pid: keepalived.pid, startedAt: keepalived.startedAt } : s.keepalived;
+  return { ...s, instances: restoredInstances, groups: restoredGroups, keepalived: known };
 }
 
-function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, at: number): Reduced {
-  const sawStart = up && (s.keepalived.up && s.keepalived.pid === pid ? s.keepalived.sawStart : s.keepalived.checkedAt !== undefined) ? true : undefined;
-  if (s.keepalived.up === up && s.keepalived.pid === pid) return unchanged({ ...s, keepalived: { up, pid, checkedAt: at, sawStart } });
+function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, startedAt: number | undefined, at: number): Reduced {
+  const k = s.keepalived;
+  const sameProcess = k.pid === pid && (k.startedAt === undefined || startedAt === undefined || k.startedAt === startedAt);
+  const sawStart = up && (k.up && sameProcess ? k.sawStart : k.checkedAt !== undefined) ? true : undefined;
+  const keepalived = { up, pid, startedAt: up ? startedAt : undefined, checkedAt: at, sawStart };
+  if (k.up === up && sameProcess) return unchanged({ ...s, keepalived });
   const changes: Change[] = [{ type: 'process', up, pid, at }];
   let instances = s.instances;
-  if (!up) {
-    // A dead keepalived holds nothing: every instance it ran is stopped, whatever the last event said.
-    instances = dictFrom(
-      Object.entries(s.instances).map(([name, inst]) => {
-        const id = identify(inst.log ?? [], inst.state, { source: 'process', to: 'STOP', at, clock: 'read', inOrder: true });
-        if (id.kind !== 'new') return [name, id.kind === 'known' ? { ...inst, log: id.log } : inst];
-        changes.push({ type: 'transition', scope: 'instance', name, vrid: inst.vrid, from: inst.state, to: 'STOP', at, source: 'process' });
-        return [name, { ...inst, state: 'STOP' as const, stateSince: at, log: id.log, counters: countInBaseline(inst.counters, inst.state, 'STOP') }];
-      }),
-    );
-  }
-  return { snapshot: { ...s, instances, keepalived: { up, pid, checkedAt: at, sawStart } }, changes };
+  // A dead keepalived holds nothing: every instance it ran is stopped, whatever the last event said.
+  if (!up) instances = stopped(s.instances, at, Number.POSITIVE_INFINITY, changes);
+  // Another keepalived than the one the states came from, which kawatch never saw stop (a restart
+  // between two checks, or while kawatch was down: the pid state_dir kept): the one before stopped
+  // before this one started. What was told since is this one's already.
+  else if (k.pid !== undefined && k.startedAt !== undefined && startedAt !== undefined && !sameProcess) instances = stopped(s.instances, startedAt, startedAt, changes);
+  return { snapshot: { ...s, instances, keepalived }, changes };
+}
+
+/** Every instance whose latest transition is before `before` goes to STOP, by `at` at the latest. */
+function stopped(instances: Snapshot['instances'], at: number, before: number, changes: Change[]): Snapshot['instances'] {
+  return dictFrom(
+    Object.entries(instances).map(([name, inst]) => {
+      if ((inst.log?.at(-1)?.at ?? Number.NEGATIVE_INFINITY) >= before) return [name, inst];
+      const id = identify(inst.log ?? [], inst.state, { source: 'process', to: 'STOP', at, clock: 'read', inOrder: true });
+      if (id.kind !== 'new') return [name, id.kind === 'known' ? { ...inst, log: id.log } : inst];
+      changes.push({ type: 'transition', scope: 'instance', name, vrid: inst.vrid, from: inst.state, to: 'STOP', at, source: 'process' });
+      return [name, { ...inst, state: 'STOP' as const, stateSince: at, log: id.log, counters: countInBaseline(inst.counters, inst.state, 'STOP') }];
+    }),
+  );
 }
 
 function addressKey(a: AddressView): string {

@@ -76,7 +76,8 @@ export interface PeerState {
 export interface Snapshot {
   node: string;
   /** `sawStart`: kawatch saw this keepalived start (down, or another process, at an earlier check). */
-  keepalived: { up: boolean; pid?: number; checkedAt?: number; sawStart?: boolean };
+  /** `startedAt`: when that process started (process.ts); with the pid, the keepalived the instances' states came from. */
+  keepalived: { up: boolean; pid?: number; startedAt?: number; checkedAt?: number; sawStart?: boolean };
   instances: Dict<InstanceView>;
   groups: Dict<GroupView>;
   /** Addresses on this host's interfaces, from netlink; `undefined` until the first full dump. */
@@ -113,10 +114,10 @@ export type Update =
    */
   | { type: 'dump'; at: number; instances: DumpInstance[]; pid?: number; takenAfter?: number; groups?: readonly DumpGroup[] }
   /** What `state_dir` kept of the last run: applied once at start, before any source; never a transition. */
-  | { type: 'restore'; instances: readonly RestoredSubject[]; groups: readonly RestoredSubject[] }
+  | { type: 'restore'; instances: readonly RestoredSubject[]; groups: readonly RestoredSubject[]; keepalived?: KnownKeepalived }
   | { type: 'addresses'; at: number; addresses: AddressView[] }
   | { type: 'address'; at: number; op: 'add' | 'del'; address: AddressView }
-  | { type: 'process'; at: number; up: boolean; pid?: number }
+  | { type: 'process'; at: number; up: boolean; pid?: number; startedAt?: number }
   | { type: 'source-ok'; at: number; source: SourceName }
   | { type: 'source-error'; at: number; source: SourceName; error: string }
   | { type: 'source-rejected'; at: number; source: SourceName; error: string }
@@ -129,6 +130,12 @@ export type Update =
   | { type: 'drill'; drill?: DrillMark };
 
 /** The last known state of an instance or sync group, and its transition log, as `state_dir` keeps them. */
+/** The keepalived process the last known states came from, as `state_dir` keeps it. */
+export interface KnownKeepalived {
+  pid: number;
+  startedAt: number;
+}
+
 export interface RestoredSubject {
   name: string;
   vrid?: number;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -50,6 +50,22 @@ describe('probeKeepalived', () => {
     expect((await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('is not running');
   });
 
+  it("tells when the process started, from this host's own /proc: the identity of a keepalived restarted unseen", async () => {
+    // This test's own process, renamed keepalived: its stat line and the host's boot time as they are.
+    const own = readFileSync('/proc/self/stat', 'utf8').replace(/\(.*\)/, '(keepalived)');
+    mkdirSync(join(dir, 'proc', '4242'), { recursive: true });
+    writeFileSync(join(dir, 'proc', '4242', 'stat'), own);
+    writeFileSync(join(dir, 'proc', 'stat'), readFileSync('/proc/stat'));
+    writeFileSync(join(dir, 'pid'), '4242\n');
+    const probe = await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'));
+    const started = Date.now() - process.uptime() * 1000;
+    // Ticks of 10 ms after a boot time in whole seconds: within a second of Node's own account.
+    expect(probe.up && Math.abs(probe.startedAt! - started)).toBeLessThan(1000);
+    // Without the boot time there is no start time, and the pid alone names the process.
+    rmSync(join(dir, 'proc', 'stat'));
+    expect(await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).toEqual({ up: true, pid: 4242 });
+  });
+
   it('is down, without waiting or following, for a FIFO or a link planted as the pid file', async () => {
     stat(4242, 'keepalived', 'S');
     execFileSync('mkfifo', [join(dir, 'fifo.pid')]);
@@ -61,6 +77,7 @@ describe('probeKeepalived', () => {
 
   it('reads names with spaces and parentheses', () => {
     expect(parseProcStat('77 (a) b) (c) R 1 2')).toEqual({ comm: 'a) b) (c', state: 'R' });
+    expect(parseProcStat(`77 (a) b) R ${Array.from({ length: 18 }, (_, i) => i + 1).join(' ')} 4711 0`)).toEqual({ comm: 'a) b', state: 'R', startTicks: 4711 });
   });
 
   it("finds keepalived's TMPDIR in its environment, else /tmp", async () => {

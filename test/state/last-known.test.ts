@@ -59,6 +59,29 @@ describe('the last known VRRP state in state_dir', () => {
     expect(second.transitions).toEqual(['VI_1 BACKUP->MASTER', 'VI_1 MASTER->BACKUP']);
   });
 
+  it('tells a keepalived restarted while kawatch was down: the one it knew stopped, the new one starts from STOP', async () => {
+    // Both killed at once, keepalived started again before kawatch (the chaos run's seed 11, step 12).
+    const process = (pid: number, startedAt: number, at: number): Update => ({ type: 'process', at, up: true, pid, startedAt });
+    const first = await daemonRun();
+    first.store.apply(process(7, T0 - 60_000, T0));
+    first.store.apply(report('hook', T0 + 10, 'MASTER'));
+    await first.file.flush();
+    expect(parseLastKnown(await readFile(path, 'utf8')).restore.keepalived).toEqual({ pid: 7, startedAt: T0 - 60_000 });
+
+    const second = await daemonRun();
+    // The daemon checks the process before it replays the spool (daemon.ts: the process part first).
+    second.store.apply(process(9, T0 + 5_000, T0 + 6_000));
+    second.store.apply(report('hook', T0 + 5_100, 'BACKUP'));
+    expect(second.transitions).toEqual(['VI_1 MASTER->STOP', 'VI_1 STOP->BACKUP']);
+
+    // Only kawatch restarted: the same keepalived, nothing stopped.
+    await second.file.flush();
+    const third = await daemonRun();
+    third.store.apply(process(9, T0 + 5_000, T0 + 9_000));
+    third.store.apply(report('hook', T0 + 8_000, 'MASTER'));
+    expect(third.transitions).toEqual(['VI_1 BACKUP->MASTER']);
+  });
+
   it('writes only when what outlives a restart changed, and round-trips it', async () => {
     const run = await daemonRun();
     run.store.apply(report('hook', T0, 'BACKUP'));

@@ -85,6 +85,21 @@ describe('reduce', () => {
     expect(changes.filter((c) => c.type === 'process')).toHaveLength(1);
   });
 
+  it('stops every instance of a keepalived restarted between two checks; the dump the new one brings tells the rest', () => {
+    const check = (at: number, pid: number, startedAt: number): Update => ({ type: 'process', at, up: true, pid, startedAt });
+    const transitions = (updates: Update[]) => run(updates).changes.flatMap((c) => (c.type === 'transition' ? [`${c.name} ${c.from}->${c.to}`] : []));
+    const start = [check(1_000, 7, 500), state(1_100, 'VI_1', 'MASTER', 'hook'), state(1_200, 'VI_2', 'BACKUP', 'hook')];
+    // The new keepalived (started at 5 000) told VI_2 BACKUP before the check saw it, which looked
+    // like nothing new; the dump asked for on the new process has its last_transition.
+    const backups: Update = { type: 'dump', at: 6_300, pid: 8, takenAfter: 6_100, instances: [{ name: 'VI_1', vrid: 1, state: 'BACKUP', vips: [], lastTransition: 5.2 }, { name: 'VI_2', vrid: 2, state: 'BACKUP', vips: [], lastTransition: 5.1 }] };
+    const updates = [...start, state(5_100, 'VI_2', 'BACKUP', 'hook'), check(6_000, 8, 5_000), state(5_200, 'VI_1', 'BACKUP', 'hook'), backups];
+    expect(transitions(updates)).toEqual(['VI_1 INIT->MASTER', 'VI_2 INIT->BACKUP', 'VI_1 MASTER->STOP', 'VI_2 BACKUP->STOP', 'VI_1 STOP->BACKUP', 'VI_2 STOP->BACKUP']);
+    expect(Object.values(run(updates).s.instances).map((i) => i.state)).toEqual(['BACKUP', 'BACKUP']);
+    // A reused pid is another process too; the same pid and start time is the same keepalived.
+    expect(transitions([...start, check(6_000, 7, 5_000)])).toEqual(['VI_1 INIT->MASTER', 'VI_2 INIT->BACKUP', 'VI_1 MASTER->STOP', 'VI_2 BACKUP->STOP']);
+    expect(transitions([...start, check(6_000, 7, 500)])).toEqual(['VI_1 INIT->MASTER', 'VI_2 INIT->BACKUP']);
+  });
+
   it('asks for a dump when a per-state hook names no instance', () => {
     const { changes } = run([{ type: 'report', source: 'hook', at: 1, report: { kind: 'state', scope: 'instance', state: 'MASTER' } }]);
     expect(changes).toEqual([{ type: 'unattributed', state: 'MASTER', at: 1, source: 'hook' }]);
