@@ -148,6 +148,13 @@ describe('a reload leaves the daemon as a start with the new configuration', () 
     }
   }
 
+  it('shows the prevent families once a reload switches the policy to prevent, and hides them when it switches back', async () => {
+    const prevent = VARIANTS.watchdog!['policy prevent']!;
+    const families = (s: Shape) => s.families.filter((f) => f.startsWith('kawatch_prevent_'));
+    expect(families(await shapeOf(prevent(), base()))).toEqual(['kawatch_prevent_active', 'kawatch_prevent_holds_total', 'kawatch_prevent_statement_age_seconds']);
+    expect(families(await shapeOf(base(), prevent()))).toEqual([]);
+  });
+
   it.each(FIXED_AT_START)('refuses to change %s, and keeps running as it was', async (key) => {
     const daemon = await started(base());
     try {
