@@ -12,6 +12,11 @@
  * 3. the wire view itself: from the first advert of lb1 that did not reach lb2 (lb2's observer's
  *    last one heard, plus one interval) to both daemons showing kawatch_vrrp_wire_master_heard 0.
  *
+ * Each figure of 1 is also split in stages, each from the same advert: lb2's daemon showing its own
+ * MASTER (keepalived's FIFO line), lb2 reporting, lb1 holding lb2's MASTER view (lb1's own stamp of
+ * the exchange that brought it; a later exchange before the probe looks makes it later, never
+ * earlier), lb1 reporting. Every daemon is probed on its own.
+ *
  * The probes sleep POLL between looks, which bounds the resolution of the figures.
  */
 import { reconfigureDaemon } from '../src/lab/directors.js';
@@ -31,19 +36,50 @@ const instanceState = async (node: LabNode, iname: string) => ((await (await fet
 const SPLIT_SEEN = /^kawatch_split_brain\{iname="VI_1"[^}]*\} 1$/m;
 const NOT_HEARD = /^kawatch_vrrp_wire_master_heard\{vrid="51",master="lb1",listener="lb2"\} 0$/m;
 
-async function splits(lb1: LabNode, lb2: LabNode, wire: boolean): Promise<{ detection: number[]; wireView: number[] }> {
+/** Where the milliseconds of one detection go, each from the second MASTER's first advert (keepalived's transition). */
+interface Stages {
+  /** lb2's daemon shows its own VI_1 MASTER (keepalived's FIFO line). */
+  lb2Knows: number;
+  /** lb2's daemon reports the split. */
+  lb2Reports: number;
+  /** lb1's daemon has lb2's view with VI_1 MASTER (its own clock, at the exchange that brought it). */
+  lb1Hears: number;
+  /** lb1's daemon reports the split. */
+  lb1Reports: number;
+}
+
+const reports = (node: LabNode) => until(`${node.name} reports the split`, async () => (SPLIT_SEEN.test(await metrics(node)) ? Date.now() : undefined));
+
+/** When lb1 received the first view of lb2 that shows VI_1 MASTER: the peer-view's own stamp (lastExchange), not the probe's time. */
+const hearsMaster = (lb1: LabNode) =>
+  until("lb1 has lb2's view with VI_1 MASTER", async () => {
+    const state = (await (await fetch(`${lb1.api}/api/v1/state`)).json()) as { peers: Record<string, { lastExchange?: number; view?: { instances: { name: string; state: string }[] } }> };
+    const lb2 = state.peers['lb2'];
+    return lb2?.view?.instances.some((i) => i.name === 'VI_1' && i.state === 'MASTER') ? lb2.lastExchange : undefined;
+  });
+
+async function splits(lb1: LabNode, lb2: LabNode, wire: boolean): Promise<{ detection: number[]; wireView: number[]; stages: Stages[] }> {
   const detection: number[] = [];
   const wireView: number[] = [];
+  const stages: Stages[] = [];
   for (let i = 0; i < SPLITS; i++) {
     await until('VI_1 on lb1 only', async () => ((await instanceState(lb1, 'VI_1')) === 'MASTER' && (await instanceState(lb2, 'VI_1')) === 'BACKUP' && !SPLIT_SEEN.test(await metrics(lb1)) ? true : undefined));
     await labSplit({ prefix: PREFIX, node: 'lb2' });
-    const [masterAt, detected, notHeard] = await Promise.all([
-      until('lb2 MASTER of VI_1', async () => ((await instanceState(lb2, 'VI_1')) === 'MASTER' ? true : undefined)).then(() => keepalivedTransitionTime(lb2, 'VI_1', MASTER)),
-      until('both daemons report the split', async () => (SPLIT_SEEN.test(await metrics(lb1)) && SPLIT_SEEN.test(await metrics(lb2)) ? Date.now() : undefined)),
+    const knows = until('lb2 MASTER of VI_1', async () => ((await instanceState(lb2, 'VI_1')) === 'MASTER' ? Date.now() : undefined));
+    const [masterAt, lb2Knows, lb2Reports, lb1Hears, lb1Reports, notHeard] = await Promise.all([
+      knows.then(() => keepalivedTransitionTime(lb2, 'VI_1', MASTER)),
+      knows,
+      reports(lb2),
+      hearsMaster(lb1),
+      reports(lb1),
       wire ? until("both wire views: lb1's adverts do not reach lb2", async () => (NOT_HEARD.test(await metrics(lb1)) && NOT_HEARD.test(await metrics(lb2)) ? Date.now() : undefined)) : Promise.resolve(undefined),
     ]);
+    // Each daemon is probed on its own: one probe looking at both in turn would add a scrape's time to the later one.
+    const detected = Math.max(lb1Reports, lb2Reports);
     detection.push(detected - masterAt);
-    let line = `${wire ? 'wire' : 'confirm_after'} split ${i + 1}/${SPLITS}: second MASTER → both report ${(detected - masterAt).toFixed(0)} ms`;
+    stages.push({ lb2Knows: lb2Knows - masterAt, lb2Reports: lb2Reports - masterAt, lb1Hears: lb1Hears - masterAt, lb1Reports: lb1Reports - masterAt });
+    const st = stages.at(-1)!;
+    let line = `${wire ? 'wire' : 'confirm_after'} split ${i + 1}/${SPLITS}: second MASTER → both report ${(detected - masterAt).toFixed(0)} ms (lb2 knows ${st.lb2Knows.toFixed(0)}, reports ${st.lb2Reports.toFixed(0)}; lb1 has lb2's view ${st.lb1Hears.toFixed(0)}, reports ${st.lb1Reports.toFixed(0)})`;
     if (notHeard !== undefined) {
       const last = Number(/^kawatch_vrrp_wire_last_advert_timestamp_seconds\{intf="pri0",vrid="51",speaker="198\.18\.0\.1"\} (\S+)$/m.exec(await metrics(lb2))?.[1]);
       wireView.push(notHeard - (last * 1000 + 1000));
@@ -52,7 +88,7 @@ async function splits(lb1: LabNode, lb2: LabNode, wire: boolean): Promise<{ dete
     console.log(line);
     await labHeal({ prefix: PREFIX });
   }
-  return { detection, wireView };
+  return { detection, wireView, stages };
 }
 
 async function main(): Promise<void> {
@@ -72,7 +108,16 @@ async function main(): Promise<void> {
     report.figure({ name: 'by confirm_after: second MASTER → both report split brain, p95', value: p(without.detection, 95), unit: 'ms', digits: 0, goal: 'splitDetection' });
     report.figure({ name: "first advert lost → both wire views say lb1's adverts do not reach lb2, p50", value: p(withWire.wireView, 50), unit: 'ms', digits: 0 });
     report.figure({ name: "first advert lost → both wire views say lb1's adverts do not reach lb2, p95", value: p(withWire.wireView, 95), unit: 'ms', digits: 0 });
-    report.write({ wireDetectionMs: withWire.detection, confirmAfterDetectionMs: without.detection, wireViewMs: withWire.wireView });
+    for (const [stage, what] of [
+      ['lb2Knows', "lb2's daemon shows its own MASTER"],
+      ['lb2Reports', "lb2's daemon reports the split"],
+      ['lb1Hears', "lb1's daemon has lb2's MASTER view"],
+      ['lb1Reports', "lb1's daemon reports the split"],
+    ] as const) {
+      for (const q of [50, 95, 100]) report.figure({ name: `from the wire, stage: second MASTER → ${what}, ${q === 100 ? 'max' : `p${q}`}`, value: p(withWire.stages.map((st) => st[stage]), q), unit: 'ms', digits: 0 });
+    }
+    report.figure({ name: 'from the wire: second MASTER → both report split brain, max', value: p(withWire.detection, 100), unit: 'ms', digits: 0 });
+    report.write({ wireStagesMs: withWire.stages, wireDetectionMs: withWire.detection, confirmAfterDetectionMs: without.detection, wireViewMs: withWire.wireView });
   } finally {
     await labDown({ prefix: PREFIX });
   }

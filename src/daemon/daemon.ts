@@ -18,7 +18,7 @@ import { probeKeepalived, ProcessSource } from '../keepalived/process.js';
 import { Mailer } from '../mail/mailer.js';
 import { MailStats } from '../mail/stats.js';
 import { ChunkBuffers, ipvsExposition } from '../metrics/ipvs.js';
-import { createMetrics, type Metrics } from '../metrics/registry.js';
+import { createMetrics, OPTIONAL_PARTS, type Metrics, type OptionalPart } from '../metrics/registry.js';
 import { AddressSource } from '../netlink/address-source.js';
 import { PeerLink } from '../peer/link.js';
 import { LAST_KNOWN_FILE, LastKnownState } from '../state/last-known.js';
@@ -76,6 +76,9 @@ async function drillMastered(drills: Drills, instances: Snapshot['instances']): 
   drills.request({ instances: mastered, mode: 'track', stay: false, dryRun: false, scheduled: true });
   await drills.idle();
 }
+
+/** Settings what outlives a reload was made from: a reload that changes one is refused. */
+export const FIXED_AT_START = ['node_name', 'state_dir'] as const satisfies readonly (keyof Config)[];
 
 const isSource = (name: string): name is SourceName => (SOURCE_NAMES as readonly string[]).includes(name);
 
@@ -141,7 +144,7 @@ export class Daemon {
     this.watchdogEvents = new EventBus<WatchdogEvents>(log);
     const verdicts = () => this.verdicts();
     const actions = () => this.actions;
-    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: config.mail ? this.mailStats : undefined, keepalivedCapabilities: () => this.built?.capabilities.current, drills: { summary: () => this.built?.drills.summary ?? Daemon.NO_DRILLS, scheduled: () => this.config.jobs.drill !== false }, wire: () => this.built?.wire, ...(config.watchdog.policy === 'prevent' && { prevent: () => this.built?.preventer?.stats }) });
+    this.metrics = createMetrics(this.store, { version: VERSION, processMetrics: options.processMetrics ?? true, verdicts, actions, mail: this.mailStats, keepalivedCapabilities: () => this.built?.capabilities.current, drills: { summary: () => this.built?.drills.summary ?? Daemon.NO_DRILLS, scheduled: () => this.config.jobs.drill !== false }, wire: () => this.built?.wire, prevent: () => this.built?.preventer?.stats });
     this.supervisor = new Supervisor(this.metrics.registry, log.child({ part: 'supervisor' }), (part, error) => {
       if (isSource(part)) this.store.apply({ type: 'source-error', source: part, at: Date.now(), error });
     });
@@ -305,6 +308,9 @@ export class Daemon {
         },
       };
       parts.push((peers = new PeerLink({ listen, secretFile: secret_file, members, intervalMs: interval, timeoutMs: timeout, maxSkewMs: max_skew, mailSent, wire: wireView, heartbeat }, store, child('peers'))));
+    } else {
+      // The peer link names its peers as it starts; without one, none of the last configuration's may linger (kawatch_peer_up 0, their old views).
+      store.apply({ type: 'peers-configured', peers: [] });
     }
     if (w.witness && config.peers) parts.push(new WitnessProbe(w.witness, config.peers.interval, config.peers.timeout * 2, store, child('witness')));
 
@@ -401,8 +407,11 @@ export class Daemon {
   }
 
   private async startParts(config: Config): Promise<void> {
-    this.built = this.build(config);
-    await this.supervisor.startAll(this.built.parts);
+    const built = (this.built = this.build(config));
+    // At every start of the parts, a reload's too: the families shown are those of the parts built.
+    const present: Record<OptionalPart, unknown> = { mail: built.listeners.mailer, wire: built.wire, prevent: built.preventer };
+    this.metrics.showParts(new Set(OPTIONAL_PARTS.filter((part) => present[part] !== undefined)));
+    await this.supervisor.startAll(built.parts);
   }
 
   private async stopParts(): Promise<void> {
@@ -412,6 +421,10 @@ export class Daemon {
 
   /** Apply a new, already validated configuration; the state store (and so history) survives. */
   async reload(config: Config): Promise<void> {
+    // What outlives reloads was made from these: the state store is this node's, the last known state and the API token are in state_dir.
+    for (const key of FIXED_AT_START) {
+      if (config[key] !== this.config[key]) throw new Error(`${key} cannot change on a reload (${this.config[key]} → ${config[key]}): restart kawatch to apply it`);
+    }
     if (config.listen !== this.config.listen) {
       // Listen on the new address before letting go of anything: a busy port keeps the running configuration.
       await this.http.start(config.listen).catch((err: Error) => {
@@ -419,6 +432,8 @@ export class Daemon {
       });
     }
     await this.stopParts();
+    // The parts' loggers are children of this one: they follow its level.
+    if (config.log_level !== this.config.log_level) this.options.log.level = config.log_level;
     this.config = config;
     await this.startParts(config);
   }

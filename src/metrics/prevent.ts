@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { PreventStats } from '../watchdog/preventer.js';
 
-/** watchdog.policy prevent (src/watchdog/preventer.ts), read at scrape time; registered only under that policy. */
+/** watchdog.policy prevent (src/watchdog/preventer.ts), read at scrape time; shown only under that policy (registry.ts showParts). */
 export function registerPreventMetrics(registry: Registry, stats: () => PreventStats | undefined): void {
   new Counter({
     name: 'kawatch_prevent_holds_total',

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import type { Change } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import type { Verdict } from '../watchdog/diagnose.js';
@@ -25,7 +25,7 @@ export interface MetricsOptions {
   verdicts: () => Verdict[];
   /** The watchdog's action journal. */
   actions: () => readonly JournalEntry[];
-  /** The mailer's counters, when mail is configured. */
+  /** The mailer's counters; they outlive the mailer (a reload rebuilds it). */
   mail?: MailStatsView;
   /** What the running keepalived can do, once detected. */
   keepalivedCapabilities?: () => KeepalivedCapabilities | undefined;
@@ -37,10 +37,20 @@ export interface MetricsOptions {
   prevent?: () => PreventStats | undefined;
 }
 
+/** The parts a configuration may leave out whose families are shown only while the running configuration has them. */
+export const OPTIONAL_PARTS = ['mail', 'wire', 'prevent'] as const;
+export type OptionalPart = (typeof OPTIONAL_PARTS)[number];
+
 export interface Metrics {
   registry: Registry;
   /** Counts a transition as it happens: transitions are events, not inventory. */
   countTransition: (change: Change) => void;
+  /**
+   * Shows the families of these parts and hides the other optional parts', their values kept. The
+   * registry outlives reloads: this is called at every start of the parts, the first one and each
+   * reload alike, so what is shown never depends on the configuration the daemon started with.
+   */
+  showParts: (parts: ReadonlySet<OptionalPart>) => void;
 }
 
 export function createMetrics(store: StateStore, options: MetricsOptions): Metrics {
@@ -50,10 +60,13 @@ export function createMetrics(store: StateStore, options: MetricsOptions): Metri
   registerKawatchMetrics(registry, store, options.version);
   if (options.keepalivedCapabilities) registerCapabilityMetrics(registry, options.keepalivedCapabilities);
   registerWatchdogMetrics(registry, store, options.verdicts, options.actions);
-  if (options.mail) registerMailMetrics(registry, options.mail);
   if (options.drills) registerDrillMetrics(registry, options.drills.summary, options.drills.scheduled);
-  if (options.wire) registerWireMetrics(registry, store, options.wire);
-  if (options.prevent) registerPreventMetrics(registry, options.prevent);
+  const { mail, wire, prevent } = options;
+  const optional: Record<OptionalPart, Family[]> = {
+    mail: familiesOf(registry, mail && ((r) => registerMailMetrics(r, mail))),
+    wire: familiesOf(registry, wire && ((r) => registerWireMetrics(r, store, wire))),
+    prevent: familiesOf(registry, prevent && ((r) => registerPreventMetrics(r, prevent))),
+  };
   if (options.processMetrics) {
     // The event-loop delay histogram samples at this resolution: prom-client's 10 ms default wakes an
     // idle daemon 100 times a second, 0.7 % of a core (bench/memory.ts); 100 ms still shows any stall that matters.
@@ -64,5 +77,30 @@ export function createMetrics(store: StateStore, options: MetricsOptions): Metri
       registry.removeSingleMetric(name);
     }
   }
-  return { registry, countTransition };
+  const showParts = (parts: ReadonlySet<OptionalPart>) => {
+    for (const part of OPTIONAL_PARTS) {
+      for (const { name, metric } of optional[part]) {
+        const shown = registry.getSingleMetric(name) !== undefined;
+        if (parts.has(part) && !shown) registry.registerMetric(metric);
+        else if (!parts.has(part) && shown) registry.removeSingleMetric(name);
+      }
+    }
+  };
+  return { registry, countTransition, showParts };
+}
+
+/** The families `register` adds to the registry (none without it), so that they can be hidden and shown again. */
+function familiesOf(registry: Registry, register: ((registry: Registry) => void) | undefined): Family[] {
+  if (!register) return [];
+  const before = new Set(registry.getMetricsAsArray().map((m) => m.name));
+  register(registry);
+  return registry
+    .getMetricsAsArray()
+    .filter((m) => !before.has(m.name))
+    .map(({ name }) => ({ name, metric: registry.getSingleMetric(name)! }));
+}
+
+interface Family {
+  name: string;
+  metric: Metric;
 }
