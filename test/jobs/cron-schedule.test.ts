@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import fc from 'fast-check';
 import { createTask } from 'node-cron';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -98,5 +100,33 @@ describe('wakeUp', () => {
   it('misses a slot the next one has already followed, even within the second', () => {
     const everySecond = (after: number) => (Math.floor(after / 1000) + 1) * 1000;
     expect(wakeUp(slot, slot + 1000, everySecond)).toEqual({ run: slot + 1000, missed: slot, next: slot + 2000 });
+  });
+});
+
+describe('the daemon without Intl date formatting', () => {
+  const SRC = join(import.meta.dirname, '../../src');
+  /** Commands that run outside the daemon. */
+  const OUTSIDE_THE_DAEMON = ['lab', 'lint', 'doctor', 'dashboards', 'cli'];
+  const sources = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return dir === SRC && OUTSIDE_THE_DAEMON.includes(entry.name) ? [] : sources(path);
+      return entry.name.endsWith('.ts') ? [path] : [];
+    });
+
+  // Their first use holds ICU's formatting data and code for good: MBs of the idle daemon's RSS (bench/memory.ts).
+  it("takes only node-cron's reading of expressions, and formats no date through Intl", () => {
+    const offenders: string[] = [];
+    for (const file of sources(SRC)) {
+      const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+      const name = relative(SRC, file);
+      for (const m of text.matchAll(/^import\s+(?!type\b)([^;]*?)\s+from\s+'node-cron'/gm)) {
+        const names = m[1]!.replace(/[{}]/g, '').split(',').map((s) => s.trim()).filter((s) => s && !s.startsWith('type '));
+        const scheduling = names.filter((n) => !['parse', 'validate', 'validateDetailed'].includes(n));
+        if (scheduling.length) offenders.push(`${name}: imports ${scheduling.join(', ')} from node-cron`);
+      }
+      for (const m of text.matchAll(/\bIntl\.\w+|\.toLocale\w*String\b/g)) offenders.push(`${name}: ${m[0]}`);
+    }
+    expect(offenders).toEqual([]);
   });
 });
