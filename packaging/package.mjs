@@ -104,6 +104,29 @@ const vrrpAddon = {
   },
 };
 
+/**
+ * nodemailer's CommonJS build, not its ES module one: that one imports node:http as a module, whose
+ * namespace reads Node's lazy WebSocket getters and so loads Node's fetch (undici) for good, some
+ * 17 MB of RSS from the first mail on (src/core/http.ts says more); require('http') reads nothing.
+ */
+const nodemailerCommonJs = {
+  name: 'nodemailer-cjs',
+  setup(build) {
+    build.onResolve({ filter: /^nodemailer$/ }, () => ({ path: join(repo, 'node_modules/nodemailer', JSON.parse(readFileSync(join(repo, 'node_modules/nodemailer/package.json'), 'utf8')).exports['.'].require) }));
+  },
+};
+
+/**
+ * V8 holds each module's source text for as long as the module lives, one byte a character when
+ * every character is Latin-1, else two: one em dash in a chunk doubles what the chunk's text costs.
+ */
+function checkLatin1(dir) {
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.js'))) {
+    const wide = /[^\u0000-\u00ff]/.exec(readFileSync(join(dir, name), 'utf8'));
+    if (wide) fail(`${name} holds ${JSON.stringify(wide[0])} (U+${wide[0].codePointAt(0).toString(16).toUpperCase()}): V8 would keep its text at two bytes a character; update packaging/package.mjs`);
+  }
+}
+
 async function bundle() {
   const entry = join(repo, 'dist/src/cli/main.js');
   if (!existsSync(entry)) fail(`${entry} is missing: run npm run build first`);
@@ -117,7 +140,7 @@ async function bundle() {
     platform: 'node',
     target: 'node24',
     external: ['./netlink.node'],
-    plugins: [netlinkAddon, vrrpAddon],
+    plugins: [nodemailerCommonJs, netlinkAddon, vrrpAddon],
     // The bundled CommonJS packages call require() for Node's own modules and use __dirname.
     banner: {
       js: [
@@ -129,9 +152,15 @@ async function bundle() {
       ].join('\n'),
     },
     legalComments: 'none',
+    // The idle daemon holds the text of every module it loaded (see checkLatin1): minified, it is
+    // less than half of it. Template literals are written as strings, which esbuild's ASCII output
+    // escapes; in a tagged template it cannot escape a character without changing its raw text.
+    minify: true,
+    supported: { 'template-literal': false },
     metafile: true,
     logLevel: 'warning',
   });
+  checkLatin1(appDir);
   copyFileSync(join(repo, 'node_modules/netlink/prebuilds/linux-x64/node.napi.node'), join(appDir, 'netlink.node'));
   const vrrpSocket = join(repo, 'native/build/vrrp-socket.node');
   if (!existsSync(vrrpSocket)) fail(`${vrrpSocket} is missing: run npm run build first`);

@@ -1,4 +1,4 @@
-import cron from 'node-cron';
+import { validateDetailed } from 'node-cron';
 
 /**
  * A cron expression checked field by field before node-cron sees it: node-cron expands every
@@ -87,7 +87,7 @@ export function cronProblem(expression: string): string | undefined {
     }
   }
   // Every range is bounded now: node-cron's own rules (a 31st of February, W after a list) are cheap to ask.
-  const detailed = cron.validateDetailed(trimmed);
+  const detailed = validateDetailed(trimmed);
   if (!detailed.valid) return `"${expression}": ${detailed.errors.map((e) => e.message).join('; ')}; ${EXAMPLE}`;
   return undefined;
 }

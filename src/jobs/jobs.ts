@@ -1,10 +1,13 @@
-import { createTask, type ScheduledTask } from 'node-cron';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import type { AuditFinding } from '../mail/event.js';
 import type { Verdict } from '../watchdog/diagnose.js';
 import { verdictText } from '../watchdog/verdict-text.js';
+import { CronSchedule, wakeUp } from './cron-schedule.js';
 import { digest, type History } from './history.js';
+
+/** A timer waits at most this long (setTimeout's own bound is some 24 days), then waits again. */
+const MAX_WAIT_MS = 86_400_000;
 
 /** What the audit reports: everything wrong with the group's configuration or its current layout. */
 const AUDITED: ReadonlySet<Verdict['kind']> = new Set(['config-mismatch', 'equal-priority', 'not-on-preferred-owner', 'no-master', 'split-brain', 'vip-on-several-nodes', 'vip-absent-on-master']);
@@ -35,10 +38,50 @@ export interface JobsContext {
   log: Logger;
 }
 
+/** One job on its cron schedule: never two runs of it at once, the run told the slot it is for. */
+class ScheduledJob {
+  private timer?: NodeJS.Timeout;
+  private busy = false;
+
+  constructor(
+    private readonly job: string,
+    private readonly schedule: CronSchedule,
+    private readonly work: (slot: number) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.wait(this.schedule.next(Date.now()));
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private wait(slot: number): void {
+    this.timer = setTimeout(() => this.wake(slot), Math.min(Math.max(0, slot - Date.now()), MAX_WAIT_MS));
+  }
+
+  private wake(expected: number): void {
+    const plan = wakeUp(expected, Math.floor(Date.now() / 1000) * 1000, (after) => this.schedule.next(after));
+    if (plan.missed !== undefined) this.log.warn({ job: this.job, slot: new Date(plan.missed).toISOString() }, 'scheduled job missed: the timer woke too late');
+    if (plan.run !== undefined) {
+      if (this.busy) {
+        this.log.warn({ job: this.job }, 'scheduled job still running: this run is skipped');
+      } else {
+        this.busy = true;
+        void this.work(plan.run).finally(() => (this.busy = false));
+      }
+    }
+    if (this.timer) this.wait(plan.next);
+  }
+}
+
 /** The scheduled jobs: a periodic digest of what happened, a periodic reconciliation and configuration audit, and the failover drill. */
 export class Jobs implements DaemonPart {
   readonly name = 'jobs';
-  private tasks: ScheduledTask[] = [];
+  private jobs: ScheduledJob[] = [];
   private lastDigest = Date.now();
 
   constructor(
@@ -49,15 +92,17 @@ export class Jobs implements DaemonPart {
   async start(): Promise<void> {
     const { digest: digestAt, audit, drill } = this.options;
     const runDrill = this.context.drill;
-    if (drill && runDrill) this.tasks.push(createTask(drill, () => this.guard('drill', runDrill), { name: 'kawatch-drill', noOverlap: true }));
-    if (digestAt) this.tasks.push(createTask(digestAt, () => this.guard('digest', () => this.runDigest()), { name: 'kawatch-digest', noOverlap: true }));
-    if (audit) this.tasks.push(createTask(audit, (run) => this.guard('audit', () => this.runAudit(run.date.getTime())), { name: 'kawatch-audit', noOverlap: true }));
-    for (const task of this.tasks) await task.start();
+    const add = (job: string, expression: string, work: (slot: number) => Promise<void>) =>
+      this.jobs.push(new ScheduledJob(job, new CronSchedule(expression), (slot) => this.guard(job, () => work(slot)), this.context.log));
+    if (drill && runDrill) add('drill', drill, runDrill);
+    if (digestAt) add('digest', digestAt, () => this.runDigest());
+    if (audit) add('audit', audit, (slot) => this.runAudit(slot));
+    for (const job of this.jobs) job.start();
   }
 
   async stop(): Promise<void> {
-    for (const task of this.tasks) await task.destroy();
-    this.tasks = [];
+    for (const job of this.jobs) job.stop();
+    this.jobs = [];
   }
 
   private async guard(job: string, work: () => Promise<void>): Promise<void> {

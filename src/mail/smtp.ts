@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import type * as NodeTls from 'node:tls';
 import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
 import type { MailConfig } from './event.js';
 
@@ -45,8 +45,10 @@ export function transportOptions(smtp: SmtpConfig, password: string | undefined,
     socketTimeout: smtp.timeout,
     dnsTimeout: smtp.timeout,
     auth: smtp.auth_user === undefined ? undefined : { user: smtp.auth_user, pass: password },
-    // Node's `ca` replaces the system's store: keep it, and add the private CA.
-    tls: ca === undefined ? undefined : { ca: [...rootCertificates, ca] },
+    // Node's `ca` replaces the system's store: keep it, and add the private CA. node:tls only then,
+    // and not as an ES module: its namespace would read rootCertificates, which parses Node's whole
+    // CA store, and load TLS at the daemon's start (bench/memory.ts).
+    tls: ca === undefined ? undefined : { ca: [...(process.getBuiltinModule('node:tls') as typeof NodeTls).rootCertificates, ca] },
     logger: false,
   };
 }

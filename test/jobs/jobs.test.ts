@@ -49,7 +49,7 @@ describe('digest', () => {
   });
 });
 
-describe('Jobs (node-cron, every second)', () => {
+describe('Jobs (every second)', () => {
   let dir: string;
   let smtp: TestSmtpServer;
   let store: StateStore;
