@@ -249,18 +249,24 @@ vrrp_instance VI_1 {
 CONF
 }
 
-capture_script_init() { # capture_script_init FLAVOUR BINARY
-  local flavour=$1 binary=$2 dest n started
-  at_least "${flavour%-*}" 2.0.0 || { echo "$flavour: no such hold before 2.0 (vrrp_track.c num_script_init): skipped"; return 0; }
-  dest="$out/$flavour"
-  started=$SECONDS
+prepare_directors() { # prepare_directors BINARY WRITE_CONFIG [ARG...]: data_signal, both directors' directories, notify scripts and configs
+  local binary=$1 write=$2 n
+  shift 2
   data_signal=$("$binary" --signum=DATA 2>/dev/null | grep -x '[0-9]*' || echo USR1)
   for n in 1 2; do
     mkdir -p "$work/$n/tmpdir" "$work/$n/dump-files"
     printf '#!/bin/sh\necho "$*" >> %s/notify.log\n' "$work/$n" > "$work/$n/notify.sh"
     chmod 755 "$work/$n/notify.sh"
-    write_init_config "$n"
+    "$write" "$n" "$@"
   done
+}
+
+capture_script_init() { # capture_script_init FLAVOUR BINARY
+  local flavour=$1 binary=$2 dest n started
+  at_least "${flavour%-*}" 2.0.0 || { echo "$flavour: no such hold before 2.0 (vrrp_track.c num_script_init): skipped"; return 0; }
+  dest="$out/$flavour"
+  started=$SECONDS
+  prepare_directors "$binary" write_init_config
   touch "$work/1/hold"
   start_directors "$binary"
   rm -rf "$dest"; mkdir -p "$dest"
@@ -336,13 +342,7 @@ capture_groups() { # capture_groups FLAVOUR BINARY
   local flavour=$1 binary=$2 dest n started
   dest="$out/$flavour"
   started=$SECONDS
-  data_signal=$("$binary" --signum=DATA 2>/dev/null | grep -x '[0-9]*' || echo USR1)
-  for n in 1 2; do
-    mkdir -p "$work/$n/tmpdir" "$work/$n/dump-files"
-    printf '#!/bin/sh\necho "$*" >> %s/notify.log\n' "$work/$n" > "$work/$n/notify.sh"
-    chmod 755 "$work/$n/notify.sh"
-    write_group_config "$n" "${flavour%-*}"
-  done
+  prepare_directors "$binary" write_group_config "${flavour%-*}"
   start_directors "$binary"
   rm -rf "$dest"; mkdir -p "$dest"
   master() { dump_data 1 && dump_data 2 && [ "$(group_of 1)" = MASTER ] && [ "$(state_of 1 VI_2)" = MASTER ] && [ "$(state_of 2 VI_1)" = BACKUP ] && [ "$(state_of 2 VI_2)" = BACKUP ]; }
