@@ -40,12 +40,19 @@ export function parseProcStat(text: string): { comm: string; state: string; star
  */
 const USER_HZ = 100;
 
+/** Boot times once read, per procfs: a boot time does not change while the host runs, and the probe runs every second. */
+const bootTimes = new Map<string, number>();
+
 /** /proc/stat's `btime`: the boot time, epoch seconds. */
 async function bootTime(procfs: string): Promise<number | undefined> {
+  const known = bootTimes.get(procfs);
+  if (known !== undefined) return known;
   try {
     const line = (await readFile(join(procfs, 'stat'), 'utf8')).split('\n').find((l) => l.startsWith('btime '));
     const seconds = Number(line?.slice('btime '.length));
-    return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
+    if (!Number.isSafeInteger(seconds) || seconds <= 0) return undefined;
+    bootTimes.set(procfs, seconds);
+    return seconds;
   } catch {
     return undefined;
   }

@@ -178,12 +178,13 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
     const keepalivedSince = timed ? Math.floor(lastTransition * 1000) : at;
     const clock: Clock = timed ? 'keepalived' : 'read';
     const kept = { lowerPriorityAdverts: current?.lowerPriorityAdverts ?? 0, counters: current?.counters };
+    // The dump's settings on the state kawatch knew: what a dump that is no transition leaves.
+    const known = current ?? newInstance(name);
+    const base: InstanceView = { ...settings, name, ...kept, state: known.state, stateSince: known.stateSince, log: known.log };
     let next: InstanceView;
     let stale = false;
-    if (awaitingScripts) {
-      const { state: held, stateSince, log } = current ?? newInstance(name);
-      next = { ...settings, name, ...kept, state: held, stateSince, log };
-    } else if (!current && started && state !== 'INIT') {
+    if (awaitingScripts) next = base;
+    else if (!current && started && state !== 'INIT') {
       // A keepalived kawatch saw start: its instances' first states are transitions, whichever source tells them first.
       next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
       changes.push({ type: 'transition', scope: 'instance', name, vrid: d.vrid, from: 'INIT', to: state, at: keepalivedSince, source: 'dump' });
@@ -191,7 +192,6 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
       next = { ...settings, name, ...kept, state, stateSince: keepalivedSince, log: [seedRecord(state, keepalivedSince, clock, 'dump')] };
     } else {
       const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, clock, inOrder: false, takenAfter });
-      const base = { ...settings, name, ...kept, state: current.state, stateSince: current.stateSince, log: current.log };
       // A dump of an older transition (keepalived wrote it before a change the hook already told) is stale too.
       stale = id.kind === 'stale' || (id.kind === 'known' && !id.current);
       if (id.kind === 'known') next = { ...base, log: id.log, stateSince: id.since ?? current.stateSince };

@@ -61,9 +61,10 @@ describe('probeKeepalived', () => {
     const started = Date.now() - process.uptime() * 1000;
     // Ticks of 10 ms after a boot time in whole seconds: within a second of Node's own account.
     expect(probe.up && Math.abs(probe.startedAt! - started)).toBeLessThan(1000);
-    // Without the boot time there is no start time, and the pid alone names the process.
-    rmSync(join(dir, 'proc', 'stat'));
-    expect(await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).toEqual({ up: true, pid: 4242 });
+    // Without the boot time (another procfs, where /proc/stat is missing) there is no start time, and the pid alone names the process.
+    mkdirSync(join(dir, 'bare', '4242'), { recursive: true });
+    writeFileSync(join(dir, 'bare', '4242', 'stat'), own);
+    expect(await probeKeepalived(join(dir, 'pid'), join(dir, 'bare'))).toEqual({ up: true, pid: 4242 });
   });
 
   it('is down, without waiting or following, for a FIFO or a link planted as the pid file', async () => {
