@@ -232,8 +232,9 @@ export class Daemon {
     // running now, and one restarted while kawatch was down must first be seen to have stopped.
     const processSource = new ProcessSource(config.keepalived.pid_file, config.procfs, PROCESS_POLL_MS, store, child('process'));
     parts.push(processSource);
-    if (hook.enabled) parts.push(new HookSource(hook.spool_dir, store, child('hook')));
-    if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval, capabilities }, store, child('fifo')));
+    const checkProcess = (): void => void processSource.poll();
+    if (hook.enabled) parts.push(new HookSource(hook.spool_dir, store, child('hook'), checkProcess));
+    if (fifo.enabled) parts.push(new FifoSource(fifo.paths, { create: fifo.create, checkIntervalMs: fifo.check_interval, capabilities, checkProcess }, store, child('fifo')));
     if (netlink.enabled) parts.push(new AddressSource(store, child('netlink')));
 
     let ipvs: IpvsCollector | undefined;
@@ -285,7 +286,7 @@ export class Daemon {
               dryRun: w.dry_run,
               trackDir: w.track_dir,
               journalFile: join(config.state_dir, 'prevent.jsonl'),
-              keepalivedUp: async () => (await probeKeepalived(config.keepalived.pid_file, config.procfs)).up,
+              keepalivedUp: async () => probeKeepalived(config.keepalived.pid_file, config.procfs).up,
               // The witness is probed every peers.interval, each probe bounded by twice peers.timeout.
               witnessMaxAgeMs: 2 * (config.peers.interval + 2 * config.peers.timeout),
             },
@@ -356,7 +357,7 @@ export class Daemon {
         store,
         verdicts: () => watchdog.verdicts(),
         fenced: () => fencedInstances(fencer.entries),
-        keepalivedUp: async () => (await processSource.poll()).up,
+        keepalivedUp: async () => processSource.poll().up,
         report: mailer ? (subject, text) => mailer.queueReport(subject, text, 1) : undefined,
         log: child('drill'),
       },

@@ -157,7 +157,7 @@ export function confFromCmdline(argv: readonly string[]): string | undefined {
 
 /** The configuration the running keepalived read, when it was given one on its command line. */
 export async function runningKeepalivedConf(config: Config): Promise<string | undefined> {
-  const keepalived = await probeKeepalived(config.keepalived.pid_file, config.procfs);
+  const keepalived = probeKeepalived(config.keepalived.pid_file, config.procfs);
   if (!keepalived.up || keepalived.pid === undefined) return undefined;
   const cmdline = await readFile(join(config.procfs, String(keepalived.pid), 'cmdline'), 'utf8').catch(() => '');
   const file = confFromCmdline(cmdline.split('\0'));

@@ -280,7 +280,7 @@ export class DumpSource implements DaemonPart {
       const confAuth = await this.authFromConf();
       return { instances: parseDump(await readDump(path), path, this.digestAuth, confAuth) };
     }
-    const proc = await probeKeepalived(pidFile, procfs);
+    const proc = probeKeepalived(pidFile, procfs);
     if (!proc.up || proc.pid === undefined) return undefined;
     const pid = proc.pid;
     const directories = await this.directoryOf(pid);
@@ -332,7 +332,7 @@ export class DumpSource implements DaemonPart {
       }
     } catch (err) {
       // A keepalived that stopped while we waited left no data; that is not a failure of this source.
-      if (err instanceof StaleDumpError && !(await probeKeepalived(pidFile, procfs)).up) return undefined;
+      if (err instanceof StaleDumpError && !probeKeepalived(pidFile, procfs).up) return undefined;
       throw err;
     }
   }

@@ -30,7 +30,8 @@ export class FifoSource implements DaemonPart {
 
   constructor(
     private readonly paths: readonly string[],
-    private readonly options: { create: boolean; checkIntervalMs: number; capabilities?: CapabilitiesProbe },
+    /** `checkProcess` runs before each state line: see ProcessSource.poll. */
+    private readonly options: { create: boolean; checkIntervalMs: number; capabilities?: CapabilitiesProbe; checkProcess?: () => void },
     private readonly store: StateStore,
     private readonly log: Logger,
   ) {}
@@ -128,8 +129,12 @@ export class FifoSource implements DaemonPart {
       for (const line of lines) {
         if (line.trim() === '') continue;
         const parsed = parseFifoLine(line);
-        if (parsed.ok) this.store.apply({ type: 'report', source: 'fifo', at, report: parsed.value });
-        else this.reject(path, parsed.error);
+        if (!parsed.ok) {
+          this.reject(path, parsed.error);
+          continue;
+        }
+        if (parsed.value.kind === 'state') this.options.checkProcess?.();
+        this.store.apply({ type: 'report', source: 'fifo', at, report: parsed.value });
       }
     });
     socket.on('error', (err) => {

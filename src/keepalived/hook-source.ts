@@ -26,10 +26,12 @@ export class HookSource implements DaemonPart {
   private readonly drainer = new CoalescingTask(() => this.drainOnce());
   private toldFutureStamp = false;
 
+  /** `checkProcess` runs before each state report: see ProcessSource.poll. */
   constructor(
     private readonly spoolDir: string,
     private readonly store: StateStore,
     private readonly log: Logger,
+    private readonly checkProcess?: () => void,
   ) {}
 
   async start(): Promise<void> {
@@ -113,6 +115,7 @@ export class HookSource implements DaemonPart {
       const record = parseSpoolRecord(data);
       const parsed = parseNotifyArgs(record.args);
       if (!parsed.ok) return `kawatch notify ${JSON.stringify(record.args)} rejected: ${parsed.error.split('\n')[0]}`;
+      if (parsed.value.kind === 'state') this.checkProcess?.();
       this.store.apply({ type: 'report', source: 'hook', at: this.clamp(record.at, name), report: parsed.value });
       return undefined;
     } catch (err) {

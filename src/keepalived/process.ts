@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
-import { readChecked, UnsafeFileError } from '../core/safe-file.js';
+import { readCheckedSync, UnsafeFileError } from '../core/safe-file.js';
 import type { StateStore } from '../state/store.js';
 
 /** A pid and a newline; anything larger is not keepalived's pid file. */
@@ -44,11 +45,11 @@ const USER_HZ = 100;
 const bootTimes = new Map<string, number>();
 
 /** /proc/stat's `btime`: the boot time, epoch seconds. */
-async function bootTime(procfs: string): Promise<number | undefined> {
+function bootTime(procfs: string): number | undefined {
   const known = bootTimes.get(procfs);
   if (known !== undefined) return known;
   try {
-    const line = (await readFile(join(procfs, 'stat'), 'utf8')).split('\n').find((l) => l.startsWith('btime '));
+    const line = readFileSync(join(procfs, 'stat'), 'utf8').split('\n').find((l) => l.startsWith('btime '));
     const seconds = Number(line?.slice('btime '.length));
     if (!Number.isSafeInteger(seconds) || seconds <= 0) return undefined;
     bootTimes.set(procfs, seconds);
@@ -60,13 +61,15 @@ async function bootTime(procfs: string): Promise<number | undefined> {
 
 /**
  * A pid file names a live keepalived only if /proc/PID/stat says so: pids get reused, and a
- * killed keepalived stays a zombie (with its name) until it is reaped.
+ * killed keepalived stays a zombie (with its name) until it is reaped. Synchronous, without the
+ * thread pool: it is a few hundred bytes of procfs, and the hook and FIFO sources check it before
+ * each state report, in the order the reports come.
  */
-export async function probeKeepalived(pidFile: string, procfs: string): Promise<ProcessState> {
+export function probeKeepalived(pidFile: string, procfs: string): ProcessState {
   let text: string;
   try {
     // Never waits on a FIFO or follows a link planted where keepalived writes its pid.
-    text = (await readChecked(pidFile, { maxBytes: MAX_PID_FILE_BYTES })).toString('utf8');
+    text = readCheckedSync(pidFile, { maxBytes: MAX_PID_FILE_BYTES }).toString('utf8');
   } catch (err) {
     if (err instanceof UnsafeFileError) return { up: false, reason: `pid file ${err.message}` };
     return { up: false, reason: `pid file ${pidFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
@@ -75,13 +78,13 @@ export async function probeKeepalived(pidFile: string, procfs: string): Promise<
   if (!Number.isInteger(pid) || pid <= 0) return { up: false, reason: `pid file ${pidFile} does not hold a pid: ${JSON.stringify(text.slice(0, 40))}` };
   let stat: ReturnType<typeof parseProcStat>;
   try {
-    stat = parseProcStat(await readFile(join(procfs, String(pid), 'stat'), 'utf8'));
+    stat = parseProcStat(readFileSync(join(procfs, String(pid), 'stat'), 'utf8'));
   } catch {
     return { up: false, pid, reason: `pid ${pid} from ${pidFile} is not running` };
   }
   if (stat?.comm !== 'keepalived') return { up: false, pid, reason: `pid ${pid} is ${JSON.stringify(stat?.comm)}, not keepalived (stale pid file)` };
   if (stat.state === 'Z' || stat.state === 'X') return { up: false, pid, reason: `keepalived pid ${pid} has exited (not yet reaped)` };
-  const boot = stat.startTicks === undefined ? undefined : await bootTime(procfs);
+  const boot = stat.startTicks === undefined ? undefined : bootTime(procfs);
   return boot === undefined ? { up: true, pid } : { up: true, pid, startedAt: boot * 1000 + (stat.startTicks! * 1000) / USER_HZ };
 }
 
@@ -114,8 +117,8 @@ export class ProcessSource implements DaemonPart {
 
   async start(): Promise<void> {
     this.store.apply({ type: 'source-enabled', source: 'process', enabled: true });
-    await this.poll();
-    this.timer = setInterval(() => void this.poll(), this.intervalMs);
+    this.poll();
+    this.timer = setInterval(() => this.poll(), this.intervalMs);
   }
 
   async stop(): Promise<void> {
@@ -123,8 +126,13 @@ export class ProcessSource implements DaemonPart {
     this.store.apply({ type: 'source-enabled', source: 'process', enabled: false });
   }
 
-  async poll(): Promise<ProcessState> {
-    const state = await probeKeepalived(this.pidFile, this.procfs);
+  /**
+   * Also called by the hook and FIFO sources before each state report: a keepalived restarted since
+   * the last check (within the interval) is then known before the report of its first transition,
+   * which is counted from STOP, not from the state of the keepalived before it.
+   */
+  poll(): ProcessState {
+    const state = probeKeepalived(this.pidFile, this.procfs);
     if (state.reason !== this.lastReason) {
       if (state.up) this.log.info({ pid: state.pid }, 'keepalived is running');
       else this.log.warn({ reason: state.reason }, 'keepalived is not running');

@@ -8,9 +8,12 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../../src/core/log.js';
 import { CapabilitiesProbe, detectCapabilities } from '../../src/keepalived/capabilities.js';
 import { FifoSource } from '../../src/keepalived/fifo-source.js';
+import { ProcessSource } from '../../src/keepalived/process.js';
+import type { Change } from '../../src/state/snapshot.js';
 import { replay } from '../support/keepalived-versions.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
+import { fakeKeepalived } from '../support/procfs.js';
 import { waitFor } from '../support/wait.js';
 
 let dir: string;
@@ -41,6 +44,28 @@ describe('FifoSource', () => {
     expect(store.snapshot.instances.VI_1!.state).toBe('MASTER');
     expect(Object.values(store.snapshot.checkers)).toEqual([expect.objectContaining({ realServer: '[10.0.0.11]:tcp:80', up: false })]);
     expect(store.snapshot.sources.fifo).toMatchObject({ rejected: 1, up: true });
+  });
+
+  it('counts the first line of a keepalived restarted since the last process check from STOP, not from the state before', async () => {
+    // As the hook's test: only the FIFO line tells kawatch of the new keepalived within the check interval.
+    const { pidFile, procfs } = fakeKeepalived(dir, 100, Date.now() - 60_000);
+    const processes = new ProcessSource(pidFile, procfs, 3_600_000, store, silentLog);
+    const transitions: string[] = [];
+    store.events.on('change', (c: Change) => c.type === 'transition' && transitions.push(`${c.name}:${c.from}>${c.to}`));
+    await processes.start();
+    source = new FifoSource([fifo], { create: true, checkIntervalMs: 50, checkProcess: () => processes.poll() }, store, silentLog);
+    await source.start();
+    write('INSTANCE "VI_1" MASTER 100\n');
+    await waitFor(() => transitions.length === 1, 'VI_1 MASTER applied');
+    const masterAt = store.snapshot.instances.VI_1!.stateSince!;
+    // A line's time is when it is read: the new keepalived starts after the MASTER line was read, and before the next.
+    const restartedAt = masterAt + 20;
+    await waitFor(() => Date.now() > restartedAt + 20, 'the restart to be in the past');
+    fakeKeepalived(dir, 200, restartedAt);
+    write('INSTANCE "VI_1" BACKUP 100\n');
+    await waitFor(() => store.snapshot.instances.VI_1?.state === 'BACKUP', 'VI_1 BACKUP applied');
+    await processes.stop();
+    expect(transitions).toEqual(['VI_1:INIT>MASTER', 'VI_1:MASTER>STOP', 'VI_1:STOP>BACKUP']);
   });
 
   it('picks up a FIFO that was removed and recreated (as keepalived does on reload)', async () => {

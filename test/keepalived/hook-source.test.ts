@@ -6,9 +6,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createLogger } from '../../src/core/log.js';
 import { HookSource } from '../../src/keepalived/hook-source.js';
+import { ProcessSource } from '../../src/keepalived/process.js';
 import type { Change } from '../../src/state/snapshot.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
+import { fakeKeepalived } from '../support/procfs.js';
 import { writeSpoolFixture } from '../support/spool.js';
 import { waitFor } from '../support/wait.js';
 
@@ -70,6 +72,31 @@ describe('HookSource', () => {
     await second.stop();
     expect(transitions).toHaveLength(4);
     expect(store.snapshot.sources.hook.events).toBe(4);
+  });
+
+  it('counts the first report of a keepalived restarted since the last process check from STOP, not from the state before', async () => {
+    // keepalived 100 made VI_1 MASTER; killed, it told nothing; keepalived 200 started and made VI_1
+    // BACKUP, all within one process check interval (an hour here, so that only the hook can notice).
+    const now = Date.now();
+    const procDir = mkdtempSync(join(tmpdir(), 'kawatch-procfs-'));
+    try {
+      const { pidFile, procfs } = fakeKeepalived(procDir, 100, now - 60_000);
+      const processes = new ProcessSource(pidFile, procfs, 3_600_000, store, silentLog);
+      await processes.start();
+      writeSpoolFixture(dir, now - 3000, ['INSTANCE', 'VI_1', 'MASTER', '100']);
+      const hook = new HookSource(dir, store, silentLog, () => processes.poll());
+      await hook.start();
+      expect(transitions).toEqual(['VI_1:INIT>MASTER']);
+      fakeKeepalived(procDir, 200, now - 2000);
+      writeSpoolFixture(dir, now - 1000, ['INSTANCE', 'VI_1', 'BACKUP', '100']);
+      await hook.drain();
+      await hook.stop();
+      await processes.stop();
+      expect(transitions).toEqual(['VI_1:INIT>MASTER', 'VI_1:MASTER>STOP', 'VI_1:STOP>BACKUP']);
+      expect(store.snapshot.keepalived).toMatchObject({ up: true, pid: 200 });
+    } finally {
+      rmSync(procDir, { recursive: true, force: true });
+    }
   });
 
   it('picks up a live hook within the watch, without waiting for the rescan', async () => {

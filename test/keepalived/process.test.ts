@@ -28,7 +28,7 @@ describe('probeKeepalived', () => {
   it('is up only for a live keepalived named by the pid file', async () => {
     writeFileSync(join(dir, 'pid'), '4242\n');
     stat(4242, 'keepalived', 'S');
-    expect(await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).toEqual({ up: true, pid: 4242 });
+    expect(probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).toEqual({ up: true, pid: 4242 });
   });
 
   it.each([
@@ -37,17 +37,17 @@ describe('probeKeepalived', () => {
   ])('is down for %s', async (_what, comm, state, why) => {
     writeFileSync(join(dir, 'pid'), '4242\n');
     stat(4242, comm, state);
-    const probe = await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'));
+    const probe = probeKeepalived(join(dir, 'pid'), join(dir, 'proc'));
     expect(probe.up).toBe(false);
     expect(probe.reason).toContain(why);
   });
 
   it('is down, with the reason, for a missing or garbled pid file and a dead pid', async () => {
-    expect((await probeKeepalived(join(dir, 'none'), join(dir, 'proc'))).reason).toContain('ENOENT');
+    expect((probeKeepalived(join(dir, 'none'), join(dir, 'proc'))).reason).toContain('ENOENT');
     writeFileSync(join(dir, 'pid'), 'keepalived\n');
-    expect((await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('does not hold a pid');
+    expect((probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('does not hold a pid');
     writeFileSync(join(dir, 'pid'), '999999\n');
-    expect((await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('is not running');
+    expect((probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('is not running');
   });
 
   it("tells when the process started, from this host's own /proc: the identity of a keepalived restarted unseen", async () => {
@@ -57,14 +57,14 @@ describe('probeKeepalived', () => {
     writeFileSync(join(dir, 'proc', '4242', 'stat'), own);
     writeFileSync(join(dir, 'proc', 'stat'), readFileSync('/proc/stat'));
     writeFileSync(join(dir, 'pid'), '4242\n');
-    const probe = await probeKeepalived(join(dir, 'pid'), join(dir, 'proc'));
+    const probe = probeKeepalived(join(dir, 'pid'), join(dir, 'proc'));
     const started = Date.now() - process.uptime() * 1000;
     // Ticks of 10 ms after a boot time in whole seconds: within a second of Node's own account.
     expect(probe.up && Math.abs(probe.startedAt! - started)).toBeLessThan(1000);
     // Without the boot time (another procfs, where /proc/stat is missing) there is no start time, and the pid alone names the process.
     mkdirSync(join(dir, 'bare', '4242'), { recursive: true });
     writeFileSync(join(dir, 'bare', '4242', 'stat'), own);
-    expect(await probeKeepalived(join(dir, 'pid'), join(dir, 'bare'))).toEqual({ up: true, pid: 4242 });
+    expect(probeKeepalived(join(dir, 'pid'), join(dir, 'bare'))).toEqual({ up: true, pid: 4242 });
   });
 
   it('is down, without waiting or following, for a FIFO or a link planted as the pid file', async () => {
@@ -72,8 +72,8 @@ describe('probeKeepalived', () => {
     execFileSync('mkfifo', [join(dir, 'fifo.pid')]);
     writeFileSync(join(dir, 'elsewhere'), '4242\n');
     symlinkSync(join(dir, 'elsewhere'), join(dir, 'link.pid'));
-    expect(await probeKeepalived(join(dir, 'fifo.pid'), join(dir, 'proc'))).toEqual({ up: false, reason: `pid file ${join(dir, 'fifo.pid')}: is a FIFO, expected a regular file; refusing to use it` });
-    expect((await probeKeepalived(join(dir, 'link.pid'), join(dir, 'proc'))).reason).toContain('is a symbolic link');
+    expect(probeKeepalived(join(dir, 'fifo.pid'), join(dir, 'proc'))).toEqual({ up: false, reason: `pid file ${join(dir, 'fifo.pid')}: is a FIFO, expected a regular file; refusing to use it` });
+    expect((probeKeepalived(join(dir, 'link.pid'), join(dir, 'proc'))).reason).toContain('is a symbolic link');
   });
 
   it('reads names with spaces and parentheses', () => {
