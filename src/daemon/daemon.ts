@@ -29,7 +29,7 @@ import { diagnose, type DiagnoseOptions, type Verdict } from '../watchdog/diagno
 import { Fencer } from '../watchdog/fencer.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { Watchdog, type WatchdogEvents } from '../watchdog/watchdog.js';
-import { WitnessProbe } from '../watchdog/witness.js';
+import { describeWitness, WitnessProbe } from '../watchdog/witness.js';
 import { Preventer } from '../watchdog/preventer.js';
 import { Drills } from '../drill/drills.js';
 import { fencedInstances } from '../drill/report.js';
@@ -313,7 +313,10 @@ export class Daemon {
       // The peer link names its peers as it starts; without one, none of the last configuration's may linger (kawatch_peer_up 0, their old views).
       store.apply({ type: 'peers-configured', peers: [] });
     }
-    if (w.witness && config.peers) parts.push(new WitnessProbe(w.witness, config.peers.interval, config.peers.timeout * 2, store, child('witness')));
+    const witness = config.peers && w.witness;
+    // What the last configuration's witness answered may not outlive it: the fencer reads an unreachable witness as isolation.
+    store.apply({ type: 'witness-configured', target: witness ? describeWitness(witness) : undefined });
+    if (witness && config.peers) parts.push(new WitnessProbe(witness, config.peers.interval, config.peers.timeout * 2, store, child('witness')));
 
     const fencer = new Fencer(
       store,

@@ -49,6 +49,8 @@ export function reduce(s: Snapshot, u: Update): Reduced {
         : { target: u.target, lastReached: previous?.lastReached, unreachableSince: previous?.unreachableSince ?? u.at, error: u.error };
       return unchanged({ ...s, witness });
     }
+    case 'witness-configured':
+      return unchanged({ ...s, witness: u.target !== undefined && s.witness?.target === u.target ? s.witness : undefined });
     case 'drill':
       return unchanged({ ...s, drill: u.drill });
     case 'peer-rejected':

@@ -127,15 +127,17 @@ export type Update =
   | { type: 'peer-error'; at: number; peer: string; error: string }
   | { type: 'peer-rejected'; at: number; reason: RejectReason }
   | { type: 'witness'; at: number; target: string; error?: string }
+  /** The witness the configuration names (none: undefined); what was probed of another is forgotten. */
+  | { type: 'witness-configured'; target?: string }
   | { type: 'drill'; drill?: DrillMark };
 
-/** The last known state of an instance or sync group, and its transition log, as `state_dir` keeps them. */
 /** The keepalived process the last known states came from, as `state_dir` keeps it. */
 export interface KnownKeepalived {
   pid: number;
   startedAt: number;
 }
 
+/** The last known state of an instance or sync group, and its transition log, as `state_dir` keeps them. */
 export interface RestoredSubject {
   name: string;
   vrid?: number;

@@ -79,6 +79,8 @@ interface Shape {
   families: string[];
   gauges: string[];
   history: string[];
+  /** What the store keeps of configured parts that no metric shows: the witness (the fencer reads it). */
+  witness: string | null;
 }
 
 async function shape(daemon: Daemon): Promise<Shape> {
@@ -91,13 +93,14 @@ async function shape(daemon: Daemon): Promise<Shape> {
     if (types.get(s.name) !== 'gauge' || s.name.endsWith('_timestamp_seconds')) history.push(series);
     else gauges.push(s.name.endsWith('_seconds') ? series : `${series} ${s.value}`);
   }
-  return { families: [...types.keys()].sort(), gauges: gauges.sort(), history: history.sort() };
+  return { families: [...types.keys()].sort(), gauges: gauges.sort(), history: history.sort(), witness: daemon.store.snapshot.witness?.target ?? null };
 }
 
 function expectReloadedLike(reloaded: Shape, fresh: Shape): void {
   expect(reloaded.families).toEqual(fresh.families);
   expect(reloaded.gauges).toEqual(fresh.gauges);
   expect(reloaded.history).toEqual(expect.arrayContaining(fresh.history));
+  expect(reloaded.witness).toEqual(fresh.witness);
 }
 
 async function started(input: ConfigInput, log = silentLog): Promise<Daemon> {
