@@ -275,6 +275,18 @@ export class Daemon {
     if (dumpSource) parts.push(dumpSource);
 
     const w = config.watchdog;
+    // What the last configuration's witness answered may not outlive it: the fencer reads an unreachable witness as isolation.
+    store.apply({ type: 'witness-configured', target: w.witness && config.peers ? describeWitness(w.witness) : undefined });
+    const witnessProbe =
+      w.witness && config.peers
+        ? new WitnessProbe(
+            w.witness,
+            // Under prevent a statement says the witness answers only within the bound: it is asked at the heartbeat's rate.
+            { intervalMs: w.policy === 'prevent' ? w.prevent.heartbeat : config.peers.interval, timeoutMs: config.peers.timeout * 2, reportEveryMs: config.peers.interval },
+            store,
+            child('witness'),
+          )
+        : undefined;
     // policy prevent: before the peer link, so a hold the last run left is released before any statement arrives.
     const preventer =
       w.policy === 'prevent' && config.peers
@@ -287,8 +299,7 @@ export class Daemon {
               trackDir: w.track_dir,
               journalFile: join(config.state_dir, 'prevent.jsonl'),
               keepalivedUp: async () => probeKeepalived(config.keepalived.pid_file, config.procfs).up,
-              // The witness is probed every peers.interval, each probe bounded by twice peers.timeout.
-              witnessMaxAgeMs: 2 * (config.peers.interval + 2 * config.peers.timeout),
+              witnessAnsweredAt: () => witnessProbe?.lastAnsweredAt(),
             },
             store,
             withWire,
@@ -313,10 +324,7 @@ export class Daemon {
       // The peer link names its peers as it starts; without one, none of the last configuration's may linger (kawatch_peer_up 0, their old views).
       store.apply({ type: 'peers-configured', peers: [] });
     }
-    const witness = config.peers && w.witness;
-    // What the last configuration's witness answered may not outlive it: the fencer reads an unreachable witness as isolation.
-    store.apply({ type: 'witness-configured', target: witness ? describeWitness(witness) : undefined });
-    if (witness && config.peers) parts.push(new WitnessProbe(witness, config.peers.interval, config.peers.timeout * 2, store, child('witness')));
+    if (witnessProbe) parts.push(witnessProbe);
 
     const fencer = new Fencer(
       store,

@@ -34,8 +34,8 @@ export interface PreventerOptions {
   journalFile: string;
   /** Whether keepalived's process runs, looked at afresh (its pid file and /proc). */
   keepalivedUp: () => Promise<boolean>;
-  /** The witness's last answer counts for this long (its probe interval and timeout, with room). */
-  witnessMaxAgeMs: number;
+  /** When the witness last answered: it answers for a statement when that is within `boundMs`, as fresh as the statement must be. */
+  witnessAnsweredAt: () => number | undefined;
 }
 
 /** What the metrics read. */
@@ -104,8 +104,8 @@ export class Preventer implements DaemonPart {
   async statement(): Promise<Statement> {
     const s = this.store.snapshot;
     const keepalivedUp = await this.options.keepalivedUp();
-    const w = s.witness;
-    const witnessAnswers = w !== undefined && w.error === undefined && w.lastReached !== undefined && Date.now() - w.lastReached <= this.options.witnessMaxAgeMs;
+    const answeredAt = this.options.witnessAnsweredAt();
+    const witnessAnswers = answeredAt !== undefined && Date.now() - answeredAt <= this.options.boundMs;
     const instances = buildView(s).instances.map((i) => ({ name: i.name, vrid: i.vrid, state: i.state, ...(i.primaryAddress !== undefined && { address: i.primaryAddress }) }));
     return { v: 1, node: s.node, keepalivedUp, witnessAnswers, instances };
   }
