@@ -28,7 +28,7 @@
  */
 import { execFile } from 'node:child_process';
 import { watch, type FSWatcher } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type LabNode } from '../src/lab/state.js';
@@ -36,7 +36,7 @@ import { labDown, labUp } from '../src/lab/lifecycle.js';
 import { labHeal, labSplit } from '../src/lab/split.js';
 import { reconfigureDaemon } from '../src/lab/directors.js';
 import { nodePaths } from '../src/lab/plan.js';
-import { BenchReport, countOption, keepalivedTransitionTime, option, percentile, pollUntil, type Figure, type GoalName } from './support.js';
+import { BenchReport, countOption, keepalivedTransitionTime, loggedAt, logSince, option, percentile, pollUntil, type Figure, type GoalName } from './support.js';
 
 const run = promisify(execFile);
 const PREFIX = option('--prefix', 'kwbench');
@@ -85,38 +85,13 @@ const STAGES = {
   fifo: ['transition → line read', 'line read → applied', 'applied → metric seen'],
 } as const;
 
-/** What the daemon's log said since `offset`: the bytes after it, as JSON lines (others skipped). */
-async function logSince(file: string, offset: number): Promise<{ entries: Record<string, unknown>[]; end: number }> {
-  const handle = await open(file, 'r');
-  try {
-    const { size } = await handle.stat();
-    const buffer = Buffer.alloc(Math.max(0, size - offset));
-    await handle.read(buffer, 0, buffer.length, offset);
-    const entries = buffer
-      .toString('utf8')
-      .split('\n')
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as Record<string, unknown>];
-        } catch {
-          return [];
-        }
-      });
-    return { entries, end: size };
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * When the daemon applied VI_1's change to `to` from `source`, from its log (pino's `time`: epoch ms
  * or ISO text), and the change's own `at` (for a FIFO line, when it was read).
  */
 function appliedAt(entries: Record<string, unknown>[], to: string, source: string): { applied?: number; at?: number } {
   const entry = entries.find((e) => e.type === 'transition' && e.scope === 'instance' && e.name === 'VI_1' && e.to === to && e.source === source);
-  const time = typeof entry?.time === 'string' ? Date.parse(entry.time) : entry?.time;
-  const finite = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-  return { applied: finite(time), at: finite(entry?.at) };
+  return { applied: loggedAt(entry), at: typeof entry?.at === 'number' && Number.isFinite(entry.at) ? entry.at : undefined };
 }
 
 /** Spool files as they are renamed into place: the name's ns (when notify began) and when this watch saw it. */

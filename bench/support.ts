@@ -1,7 +1,7 @@
 import { waitForValue } from '../src/core/wait.js';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { arch, cpus, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -361,4 +361,33 @@ export async function keepalivedTransitionTime(node: LabNode, iname: string, wan
     },
     { timeoutMs: DUMP_TIMEOUT_MS, intervalMs: 5 },
   );
+}
+
+/** What the daemon's log said since `offset`: the bytes after it, as JSON lines (others skipped). */
+export async function logSince(file: string, offset: number): Promise<{ entries: Record<string, unknown>[]; end: number }> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const buffer = Buffer.alloc(Math.max(0, size - offset));
+    await handle.read(buffer, 0, buffer.length, offset);
+    const entries = buffer
+      .toString('utf8')
+      .split('\n')
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+    return { entries, end: size };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** When the daemon logged an entry: its own clock (pino's ISO time), epoch ms. */
+export function loggedAt(entry: Record<string, unknown> | undefined): number | undefined {
+  const time = typeof entry?.time === 'string' ? Date.parse(entry.time) : entry?.time;
+  return typeof time === 'number' && Number.isFinite(time) ? time : undefined;
 }

@@ -12,18 +12,22 @@
  * 3. the wire view itself: from the first advert of lb1 that did not reach lb2 (lb2's observer's
  *    last one heard, plus one interval) to both daemons showing kawatch_vrrp_wire_master_heard 0.
  *
- * Each figure of 1 is also split in stages, each from the same advert: lb2's daemon showing its own
- * MASTER (keepalived's FIFO line), lb2 reporting, lb1 holding lb2's MASTER view (lb1's own stamp of
- * the exchange that brought it; a later exchange before the probe looks makes it later, never
- * earlier), lb1 reporting. Every daemon is probed on its own.
+ * A daemon reports the split when it raises the verdict (from then on every scrape shows it): the
+ * time of its own "verdict raised" log line, so the figures are the daemons' and not the probes',
+ * and nothing scrapes a daemon while it detects. Each figure of 1 is also split in stages, each
+ * from the same advert: lb2's daemon applying its own MASTER (its log line of the transition,
+ * from keepalived's FIFO line), lb2 reporting, lb1 holding lb2's MASTER view (lb1's own stamp of
+ * the exchange that brought it, looked at once lb2 knows; a later exchange before the probe looks
+ * makes it later, never earlier), lb1 reporting.
  *
- * The probes sleep POLL between looks, which bounds the resolution of the figures.
+ * The probes sleep POLL between looks; for 3 they bound the resolution of the figure.
  */
 import { reconfigureDaemon } from '../src/lab/directors.js';
 import { labDown, labUp } from '../src/lab/lifecycle.js';
 import { labHeal, labSplit } from '../src/lab/split.js';
 import { type LabNode } from '../src/lab/state.js';
-import { BenchReport, countOption, keepalivedTransitionTime, percentile, pollUntil, type Poll } from './support.js';
+import { nodePaths } from '../src/lab/plan.js';
+import { BenchReport, countOption, keepalivedTransitionTime, loggedAt, logSince, percentile, pollUntil, type Poll } from './support.js';
 
 const PREFIX = 'kwwire';
 const SPLITS = countOption('--splits', 20);
@@ -34,6 +38,8 @@ const until = <T>(what: string, probe: () => Promise<T | undefined>) => pollUnti
 const metrics = async (node: LabNode) => (await fetch(`${node.api}/metrics`)).text();
 const instanceState = async (node: LabNode, iname: string) => ((await (await fetch(`${node.api}/api/v1/state`)).json()) as { instances: Record<string, { state: string }> }).instances[iname]?.state;
 const SPLIT_SEEN = /^kawatch_split_brain\{iname="VI_1"[^}]*\} 1$/m;
+const SPLIT_RAISED = /^verdict raised: split brain on VI_1 /;
+const BECAME_MASTER = /^instance VI_1: \S+ -> MASTER$/;
 const NOT_HEARD = /^kawatch_vrrp_wire_master_heard\{vrid="51",master="lb1",listener="lb2"\} 0$/m;
 
 /** Where the milliseconds of one detection go, each from the second MASTER's first advert (keepalived's transition). */
@@ -48,7 +54,10 @@ interface Stages {
   lb1Reports: number;
 }
 
-const reports = (node: LabNode) => until(`${node.name} reports the split`, async () => (SPLIT_SEEN.test(await metrics(node)) ? Date.now() : undefined));
+/** When the daemon logged, from `offset` of its log on, a line whose message matches. */
+const logged = (node: LabNode, offset: number, what: string, message: RegExp) =>
+  until(`${node.name}: ${what}`, async () => loggedAt((await logSince(nodePaths(node.dir).daemonLog, offset)).entries.find((e) => typeof e.msg === 'string' && message.test(e.msg))));
+const logEnd = async (node: LabNode) => (await logSince(nodePaths(node.dir).daemonLog, Number.MAX_SAFE_INTEGER)).end;
 
 /** When lb1 received the first view of lb2 that shows VI_1 MASTER: the peer-view's own stamp (lastExchange), not the probe's time. */
 const hearsMaster = (lb1: LabNode) =>
@@ -64,17 +73,18 @@ async function splits(lb1: LabNode, lb2: LabNode, wire: boolean): Promise<{ dete
   const stages: Stages[] = [];
   for (let i = 0; i < SPLITS; i++) {
     await until('VI_1 on lb1 only', async () => ((await instanceState(lb1, 'VI_1')) === 'MASTER' && (await instanceState(lb2, 'VI_1')) === 'BACKUP' && !SPLIT_SEEN.test(await metrics(lb1)) ? true : undefined));
+    const [lb1From, lb2From] = await Promise.all([logEnd(lb1), logEnd(lb2)]);
     await labSplit({ prefix: PREFIX, node: 'lb2' });
-    const knows = until('lb2 MASTER of VI_1', async () => ((await instanceState(lb2, 'VI_1')) === 'MASTER' ? Date.now() : undefined));
-    const [masterAt, lb2Knows, lb2Reports, lb1Hears, lb1Reports, notHeard] = await Promise.all([
-      knows.then(() => keepalivedTransitionTime(lb2, 'VI_1', MASTER)),
+    const knows = logged(lb2, lb2From, 'VI_1 MASTER applied', BECAME_MASTER);
+    const [lb2Knows, lb2Reports, lb1Hears, lb1Reports, notHeard] = await Promise.all([
       knows,
-      reports(lb2),
-      hearsMaster(lb1),
-      reports(lb1),
+      logged(lb2, lb2From, 'the split raised', SPLIT_RAISED),
+      knows.then(() => hearsMaster(lb1)),
+      logged(lb1, lb1From, 'the split raised', SPLIT_RAISED),
       wire ? until("both wire views: lb1's adverts do not reach lb2", async () => (NOT_HEARD.test(await metrics(lb1)) && NOT_HEARD.test(await metrics(lb2)) ? Date.now() : undefined)) : Promise.resolve(undefined),
     ]);
-    // Each daemon is probed on its own: one probe looking at both in turn would add a scrape's time to the later one.
+    // keepalived's own time of the transition, from a dump asked for once both daemons reported it.
+    const masterAt = await keepalivedTransitionTime(lb2, 'VI_1', MASTER);
     const detected = Math.max(lb1Reports, lb2Reports);
     detection.push(detected - masterAt);
     stages.push({ lb2Knows: lb2Knows - masterAt, lb2Reports: lb2Reports - masterAt, lb1Hears: lb1Hears - masterAt, lb1Reports: lb1Reports - masterAt });
@@ -101,7 +111,7 @@ async function main(): Promise<void> {
     await Promise.all([lb1, lb2].map((n) => reconfigureDaemon(n, (config) => config.setIn(['vrrp_wire', 'enabled'], false))));
     const without = await splits(lb1, lb2, false);
     const p = (values: number[], q: number) => percentile(values, q);
-    report.note(`split-brain detection over ${SPLITS} real splits each (lab split/heal of lb2, VI_1), with the VRRP observer and without it (confirm_after 150 ms), probes every ${POLL.intervalMs} ms`);
+    report.note(`split-brain detection over ${SPLITS} real splits each (lab split/heal of lb2, VI_1), with the VRRP observer and without it (confirm_after 150 ms); a daemon reports at its own "verdict raised" log line`);
     report.figure({ name: 'from the wire: second MASTER → both report split brain, p50', value: p(withWire.detection, 50), unit: 'ms', digits: 0, baseline: { name: 'confirm_after', value: p(without.detection, 50) } });
     report.figure({ name: 'from the wire: second MASTER → both report split brain, p95', value: p(withWire.detection, 95), unit: 'ms', digits: 0, baseline: { name: 'confirm_after', value: p(without.detection, 95) }, goal: 'wireSplitDetection' });
     report.figure({ name: 'by confirm_after: second MASTER → both report split brain, p50', value: p(without.detection, 50), unit: 'ms', digits: 0 });
