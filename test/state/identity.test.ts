@@ -217,16 +217,18 @@ describe('any interleaving of the sources', () => {
   const gap = fc.oneof(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 10_000 }));
   const scenario = fc.record({
     initial: fc.constantFrom<VrrpState>('BACKUP', 'MASTER'),
-    steps: fc.array(fc.record({ to: fc.constantFrom(...states), gap, lag: fc.integer({ min: 0, max: 50 }), raced: fc.boolean(), twice: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+    steps: fc.array(fc.record({ to: fc.constantFrom(...states), gap, lag: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 2000 })), raced: fc.boolean(), twice: fc.boolean() }), { minLength: 1, maxLength: 8 }),
     order: fc.array(fc.record({ pick: fc.constantFrom('hook', 'fifo', 'dump'), wait: fc.oneof(fc.nat(30), fc.nat(5000)), ask: fc.oneof(fc.nat(30), fc.nat(3000)), write: fc.nat(3000) }), { maxLength: 40 }),
     afterRestart: fc.boolean(),
+    /** keepalived before 1.3.6, or sources.fifo off: the hook is the only source in keepalived's order. */
+    withFifo: fc.boolean(),
     /** kawatch restarts after this many updates: what state_dir kept is all the next run knows. */
     restartAfter: fc.option(fc.nat(60), { nil: undefined }),
   });
 
   it('counts each transition once, in keepalived order, whatever the interleaving', () => {
     fc.assert(
-      fc.property(scenario, ({ initial, steps, order, afterRestart, restartAfter }) => {
+      fc.property(scenario, ({ initial, steps, order, afterRestart, withFifo, restartAfter }) => {
         // keepalived's truth: consecutive states differ.
         const truth: { from: VrrpState; to: VrrpState; at: number; stamp: number; raced: boolean; twice: boolean }[] = [];
         let state = initial;
@@ -237,11 +239,13 @@ describe('any interleaving of the sources', () => {
           truth.push({ from: state, to: step.to, at, stamp: 0, raced: step.raced, twice: step.twice });
           state = step.to;
         }
-        // The hook's stamp lags keepalived's time, and stays before the next transition.
+        // The hook's stamp lags keepalived's time (a few ms, or up to SAME_TRANSITION_MS under load), and stays before the next transition.
         truth.forEach((t, i) => (t.stamp = t.at + Math.min(steps[i]?.lag ?? 0, (truth[i + 1]?.at ?? Infinity) - t.at - 1)));
-        // The order the records land in the spool: a raced one overtakes the one before it.
+        // The order the records land in the spool: a raced one overtakes the one before it. Without a
+        // FIFO nothing tells kawatch of the earlier one before it lands (a known limit), so there the
+        // records land as the hooks ran; the spool is drained in the order of their stamps.
         const spool = truth.map((_, i) => i);
-        for (let i = 1; i < spool.length; i++) if (truth[i]!.raced && spool[i - 1] === i - 1) [spool[i - 1], spool[i]] = [i, i - 1];
+        for (let i = 1; i < spool.length; i++) if (withFifo && truth[i]!.raced && spool[i - 1] === i - 1) [spool[i - 1], spool[i]] = [i, i - 1];
         const overtook = (i: number) => spool.indexOf(i) < spool.indexOf(i - 1);
         const counters = (upTo: number) => {
           const done = truth.slice(0, upTo);
@@ -249,7 +253,7 @@ describe('any interleaving of the sources', () => {
         };
         const stateAt = (upTo: number) => (upTo === 0 ? { state: initial, at: T0 } : { state: truth[upTo - 1]!.to, at: truth[upTo - 1]!.at });
 
-        const updates: Update[] = [report('hook', T0, initial), report('fifo', T0 + 1, initial), dump(T0 + 2, dumped(initial, T0, counters(0)), 4242, T0 + 1)];
+        const updates: Update[] = [report('hook', T0, initial), ...(withFifo ? [report('fifo', T0 + 1, initial)] : []), dump(T0 + 2, dumped(initial, T0, counters(0)), 4242, T0 + 1)];
         let now = afterRestart ? (truth.at(-1)?.stamp ?? T0) + 1000 : T0 + 3;
         let lastDump = now;
         let hook = 0;
@@ -267,9 +271,10 @@ describe('any interleaving of the sources', () => {
           if (t.twice) updates.push(report('hook', t.stamp, t.to));
         };
         const takeFifo = () => {
-          const t = truth[fifo]!;
-          told.add(fifo++);
+          const t = truth[fifo++]!;
           now = Math.max(now, t.at) + 1;
+          if (!withFifo) return;
+          told.add(fifo - 1);
           updates.push(report('fifo', now, t.to));
         };
         const takeDump = (ask: number, write: number) => {
