@@ -91,7 +91,7 @@ function formatSplit(s: SplitState): string {
     ...(s.splitPairs.length ? [`lab "${s.prefix}": VRRP dropped between ${pairs(s.splitPairs)} on the primary link (${PRIMARY_IFNAME}); the other directors still hear both`] : []),
     ...(s.cutPairs.length ? [`lab "${s.prefix}": secondary link (${SECONDARY_IFNAME}) cut between ${pairs(s.cutPairs)}`] : []),
     ...(s.cut.length ? [`lab "${s.prefix}": secondary link (${SECONDARY_IFNAME}) cut on ${s.cut.join(', ')}: the daemons lose each other`] : []),
-    ...(s.isolated.length ? [`lab "${s.prefix}": ${s.isolated.join(', ')} cut off from both links, the witness (the switch) included`] : []),
+    ...s.isolated.map((n) => (s.cut.includes(n) ? `lab "${s.prefix}": ${n} cut off from both links, the witness (the switch) included` : `lab "${s.prefix}": ${n} cut off from its primary segment (${PRIMARY_IFNAME}), the witness (the switch) included; its secondary link is up`)),
     `see ${labCommand(s.prefix, 'status')}; undo with ${labCommand(s.prefix, 'heal')}`,
   ].join('\n');
 }
@@ -151,8 +151,8 @@ export function registerLabCommands(program: Command): void {
   withCommonOptions(lab.command('split'))
     .description("split brain: drop VRRP (IP protocol 112) on one director's primary link with nftables (--link secondary cuts the secondary link instead)")
     .option('--node <name>', 'the director whose link drops traffic', 'lb2')
-    .option('--peer <name>', 'only between --node and this director (not with --link isolate)')
-    .addOption(new Option('--link <link>', 'primary: drop VRRP there; secondary: cut the secondary link; both; isolate: drop everything on both links').choices(['primary', 'secondary', 'both', 'isolate']).default('primary'))
+    .option('--peer <name>', 'only between --node and this director (not with --link segment or isolate)')
+    .addOption(new Option('--link <link>', 'primary: drop VRRP there; secondary: cut the secondary link; both; segment: drop everything on the primary link; isolate: drop everything on both links').choices(['primary', 'secondary', 'both', 'segment', 'isolate']).default('primary'))
     .action(output('split', (lab, opts) => lab.labSplit({ prefix: opts.prefix, node: opts.node as string, peer: opts.peer as string | undefined, link: opts.link as SplitLink }), formatSplit));
 
   withCommonOptions(lab.command('heal'))

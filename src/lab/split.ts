@@ -13,7 +13,7 @@ export interface SplitState extends SplitLists {
   prefix: string;
 }
 
-export type SplitLink = 'primary' | 'secondary' | 'both' | 'isolate';
+export type SplitLink = 'primary' | 'secondary' | 'both' | 'segment' | 'isolate';
 
 const NO_SPLIT: SplitLists = { split: [], cut: [], isolated: [], splitPairs: [], cutPairs: [] };
 
@@ -48,7 +48,9 @@ const samePair = (a: NodePair, b: NodePair) => a[0] === b[0] && a[1] === b[1];
 /**
  * On one node: `primary` drops VRRP on its primary interface, both ways (each side stops hearing
  * the other and both become MASTER); `secondary` cuts its secondary link; `both` does both;
- * `isolate` drops everything on both links, witness included. With `peer`, only between the two:
+ * `segment` drops everything on its primary link, witness included (a dead NIC or switch port: its
+ * keepalived stays MASTER, unheard, while the secondary link still carries its daemon's word);
+ * `isolate` drops everything on both links. With `peer`, only between the two:
  * `primary` makes each deaf to the other's VRRP, `secondary` cuts their peer link, the rest of
  * the group still hears both.
  */
@@ -58,9 +60,10 @@ export async function labSplit(options: LabRef & { node?: string; peer?: string;
   const link = options.link ?? 'primary';
   const peer = options.peer === undefined ? undefined : findNode(state, options.peer);
   if (peer === node) throw new LabError(`--peer ${peer.name} is --node itself: a split between two directors needs two`);
-  if (peer && link === 'isolate') throw new LabError('isolate cuts a director off from everyone: it takes no --peer');
-  const onPrimary = link !== 'secondary';
-  const onSecondary = link !== 'primary';
+  if (peer && (link === 'isolate' || link === 'segment')) throw new LabError(`${link} cuts a director off from its whole segment: it takes no --peer`);
+  const wholePrimary = link === 'isolate' || link === 'segment';
+  const onPrimary = link === 'primary' || link === 'both' || link === 'isolate';
+  const onSecondary = link === 'secondary' || link === 'both' || link === 'isolate';
   let next: SplitLists;
   if (peer) {
     const pair = [node.name, peer.name].sort() as NodePair;
@@ -70,7 +73,7 @@ export async function labSplit(options: LabRef & { node?: string; peer?: string;
       ...state,
       split: withItem(state.split, node.name, onPrimary, sameName),
       cut: withItem(state.cut, node.name, onSecondary, sameName),
-      isolated: withItem(state.isolated, node.name, link === 'isolate', sameName),
+      isolated: withItem(state.isolated, node.name, wholePrimary, sameName),
     };
   }
   // Rules first, record after: lab.json never claims a split that nft failed to make.

@@ -55,7 +55,7 @@ export interface LabState {
   split: string[];
   /** Nodes whose secondary link is cut. */
   cut: string[];
-  /** Nodes whose primary link drops everything (with the secondary cut: cut off from all). */
+  /** Nodes whose primary link drops everything, witness included (with the secondary cut too: cut off from all). */
   isolated: string[];
   /** Pairs of nodes that drop each other's VRRP on the primary segment (names in order). */
   splitPairs: NodePair[];

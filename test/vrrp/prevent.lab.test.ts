@@ -1,5 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { startKeepalived, stopKeepalived } from '../../src/lab/directors.js';
+import { labHeal, labSplit } from '../../src/lab/split.js';
 import { useLab } from '../support/lab.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { failoverAfterKill, holdsMade, settledUnderPrevent, splitWithoutDualMaster, underPrevent } from './prevent-support.js';
@@ -33,6 +34,18 @@ describeWithPrereqs('watchdog.policy prevent against real keepalived, two direct
       expect(ms).toBeLessThan(KEEPALIVED_BOUND_MS + HEARTBEAT_BOUND_MS);
     } finally {
       await startKeepalived(lab.lb1);
+    }
+    await settledUnderPrevent(lab.info);
+  }, 60_000);
+
+  it("fails a MASTER cut off from its primary segment over within keepalived's own bound plus the heartbeat bound: its statements stop saying its witness answers", async () => {
+    await settledUnderPrevent(lab.info);
+    try {
+      // lb1's keepalived stays MASTER and its daemon keeps stating it over the secondary link, but its witness on the primary segment no longer answers.
+      const ms = await failoverAfterKill(lab.info, async () => void (await labSplit({ prefix: lab.info.prefix, node: 'lb1', link: 'segment' })), 'VI_1', 'lb2');
+      expect(ms).toBeLessThan(KEEPALIVED_BOUND_MS + HEARTBEAT_BOUND_MS);
+    } finally {
+      await labHeal({ prefix: lab.info.prefix });
     }
     await settledUnderPrevent(lab.info);
   }, 60_000);
