@@ -88,13 +88,13 @@ export async function splitWithoutDualMaster(lab: LabInfo, node: string, expecte
 }
 
 /**
- * From keepalived of `master` killed (SIGKILL: no priority 0 advert) to the ground truth showing
- * `iname` on `successor`, in ms. A killed keepalived leaves its VIPs behind: the successor carrying
- * it is what counts.
+ * From `fault` done to the MASTER (keepalived SIGKILLed: no priority 0 advert; or cut off its
+ * segment) to the ground truth showing `iname` on `successor`, in ms. The old MASTER may still
+ * carry its VIPs: the successor carrying it is what counts.
  */
-export async function failoverAfterKill(lab: LabInfo, kill: () => Promise<void>, iname: string, successor: string): Promise<number> {
-  const killedAt = Date.now();
-  await kill();
-  return waitFor(async () => ((await vipHolders(lab)).get(iname)?.includes(successor) ? Date.now() - killedAt : undefined), `${iname} on ${successor}`, 15_000);
+export async function failoverAfter(lab: LabInfo, fault: () => Promise<void>, iname: string, successor: string): Promise<number> {
+  const faultAt = Date.now();
+  await fault();
+  return waitFor(async () => ((await vipHolders(lab)).get(iname)?.includes(successor) ? Date.now() - faultAt : undefined), `${iname} on ${successor}`, 15_000);
 }
 

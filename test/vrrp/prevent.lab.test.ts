@@ -3,7 +3,7 @@ import { startKeepalived, stopKeepalived } from '../../src/lab/directors.js';
 import { labHeal, labSplit } from '../../src/lab/split.js';
 import { useLab } from '../support/lab.js';
 import { describeWithPrereqs } from '../support/prereq.js';
-import { failoverAfterKill, holdsMade, settledUnderPrevent, splitWithoutDualMaster, underPrevent } from './prevent-support.js';
+import { failoverAfter, holdsMade, settledUnderPrevent, splitWithoutDualMaster, underPrevent } from './prevent-support.js';
 
 const PREFIX = 'kwprev';
 const SPLITS = 5;
@@ -30,7 +30,7 @@ describeWithPrereqs('watchdog.policy prevent against real keepalived, two direct
   it("fails a killed MASTER over within keepalived's own bound plus the heartbeat bound", async () => {
     await settledUnderPrevent(lab.info);
     try {
-      const ms = await failoverAfterKill(lab.info, () => stopKeepalived(lab.lb1, { signal: 'SIGKILL' }), 'VI_1', 'lb2');
+      const ms = await failoverAfter(lab.info, () => stopKeepalived(lab.lb1, { signal: 'SIGKILL' }), 'VI_1', 'lb2');
       expect(ms).toBeLessThan(KEEPALIVED_BOUND_MS + HEARTBEAT_BOUND_MS);
     } finally {
       await startKeepalived(lab.lb1);
@@ -42,7 +42,7 @@ describeWithPrereqs('watchdog.policy prevent against real keepalived, two direct
     await settledUnderPrevent(lab.info);
     try {
       // lb1's keepalived stays MASTER and its daemon keeps stating it over the secondary link, but its witness on the primary segment no longer answers.
-      const ms = await failoverAfterKill(lab.info, async () => void (await labSplit({ prefix: lab.info.prefix, node: 'lb1', link: 'segment' })), 'VI_1', 'lb2');
+      const ms = await failoverAfter(lab.info, async () => void (await labSplit({ prefix: lab.info.prefix, node: 'lb1', link: 'segment' })), 'VI_1', 'lb2');
       expect(ms).toBeLessThan(KEEPALIVED_BOUND_MS + HEARTBEAT_BOUND_MS);
     } finally {
       await labHeal({ prefix: lab.info.prefix });
