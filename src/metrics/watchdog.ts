@@ -29,6 +29,14 @@ export function registerWatchdogMetrics(registry: Registry, store: StateStore, d
     },
   });
   snapshotGauge(registry, read, {
+    name: 'kawatch_witness_up',
+    help: 'Whether the witness (watchdog.witness) answers this director: 0 once it has not for the probe interval plus twice peers.timeout. Self-fencing and policy prevent rely on it.',
+    labelNames: ['witness'],
+    fill: (s, emit) => {
+      if (s.witness) emit({ witness: s.witness.target }, s.witness.error === undefined ? 1 : 0);
+    },
+  });
+  snapshotGauge(registry, read, {
     name: 'kawatch_peer_rtt_seconds',
     help: 'Round-trip time of the last exchange this node started with the peer.',
     labelNames: ['peer'],
