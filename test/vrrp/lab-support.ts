@@ -79,6 +79,9 @@ function captureOf(captured: Captured[], speaker: HeardSpeaker, at: number): num
   return index;
 }
 
+/** A speaker not heard for this long has stopped (three advert intervals of the lab's 1 s). */
+const SILENT_S = 3;
+
 /**
  * Over one window, every daemon's observer hears exactly what tcpdump captured on the bridge, less
  * the daemon's own adverts (a raw socket is not handed what its host sends): the same speakers,
@@ -88,15 +91,18 @@ function captureOf(captured: Captured[], speaker: HeardSpeaker, at: number): num
 export async function expectObserversMatchBridge(lab: LabInfo, windowMs: number): Promise<void> {
   const capture = await captureBridge(lab);
   try {
-    // Every observer has counted an advert captured here: the window starts inside the capture.
-    const started = Date.now() / 1000;
+    const captureStarted = Date.now() / 1000;
     const first = new Map<string, HeardSpeaker[]>();
-    // Speakers not heard for a while (a transient MASTER of the lab's start, still remembered) are left out: they spoke before the window.
-    const current = (heard: HeardSpeaker[]) => heard.filter((h) => h.lastAdvert > started - 3);
+    // The speakers heard lately: one silent for longer (a transient MASTER of the lab's start, still
+    // remembered) drops out as time passes, and is then neither waited for nor compared.
+    const current = (heard: HeardSpeaker[]) => heard.filter((h) => h.lastAdvert > Date.now() / 1000 - SILENT_S);
+    // Every observer has counted an advert of each speaker it hears that was captured here.
     for (const node of lab.nodes) first.set(node.name, await waitFor(async () => {
       const heard = current(heardOf(await scrape(node.api)));
-      return heard.length > 0 && heard.every((h) => h.lastAdvert > started + 0.01) && heard;
-    }, `${node.name}'s observer counting adverts captured on the bridge`, 10_000));
+      return heard.length > 0 && heard.every((h) => h.lastAdvert > captureStarted + 0.01) && heard;
+    }, `${node.name}'s observer counting adverts captured on the bridge`, 10_000 + SILENT_S * 1000));
+    // The window: what tcpdump captured from here on is what each observer must name as its speakers.
+    const started = Date.now() / 1000;
     await waitFor(() => Date.now() / 1000 > started + windowMs / 1000, `a window of ${windowMs} ms`, windowMs + 5000);
     for (const node of lab.nodes) {
       const last = current(heardOf(await scrape(node.api)));
