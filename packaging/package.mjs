@@ -117,6 +117,48 @@ const nodemailerCommonJs = {
 };
 
 /**
+ * prom-client's index requires its Pushgateway, which requires node:https at import and so loads
+ * Node's TLS and crypto layers, some 5 MB of the idle daemon's RSS (bench/memory.ts); kawatch
+ * serves its metrics and never pushes them. In the bundle that module is one whose constructor
+ * says so; every other export of prom-client is its own.
+ */
+const promClientWithoutPush = {
+  name: 'prom-client-without-push',
+  setup(build) {
+    build.onLoad({ filter: /[/\\]node_modules[/\\]prom-client[/\\]lib[/\\]pushgateway\.js$/ }, () => ({
+      contents: "module.exports = class Pushgateway { constructor() { throw new Error('kawatch is built without prom-client\\'s Pushgateway: it serves /metrics and never pushes'); } };",
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * zod's `z` is its classic module's namespace, so a bundle keeps all it exports: the error
+ * messages of every language (its locales, some 0.4 MB of text that the daemon would hold for
+ * good, see checkLatin1) and the JSON Schema converters. kawatch reports in English (zod's
+ * schemas register that locale themselves) and converts no schema: the bundle's `z` leaves them out.
+ */
+const zodWithoutLocales = {
+  name: 'zod-without-locales',
+  setup(build) {
+    build.onLoad({ filter: /[/\\]node_modules[/\\]zod[/\\]v4[/\\]classic[/\\]external\.js$/ }, (args) => {
+      const unused = [
+        'export * as core from "../core/index.js";',
+        'export { toJSONSchema } from "../core/json-schema-processors.js";',
+        'export { fromJSONSchema } from "./from-json-schema.js";',
+        'export * as locales from "../locales/index.js";',
+      ];
+      let source = readFileSync(args.path, 'utf8');
+      for (const line of unused) {
+        if (!source.includes(line)) throw new Error(`${args.path}: zod's exports changed (no ${line}); update packaging/package.mjs`);
+        source = source.replace(line, '');
+      }
+      return { contents: source, loader: 'js' };
+    });
+  },
+};
+
+/**
  * V8 holds each module's source text for as long as the module lives, one byte a character when
  * every character is Latin-1, else two: one em dash in a chunk doubles what the chunk's text costs.
  */
@@ -140,7 +182,7 @@ async function bundle() {
     platform: 'node',
     target: 'node24',
     external: ['./netlink.node'],
-    plugins: [nodemailerCommonJs, netlinkAddon, vrrpAddon],
+    plugins: [nodemailerCommonJs, promClientWithoutPush, zodWithoutLocales, netlinkAddon, vrrpAddon],
     // The bundled CommonJS packages call require() for Node's own modules and use __dirname.
     banner: {
       js: [

@@ -92,7 +92,7 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
     throw new ConfigError([{ file, line: 1, message: 'expected a mapping of keys (see examples/kawatch.yml)' }]);
   }
   const merged = { ...raw, ...definedOnly(overrides) };
-  const result = configSchema.safeParse(merged);
+  const result = configSchema().safeParse(merged);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => ({
