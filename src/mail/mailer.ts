@@ -11,6 +11,7 @@ import type { JournalEntry } from '../watchdog/journal.js';
 import { composeAudit, composeMail } from './compose.js';
 import { eventFromAction, eventFromAudit, eventFromChange, eventFromVerdict, type AuditFinding, type MailConfig, type MailEvent } from './event.js';
 import { newMessageId, Outbox, type OutboxMessage } from './outbox.js';
+import { eventTitle } from './title.js';
 import { addEvent, afterCompose, emptyPending, flushDecision, mergeGroups, retryDelay, type PendingState, type ScheduleRules } from './schedule.js';
 import { chooseSender, emptyLedger, eventId, MAX_HELD_EVENTS, recordSent, reviewHeld, type HeldEvent, type SenderStanding, type SentLedger } from './sender.js';
 import { deliver, SmtpFailure } from './smtp.js';
@@ -225,7 +226,7 @@ export class Mailer implements DaemonPart {
       this.pending = { ...this.pending, held: all.slice(overflow.length) };
       for (const h of overflow) void this.mailHere(h.event, now);
       this.options.stats.held = this.pending.held!.length;
-      this.log.debug({ event: held.id, sender }, 'event held for the group sender');
+      this.log.debug({ event: held.id, title: eventTitle(event), sender }, 'event held for the group sender');
       this.reviewHeldNow();
     }
     this.save();
@@ -283,7 +284,7 @@ export class Mailer implements DaemonPart {
       for (const { held: h, why } of released) {
         void this.mailHere(h.event, now);
         this.options.stats.released[why]++;
-        this.log.info({ event: h.id, sender: h.sender, why }, why === 'sender-lost' ? 'group sender lost: mailing the event from here' : 'group sender did not confirm the event in time: mailing it from here');
+        this.log.info({ event: h.id, title: eventTitle(h.event), sender: h.sender, why }, why === 'sender-lost' ? 'group sender lost: mailing the event from here' : 'group sender did not confirm the event in time: mailing it from here');
       }
       this.options.stats.confirmedByPeer += confirmed.length;
       this.options.stats.held = keep.length;

@@ -119,6 +119,11 @@ describeWithPrereqs('one mail per group event, with a real keepalived pair (lab)
   });
 
   it('mails no start-up news when kawatch restarts, and the next real transition alone', async () => {
+    // The heal above waits for VI_1 only: lb2 may not have taken VI_2 back yet, and lb1 would then make no transition while its kawatch is down.
+    await waitFor(async () => {
+      const masters = await readMasters(lab);
+      return ((masters.VI_1 ?? []).join() === 'lb1' && (masters.VI_2 ?? []).join() === 'lb2') || undefined;
+    }, 'each instance back on its owner', TIMEOUT_MS);
     // Mail composed before the stop and still waiting would go out after the restart: none is left.
     await waitFor(async () => (await metric(lb1, 'kawatch_mail_outbox_messages')) === 0 || undefined, "lb1's outbox empty", TIMEOUT_MS);
     await stopDaemon(lb1);
