@@ -268,6 +268,7 @@ export class Daemon {
           authKeyFile: config.peers?.secret_file,
           configFile: config.keepalived.config_file,
           capabilities,
+          checkProcess,
         },
         store,
         child('dump'),

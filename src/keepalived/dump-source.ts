@@ -52,6 +52,8 @@ export interface DumpSourceOptions {
   configFile?: string;
   /** Shared with the other parts that ask; by default this source asks `binary` itself. */
   capabilities?: CapabilitiesProbe;
+  /** Runs before each dump is applied, as before each hook and FIFO report: see ProcessSource.poll. */
+  checkProcess?: () => void;
 }
 
 type Signal = number | NodeJS.Signals;
@@ -255,6 +257,8 @@ export class DumpSource implements DaemonPart {
     try {
       const taken = await this.take();
       if (taken) {
+        // The keepalived signalled may be one restarted since the last check: known as such before its states are.
+        this.options.checkProcess?.();
         this.store.apply({ type: 'dump', at: Date.now(), instances: taken.instances, pid: taken.pid, takenAfter: taken.takenAfter, groups: taken.groups });
         this.store.apply({ type: 'source-ok', source: 'dump', at: Date.now() });
         this.lastLoggedError = undefined;

@@ -13,11 +13,17 @@ export interface ProcessState {
   up: boolean;
   pid?: number;
   /**
-   * Epoch ms the process started (/proc/PID/stat's starttime after /proc/stat's btime): with the
-   * pid, which keepalived it is, so that one restarted unseen (while kawatch was down, or between
-   * two checks) is not taken for the one before.
+   * Epoch ms the process started (/proc/PID/stat's starttime after the boot): what was told before
+   * it came from the keepalived before it. Within a few ms; which process it is, `identity` says.
    */
   startedAt?: number;
+  /**
+   * Which keepalived it is, exactly: the boot, the pid and the clock tick it started at. A
+   * keepalived restarted unseen (while kawatch was down, or between two checks, pid reused
+   * or not) has another; the same one has the same across kawatch restarts, whatever the wall
+   * clock did meanwhile (the epoch of the boot moves with every clock step and NTP slew).
+   */
+  identity?: string;
   /** Why it is considered down; for logs and the state API. */
   reason?: string;
 }
@@ -41,21 +47,42 @@ export function parseProcStat(text: string): { comm: string; state: string; star
  */
 const USER_HZ = 100;
 
-/** Boot times once read, per procfs: a boot time does not change while the host runs, and the probe runs every second. */
-const bootTimes = new Map<string, number>();
+interface Boot {
+  /** Epoch ms of the boot, once read: start times within a few ms, and the same for the daemon's life. */
+  epochMs?: number;
+  /** /proc/sys/kernel/random/boot_id: tells this boot's processes from the last one's. */
+  id?: string;
+}
 
-/** /proc/stat's `btime`: the boot time, epoch seconds. */
-function bootTime(procfs: string): number | undefined {
-  const known = bootTimes.get(procfs);
-  if (known !== undefined) return known;
+/** Per procfs: the probe runs every second and before each report, and a boot does not change while the host runs. */
+const boots = new Map<string, Boot>();
+
+/**
+ * /proc/uptime taken from now, to the 10 ms it counts in (on the boot-time clock, as starttime):
+ * /proc/stat's btime is whole seconds, which would put a start up to a second early, before a
+ * transition the keepalived before it made. btime where /proc/uptime is missing.
+ */
+function bootOf(procfs: string): Boot {
+  const known = boots.get(procfs);
+  if (known) return known;
+  const boot: Boot = {};
+  const uptime = Number(readOr(join(procfs, 'uptime')).split(' ')[0]);
+  if (uptime > 0) boot.epochMs = Math.round(Date.now() - uptime * 1000);
+  else {
+    const seconds = Number(readOr(join(procfs, 'stat')).split('\n').find((l) => l.startsWith('btime '))?.slice('btime '.length));
+    if (Number.isSafeInteger(seconds) && seconds > 0) boot.epochMs = seconds * 1000;
+  }
+  const id = readOr(join(procfs, 'sys', 'kernel', 'random', 'boot_id')).trim();
+  if (id) boot.id = id;
+  boots.set(procfs, boot);
+  return boot;
+}
+
+function readOr(file: string): string {
   try {
-    const line = readFileSync(join(procfs, 'stat'), 'utf8').split('\n').find((l) => l.startsWith('btime '));
-    const seconds = Number(line?.slice('btime '.length));
-    if (!Number.isSafeInteger(seconds) || seconds <= 0) return undefined;
-    bootTimes.set(procfs, seconds);
-    return seconds;
+    return readFileSync(file, 'utf8');
   } catch {
-    return undefined;
+    return '';
   }
 }
 
@@ -84,8 +111,10 @@ export function probeKeepalived(pidFile: string, procfs: string): ProcessState {
   }
   if (stat?.comm !== 'keepalived') return { up: false, pid, reason: `pid ${pid} is ${JSON.stringify(stat?.comm)}, not keepalived (stale pid file)` };
   if (stat.state === 'Z' || stat.state === 'X') return { up: false, pid, reason: `keepalived pid ${pid} has exited (not yet reaped)` };
-  const boot = stat.startTicks === undefined ? undefined : bootTime(procfs);
-  return boot === undefined ? { up: true, pid } : { up: true, pid, startedAt: boot * 1000 + (stat.startTicks! * 1000) / USER_HZ };
+  if (stat.startTicks === undefined) return { up: true, pid };
+  const boot = bootOf(procfs);
+  const identity = `${boot.id ?? 'boot'}/${pid}/${stat.startTicks}`;
+  return boot.epochMs === undefined ? { up: true, pid, identity } : { up: true, pid, startedAt: boot.epochMs + (stat.startTicks * 1000) / USER_HZ, identity };
 }
 
 /** keepalived writes its dumps under its own TMPDIR, which may differ from ours; `fallback` when it has none. */
@@ -139,7 +168,7 @@ export class ProcessSource implements DaemonPart {
       this.lastReason = state.reason;
     }
     const at = Date.now();
-    this.store.apply({ type: 'process', at, up: state.up, pid: state.pid, startedAt: state.startedAt });
+    this.store.apply({ type: 'process', at, up: state.up, pid: state.pid, startedAt: state.startedAt, identity: state.identity });
     this.store.apply({ type: 'source-ok', source: 'process', at });
     return state;
   }

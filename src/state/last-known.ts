@@ -46,7 +46,7 @@ const subjectSchema = z.object({
     .object({ pid: z.number().int().positive().max(2 ** 31).optional(), becomeMaster: count, releaseMaster: count, intoMaster: count, outOfMaster: count })
     .optional(),
 });
-const keepalivedSchema = z.object({ pid: z.number().int().positive().max(2 ** 31), startedAt: epochMs });
+const keepalivedSchema = z.object({ pid: z.number().int().positive().max(2 ** 31), startedAt: epochMs, identity: z.string().min(1).max(200).optional() });
 const frameSchema = z.object({ v: z.literal(1), instances: z.array(z.unknown()).max(MAX_SUBJECTS), groups: z.array(z.unknown()).max(MAX_SUBJECTS), keepalived: z.unknown().optional() });
 
 export type Restore = Extract<Update, { type: 'restore' }>;
@@ -61,9 +61,9 @@ export function lastKnownOf(s: Snapshot): Omit<Restore, 'type'> {
     log: v.log ?? [],
     counters: v.counters,
   });
-  const { up, pid, startedAt } = s.keepalived;
+  const { up, pid, startedAt, identity } = s.keepalived;
   // The running keepalived those states belong to: a different one at the next start was restarted unseen.
-  const keepalived = up && pid !== undefined && startedAt !== undefined ? { pid, startedAt } : undefined;
+  const keepalived = up && pid !== undefined && startedAt !== undefined ? { pid, startedAt, ...(identity ? { identity } : {}) } : undefined;
   return { instances: Object.values(s.instances).map(subject), groups: Object.values(s.groups).map(subject), ...(keepalived ? { keepalived } : {}) };
 }
 

@@ -24,7 +24,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'address':
       return countEvent(applyAddress(s, u.op, u.address, u.at), 'netlink');
     case 'process':
-      return applyProcess(s, u.up, u.pid, u.startedAt, u.at);
+      return applyProcess(s, u, u.at);
     case 'source-ok':
       return unchanged(withSource(s, u.source, (h) => ({ ...h, up: true, lastSuccess: u.at, lastError: undefined })));
     case 'source-error':
@@ -267,15 +267,30 @@ function applyRestore(s: Snapshot, instances: readonly RestoredSubject[], groups
     restoredGroups[r.name] = { name: r.name, state: r.state, stateSince: r.stateSince, log: r.log };
   }
   // The process those states came from, until kawatch checks the one running now (applyProcess).
-  const known = keepalived && s.keepalived.checkedAt === undefined ? { ...s.keepalived, pid: keepalived.pid, startedAt: keepalived.startedAt } : s.keepalived;
+  const known = keepalived && s.keepalived.checkedAt === undefined ? { ...s.keepalived, pid: keepalived.pid, startedAt: keepalived.startedAt, identity: keepalived.identity } : s.keepalived;
   return { ...s, instances: restoredInstances, groups: restoredGroups, keepalived: known };
 }
 
-function applyProcess(s: Snapshot, up: boolean, pid: number | undefined, startedAt: number | undefined, at: number): Reduced {
+/**
+ * A start time from a file of an older version was read in whole seconds of the boot, up to a
+ * second early; one process's start times never differ by more.
+ */
+const SAME_START_WITHIN_MS = 1500;
+
+/** Whether a check sees the keepalived the states came from: by identity where both have one. */
+function isSameProcess(k: Snapshot['keepalived'], seen: { pid?: number; startedAt?: number; identity?: string }): boolean {
+  if (k.pid !== seen.pid) return false;
+  if (k.identity !== undefined && seen.identity !== undefined) return k.identity === seen.identity;
+  return k.startedAt === undefined || seen.startedAt === undefined || Math.abs(k.startedAt - seen.startedAt) < SAME_START_WITHIN_MS;
+}
+
+function applyProcess(s: Snapshot, seen: Extract<Update, { type: 'process' }>, at: number): Reduced {
+  const { up, pid, startedAt } = seen;
   const k = s.keepalived;
-  const sameProcess = k.pid === pid && (k.startedAt === undefined || startedAt === undefined || k.startedAt === startedAt);
+  const sameProcess = isSameProcess(k, seen);
   const sawStart = up && (k.up && sameProcess ? k.sawStart : k.checkedAt !== undefined) ? true : undefined;
-  const keepalived = { up, pid, startedAt: up ? startedAt : undefined, checkedAt: at, sawStart };
+  // The identity a check saw first is kept: start times of one process differ by a few ms between kawatch runs.
+  const keepalived = up ? { up, pid, startedAt: sameProcess ? (k.startedAt ?? startedAt) : startedAt, identity: seen.identity, checkedAt: at, sawStart } : { up, pid, checkedAt: at };
   if (k.up === up && sameProcess) return unchanged({ ...s, keepalived });
   const changes: Change[] = [{ type: 'process', up, pid, at }];
   let instances = s.instances;

@@ -76,8 +76,8 @@ export interface PeerState {
 export interface Snapshot {
   node: string;
   /** `sawStart`: kawatch saw this keepalived start (down, or another process, at an earlier check). */
-  /** `startedAt`: when that process started (process.ts); with the pid, the keepalived the instances' states came from. */
-  keepalived: { up: boolean; pid?: number; startedAt?: number; checkedAt?: number; sawStart?: boolean };
+  /** `startedAt`, `identity`: when that process started and which one it is (process.ts): the keepalived the instances' states came from. */
+  keepalived: { up: boolean; pid?: number; startedAt?: number; identity?: string; checkedAt?: number; sawStart?: boolean };
   instances: Dict<InstanceView>;
   groups: Dict<GroupView>;
   /** Addresses on this host's interfaces, from netlink; `undefined` until the first full dump. */
@@ -117,7 +117,7 @@ export type Update =
   | { type: 'restore'; instances: readonly RestoredSubject[]; groups: readonly RestoredSubject[]; keepalived?: KnownKeepalived }
   | { type: 'addresses'; at: number; addresses: AddressView[] }
   | { type: 'address'; at: number; op: 'add' | 'del'; address: AddressView }
-  | { type: 'process'; at: number; up: boolean; pid?: number; startedAt?: number }
+  | { type: 'process'; at: number; up: boolean; pid?: number; startedAt?: number; identity?: string }
   | { type: 'source-ok'; at: number; source: SourceName }
   | { type: 'source-error'; at: number; source: SourceName; error: string }
   | { type: 'source-rejected'; at: number; source: SourceName; error: string }
@@ -135,6 +135,8 @@ export type Update =
 export interface KnownKeepalived {
   pid: number;
   startedAt: number;
+  /** Absent from files of older versions: the start time, within a second, stands for it. */
+  identity?: string;
 }
 
 /** The last known state of an instance or sync group, and its transition log, as `state_dir` keeps them. */

@@ -50,25 +50,37 @@ describe('probeKeepalived', () => {
     expect((probeKeepalived(join(dir, 'pid'), join(dir, 'proc'))).reason).toContain('is not running');
   });
 
-  it("tells when the process started, from this host's own /proc: the identity of a keepalived restarted unseen", async () => {
-    // This test's own process, renamed keepalived: its stat line and the host's boot time as they are.
+  it("tells when the process started, from this host's own /proc, to a few ms: what the keepalived before it told came before", async () => {
+    // This test's own process, renamed keepalived: its stat line, the host's uptime and boot id as they are.
     const own = readFileSync('/proc/self/stat', 'utf8').replace(/\(.*\)/, '(keepalived)');
     mkdirSync(join(dir, 'proc', '4242'), { recursive: true });
     writeFileSync(join(dir, 'proc', '4242', 'stat'), own);
-    writeFileSync(join(dir, 'proc', 'stat'), readFileSync('/proc/stat'));
+    writeFileSync(join(dir, 'proc', 'uptime'), readFileSync('/proc/uptime'));
+    mkdirSync(join(dir, 'proc', 'sys', 'kernel', 'random'), { recursive: true });
+    writeFileSync(join(dir, 'proc', 'sys', 'kernel', 'random', 'boot_id'), readFileSync('/proc/sys/kernel/random/boot_id'));
     writeFileSync(join(dir, 'pid'), '4242\n');
     const probe = probeKeepalived(join(dir, 'pid'), join(dir, 'proc'));
     const nodeClockStarted = Date.now() - process.uptime() * 1000;
-    // The kernel's account comes first: the boot time is given in whole seconds (and moves with clock steps), and Node starts its own clock
-    // only after exec and its own set-up, which a loaded machine stretches. A start time read in the wrong unit
-    // (ticks taken for milliseconds, the boot time left out) misses this window by far.
+    // The kernel's account comes first, in ticks of 10 ms; Node starts its own clock only after exec and its own
+    // set-up, which a loaded machine stretches. The boot in whole seconds (btime) would put it up to a second early.
     const lead = nodeClockStarted - (probe.up ? probe.startedAt! : Number.NaN);
-    expect(lead).toBeGreaterThan(-1000);
+    expect(lead).toBeGreaterThan(-50);
     expect(lead).toBeLessThan(5000);
-    // Without the boot time (another procfs, where /proc/stat is missing) there is no start time, and the pid alone names the process.
+    // Which process it is: this boot, this pid, the tick it started at.
+    const ticks = parseProcStat(own)!.startTicks!;
+    expect(probe.identity).toBe(`${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/4242/${ticks}`);
+  });
+
+  it('still names the process by its start tick on a procfs without the boot (no uptime, no boot id), and has no start time then', async () => {
     mkdirSync(join(dir, 'bare', '4242'), { recursive: true });
-    writeFileSync(join(dir, 'bare', '4242', 'stat'), own);
-    expect(probeKeepalived(join(dir, 'pid'), join(dir, 'bare'))).toEqual({ up: true, pid: 4242 });
+    writeFileSync(join(dir, 'bare', '4242', 'stat'), '4242 (keepalived) S 1 4242 4242 0 -1 4194560 164 0 0 0 0 0 0 0 20 0 1 0 5180 0 0\n');
+    writeFileSync(join(dir, 'pid'), '4242\n');
+    expect(probeKeepalived(join(dir, 'pid'), join(dir, 'bare'))).toEqual({ up: true, pid: 4242, identity: 'boot/4242/5180' });
+    // The boot in whole seconds where /proc/uptime is missing: a start time all the same.
+    mkdirSync(join(dir, 'old', '4242'), { recursive: true });
+    writeFileSync(join(dir, 'old', '4242', 'stat'), readFileSync(join(dir, 'bare', '4242', 'stat')));
+    writeFileSync(join(dir, 'old', 'stat'), 'cpu  1 2 3\nbtime 1796000000\n');
+    expect(probeKeepalived(join(dir, 'pid'), join(dir, 'old')).startedAt).toBe(1796000000_000 + 51_800);
   });
 
   it('is down, without waiting or following, for a FIFO or a link planted as the pid file', async () => {

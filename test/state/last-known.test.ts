@@ -61,12 +61,12 @@ describe('the last known VRRP state in state_dir', () => {
 
   it('tells a keepalived restarted while kawatch was down: the one it knew stopped, the new one starts from STOP', async () => {
     // Both killed at once, keepalived started again before kawatch (the chaos run's seed 11, step 12).
-    const process = (pid: number, startedAt: number, at: number): Update => ({ type: 'process', at, up: true, pid, startedAt });
+    const process = (pid: number, startedAt: number, at: number): Update => ({ type: 'process', at, up: true, pid, startedAt, identity: `boot/${pid}/${startedAt}` });
     const first = await daemonRun();
     first.store.apply(process(7, T0 - 60_000, T0));
     first.store.apply(report('hook', T0 + 10, 'MASTER'));
     await first.file.flush();
-    expect(parseLastKnown(await readFile(path, 'utf8')).restore.keepalived).toEqual({ pid: 7, startedAt: T0 - 60_000 });
+    expect(parseLastKnown(await readFile(path, 'utf8')).restore.keepalived).toEqual({ pid: 7, startedAt: T0 - 60_000, identity: `boot/7/${T0 - 60_000}` });
 
     const second = await daemonRun();
     // The daemon checks the process before it replays the spool (daemon.ts: the process part first).

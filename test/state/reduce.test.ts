@@ -100,6 +100,26 @@ describe('reduce', () => {
     expect(transitions([...start, check(6_000, 7, 500)])).toEqual(['VI_1 INIT->MASTER', 'VI_2 INIT->BACKUP']);
   });
 
+  it('tells one keepalived from another by its identity, not by a start time that moves with the clock', () => {
+    const check = (at: number, pid: number, startedAt: number, identity?: string): Update => ({ type: 'process', at, up: true, pid, startedAt, ...(identity ? { identity } : {}) });
+    const stops = (updates: Update[]) => run(updates).changes.filter((c) => c.type === 'transition' && c.to === 'STOP').length;
+    const start = [check(1_000, 7, 500, 'b1/7/50'), state(1_100, 'VI_1', 'MASTER', 'hook')];
+    // The same process, its start time read again after a clock step or an NTP slew (kawatch restarted since).
+    expect(stops([...start, check(9_000, 7, 2_700, 'b1/7/50')])).toBe(0);
+    // The same pid and start tick, another boot: a keepalived started at boot gets both again.
+    expect(stops([...start, check(9_000, 7, 8_500, 'b2/7/50')])).toBe(1);
+    // A last known state of an older version has no identity: its start time, read in whole seconds of the boot, may be up to a second early.
+    expect(stops([check(1_000, 7, 500), state(1_100, 'VI_1', 'MASTER', 'hook'), check(9_000, 7, 1_450, 'b1/7/95')])).toBe(0);
+    expect(stops([check(1_000, 7, 500), state(1_100, 'VI_1', 'MASTER', 'hook'), check(9_000, 7, 4_000, 'b1/7/350')])).toBe(1);
+  });
+
+  it('stops what the keepalived before told up to 100 ms before the new one started, and leaves what the new one told', () => {
+    const check = (at: number, pid: number, startedAt: number, identity: string): Update => ({ type: 'process', at, up: true, pid, startedAt, identity });
+    const { s, changes } = run([check(1_000, 7, 500, 'b/7/50'), state(4_900, 'VI_1', 'MASTER', 'hook'), state(5_020, 'VI_2', 'BACKUP', 'hook'), check(5_500, 8, 5_000, 'b/8/500')]);
+    expect(changes.flatMap((c) => (c.type === 'transition' ? [`${c.name} ${c.from}->${c.to}`] : []))).toEqual(['VI_1 INIT->MASTER', 'VI_2 INIT->BACKUP', 'VI_1 MASTER->STOP']);
+    expect(s.instances.VI_2!.state).toBe('BACKUP');
+  });
+
   it('asks for a dump when a per-state hook names no instance', () => {
     const { changes } = run([{ type: 'report', source: 'hook', at: 1, report: { kind: 'state', scope: 'instance', state: 'MASTER' } }]);
     expect(changes).toEqual([{ type: 'unattributed', state: 'MASTER', at: 1, source: 'hook' }]);
