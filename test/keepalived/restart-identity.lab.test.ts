@@ -4,7 +4,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { nodePaths } from '../../src/lab/plan.js';
 import { labHeal, labSplit } from '../../src/lab/split.js';
 import { type LabNode } from '../../src/lab/state.js';
-import { startDaemon, stopDaemon } from '../../src/lab/directors.js';
+import { startDaemon, startKeepalived, stopDaemon, stopKeepalived } from '../../src/lab/directors.js';
 import { LAST_KNOWN_FILE } from '../../src/state/last-known.js';
 import { nodeState, useLab } from '../support/lab.js';
 import { scrape, valueOf } from '../support/metrics.js';
@@ -71,4 +71,38 @@ describeWithPrereqs('one identity per transition across a kawatch restart (lab)'
     expect(valueOf(samples, 'kawatch_source_rejected_total', { source: 'hook' })).toBe(0);
     expect((await nodeState(lb2)).instances.VI_1!.state).toBe('BACKUP');
   });
+
+  it('counts a keepalived killed and started again between two process checks from STOP, as keepalived did', async () => {
+    await waitFor(async () => {
+      const s = await nodeState(lb2);
+      return s.instances.VI_1?.state === 'BACKUP' && s.instances.VI_2?.state === 'MASTER';
+    }, 'lb2 BACKUP for VI_1, MASTER for VI_2', 30_000);
+    const before = await scrape(lb2.api);
+    const logOffset = (await stat(nodePaths(lb2.dir).keepalivedLog)).size;
+    // A crash and an immediate restart: the old keepalived tells nothing, and the new one's first
+    // reports (hook, FIFO) come well within the one-second process check.
+    const restartedAt = Date.now();
+    await stopKeepalived(lb2, { signal: 'SIGKILL' });
+    const pid = await startKeepalived(lb2);
+    await waitFor(async () => (await keepalivedSays(lb2, logOffset, 'VI_2')).at(-1) === 'MASTER', "lb2's new keepalived: VI_2 Entering MASTER STATE", 30_000);
+    await waitFor(async () => {
+      const s = await nodeState(lb2);
+      return s.keepalived.pid === pid && s.instances.VI_2?.state === 'MASTER' && (s.instances.VI_2.stateSince ?? 0) > restartedAt;
+    }, 'kawatch on lb2: the new keepalived, VI_2 MASTER again', 30_000);
+    const after = await scrape(lb2.api);
+    for (const [instance, held] of [['VI_1', 'BACKUP'], ['VI_2', 'MASTER']] as const) {
+      const said = await keepalivedSays(lb2, logOffset, instance);
+      expect(said[0]).toBe('BACKUP');
+      // What keepalived did, with the stop kawatch knows from the process: the state held, STOP, then the new one's.
+      expect(countedSince(before, after, instance)).toEqual(transitionCounts(['STOP', ...said], held));
+    }
+  });
 });
+
+/** keepalived_vrrp_transitions_total of one instance counted between two scrapes, as from->to counts. */
+function countedSince(before: Parameters<typeof countedTransitions>[0], after: Parameters<typeof countedTransitions>[0], instance: string): Record<string, number> {
+  const earlier = countedTransitions(before, instance);
+  const counted: Record<string, number> = {};
+  for (const [key, value] of Object.entries(countedTransitions(after, instance))) if (value > (earlier[key] ?? 0)) counted[key] = value - (earlier[key] ?? 0);
+  return counted;
+}
