@@ -98,6 +98,13 @@ export const peerViewSchema = z.strictObject({
   v: z.literal(1),
   node: name,
   keepalivedUp: z.boolean(),
+  /**
+   * How late this director may learn of its keepalived's transitions: next to nothing where the
+   * FIFO tells them, the hook's bound where only the hook does (keepalived 1.3.5, FIFO off). Its
+   * peers wait that long before they read a MASTER without its VIPs, or a VIP on a director still
+   * BACKUP by its last report, as more than a transition in passing. Absent from older versions.
+   */
+  reportLagMs: clamped(0, 60_000).optional(),
   /** Absent from directors without mail, and from those that predate it. */
   mailSent: mailAckSchema.optional(),
   instances: z

@@ -1,5 +1,6 @@
 import { MAX_WIRE_SPEAKERS, MAX_WIRE_VRIDS, type MailAck, type PeerView, type PeerWire } from '../model/peer.js';
 import type { WireView } from '../model/wire.js';
+import { SAME_TRANSITION_MS } from '../state/identity.js';
 import type { InstanceView, Snapshot } from '../state/snapshot.js';
 
 /** The first address on the instance's interface that is not one of its VIPs: the advert source. */
@@ -27,6 +28,16 @@ export function wireSummary(view: WireView): PeerWire {
   };
 }
 
+/**
+ * How late this director may learn of a transition its keepalived made (PeerView.reportLagMs):
+ * the FIFO's lines come as keepalived writes them, once the FIFO has shown it is written to;
+ * otherwise the hook tells, after a fork and an exec that load can stretch.
+ */
+export function reportLagMs(s: Pick<Snapshot, 'sources'>): number {
+  const fifo = s.sources.fifo;
+  return fifo.enabled && fifo.events > 0 ? 0 : SAME_TRANSITION_MS;
+}
+
 /** `mailSent`: what this director's mailer confirms to the peers holding the same events; `wire`: what it hears of VRRP. */
 export function buildView(s: Snapshot, mailSent?: MailAck, wire?: PeerWire): PeerView {
   const present = s.addresses && new Set(s.addresses.map((a) => a.address));
@@ -34,6 +45,7 @@ export function buildView(s: Snapshot, mailSent?: MailAck, wire?: PeerWire): Pee
     v: 1,
     node: s.node,
     keepalivedUp: s.keepalived.up,
+    reportLagMs: reportLagMs(s),
     ...(mailSent && { mailSent }),
     instances: Object.values(s.instances).map((i) => ({
       name: i.name,

@@ -1,5 +1,5 @@
 import { dictFrom, emptyDict, type Dict } from '../core/dict.js';
-import { buildView } from '../peer/view.js';
+import { buildView, reportLagMs } from '../peer/view.js';
 import { type PeerInstance, type PeerView, type PeerWire } from '../model/peer.js';
 import { electionOrder, type Contender } from './election.js';
 import type { Snapshot } from '../state/snapshot.js';
@@ -315,12 +315,26 @@ export function knownInstances(s: Snapshot): Map<string, number | undefined> {
  * its last line holds the VIP that the MASTER of a peer's view (fresh, or last heard before a
  * cut) holds too — until the FIFO line makes it a dual MASTER, judged on fresh views only.
  */
-function holdMs(v: Verdict, diagnosed: readonly Verdict[], options: Pick<DiagnoseOptions, 'confirmAfterMs'>): number {
-  if (v.kind === 'vip-absent-on-master') return options.confirmAfterMs;
+function holdMs(v: Verdict, diagnosed: readonly Verdict[], options: HoldOptions): number {
+  // A director that learns its transitions late (the hook alone) says so, and is waited for that much longer.
+  const lag = (nodes: readonly string[]) => Math.max(0, ...nodes.map((n) => options.reportLagMs?.get(n) ?? 0));
+  if (v.kind === 'vip-absent-on-master') return options.confirmAfterMs + lag([v.node]);
   if (v.kind !== 'vip-on-several-nodes') return 0;
   // On the MASTERs of a split brain diagnosed now, the VIP is that split, confirmed with it.
   const split = diagnosed.some((d) => d.kind === 'split-brain' && d.iname === v.iname && v.nodes.every((n) => d.masters.includes(n)));
-  return split ? 0 : options.confirmAfterMs;
+  return split ? 0 : options.confirmAfterMs + lag(v.nodes);
+}
+
+export type HoldOptions = Pick<DiagnoseOptions, 'now' | 'confirmAfterMs'> & {
+  /** Per director, how late it may learn of its keepalived's transitions (`reportLags`). */
+  reportLagMs?: ReadonlyMap<string, number>;
+};
+
+/** How late each director may learn of its keepalived's transitions: this one's own, and what each peer's view says. */
+export function reportLags(s: Snapshot): Map<string, number> {
+  const lags = new Map<string, number>([[s.node, reportLagMs(s)]]);
+  for (const p of Object.values(s.peers)) if (p.view?.reportLagMs !== undefined) lags.set(p.name, p.view.reportLagMs);
+  return lags;
 }
 
 /**
@@ -328,7 +342,7 @@ function holdMs(v: Verdict, diagnosed: readonly Verdict[], options: Pick<Diagnos
  * the ones before (`seenSince`, kept by the caller, is returned updated); `nextAt` is when one
  * still held back would be due. Pure: the caller keeps `seenSince` between diagnoses.
  */
-export function heldVerdicts(diagnosed: Verdict[], seenSince: ReadonlyMap<string, number>, options: Pick<DiagnoseOptions, 'now' | 'confirmAfterMs'>): { verdicts: Verdict[]; seenSince: Map<string, number>; nextAt?: number } {
+export function heldVerdicts(diagnosed: Verdict[], seenSince: ReadonlyMap<string, number>, options: HoldOptions): { verdicts: Verdict[]; seenSince: Map<string, number>; nextAt?: number } {
   const since = new Map<string, number>();
   const verdicts: Verdict[] = [];
   let nextAt: number | undefined;

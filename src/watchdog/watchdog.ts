@@ -2,7 +2,7 @@ import type { Logger } from '../core/log.js';
 import type { DaemonPart } from '../core/daemon-part.js';
 import type { Snapshot } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
-import { diagnose, heldVerdicts, nextConfirmation, verdictKey, type DiagnoseOptions, type Verdict } from './diagnose.js';
+import { diagnose, heldVerdicts, nextConfirmation, reportLags, verdictKey, type DiagnoseOptions, type HoldOptions, type Verdict } from './diagnose.js';
 import type { EventBus } from '../core/bus.js';
 import type { Fencer } from './fencer.js';
 import type { JournalEntry } from './journal.js';
@@ -45,7 +45,11 @@ export class Watchdog implements DaemonPart {
   ) {}
 
   verdicts(now = Date.now()): Verdict[] {
-    return heldVerdicts(this.diagnosed(now), this.seenSince, { ...this.options, now }).verdicts;
+    return heldVerdicts(this.diagnosed(now), this.seenSince, this.holdOptions(now)).verdicts;
+  }
+
+  private holdOptions(now: number): HoldOptions {
+    return { confirmAfterMs: this.options.confirmAfterMs, now, reportLagMs: reportLags(this.store.snapshot) };
   }
 
   private diagnosed(now: number): Verdict[] {
@@ -77,7 +81,7 @@ export class Watchdog implements DaemonPart {
 
   private review(): void {
     const now = Date.now();
-    const held = heldVerdicts(this.diagnosed(now), this.seenSince, { ...this.options, now });
+    const held = heldVerdicts(this.diagnosed(now), this.seenSince, this.holdOptions(now));
     this.seenSince = held.seenSince;
     this.heldUntil = held.nextAt;
     const verdicts = held.verdicts;
