@@ -17,7 +17,11 @@ const ip = z.union([z.ipv4(), z.ipv6()]);
 const clamped = (min: number, max: number) => z.number().transform((n) => Math.min(max, Math.max(min, Math.floor(n))));
 const counter = clamped(0, Number.MAX_SAFE_INTEGER);
 
-const instanceSchema = z.strictObject({
+/**
+ * A view and its instances take fields they do not know and drop them: a director of a newer
+ * version is heard during a rolling upgrade (the view is authenticated; what it adds is optional).
+ */
+const instanceSchema = z.object({
   name,
   vrid: z.number().int().min(1).max(255).optional(),
   /**
@@ -94,7 +98,7 @@ const wireSchema = z.strictObject({
 });
 
 /** What one director tells its peers. Built from the state snapshot; never holds a secret. */
-export const peerViewSchema = z.strictObject({
+export const peerViewSchema = z.object({
   v: z.literal(1),
   node: name,
   keepalivedUp: z.boolean(),

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseView, PeerRejected } from '../../src/peer/protocol.js';
 import { PEER_NAME } from '../../src/model/peer.js';
 import { buildView } from '../../src/peer/view.js';
+import { SAME_TRANSITION_MS } from '../../src/state/identity.js';
 import { reduce } from '../../src/state/reduce.js';
 import { emptySnapshot, type Update } from '../../src/state/snapshot.js';
 
@@ -87,6 +88,27 @@ describe('buildView', () => {
     expect(parseView(Buffer.from(JSON.stringify(view)), 'lb2').instances[0]?.settingsKnown).toBe(false);
     const { settingsKnown: _notSent, ...older } = view.instances[0]!;
     expect(parseView(Buffer.from(JSON.stringify({ ...view, instances: [older] })), 'lb2').instances[0]).not.toHaveProperty('settingsKnown');
+  });
+
+  it('takes a view from a newer version, dropping the fields it does not know', () => {
+    const view = { ...buildView(apply([addresses, fifoBackup, dump])), comesLater: { a: 1 } };
+    const newer = { ...view, instances: view.instances.map((i) => ({ ...i, alsoLater: true })) };
+    const parsed = parseView(Buffer.from(JSON.stringify(newer)), 'lb2');
+    expect(parsed).not.toHaveProperty('comesLater');
+    expect(parsed.instances[0]).not.toHaveProperty('alsoLater');
+    expect(parsed.instances[0]).toMatchObject({ name: 'VI_1', vrid: 51, state: 'BACKUP' });
+  });
+
+  it('tells how late this director learns of its transitions: the hook bound until the FIFO has told one, none after', () => {
+    const fifoOn: Update = { type: 'source-enabled', source: 'fifo', enabled: true };
+    expect(buildView(apply([addresses, dump])).reportLagMs).toBe(SAME_TRANSITION_MS);
+    expect(buildView(apply([fifoOn, addresses, dump])).reportLagMs).toBe(SAME_TRANSITION_MS);
+    const told = buildView(apply([fifoOn, addresses, fifoBackup, dump]));
+    expect(told.reportLagMs).toBe(0);
+    expect(parseView(Buffer.from(JSON.stringify(told)), 'lb2').reportLagMs).toBe(0);
+    // An older director does not say: it is waited for no longer than before.
+    const { reportLagMs: _notSent, ...older } = told;
+    expect(parseView(Buffer.from(JSON.stringify(older)), 'lb2')).not.toHaveProperty('reportLagMs');
   });
 });
 
