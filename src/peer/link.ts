@@ -8,7 +8,7 @@ import { CoalescingTask } from '../core/coalescing-task.js';
 import { createLimitedServer, type ListenerLimits } from '../core/limited-server.js';
 import { parseListen } from '../core/listen.js';
 import { readSecret } from '../core/secret.js';
-import type { MailAck, PeerWire, RejectReason } from '../model/peer.js';
+import type { MailAck, PeerView, PeerWire, RejectReason } from '../model/peer.js';
 import type { Change } from '../state/snapshot.js';
 import type { StateStore } from '../state/store.js';
 import { HEADERS, ReplayGuard } from './auth.js';
@@ -128,6 +128,8 @@ export class PeerLink implements DaemonPart {
   private heartbeatAgent?: Agent;
   /** Members with a heartbeat under way: a slow one is not doubled, the next tick asks again. */
   private readonly beating = new Set<string>();
+  /** Per member, when it sealed the view held now (its own clock): see `newestView`. */
+  private readonly viewSealedAt = new Map<string, number>();
 
   constructor(
     private readonly options: PeerLinkOptions,
@@ -223,7 +225,26 @@ export class PeerLink implements DaemonPart {
    * member's answer to this very request. One deadline for the whole call, answer body included: a
    * peer that trickles is a peer that failed.
    */
-  private async call(member: Member, path: string, body: Buffer, options: { localAddress?: string; timeoutMs: number; limit: number; agent?: Agent }): Promise<Buffer> {
+  /**
+   * A member's views come two ways at once (its answers to our exchanges, its own pushes), so an
+   * older one can arrive after a newer: one sealed before the view held now is dropped, or a
+   * verdict would be drawn again from a state the member has left (a split brain raised anew on
+   * a MASTER that just stepped down). Only within the time an exchange can be under way: a view
+   * older by more is the member's clock stepped back, and is taken.
+   */
+  private newestView(member: string, sealedAt: number): boolean {
+    const held = this.viewSealedAt.get(member);
+    if (held !== undefined && sealedAt < held && held - sealedAt <= 2 * this.options.timeoutMs) return false;
+    this.viewSealedAt.set(member, sealedAt);
+    return true;
+  }
+
+  private applyView(member: string, sealedAt: number, view: PeerView, rttMs?: number): void {
+    if (!this.newestView(member, sealedAt)) return;
+    this.store.apply({ type: 'peer-view', at: Date.now(), peer: member, view, ...(rttMs !== undefined && { rttMs }) });
+  }
+
+  private async call(member: Member, path: string, body: Buffer, options: { localAddress?: string; timeoutMs: number; limit: number; agent?: Agent }): Promise<{ answer: Buffer; sealedAt: number }> {
     const self = this.store.snapshot.node;
     const headers = sealHeaders(this.secret, { method: 'POST', path, node: self, recipient: member.name, body }, Date.now());
     const deadline = new AbortController();
@@ -244,7 +265,7 @@ export class PeerLink implements DaemonPart {
         if (!res.complete) res.destroy();
       }
       verify(this.secret, envelope, { method: 'ANSWER', path, recipient: self, body: answer, requestNonce: headers[HEADERS.nonce] }, { ...this.expectation(Date.now()), guard: this.answerGuard });
-      return answer;
+      return { answer, sealedAt: envelope.timestamp };
     } catch (err) {
       if (deadline.signal.aborted && !(err instanceof PeerRejected)) throw new Error(`no complete answer within ${options.timeoutMs} ms`);
       throw err;
@@ -257,10 +278,10 @@ export class PeerLink implements DaemonPart {
     if (this.stopped) return;
     const started = performance.now();
     try {
-      const answer = await this.call(member, EXCHANGE_PATH, this.ownView(), { localAddress, timeoutMs: this.options.timeoutMs, limit: MAX_BODY_BYTES });
+      const { answer, sealedAt } = await this.call(member, EXCHANGE_PATH, this.ownView(), { localAddress, timeoutMs: this.options.timeoutMs, limit: MAX_BODY_BYTES });
       const view = parseView(answer, member.name);
       const wasDown = this.store.snapshot.peers[member.name]?.lastError !== undefined;
-      this.store.apply({ type: 'peer-view', at: Date.now(), peer: member.name, view, rttMs: performance.now() - started });
+      this.applyView(member.name, sealedAt, view, performance.now() - started);
       if (wasDown) this.log.info({ peer: member.name }, 'peer reachable again');
     } catch (err) {
       if (err instanceof PeerRejected) this.store.apply({ type: 'peer-rejected', at: Date.now(), reason: err.reason });
@@ -276,7 +297,7 @@ export class PeerLink implements DaemonPart {
     this.beating.add(member.name);
     const sentAt = Date.now();
     try {
-      const answer = await this.call(member, HEARTBEAT_PATH, Buffer.alloc(0), { localAddress, timeoutMs: options.timeoutMs, limit: MAX_STATEMENT_BYTES, agent: this.heartbeatAgent });
+      const { answer } = await this.call(member, HEARTBEAT_PATH, Buffer.alloc(0), { localAddress, timeoutMs: options.timeoutMs, limit: MAX_STATEMENT_BYTES, agent: this.heartbeatAgent });
       if (!this.stopped) options.onStatement(member.name, parseStatement(answer, member.name), sentAt);
     } catch (err) {
       if (err instanceof PeerRejected) this.store.apply({ type: 'peer-rejected', at: Date.now(), reason: err.reason });
@@ -301,8 +322,7 @@ export class PeerLink implements DaemonPart {
       verify(this.secret, envelope, { method: 'POST', path, recipient: self, body }, { ...this.expectation(Date.now()), guard: this.requestGuard });
       let answer: Buffer;
       if (path === EXCHANGE_PATH) {
-        const view = parseView(body, envelope.node);
-        this.store.apply({ type: 'peer-view', at: Date.now(), peer: envelope.node, view });
+        this.applyView(envelope.node, envelope.timestamp, parseView(body, envelope.node));
         answer = this.ownView();
       } else {
         answer = Buffer.from(JSON.stringify(await heartbeat!.statement()));

@@ -57,9 +57,15 @@ async function metric(node: LabNode, name: string, labels: Record<string, string
   return valueOf(await scrape(node.api), name, labels) ?? 0;
 }
 
+/**
+ * The lab's mail.group_window and mail.confirm_within (its default): an event held for a sender that
+ * never mails it is mailed by the holder after both.
+ */
+const RELEASED_WITHIN_MS = 1_000 + 60_000;
+
 /** Nothing held on either director: every group event is mailed, or confirmed mailed by the other. */
-function nothingHeld(what: string): Promise<true> {
-  return waitFor(async () => (await metric(lb1, 'kawatch_mail_events_held')) === 0 && (await metric(lb2, 'kawatch_mail_events_held')) === 0 || undefined, what, TIMEOUT_MS);
+function nothingHeld(what: string, timeoutMs = TIMEOUT_MS): Promise<true> {
+  return waitFor(async () => (await metric(lb1, 'kawatch_mail_events_held')) === 0 && (await metric(lb2, 'kawatch_mail_events_held')) === 0 || undefined, what, timeoutMs);
 }
 
 describeWithPrereqs('one mail per group event, with a real keepalived pair (lab)', { root: true, commands: ['keepalived', 'nft', 'ip'], files: [cli] }, () => {
@@ -115,8 +121,11 @@ describeWithPrereqs('one mail per group event, with a real keepalived pair (lab)
 
     await labHeal({ prefix: PREFIX });
     await waitFor(async () => ((await readMasters(lab)).VI_1 ?? []).join() === 'lb1' || undefined, 'lb1 the only MASTER of VI_1 again', TIMEOUT_MS);
-    await nothingHeld('nothing held once healed');
-  });
+    // At the heal one director may see the dual MASTER of the cut for the few ms before the other steps down, and
+    // the other never: that verdict is held for its sender, which never mails it, and is mailed by its holder after
+    // the bound. Nothing is lost either way.
+    await nothingHeld('nothing held once healed', RELEASED_WITHIN_MS + 10_000);
+  }, 180_000);
 
   it('mails no start-up news when kawatch restarts, and the next real transition alone', async () => {
     // The heal above waits for VI_1 only: lb2 may not have taken VI_2 back yet, and lb1 would then make no transition while its kawatch is down.

@@ -100,6 +100,27 @@ describe('PeerLink (two daemons on loopback)', () => {
     await waitFor(() => stores.lb1!.snapshot.peers.lb2?.view?.mailSent?.ids.join() === '00000000000000bb,00000000000000cc', 'lb1 seeing what lb2 mailed, announced');
   });
 
+  it('keeps the newest view when an older one arrives after it (an answer and a push crossing), and takes one from a clock stepped back', async () => {
+    await startPair(3_600_000);
+    await waitFor(() => stores.lb1!.snapshot.peers.lb2?.view !== undefined, 'first exchange');
+    const secret = Buffer.from('a shared secret that is long enough');
+    const push = async (state: string, sealedAt: number) => {
+      const body = Buffer.from(JSON.stringify({ v: 1, node: 'lb2', keepalivedUp: true, instances: [{ name: 'VI_1', state, vips: [] }] }));
+      const headers = sealHeaders(secret, { method: 'POST', path: EXCHANGE_PATH, node: 'lb2', recipient: 'lb1', body }, sealedAt);
+      expect((await fetch(url('lb1'), { method: 'POST', headers, body })).status).toBe(200);
+    };
+    const now = Date.now();
+    await push('BACKUP', now + 100);
+    // Sealed 60 ms before the one held, and received after it: lb2 has left that state since.
+    await push('MASTER', now + 40);
+    expect(stores.lb1!.snapshot.peers.lb2!.view!.instances[0]?.state).toBe('BACKUP');
+    await push('FAULT', now + 200);
+    expect(stores.lb1!.snapshot.peers.lb2!.view!.instances[0]?.state).toBe('FAULT');
+    // Older by more than an exchange can take (two timeouts of 500 ms): lb2's clock was stepped back.
+    await push('BACKUP', now - 1_000);
+    expect(stores.lb1!.snapshot.peers.lb2!.view!.instances[0]?.state).toBe('BACKUP');
+  });
+
   it('refuses a signed view whose confirmations are malformed, and keeps the last good view', async () => {
     await startPair(3_600_000);
     await waitFor(() => stores.lb1!.snapshot.peers.lb2?.view !== undefined, 'first exchange');
