@@ -24,7 +24,7 @@ export function reduce(s: Snapshot, u: Update): Reduced {
     case 'address':
       return countEvent(applyAddress(s, u.op, u.address, u.at), 'netlink');
     case 'process':
-      return applyProcess(s, u, u.at);
+      return applyProcess(s, u);
     case 'source-ok':
       return unchanged(withSource(s, u.source, (h) => ({ ...h, up: true, lastSuccess: u.at, lastError: undefined })));
     case 'source-error':
@@ -284,12 +284,12 @@ function isSameProcess(k: Snapshot['keepalived'], seen: { pid?: number; startedA
   return k.startedAt === undefined || seen.startedAt === undefined || Math.abs(k.startedAt - seen.startedAt) < SAME_START_WITHIN_MS;
 }
 
-function applyProcess(s: Snapshot, seen: Extract<Update, { type: 'process' }>, at: number): Reduced {
-  const { up, pid, startedAt } = seen;
+function applyProcess(s: Snapshot, seen: Extract<Update, { type: 'process' }>): Reduced {
+  const { up, pid, startedAt, at } = seen;
   const k = s.keepalived;
   const sameProcess = isSameProcess(k, seen);
   const sawStart = up && (k.up && sameProcess ? k.sawStart : k.checkedAt !== undefined) ? true : undefined;
-  // The identity a check saw first is kept: start times of one process differ by a few ms between kawatch runs.
+  // The start time a check saw first is kept: one process's start times differ by a few ms between kawatch runs.
   const keepalived = up ? { up, pid, startedAt: sameProcess ? (k.startedAt ?? startedAt) : startedAt, identity: seen.identity, checkedAt: at, sawStart } : { up, pid, checkedAt: at };
   if (k.up === up && sameProcess) return unchanged({ ...s, keepalived });
   const changes: Change[] = [{ type: 'process', up, pid, at }];
