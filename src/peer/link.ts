@@ -221,11 +221,6 @@ export class PeerLink implements DaemonPart {
   }
 
   /**
-   * One signed request to a member and the body of its answer, once the answer is verified as the
-   * member's answer to this very request. One deadline for the whole call, answer body included: a
-   * peer that trickles is a peer that failed.
-   */
-  /**
    * A member's views come two ways at once (its answers to our exchanges, its own pushes), so an
    * older one can arrive after a newer: one sealed before the view held now is dropped, or a
    * verdict would be drawn again from a state the member has left (a split brain raised anew on
@@ -244,6 +239,11 @@ export class PeerLink implements DaemonPart {
     this.store.apply({ type: 'peer-view', at: Date.now(), peer: member, view, ...(rttMs !== undefined && { rttMs }) });
   }
 
+  /**
+   * One signed request to a member, and its answer's body with the time the member sealed it, once verified as the
+   * member's answer to this very request. One deadline for the whole call, answer body included: a
+   * peer that trickles is a peer that failed.
+   */
   private async call(member: Member, path: string, body: Buffer, options: { localAddress?: string; timeoutMs: number; limit: number; agent?: Agent }): Promise<{ answer: Buffer; sealedAt: number }> {
     const self = this.store.snapshot.node;
     const headers = sealHeaders(this.secret, { method: 'POST', path, node: self, recipient: member.name, body }, Date.now());
