@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
+/** fast-check's seed, fixed unless KAWATCH_FC_SEED says otherwise. */
+const SEED = './test/support/seed.ts';
+
 export default defineConfig({
   test: {
     projects: [
@@ -9,6 +12,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.lab.test.ts', 'test/**/*.vm.test.ts'],
           testTimeout: 20_000,
+          setupFiles: [SEED],
         },
       },
       {
@@ -17,6 +21,7 @@ export default defineConfig({
           name: 'lab',
           include: ['test/**/*.lab.test.ts'],
           fileParallelism: false,
+          setupFiles: [SEED],
           testTimeout: 120_000,
           hookTimeout: 180_000,
         },
@@ -27,6 +32,7 @@ export default defineConfig({
           name: 'vm',
           include: ['test/**/*.vm.test.ts'],
           fileParallelism: false,
+          setupFiles: [SEED],
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

@@ -17,7 +17,6 @@ import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import { canonicalIp } from '../core/ip.js';
 import type { ForwardingMethod, IpvsDestination, IpvsProblem, IpvsRates, IpvsService, IpvsStats, ServiceProtocol } from '../model/ipvs.js';
 import { Backends, expandService, type CompactIpvsTable, type CompactService, type IpvsReader } from '../model/ipvs-backends.js';
@@ -307,8 +306,13 @@ export function parseIpVsColumns(text: string, file: string, hz?: number, capaci
         current.persistence.netmask = prefix ?? '';
       }
     }
-    const identity = serviceIdentity(current);
-    if (seenServices.has(identity)) {
+    // procfs prints no family for a firewall-mark service: only its real servers tell it. One
+    // without any may be the IPv6 (or IPv4) twin of another on the same mark, so it is never taken
+    // for a repeat; it adds nothing to the sums its labels share.
+    const identity = current.protocol === 'FWM' && current.count === 0 ? undefined : serviceIdentity(current);
+    if (identity === undefined) {
+      services.push(current);
+    } else if (seenServices.has(identity)) {
       problems.push({ where: `${file}:${currentLine}`, message: 'firewall-mark service listed twice (the table changed during the read); the first one is kept' });
       // Its rows are the last ones: they go with it.
       backends.length = current.first;
@@ -436,8 +440,9 @@ export function configHz(config: string): number | undefined {
 export async function kernelHz(procfs: string): Promise<number | undefined> {
   const fromBoot = await readFile(`/boot/config-${release()}`, 'utf8').then(configHz, () => undefined);
   if (fromBoot !== undefined) return fromBoot;
+  // zlib only here, and only on kernels that install no /boot/config: the idle daemon does without it.
   return readFile(join(procfs, 'config.gz'))
-    .then((gz) => promisify(gunzip)(gz))
+    .then(async (gz) => promisify((await import('node:zlib')).gunzip)(gz))
     .then((config) => configHz(config.toString('utf8')), () => undefined);
 }
 

@@ -7,7 +7,7 @@ import { labDown, labUp, type LabUpOptions } from './lifecycle.js';
 import { labHeal } from './split.js';
 import { nodePaths, PRIMARY_IFNAME } from './plan.js';
 import type { LabInfo, LabNode } from './state.js';
-import { reconfigureDaemon } from './directors.js';
+import { daemonPid, reconfigureDaemon } from './directors.js';
 import { describeFault, FAULT_KINDS, healFault, injectFault, isNetworkFault, nextStep, seededRandom, type FaultHooks, type FaultKind, type FaultStep } from './faults.js';
 import {
   addCounts,
@@ -16,7 +16,9 @@ import {
   checkMail,
   checkVerdicts,
   expectedTransitions,
+  loggedTransition,
   loggedVerdict,
+  maxCounts,
   miscounts,
   miscountViolation,
   newMiscounts,
@@ -152,8 +154,13 @@ class Observer {
   readonly samples: Sample[] = [];
   readonly raised: RaisedVerdict[] = [];
   readonly queued: QueuedMail[] = [];
-  /** Counts of each node's daemons that have stopped: the counters of a new process start at zero. */
-  private readonly finished = new Map<string, TransitionCounts>();
+  /**
+   * Each node's daemons that have stopped, with their last scrape: the counters of a new process
+   * start at zero. A transition counted between that scrape and the exit shows only in the log.
+   */
+  private readonly stopped = new Map<string, { pid?: number; scraped: TransitionCounts }[]>();
+  /** The transitions each daemon logged, by node and pid. */
+  private readonly logged = new Map<string, Map<number, TransitionCounts>>();
   private readonly keepalivedLogs: Map<string, Tail>;
   private readonly daemonLogs: Map<string, Tail>;
   private running = false;
@@ -196,13 +203,19 @@ class Observer {
   private async readDaemonLog(node: LabNode): Promise<void> {
     for (const line of await this.daemonLogs.get(node.name)!.lines()) {
       if (!line.startsWith('{')) continue;
-      let entry: { time?: string; msg?: string; verdict?: unknown; id?: string; subject?: string };
+      let entry: { time?: string; msg?: string; verdict?: unknown; id?: string; subject?: string } & Parameters<typeof loggedTransition>[0];
       try {
         entry = JSON.parse(line) as typeof entry;
       } catch {
         continue;
       }
       const at = entry.time ? Date.parse(entry.time) : Date.now();
+      const transition = loggedTransition(entry);
+      if (transition) {
+        const byPid = this.logged.get(node.name) ?? this.logged.set(node.name, new Map()).get(node.name)!;
+        const counts = byPid.get(transition.pid) ?? byPid.set(transition.pid, new Map()).get(transition.pid)!;
+        counts.set(transition.key, (counts.get(transition.key) ?? 0) + 1);
+      }
       if (entry.msg?.startsWith('verdict raised') && entry.verdict) this.raised.push({ node: node.name, at, verdict: loggedVerdict(entry.verdict) });
       if ((entry.msg === 'mail queued' || entry.msg === 'report queued') && entry.id) this.queued.push({ node: node.name, id: entry.id, at, subject: entry.subject });
     }
@@ -233,16 +246,28 @@ class Observer {
     return masters;
   }
 
+  /** What the node's stopped daemons counted: for each, the larger of its last scrape and its log. */
+  private finishedCounts(node: LabNode): TransitionCounts {
+    let sum: TransitionCounts = new Map();
+    for (const { pid, scraped } of this.stopped.get(node.name) ?? []) {
+      const logged = pid === undefined ? undefined : this.logged.get(node.name)?.get(pid);
+      sum = addCounts(sum, logged ? maxCounts(scraped, logged) : scraped);
+    }
+    return sum;
+  }
+
   async counted(node: LabNode): Promise<TransitionCounts> {
-    return addCounts(this.finished.get(node.name) ?? new Map(), await scrapeTransitions(node));
+    await this.readDaemonLog(node);
+    return addCounts(this.finishedCounts(node), await scrapeTransitions(node));
   }
 
   readonly hooks: FaultHooks = {
     beforeDaemonStop: async (node) => {
       // Its counters die with it: keep what it counted, once they have caught up with keepalived's
-      // log (bounded: a miscount stays for the checkpoint to report). Without the wait, a transition
-      // the daemon counts after this scrape and just before its stop would look missed.
-      const before = this.finished.get(node.name) ?? new Map<string, number>();
+      // log (bounded: a miscount stays for the checkpoint to report). What it counts after this
+      // scrape and before its exit is read from its log when the counts are next judged.
+      const pid = await daemonPid(node);
+      const before = this.finishedCounts(node);
       let counts = new Map<string, number>();
       await waitFor(
         `${node.name}'s counters to catch up with keepalived's log before its stop`,
@@ -254,7 +279,8 @@ class Observer {
         },
         { timeoutMs: STOP_SCRAPE_SETTLE_MS, intervalMs: 200 },
       ).catch(() => undefined);
-      this.finished.set(node.name, addCounts(before, counts));
+      const stopped = this.stopped.get(node.name) ?? this.stopped.set(node.name, []).get(node.name)!;
+      stopped.push({ pid, scraped: counts });
     },
     beforeKeepalivedStop: (node) => this.readKeepalivedLog(node),
     afterKeepalivedStop: async (node, at) => {

@@ -136,6 +136,11 @@ async function runningPid(node: NodeRef, role: LabProcessRole): Promise<number |
   return pid !== undefined && (await isRunning(pid)) && (await belongsToLab(pid, labDir)) ? pid : undefined;
 }
 
+/** The pid of the node's kawatch daemon, if it runs. */
+export function daemonPid(node: NodeRef): Promise<number | undefined> {
+  return runningPid(node, 'daemon');
+}
+
 /** A second keepalived or daemon would fail on the pid file or the port, and its record would hide the first. */
 async function refuseSecond(node: NodeRef, role: LabProcessRole): Promise<void> {
   const pid = await runningPid(node, role);

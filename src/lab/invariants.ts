@@ -108,6 +108,21 @@ export function addCounts(into: TransitionCounts, more: TransitionCounts): Trans
   return sum;
 }
 
+/** Per transition, the larger of two accounts of one daemon's lifetime. */
+export function maxCounts(a: TransitionCounts, b: TransitionCounts): TransitionCounts {
+  const max = new Map(a);
+  for (const [key, n] of b) max.set(key, Math.max(max.get(key) ?? 0, n));
+  return max;
+}
+
+/** The instance transition a daemon's log line reports (it logs each one just before it counts it), with the pid that logged it. */
+export function loggedTransition(entry: { type?: unknown; scope?: unknown; pid?: unknown; name?: unknown; from?: unknown; to?: unknown }): { pid: number; key: string } | undefined {
+  const { type, scope, pid, name, from, to } = entry;
+  if (type !== 'transition' || scope !== 'instance' || typeof pid !== 'number') return undefined;
+  if (typeof name !== 'string' || typeof from !== 'string' || typeof to !== 'string') return undefined;
+  return { pid, key: transitionKey(name, from, to) };
+}
+
 /** The transitions keepalived made on one node, as kawatch should count them: from INIT at the start. */
 export function expectedTransitions(events: readonly StateEvent[], node: string): TransitionCounts {
   const counts: TransitionCounts = new Map();

@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import type { Agent, IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
 import { http } from '../core/http.js';
 import { isIP } from 'node:net';
@@ -365,6 +364,8 @@ async function memberSources(members: readonly Member[]): Promise<ReadonlySet<st
       sources.add(host);
       continue;
     }
+    // The resolver only for members named by host name: with addresses, the daemon never loads it.
+    const { lookup } = await import('node:dns/promises');
     const found = await lookup(host, { all: true }).catch((err: Error) => {
       throw new Error(`peers.members ${member.name}: cannot resolve ${host}: ${err.message}`);
     });

@@ -67,6 +67,16 @@ describe('parseIpVs on every line shape of ip_vs_info_seq_show', () => {
     expect(find('FWM', '', 0, 0x10000)).toMatchObject({ family: 6, persistence: { timeoutSeconds: 60, netmask: '128' } });
   });
 
+  it('FWM: a service without real servers on the mark of another is its twin of the other family, not a repeat; one of the same family is', () => {
+    const twins = ['FWM  0000000B wlc ', 'FWM  0000000B rr ', '  -> 0A000002:0050      Route   1      0          0         '].join('\n');
+    const kept = parseIpVs(`${HEADER}${twins}\n`, 'ip_vs');
+    expect(kept.problems).toEqual([]);
+    expect(kept.services.map((s) => [s.scheduler, s.destinations.length])).toEqual([['wlc', 0], ['rr', 1]]);
+    const repeated = parseIpVs(`${HEADER}FWM  0000000B rr \n  -> 0A000002:0050      Route   1      0          0         \nFWM  0000000B rr \n  -> 0A000003:0050      Route   1      0          0         \n`, 'ip_vs');
+    expect(repeated.problems).toEqual([{ where: 'ip_vs:6', message: expect.stringContaining('firewall-mark service listed twice') }]);
+    expect(repeated.services.map((s) => s.destinations.map((d) => d.address))).toEqual([['10.0.0.2']]);
+  });
+
   it('persistence timeouts are printed in jiffies: seconds with the kernel HZ, unknown without it', () => {
     const line = 'TCP  0A000001:0050 rr persistent 75000 FFFFFFFF\n';
     expect(parseIpVs(HEADER + line, 'ip_vs', 250).services[0]!.persistence).toEqual({ timeoutSeconds: 300, netmask: '255.255.255.255' });

@@ -7,8 +7,10 @@ import {
   checkVerdicts,
   describeViolation,
   expectedTransitions,
+  loggedTransition,
   loggedVerdict,
   mailKey,
+  maxCounts,
   miscounts,
   newMiscounts,
   parseKeepalivedLine,
@@ -80,6 +82,35 @@ describe('transition-counted-once', () => {
     expect(newMiscounts('lb2', found, reported)).toEqual([]);
     expect(newMiscounts('lb2', [{ key: 'VI_1 INIT->MASTER', expected: 0, counted: 2 }], reported)).toHaveLength(1);
     expect(miscounts(expected, new Map(expected))).toEqual([]);
+  });
+});
+
+describe("a stopped daemon's lifetime", () => {
+  // A line of a daemon's log in a chaos run, where the transition was counted 13 ms before the
+  // reconfigure's SIGTERM and after the observer's last scrape of that process.
+  const COUNTED_AT_THE_STOP =
+    '{"level":"info","time":"2026-12-03T09:33:14.773Z","pid":18668,"part":"state","type":"transition","scope":"instance","name":"VI_2","vrid":55,"from":"BACKUP","to":"FAULT","at":1796290394772,"source":"fifo","msg":"instance VI_2: BACKUP -> FAULT"}';
+
+  it('reads the instance transitions a daemon logged, with its pid, and nothing else', () => {
+    expect(loggedTransition(JSON.parse(COUNTED_AT_THE_STOP))).toEqual({ pid: 18668, key: 'VI_2 BACKUP->FAULT' });
+    expect(loggedTransition({ type: 'transition', scope: 'group', pid: 1, name: 'G', from: 'BACKUP', to: 'MASTER' })).toBeUndefined();
+    expect(loggedTransition({ type: 'transition', scope: 'instance', name: 'VI_1', from: 'BACKUP', to: 'MASTER' })).toBeUndefined();
+    expect(loggedTransition(JSON.parse('{"msg":"verdict raised","pid":1}'))).toBeUndefined();
+  });
+
+  it('counts the larger of its last scrape and its log, per transition, so the one counted after the scrape is not missed', () => {
+    const scraped = new Map([['VI_2 INIT->BACKUP', 1], ['VI_2 BACKUP->MASTER', 1]]);
+    const logged = new Map([['VI_2 BACKUP->MASTER', 1], ['VI_2 BACKUP->FAULT', 1]]);
+    expect(maxCounts(scraped, logged)).toEqual(new Map([['VI_2 INIT->BACKUP', 1], ['VI_2 BACKUP->MASTER', 1], ['VI_2 BACKUP->FAULT', 1]]));
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.nat(5)), fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.nat(5)), (x, y) => {
+        const a = new Map(Object.entries(x));
+        const b = new Map(Object.entries(y));
+        const max = maxCounts(a, b);
+        for (const key of new Set([...a.keys(), ...b.keys()])) expect(max.get(key)).toBe(Math.max(a.get(key) ?? 0, b.get(key) ?? 0));
+        expect(maxCounts(b, a)).toEqual(max);
+      }),
+    );
   });
 });
 
