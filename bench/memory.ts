@@ -6,7 +6,7 @@
  * prometheus-node-exporter idling with its default collectors in the same run.
  *
  *   npm run build && npm run bench:memory [--idle-seconds S] [--rounds N] [--parts all|none]
- *                                         [--settings "SET|SET…"] [--json FILE]
+ *                                         [--scrapes N] [--settings "SET|SET…"] [--json FILE]
  *
  * `--parts none` leaves out the one-part-at-a-time starts. `--settings` adds starts of the full
  * daemon with other runtime settings, each a list of Node/V8 flags and VAR=value environment
@@ -20,6 +20,11 @@
  * (NODE_OPTIONS=--report-on-signal: built into Node, nothing is loaded for it until the signal,
  * which comes after RSS and CPU were read): heap used and total, external memory, code space.
  * A part's "adds" is its RSS minus that of the start with every part off, medians over the rounds.
+ *
+ * A director in service is scraped: the full daemon and node_exporter are then each scraped
+ * --scrapes times (default 120, four a second; 0 leaves it out), and RSS is read again once they
+ * settle. Scrapes make the scrape path hot: V8 optimises it (TurboFan's pages of the runtime binary,
+ * its compile zones in malloc), which an idle spell alone never shows.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -36,6 +41,9 @@ const IDLE_SECONDS = countOption('--idle-seconds', 15);
 const ROUNDS = countOption('--rounds', 1);
 const ONE_PART_AT_A_TIME = option('--parts', 'all') === 'all';
 const SETTINGS = (rawOption('--settings') ?? '').split('|').map((set) => set.trim()).filter(Boolean);
+const SCRAPES = Number(option('--scrapes', '120'));
+if (!Number.isSafeInteger(SCRAPES) || SCRAPES < 0) throw new Error(`--scrapes: expected 0 or a positive integer, got "${option('--scrapes', '120')}"`);
+const SCRAPE_INTERVAL_MS = 250;
 /** Start-up work (the first IPVS read, the first dump, JIT) is over by then: the idle spell starts after it. */
 const SETTLE_MS = 3000;
 const READY_POLL = { timeoutMs: 30_000, intervalMs: 20 };
@@ -57,6 +65,8 @@ interface Sample {
   heapTotalMb?: number;
   externalMb?: number;
   codeSpaceMb?: number;
+  /** RSS after the scrapes, when there were any. */
+  served?: Pick<Sample, 'rssMb' | 'rssAnonMb' | 'rssFileMb'>;
 }
 
 interface Fixtures {
@@ -150,7 +160,24 @@ async function idle(pid: number): Promise<Pick<Sample, 'rssMb' | 'rssAnonMb' | '
   const [cpu0, t0] = [cpuSeconds(pid), performance.now()];
   await sleep(IDLE_SECONDS * 1000);
   const cpuPercent = ((cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
-  return { rssMb: procStatus(pid, 'VmRSS'), rssAnonMb: procStatus(pid, 'RssAnon'), rssFileMb: procStatus(pid, 'RssFile'), cpuPercent };
+  return { ...rss(pid), cpuPercent };
+}
+
+function rss(pid: number): Pick<Sample, 'rssMb' | 'rssAnonMb' | 'rssFileMb'> {
+  return { rssMb: procStatus(pid, 'VmRSS'), rssAnonMb: procStatus(pid, 'RssAnon'), rssFileMb: procStatus(pid, 'RssFile') };
+}
+
+/** RSS once `url` has been scraped SCRAPES times, the whole answer read each time, and the process has settled. */
+async function served(pid: number, url: string): Promise<Sample['served']> {
+  if (SCRAPES === 0) return undefined;
+  for (let i = 0; i < SCRAPES; i++) {
+    const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+    await response.arrayBuffer();
+    await sleep(SCRAPE_INTERVAL_MS);
+  }
+  await sleep(SETTLE_MS);
+  return rss(pid);
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -223,7 +250,8 @@ async function daemonSample(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>,
       READY_POLL,
     );
     const measured = await idle(child.pid!);
-    return { ...measured, ...(await v8Figures(child.pid!, reportDir)) };
+    const after = parts.size === PARTS.length ? await served(child.pid!, `http://127.0.0.1:${ports.http}/metrics`) : undefined;
+    return { ...measured, served: after, ...(await v8Figures(child.pid!, reportDir)) };
   } finally {
     await stopChild(child);
   }
@@ -241,7 +269,8 @@ async function nodeExporterSample(): Promise<Sample> {
       },
       READY_POLL,
     );
-    return await idle(child.pid!);
+    const measured = await idle(child.pid!);
+    return { ...measured, served: await served(child.pid!, `http://127.0.0.1:${port}/metrics`) };
   } finally {
     await stopChild(child);
   }
@@ -258,6 +287,7 @@ async function main(): Promise<void> {
   const report = new BenchReport('memory', { idleSeconds: IDLE_SECONDS, rounds: ROUNDS, launch: how.name, nodeOptions: process.env.NODE_OPTIONS ?? '' });
   report.note(`daemon: ${how.name}`);
   report.note(`idle spell ${IDLE_SECONDS} s after ${SETTLE_MS / 1000} s of settling, no scrapes; node_exporter (default collectors) idles alongside the full daemon; ${ROUNDS} round(s), medians`);
+  if (SCRAPES) report.note(`then the full daemon and node_exporter are each scraped ${SCRAPES} times, every ${SCRAPE_INTERVAL_MS} ms, and RSS read ${SETTLE_MS / 1000} s after; V8's figures are taken last`);
   const servers: Server[] = [];
   const fx = await fixtures(servers);
   const FULL = 'every part on';
@@ -307,10 +337,22 @@ async function main(): Promise<void> {
   if (ONE_PART_AT_A_TIME) for (const part of PARTS) report.figure({ name: `  RSS added by ${part}`, value: median(samples.get(`+ ${part}`)!, (s) => s.rssMb)! - base, unit: 'MB' });
   report.figure({ name: 'idle RSS, every part on', value: median(full, (s) => s.rssMb)!, unit: 'MB', baseline: exporterRss, goal: 'idleRss' });
   report.figure({ name: 'idle CPU, every part on', value: median(full, (s) => s.cpuPercent)!, unit: '%', baseline: exporterCpu, goal: 'idleCpu', digits: 2 });
+  if (SCRAPES) {
+    const fmt = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(1));
+    report.note(`after ${SCRAPES} scrapes, every part on: RSS = ${fmt(median(full, (s) => s.served?.rssAnonMb))} anonymous + ${fmt(median(full, (s) => s.served?.rssFileMb))} files`);
+    report.figure({
+      name: `RSS after ${SCRAPES} scrapes, every part on`,
+      value: median(full, (s) => s.served?.rssMb)!,
+      unit: 'MB',
+      baseline: { name: 'node_exporter', value: median(exporter, (s) => s.served?.rssMb)! },
+      goal: 'idleRss',
+    });
+  }
   for (const settings of SETTINGS) {
     const s = samples.get(`${FULL}, ${settings}`)!;
     report.figure({ name: `idle RSS, every part on, ${settings}`, value: median(s, (x) => x.rssMb)!, unit: 'MB', baseline: { name: 'as launched', value: median(full, (x) => x.rssMb)! } });
     report.figure({ name: `idle CPU, every part on, ${settings}`, value: median(s, (x) => x.cpuPercent)!, unit: '%', baseline: { name: 'as launched', value: median(full, (x) => x.cpuPercent)! }, digits: 2 });
+    if (SCRAPES) report.figure({ name: `RSS after ${SCRAPES} scrapes, every part on, ${settings}`, value: median(s, (x) => x.served?.rssMb)!, unit: 'MB', baseline: { name: 'as launched', value: median(full, (x) => x.served?.rssMb)! } });
   }
   report.write({ samples: Object.fromEntries(samples), nodeExporter: exporter });
 }

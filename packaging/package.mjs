@@ -133,41 +133,6 @@ const promClientWithoutPush = {
 };
 
 /**
- * prom-client's index also requires its AggregatorRegistry, whose module loads node:cluster at
- * import to answer a cluster master; kawatch is one process and never aggregates workers.
- */
-const promClientWithoutCluster = {
-  name: 'prom-client-without-cluster',
-  setup(build) {
-    build.onLoad({ filter: /[/\\]node_modules[/\\]prom-client[/\\]lib[/\\]cluster\.js$/ }, () => ({
-      contents: "module.exports = class AggregatorRegistry { constructor() { throw new Error('kawatch is built without prom-client\\'s AggregatorRegistry: it runs as one process'); } };",
-      loader: 'js',
-    }));
-  },
-};
-
-/**
- * pino's index requires its transports (thread-stream: node:worker_threads and node:assert at
- * import), and its tools read worker_threads' isMainThread; kawatch logs synchronously to a stream
- * of its own from the main thread, so neither is needed: together some 3 MB of RSS on the bare runtime.
- */
-const pinoWithoutTransports = {
-  name: 'pino-without-transports',
-  setup(build) {
-    build.onLoad({ filter: /[/\\]node_modules[/\\]pino[/\\]lib[/\\]transport\.js$/ }, () => ({
-      contents: "module.exports = function transport() { throw new Error('kawatch is built without pino\\'s transports: it logs to a stream of its own'); };",
-      loader: 'js',
-    }));
-    build.onLoad({ filter: /[/\\]node_modules[/\\]pino[/\\]lib[/\\]tools\.js$/ }, (args) => {
-      const line = "const { isMainThread } = require('worker_threads')";
-      const source = readFileSync(args.path, 'utf8');
-      if (!source.includes(line)) throw new Error(`${args.path}: pino's tools changed (no ${line}); update packaging/package.mjs`);
-      return { contents: source.replace(line, '// kawatch runs pino on its main thread only.\nconst isMainThread = true'), loader: 'js' };
-    });
-  },
-};
-
-/**
  * zod's `z` is its classic module's namespace, so a bundle keeps all it exports: the error
  * messages of every language (its locales, some 0.4 MB of text that the daemon would hold for
  * good, see checkLatin1) and the JSON Schema converters. kawatch reports in English (zod's
@@ -217,7 +182,7 @@ async function bundle() {
     platform: 'node',
     target: 'node24',
     external: ['./netlink.node'],
-    plugins: [nodemailerCommonJs, promClientWithoutPush, promClientWithoutCluster, pinoWithoutTransports, zodWithoutLocales, netlinkAddon, vrrpAddon],
+    plugins: [nodemailerCommonJs, promClientWithoutPush, zodWithoutLocales, netlinkAddon, vrrpAddon],
     // The bundled CommonJS packages call require() for Node's own modules and use __dirname.
     banner: {
       js: [
