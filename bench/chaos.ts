@@ -15,7 +15,7 @@ import { randomInt } from 'node:crypto';
 import { runChaos } from '../src/lab/chaos.js';
 import { FAULT_KINDS, type FaultKind } from '../src/lab/faults.js';
 import { describeViolation, INVARIANTS } from '../src/lab/invariants.js';
-import { countOption, option } from './support.js';
+import { checkOptions, countOption, option } from './support.js';
 
 const MINUTES = Number(option('--minutes', '5'));
 if (!(MINUTES > 0)) throw new Error(`--minutes: expected a positive number, got "${option('--minutes', '5')}"`);
@@ -27,6 +27,7 @@ const ARTIFACTS = option('--artifacts', 'chaos-artifacts');
 const KINDS = option('--kinds', FAULT_KINDS.join(',')).split(',') as FaultKind[];
 const unknownKind = KINDS.find((k) => !FAULT_KINDS.includes(k));
 if (unknownKind) throw new Error(`--kinds: unknown fault kind "${unknownKind}" (kinds: ${FAULT_KINDS.join(', ')})`);
+checkOptions();
 
 const kindsArg = KINDS.length === FAULT_KINDS.length ? '' : ` --kinds ${KINDS.join(',')}`;
 console.log(`chaos seed ${SEED} (replay: npm run chaos -- --seed ${SEED} --minutes ${MINUTES} --directors ${DIRECTORS}${kindsArg})`);

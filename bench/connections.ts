@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXCHANGE_PATH, MAX_BODY_BYTES } from '../src/peer/protocol.js';
-import { formatMs, percentile } from './support.js';
+import { checkOptions, formatMs, percentile } from './support.js';
 
 const CONNECTIONS_PER_LISTENER = 2000;
 const FLOOD_MS = 15_000;
@@ -169,4 +169,5 @@ async function main(): Promise<void> {
   }
 }
 
+checkOptions();
 await main();

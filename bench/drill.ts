@@ -18,7 +18,7 @@ import type { DrillReport } from '../src/drill/journal.js';
 import { labDown, labUp } from '../src/lab/lifecycle.js';
 import { nodePaths } from '../src/lab/plan.js';
 import type { LabNode } from '../src/lab/state.js';
-import { BenchReport, countOption, option, percentile, pollUntil, type Poll } from './support.js';
+import { BenchReport, checkOptions, countOption, option, percentile, type Poll, pollUntil, REPORT_OPTIONS } from './support.js';
 
 const PREFIX = option('--prefix', 'kwdbench');
 const DRILLS = countOption('--drills', 20);
@@ -81,4 +81,5 @@ async function main(): Promise<void> {
   }
 }
 
+checkOptions(...REPORT_OPTIONS);
 await main();

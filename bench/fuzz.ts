@@ -13,14 +13,11 @@
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
 import { PROPERTIES, type ParserProperty } from '../test/fuzz/properties.js';
+import { checkOptions, option } from './support.js';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? (args[at + 1] as string) : fallback;
-};
 const MINUTES = Number(option('--minutes', '1'));
 const ONLY = option('--only', '');
+checkOptions();
 /** 8× the input may cost 8× the time; 32× leaves room for caches and the collector. */
 const GROWTH_LIMIT = 32;
 const GROWTH_BASE = 4_000;

@@ -7,10 +7,12 @@
  */
 import { mkdirSync } from 'node:fs';
 import { compareExporters } from './ipvs-exporters.js';
-import { countOption, option } from './support.js';
+import { checkOptions, countOption, option } from './support.js';
 
 const dir = option('--dir', '/tmp/kawatch-bench-ipvs-vm');
-mkdirSync(dir, { recursive: true });
 const against = option('--against', '');
-const comparison = await compareExporters('/proc', 'netlink', countOption('--scrapes', 3), dir, against ? { root: against } : undefined);
+const scrapes = countOption('--scrapes', 3);
+checkOptions();
+mkdirSync(dir, { recursive: true });
+const comparison = await compareExporters('/proc', 'netlink', scrapes, dir, against ? { root: against } : undefined);
 process.stdout.write(`${JSON.stringify(comparison)}\n`);

@@ -39,12 +39,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TestVm } from '../test/support/vm.js';
 import { compareExporters, type Comparison } from './ipvs-exporters.js';
-import { BenchReport, countOption, countsOption, IPVS_GOAL_BACKENDS, option, percentile, rawOption } from './support.js';
+import { BenchReport, checkOptions, countOption, countsOption, flag, IPVS_GOAL_BACKENDS, option, percentile, rawOption, REPORT_OPTIONS } from './support.js';
 
 const run = promisify(execFile);
 const SIZES = countsOption('--backends', [1000, 10_000, IPVS_GOAL_BACKENDS, 300_000]).sort((a, b) => a - b);
 const SCRAPES = countOption('--scrapes', 5);
-const WITH_VM = !process.argv.includes('--no-vm');
+const WITH_VM = !flag('--no-vm');
 const NETLINK_BACKENDS = countOption('--netlink-backends', 2000);
 const VM_SCRAPES = countOption('--vm-scrapes', 3);
 const AGAINST = option('--against', '');
@@ -203,4 +203,5 @@ async function main(): Promise<void> {
   bench.write({ comparisons });
 }
 
+checkOptions(...REPORT_OPTIONS);
 await main();

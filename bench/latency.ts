@@ -36,7 +36,7 @@ import { labDown, labUp } from '../src/lab/lifecycle.js';
 import { labHeal, labSplit } from '../src/lab/split.js';
 import { reconfigureDaemon } from '../src/lab/directors.js';
 import { nodePaths } from '../src/lab/plan.js';
-import { BenchReport, countOption, keepalivedTransitionTime, loggedAt, logSince, option, percentile, pollUntil, type Figure, type GoalName } from './support.js';
+import { BenchReport, checkOptions, countOption, type Figure, type GoalName, keepalivedTransitionTime, loggedAt, logSince, option, percentile, pollUntil, REPORT_OPTIONS } from './support.js';
 
 const run = promisify(execFile);
 const PREFIX = option('--prefix', 'kwbench');
@@ -220,4 +220,5 @@ async function main(): Promise<void> {
   }
 }
 
+checkOptions(...REPORT_OPTIONS);
 await main();

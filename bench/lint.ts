@@ -15,10 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lintFiles } from '../src/lint/lint.js';
-import { BenchReport, countOption, percentile, timedRun } from './support.js';
+import { BenchReport, checkOptions, countOption, percentile, REPORT_OPTIONS, timedRun } from './support.js';
 
 const RUNS = countOption('--runs', 10);
 const INSTANCES = countOption('--instances', 500);
+checkOptions(...REPORT_OPTIONS);
 const root = new URL('../../', import.meta.url).pathname;
 const cli = join(root, 'dist/src/cli/main.js');
 const fixtures = join(root, 'test/fixtures/keepalived-conf');

@@ -34,7 +34,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../src/core/net.js';
-import { BenchReport, countOption, option, percentile, pollUntil, rawOption } from './support.js';
+import { BenchReport, checkOptions, countOption, option, percentile, pollUntil, rawOption, REPORT_OPTIONS } from './support.js';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 const IDLE_SECONDS = countOption('--idle-seconds', 15);
@@ -357,4 +357,5 @@ async function main(): Promise<void> {
   report.write({ samples: Object.fromEntries(samples), nodeExporter: exporter });
 }
 
+checkOptions(...REPORT_OPTIONS);
 await main();

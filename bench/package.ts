@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDocument } from 'yaml';
 import { freePort } from '../src/core/net.js';
-import { BenchReport, countOption, percentile, pollUntil } from './support.js';
+import { BenchReport, checkOptions, countOption, percentile, pollUntil, REPORT_OPTIONS } from './support.js';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 const ROUNDS = countOption('--rounds', 5);
@@ -107,4 +107,5 @@ async function main(): Promise<void> {
   report.write({ samples: Object.fromEntries([...samples].map(([v, s]) => [v.name, s])) });
 }
 
+checkOptions(...REPORT_OPTIONS);
 await main();

@@ -16,7 +16,7 @@ import { labDown, labUp } from '../src/lab/lifecycle.js';
 import { PRIMARY_IFNAME } from '../src/lab/plan.js';
 import { labHeal, labSplit } from '../src/lab/split.js';
 import type { LabInfo, LabNode } from '../src/lab/state.js';
-import { BenchReport, countOption, percentile, pollUntil, type Poll } from './support.js';
+import { BenchReport, checkOptions, countOption, percentile, type Poll, pollUntil, REPORT_OPTIONS } from './support.js';
 
 const execFileP = promisify(execFile);
 const PREFIX = 'kwprevb';
@@ -105,4 +105,5 @@ async function main(): Promise<void> {
   }
 }
 
+checkOptions(...REPORT_OPTIONS);
 await main();

@@ -17,7 +17,7 @@ import { type LabNode } from '../src/lab/state.js';
 import { labDown, labUp } from '../src/lab/lifecycle.js';
 import { labHeal, labSplit } from '../src/lab/split.js';
 import { reconfigureDaemon } from '../src/lab/directors.js';
-import { BenchReport, countOption, keepalivedTransitionTime, percentile, pollUntil, SPLIT_HOLD_DOWN_MS, type Poll } from './support.js';
+import { BenchReport, checkOptions, countOption, keepalivedTransitionTime, percentile, type Poll, pollUntil, REPORT_OPTIONS, SPLIT_HOLD_DOWN_MS } from './support.js';
 
 const PREFIX = 'kwbsplit';
 const SPLITS = countOption('--splits', 20);
@@ -77,4 +77,5 @@ async function main(): Promise<void> {
   }
 }
 
+checkOptions(...REPORT_OPTIONS);
 await main();

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { arch, cpus, release } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { LabNode } from '../src/lab/state.js';
 import { nodePaths } from '../src/lab/plan.js';
@@ -196,8 +196,12 @@ export function formatRow(result: FigureResult, digits?: number): string {
   return `  ${result.name.padEnd(46)} ${value.padStart(11)}  ${baseline.padEnd(26)} ${ratio.padStart(6)}  ${goal.padEnd(52)} ${result.verdict}`;
 }
 
+/** The options a benchmark asked for, and whether each takes a value: what `checkOptions` accepts. */
+const asked = new Map<string, boolean>();
+
 /** Command-line options of a benchmark: `--name value`. */
 export function option(name: string, fallback: string): string {
+  asked.set(name, true);
   const args = process.argv.slice(2);
   const at = args.indexOf(name);
   if (at < 0) return fallback;
@@ -208,11 +212,42 @@ export function option(name: string, fallback: string): string {
 
 /** An option whose value may itself begin with `--` (flags for Node); undefined when not given. */
 export function rawOption(name: string): string | undefined {
+  asked.set(name, true);
   const at = process.argv.indexOf(name);
   if (at < 0) return undefined;
   const value = process.argv[at + 1];
   if (value === undefined) throw new Error(`${name} needs a value`);
   return value;
+}
+
+/** A switch without a value: `--name`. */
+export function flag(name: string): boolean {
+  asked.set(name, false);
+  return process.argv.slice(2).includes(name);
+}
+
+/** What BenchReport reads when it is made (`--json FILE`): benchmarks that write one accept it. */
+export const REPORT_OPTIONS = ['--json'];
+
+/**
+ * Called once the options are read: an argument no option asked for is an error that lists the
+ * options, before the benchmark starts anything (namespaces, VMs, daemons); `--help` lists them.
+ */
+export function checkOptions(...alsoTaking: string[]): void {
+  for (const name of alsoTaking) asked.set(name, true);
+  const list = [...asked].map(([name, takesValue]) => (takesValue ? `${name} VALUE` : name)).join(', ');
+  const args = process.argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--help' || arg === '-h') {
+      console.log(`options: ${list || 'none'} (see the comment at the top of bench/${basename(process.argv[1] ?? '', '.js')}.ts)`);
+      process.exit(0);
+      return;
+    }
+    const takesValue = asked.get(arg);
+    if (takesValue === undefined) throw new Error(`unknown argument ${JSON.stringify(arg)}; options: ${list || 'none'}`);
+    if (takesValue) i++;
+  }
 }
 
 /** A positive integer option; anything else is an error that names the option and what it got. */

@@ -11,11 +11,10 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseTextDump, TextDumpError } from '../src/keepalived/text-dump.js';
-import { formatMs, percentile } from './support.js';
+import { checkOptions, countOption, formatMs, percentile } from './support.js';
 
-const args = process.argv.slice(2);
-const runsAt = args.indexOf('--runs');
-const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : 5;
+const RUNS = countOption('--runs', 5);
+checkOptions();
 const fixture = (file: string) => readFileSync(new URL(`../../test/fixtures/keepalived/dumps/2.2.8-json/${file}`, import.meta.url), 'utf8');
 
 const data = fixture('keepalived.data');

@@ -27,7 +27,7 @@ import { labDown, labUp } from '../src/lab/lifecycle.js';
 import { labHeal, labSplit } from '../src/lab/split.js';
 import { type LabNode } from '../src/lab/state.js';
 import { nodePaths } from '../src/lab/plan.js';
-import { BenchReport, countOption, keepalivedTransitionTime, loggedAt, logSince, percentile, pollUntil, type Poll } from './support.js';
+import { BenchReport, checkOptions, countOption, keepalivedTransitionTime, loggedAt, logSince, percentile, type Poll, pollUntil, REPORT_OPTIONS } from './support.js';
 
 const PREFIX = 'kwwire';
 const SPLITS = countOption('--splits', 20);
@@ -133,4 +133,5 @@ async function main(): Promise<void> {
   }
 }
 
+checkOptions(...REPORT_OPTIONS);
 await main();

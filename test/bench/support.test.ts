@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { formatRow, GOALS, judge, meets, pollUntil, timedRun, type Goal } from '../../bench/support.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { checkOptions, countOption, flag, formatRow, GOALS, judge, meets, option, pollUntil, timedRun, type Goal } from '../../bench/support.js';
 
 describe('goals and verdicts', () => {
   const strict: Goal = { what: 'x', on: 'value', comparison: '<', limit: 30, unit: 'ms', source: 'test' };
@@ -88,5 +88,39 @@ describe('pollUntil', () => {
     let looks = 0;
     await expect(pollUntil('three looks', async () => (++looks === 3 ? 'ready' : undefined), { timeoutMs: 10_000, intervalMs: 1 })).resolves.toBe('ready');
     expect(looks).toBe(3);
+  });
+});
+
+describe('command-line options', () => {
+  const argv = process.argv;
+  afterEach(() => {
+    process.argv = argv;
+    vi.restoreAllMocks();
+  });
+  const given = (...args: string[]) => {
+    process.argv = ['node', 'dist/bench/x.js', ...args];
+  };
+
+  it('refuses an argument no option asked for, before the benchmark starts anything, and names the options', () => {
+    given('--minutes', '2', '--bogus');
+    expect(option('--minutes', '5')).toBe('2');
+    expect(flag('--no-vm')).toBe(false);
+    expect(() => checkOptions('--json')).toThrow(/unknown argument "--bogus"; options: .*--minutes VALUE.*--no-vm.*--json VALUE/);
+  });
+
+  it("accepts the options it asked for, with values that begin with -- where one takes a value", () => {
+    given('--rounds', '3', '--no-vm', '--json', '/tmp/x.json', '--minutes', '--7');
+    expect(countOption('--rounds', 1)).toBe(3);
+    expect(flag('--no-vm')).toBe(true);
+    expect(() => checkOptions('--json')).not.toThrow();
+  });
+
+  it('--help lists the options and exits 0', () => {
+    given('--help');
+    const exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    checkOptions();
+    expect(exit).toHaveBeenCalledWith(0);
+    expect(log.mock.calls[0]![0]).toMatch(/^options: .*--rounds VALUE/);
   });
 });
