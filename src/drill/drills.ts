@@ -271,6 +271,13 @@ export class Drills implements DaemonPart {
     let failbackMs: number | undefined;
     let probeResult: ProbeResult | undefined;
     const base = { id, node: this.options.node, instance: plan.instance, from: plan.from, to: plan.to, mode: plan.mode, startedAt, boundMs, stayed: false };
+    // The plan was drawn before the journal waited for the disk; keepalived does not wait.
+    const state = this.context.store.snapshot.instances[plan.instance]?.state;
+    if (state !== 'MASTER') {
+      await probe?.stop();
+      const detail = `${plan.instance} left MASTER on its own (now ${state ?? 'unknown'}) before the drill moved it: nothing was touched`;
+      return await this.finish({ ...base, endedAt: Date.now(), outcome: 'aborted', reason: 'error', detail: [detail], unexpected: [] });
+    }
     try {
       this.step(id, plan.instance, 'moving');
       const movedAt = Date.now();

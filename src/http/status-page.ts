@@ -253,7 +253,7 @@ function actionsSection(view: StatusView): Html {
   const recent = view.actions.slice(-RECENT_ACTIONS).reverse();
   const rows = recent.map(
     (a) =>
-      html`<tr><td class="nowrap">${when(a.at, view.now)}</td><td>${badge(a.action, a.action === 'restore' ? 'ok' : 'bad')}${a.dryRun ? html` ${badge('dry run', 'neutral')}` : ''}${a.isolation ? html` ${badge('isolated', 'warn')}` : ''}</td><th scope="row">${a.iname}${a.vrid === undefined ? '' : ` (vrid ${a.vrid})`}</th><td>${a.winner ?? ''}</td><td>${a.reason}${a.restoreAfterMs === undefined ? '' : html` <span class="note">restore after ${Math.round(a.restoreAfterMs / 1000)} s</span>`}</td></tr>`,
+      html`<tr><td class="nowrap">${when(a.at, view.now)}</td><td>${badge(a.action, a.action === 'restore' || a.action === 'cancel' ? 'ok' : 'bad')}${a.dryRun ? html` ${badge('dry run', 'neutral')}` : ''}${a.isolation ? html` ${badge('isolated', 'warn')}` : ''}</td><th scope="row">${a.iname}${a.vrid === undefined ? '' : ` (vrid ${a.vrid})`}</th><td>${a.winner ?? ''}</td><td>${a.reason}${a.restoreAfterMs === undefined ? '' : html` <span class="note">restore after ${Math.round(a.restoreAfterMs / 1000)} s</span>`}</td></tr>`,
   );
   return section('actions', 'Watchdog actions', table('Watchdog actions, newest first', ['Time (UTC)', 'Action', 'Instance', 'Stays MASTER', 'Reason'], rows, 'The watchdog has taken no action.'));
 }

@@ -166,7 +166,7 @@ export function importance(e: MailEvent, transient = false): number {
     case 'verdict':
       return e.change === 'raised' ? RAISED_RANK[e.verdict.kind] : CLEARED_RANK[e.verdict.kind];
     case 'action':
-      return e.entry.action === 'restore' ? 9 : 2;
+      return e.entry.action === 'restore' || e.entry.action === 'cancel' ? 9 : 2;
     case 'transition':
       return e.to === 'FAULT' || e.to === 'STOP' || e.to === 'DELETED' ? 3 : 7;
     case 'peer':

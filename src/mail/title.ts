@@ -68,7 +68,7 @@ export function eventTitle(e: MailEvent): string {
     case 'action': {
       const a = e.entry;
       const instance = instanceLabel(a.iname, a.vrid);
-      const verb = { demote: ['demoted', 'demote'], restore: ['restored', 'restore'], stop: ['stopped keepalived for', 'stop keepalived for'] }[a.action];
+      const verb = { demote: ['demoted', 'demote'], restore: ['restored', 'restore'], stop: ['stopped keepalived for', 'stop keepalived for'], cancel: ['withdrew its demotion of', 'withdraw its demotion of'] }[a.action];
       return a.dryRun ? `[dry run] watchdog would ${verb[1]} ${instance} on ${e.node}` : `watchdog ${verb[0]} ${instance} on ${e.node}`;
     }
     case 'peer':

@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { carriedOut } from '../watchdog/journal.js';
 import type { PreventStats } from '../watchdog/preventer.js';
 
 /** watchdog.policy prevent (src/watchdog/preventer.ts), read at scrape time; shown only under that policy (registry.ts showParts). */
@@ -10,7 +11,7 @@ export function registerPreventMetrics(registry: Registry, stats: () => PreventS
     registers: [registry],
     collect() {
       this.reset();
-      for (const e of stats()?.entries ?? []) if (e.action === 'hold') this.inc({ iname: e.iname, dry_run: String(e.dryRun) });
+      for (const e of carriedOut(stats()?.entries ?? [], 'hold')) if (e.action === 'hold') this.inc({ iname: e.iname, dry_run: String(e.dryRun) });
     },
   });
   new Gauge({

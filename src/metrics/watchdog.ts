@@ -3,7 +3,7 @@ import { REJECT_REASONS } from '../model/peer.js';
 import { STATE_VALUE } from './keepalived.js';
 import type { StateStore } from '../state/store.js';
 import { knownInstances, MISMATCH_FIELDS, type Verdict } from '../watchdog/diagnose.js';
-import type { JournalEntry } from '../watchdog/journal.js';
+import { carriedOut, type JournalEntry } from '../watchdog/journal.js';
 import { activeDemotions } from '../watchdog/policy.js';
 import { snapshotCounter, snapshotGauge } from './snapshot-metric.js';
 
@@ -130,11 +130,11 @@ export function registerWatchdogMetrics(registry: Registry, store: StateStore, d
 
   snapshotCounter(registry, read, {
     name: 'kawatch_watchdog_actions_total',
-    help: 'Actions the watchdog took (or, with dry_run, would have taken), from its journal.',
+    help: 'Actions the watchdog took (or, with dry_run, would have taken), from its journal; cancel: a demotion withdrawn before it was carried out, which is not counted as a demote.',
     labelNames: ['action', 'iname', 'dry_run'],
     fill: (_s, emit) => {
       const counts = new Map<string, { action: string; iname: string; dry_run: string; n: number }>();
-      for (const e of actions()) {
+      for (const e of carriedOut(actions(), 'demote')) {
         const key = `${e.action} ${e.iname} ${e.dryRun}`;
         const c = counts.get(key) ?? { action: e.action, iname: e.iname, dry_run: String(e.dryRun), n: 0 };
         c.n++;

@@ -128,6 +128,8 @@ export class Fencer {
     const now = Date.now();
     const waits = new Map<string, string>();
     const decisions = this.decisions(now);
+    // What each decision was drawn from: the journal appends below wait for the disk, and keepalived does not.
+    const decidedAs = new Map(decisions.map((d) => [d.iname, this.localState(d.iname)]));
     const until = decisions.flatMap((d) => (d.kind === 'wait' && d.until !== undefined ? [d.until] : []));
     this.due = until.length ? Math.min(...until) : undefined;
     for (const d of decisions) {
@@ -148,8 +150,16 @@ export class Fencer {
         isolation: d.kind === 'demote' && d.isolation ? true : undefined,
       };
       await this.store.append(entry);
-      this.journal.push(entry);
       this.log.warn({ action: entry }, `${entry.dryRun ? '[dry run] would ' : ''}${d.kind} ${d.iname}: ${d.reason}`);
+      const stateNow = this.localState(d.iname);
+      if (d.kind === 'demote' && !entry.dryRun && decidedAs.get(d.iname) === 'MASTER' && stateNow !== 'MASTER') {
+        // VRRP settled the split while the demotion was being journaled (fsync takes its time): the
+        // track file would now put a BACKUP in FAULT for restore_after, with no standby left.
+        await this.withdraw(entry, stateNow);
+        continue;
+      }
+      // Readers (metrics, status page, mail) see an action once it stands, never one about to be withdrawn.
+      this.journal.push(entry);
       if (!entry.dryRun) {
         try {
           await this.execute(d);
@@ -160,6 +170,27 @@ export class Fencer {
       this.onAction(entry);
     }
     this.lastWaits = waits;
+  }
+
+  private localState(iname: string): string | undefined {
+    return this.state.snapshot.instances[iname]?.state;
+  }
+
+  /** Ends a journaled demotion that was never carried out; the track file is left as it was. */
+  private async withdraw(demotion: JournalEntry, state: string | undefined): Promise<void> {
+    const entry: JournalEntry = {
+      at: Date.now(),
+      action: 'cancel',
+      iname: demotion.iname,
+      vrid: demotion.vrid,
+      winner: demotion.winner,
+      reason: `keepalived left MASTER on its own (now ${state ?? 'unknown'}) before the demotion was carried out: the track file was not written`,
+      dryRun: false,
+    };
+    await this.store.append(entry);
+    this.journal.push(demotion, entry);
+    this.log.warn({ action: entry }, `cancel ${entry.iname}: ${entry.reason}`);
+    this.onAction(entry);
   }
 
   private async execute(d: Exclude<Decision, { kind: 'wait' }>): Promise<void> {

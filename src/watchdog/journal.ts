@@ -2,10 +2,13 @@ import { z } from 'zod';
 import { JsonLinesFile } from '../core/json-lines.js';
 import { count, epochMs, name } from '../core/persisted.js';
 
-/** One action of the watchdog, as written to the journal before it is carried out. */
+/**
+ * One action of the watchdog, as written to the journal before it is carried out. `cancel` ends a
+ * demotion that was journaled but never carried out: keepalived left MASTER on its own meanwhile.
+ */
 export const journalEntrySchema = z.object({
   at: epochMs,
-  action: z.enum(['demote', 'restore', 'stop']),
+  action: z.enum(['demote', 'restore', 'stop', 'cancel']),
   iname: name,
   vrid: z.number().int().min(1).max(255).optional(),
   /** The director that stays MASTER. */
@@ -18,6 +21,23 @@ export const journalEntrySchema = z.object({
   isolation: z.boolean().optional(),
 });
 export type JournalEntry = z.infer<typeof journalEntrySchema>;
+
+/**
+ * A journal without the actions a cancel withdrew (a demote, or policy prevent's hold, journaled
+ * and then found overtaken by keepalived before it was carried out): what was done, or with
+ * dry_run would have been. The counters count these, so a withdrawn action is never counted.
+ */
+export function carriedOut<E extends { action: string; iname: string }>(entries: readonly E[], withdrawable: E['action']): E[] {
+  const withdrawn = new Set<E>();
+  const open = new Map<string, E>();
+  for (const e of entries) {
+    const last = open.get(e.iname);
+    if (e.action === 'cancel' && last) withdrawn.add(last);
+    if (e.action === withdrawable) open.set(e.iname, e);
+    else open.delete(e.iname);
+  }
+  return entries.filter((e) => !withdrawn.has(e));
+}
 
 /**
  * Append-only JSON lines on disk. The watchdog reads it at start, so an action is never

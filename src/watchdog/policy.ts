@@ -42,12 +42,12 @@ export interface PolicyInput {
 
 const HOUR_MS = 3_600_000;
 
-/** Demotions still in force: the last demote of an instance with no restore after it. */
+/** Demotions still in force: the last demote of an instance with no restore or cancel after it. */
 export function activeDemotions(journal: JournalEntry[]): Map<string, JournalEntry> {
   const active = new Map<string, JournalEntry>();
   for (const e of journal) {
     if (e.action === 'demote') active.set(e.iname, e);
-    else if (e.action === 'restore') active.delete(e.iname);
+    else if (e.action === 'restore' || e.action === 'cancel') active.delete(e.iname);
   }
   return active;
 }
@@ -85,7 +85,8 @@ function eventOnset(v: SplitVerdict, splits: readonly SplitVerdict[], now: numbe
 /** Waits on actions: the cooldown since `last`, and the hourly cap. */
 function limited(iname: string, last: JournalEntry | undefined, journal: JournalEntry[], now: number, config: PolicyConfig): Decision | undefined {
   if (last && now - last.at < config.cooldownMs) return { kind: 'wait', iname, why: 'cooldown', until: last.at + config.cooldownMs };
-  const recent = journal.filter((e) => now - e.at < HOUR_MS).length;
+  // A cancel did nothing to keepalived: the demotion it withdrew is counted already.
+  const recent = journal.filter((e) => e.action !== 'cancel' && now - e.at < HOUR_MS).length;
   if (recent >= config.maxActionsPerHour) return { kind: 'wait', iname, why: `${recent} actions in the last hour, the cap is ${config.maxActionsPerHour}` };
   return undefined;
 }

@@ -13,7 +13,8 @@ import { decidePrevent, type Heard, type Hold } from './prevent.js';
 
 export const preventEntrySchema = z.object({
   at: epochMs,
-  action: z.enum(['hold', 'release']),
+  /** cancel: a hold journaled but never carried out, as keepalived left BACKUP meanwhile. */
+  action: z.enum(['hold', 'release', 'cancel']),
   iname: name,
   vrid: z.number().int().min(1).max(255).optional(),
   /** The MASTER the hold keeps. */
@@ -141,8 +142,7 @@ export class Preventer implements DaemonPart {
       } else if (d.kind === 'release') await this.release(d.iname, d.vrid, d.master, d.reason, this.options.dryRun);
       else {
         const entry: PreventEntry = { at: now, action: 'hold', iname: d.iname, vrid: d.vrid, master: d.master, address: d.address, reason: d.reason, dryRun: this.options.dryRun };
-        await this.act(entry);
-        this.held.set(d.iname, { since: now, master: d.master, address: d.address });
+        if (await this.act(entry)) this.held.set(d.iname, { since: now, master: d.master, address: d.address });
       }
     }
     this.lastWaits = waits;
@@ -156,16 +156,29 @@ export class Preventer implements DaemonPart {
     this.held.delete(iname);
   }
 
-  /** Journaled first, then done (unless dry run); a failed track file write is said, and the hold counts as made. */
-  private async act(entry: PreventEntry): Promise<void> {
+  /**
+   * Journaled first, then done (unless dry run); a failed track file write is said, and the hold
+   * counts as made. False when the hold was withdrawn instead: only a BACKUP is held (prevent.ts),
+   * and keepalived may leave BACKUP while the journal waits for the disk.
+   */
+  private async act(entry: PreventEntry): Promise<boolean> {
     await this.journal.append(entry);
-    this.entries.push(entry);
     this.log.warn({ prevent: entry }, `${entry.dryRun ? '[dry run] would ' : ''}${entry.action} ${entry.iname}: ${entry.reason}`);
-    if (entry.dryRun) return;
+    const state = this.store.snapshot.instances[entry.iname]?.state;
+    if (entry.action === 'hold' && !entry.dryRun && state !== 'BACKUP') {
+      const cancel: PreventEntry = { ...entry, at: Date.now(), action: 'cancel', reason: `keepalived left BACKUP on its own (now ${state ?? 'unknown'}) before the hold was carried out: the track file was not written` };
+      await this.journal.append(cancel);
+      this.entries.push(entry, cancel);
+      this.log.warn({ prevent: cancel }, `cancel ${cancel.iname}: ${cancel.reason}`);
+      return false;
+    }
+    this.entries.push(entry);
+    if (entry.dryRun) return true;
     try {
       await writeTrackFile(this.options.trackDir, entry.iname, entry.action === 'hold');
     } catch (err) {
       this.log.error({ prevent: entry, error: (err as Error).message }, `${entry.action} ${entry.iname} failed`);
     }
+    return true;
   }
 }

@@ -4,8 +4,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { quarantinedCounts } from '../../src/core/quarantine.js';
 import { StateStore } from '../../src/state/store.js';
+import { buildView } from '../../src/peer/view.js';
+import type { Update } from '../../src/state/snapshot.js';
+import type { Verdict } from '../../src/watchdog/diagnose.js';
 import { Fencer } from '../../src/watchdog/fencer.js';
-import type { JournalEntry } from '../../src/watchdog/journal.js';
+import { carriedOut, type JournalEntry } from '../../src/watchdog/journal.js';
 import { silentLog } from '../support/log.js';
 
 let dir: string;
@@ -23,9 +26,9 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const journalFile = () => join(dir, 'state', 'actions.jsonl');
 const trackDir = () => join(dir, 'track');
 
-function fencer(mode: 'alert' | 'demote' | 'stop' = 'demote'): Fencer {
+function fencer(mode: 'alert' | 'demote' | 'stop' = 'demote', store = new StateStore('lb1', silentLog), onAction?: (entry: JournalEntry) => void): Fencer {
   return new Fencer(
-    new StateStore('lb1', silentLog),
+    store,
     {
       policy: { mode, dryRun: false, holdDownMs: 2000, cooldownMs: 10_000, maxActionsPerHour: 6, restoreAfterMs: 30_000, maxRestoreAfterMs: 900_000 },
       diagnose: { unreachableAfterMs: 3500, confirmAfterMs: 150 },
@@ -34,6 +37,7 @@ function fencer(mode: 'alert' | 'demote' | 'stop' = 'demote'): Fencer {
       stopCommand: ['true'],
     },
     silentLog,
+    onAction,
   );
 }
 
@@ -103,5 +107,67 @@ describe('the fencing journal', () => {
     expect(existsSync(journalFile())).toBe(false);
     expect(readdirSync(join(dir, 'state')).filter((n) => n.startsWith('actions.jsonl.bad-'))).toHaveLength(1);
     expect(readFileSync(outside, 'utf8')).toBe(SECRET);
+  });
+});
+
+describe('a demotion overtaken by keepalived', () => {
+  const fifo = (state: 'MASTER' | 'BACKUP', priority: number): Update => ({ type: 'report', source: 'fifo', at: Date.now(), report: { kind: 'state', scope: 'instance', name: 'VI_1', state, priority } });
+  const dump = (state: 'MASTER' | 'BACKUP', basePriority: number): Update => ({ type: 'dump', at: Date.now(), instances: [{ name: 'VI_1', vrid: 51, state, interface: 'pri0', basePriority, advertInterval: 1, vips: [] }] });
+  const split = (): Verdict => ({ kind: 'split-brain', iname: 'VI_1', vrid: 51, masters: ['lb1', 'lb2'], since: Date.now() - 5000, causes: [] });
+
+  /** lb2, the loser of a split on VI_1 (priority 80 against lb1's 100), as its sources and its peer told it. */
+  function loser(): StateStore {
+    const lb1 = new StateStore('lb1', silentLog);
+    for (const u of [{ type: 'process', at: Date.now(), up: true, pid: 1 } as const, dump('MASTER', 100), fifo('MASTER', 100)]) lb1.apply(u);
+    const lb2 = new StateStore('lb2', silentLog);
+    for (const u of [{ type: 'process', at: Date.now(), up: true, pid: 2 } as const, dump('MASTER', 80), fifo('MASTER', 80)]) lb2.apply(u);
+    lb2.apply({ type: 'peers-configured', peers: [{ name: 'lb1', address: '127.0.0.1:9' }] });
+    lb2.apply({ type: 'peer-view', at: Date.now(), peer: 'lb1', view: buildView(lb1.snapshot) });
+    return lb2;
+  }
+
+  async function demoteWhile(flip: (store: StateStore) => void): Promise<{ f: Fencer; told: JournalEntry[] }> {
+    const store = loser();
+    const told: JournalEntry[] = [];
+    const f = fencer('demote', store, (e) => told.push(e));
+    await f.load();
+    // The fencer decides at once and then waits for its journal's fsync; keepalived's FIFO line lands meanwhile.
+    const acting = f.consider([split()]);
+    flip(store);
+    await acting;
+    return { f, told };
+  }
+
+  const onDisk = () => readFileSync(journalFile(), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as JournalEntry).action);
+
+  it('demotes the loser that stays MASTER', async () => {
+    const { f, told } = await demoteWhile(() => {});
+    expect(readFileSync(join(trackDir(), 'VI_1'), 'utf8')).toBe('1\n');
+    expect(f.entries.map((e) => e.action)).toEqual(['demote']);
+    expect(told.map((e) => e.action)).toEqual(['demote']);
+  });
+
+  it('withdraws the demotion when keepalived left MASTER while it was journaled, and never writes the track file', async () => {
+    const { f, told } = await demoteWhile((store) => store.apply(fifo('BACKUP', 80)));
+    expect(existsSync(join(trackDir(), 'VI_1'))).toBe(false);
+    expect(onDisk()).toEqual(['demote', 'cancel']);
+    expect(f.entries.map((e) => e.action)).toEqual(['demote', 'cancel']);
+    expect(f.entries[1]).toMatchObject({ iname: 'VI_1', vrid: 51, winner: 'lb1', dryRun: false, reason: expect.stringContaining('now BACKUP') });
+    // Mail and history hear of the cancel only; the counters never count the withdrawn demotion.
+    expect(told.map((e) => e.action)).toEqual(['cancel']);
+    expect(carriedOut(f.entries, 'demote').map((e) => e.action)).toEqual(['cancel']);
+    // The split is still reported, but nothing is in force: the next review does not restore what was never done.
+    await f.consider([split()]);
+    expect(f.entries.map((e) => e.action)).toEqual(['demote', 'cancel']);
+    expect(existsSync(join(trackDir(), 'VI_1'))).toBe(false);
+  });
+});
+
+describe('carriedOut', () => {
+  const e = (action: JournalEntry['action'], iname = 'VI_1'): JournalEntry => ({ at: 1, action, iname, reason: action, dryRun: false });
+  it('leaves out only the demotion a cancel withdrew, per instance', () => {
+    const journal = [e('demote'), e('restore'), e('demote', 'VI_2'), e('demote'), e('cancel'), e('cancel', 'VI_2')];
+    expect(carriedOut(journal, 'demote')).toEqual([journal[0], journal[1], journal[4], journal[5]]);
+    expect(carriedOut([e('cancel'), e('demote')], 'demote')).toEqual([e('cancel'), e('demote')]);
   });
 });
