@@ -21,6 +21,12 @@
  * which comes after RSS and CPU were read): heap used and total, external memory, code space.
  * A part's "adds" is its RSS minus that of the start with every part off, medians over the rounds.
  *
+ * The floor under those figures, measured in the same run: the runtime alone (the launcher's
+ * runtime and flags, an empty script), and the runtime loading every one of Node's own modules
+ * the full daemon has loaded once it idles (read from process.moduleLoadList through a preload in
+ * a start of its own, so the measured starts stay as they ship). The full daemon minus the second
+ * is what kawatch's own code and data hold.
+ *
  * A director in service is scraped: the full daemon and node_exporter are then each scraped
  * --scrapes times (default 120, four a second; 0 leaves it out), and RSS is read again once they
  * settle. Scrapes make the scrape path hot: V8 optimises it (TurboFan's pages of the runtime binary,
@@ -77,6 +83,8 @@ interface Fixtures {
 
 interface Launch {
   name: string;
+  /** The runtime the launcher execs, for the floor's starts. */
+  runtime: string;
   command: string;
   args: string[];
 }
@@ -84,9 +92,9 @@ interface Launch {
 /** The daemon as installed from the package when it was built here, else the launcher of this checkout. */
 function launch(): Launch {
   const packaged = join(CHECKOUT, 'dist-pkg/root/usr/bin/kawatch');
-  if (existsSync(packaged)) return { name: `packaged (${packaged})`, command: packaged, args: [] };
+  if (existsSync(packaged)) return { name: `packaged (${packaged})`, runtime: join(CHECKOUT, 'dist-pkg/root/usr/lib/kawatch/node'), command: packaged, args: [] };
   const node = execFileSync('node', ['--version'], { encoding: 'utf8' }).trim();
-  return { name: `bin/kawatch on node ${node} and dist/ (no dist-pkg/: npm run package makes it)`, command: join(CHECKOUT, 'bin/kawatch'), args: [] };
+  return { name: `bin/kawatch on node ${node} and dist/ (no dist-pkg/: npm run package makes it)`, runtime: 'node', command: join(CHECKOUT, 'bin/kawatch'), args: [] };
 }
 
 /** YAML for a daemon with `parts` on and everything else off. Pure. */
@@ -223,7 +231,14 @@ export function parseSettings(set: string): { flags: string[]; env: Record<strin
   return { flags, env };
 }
 
-async function daemonSample(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>, settings = ''): Promise<Sample> {
+interface Started {
+  child: ChildProcess;
+  http: number;
+  reportDir: string;
+}
+
+/** A daemon with `parts` on, answering /healthz; `nodeOptions` are added to its NODE_OPTIONS. */
+async function startDaemon(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>, settings = '', nodeOptions: string[] = []): Promise<Started> {
   const run = mkdtempSync(join(fx.dir, 'run-'));
   cpSync(join(fx.dir, 'proc'), join(run, 'proc'), { recursive: true });
   cpSync(join(fx.dir, 'keepalived.json'), join(run, 'keepalived.json'));
@@ -234,8 +249,8 @@ async function daemonSample(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>,
   const reportDir = join(run, 'report');
   mkdirSync(reportDir);
   const extra = parseSettings(settings);
-  const nodeOptions = [process.env.NODE_OPTIONS ?? '', '--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`];
-  const env = { ...process.env, ...extra.env, KAWATCH_NODE_FLAGS: [process.env.KAWATCH_NODE_FLAGS ?? '', ...extra.flags].join(' ').trim(), NODE_OPTIONS: nodeOptions.join(' ').trim() };
+  const options = [process.env.NODE_OPTIONS ?? '', '--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`, ...nodeOptions];
+  const env = { ...process.env, ...extra.env, KAWATCH_NODE_FLAGS: [process.env.KAWATCH_NODE_FLAGS ?? '', ...extra.flags].join(' ').trim(), NODE_OPTIONS: options.join(' ').trim() };
   // The launcher execs the runtime: the spawned pid is the daemon's.
   const child = spawn(how.command, [...how.args, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
@@ -249,9 +264,66 @@ async function daemonSample(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>,
       },
       READY_POLL,
     );
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  return { child, http: ports.http, reportDir };
+}
+
+async function daemonSample(how: Launch, fx: Fixtures, parts: ReadonlySet<Part>, settings = ''): Promise<Sample> {
+  const { child, http, reportDir } = await startDaemon(how, fx, parts, settings);
+  try {
     const measured = await idle(child.pid!);
-    const after = parts.size === PARTS.length ? await served(child.pid!, `http://127.0.0.1:${ports.http}/metrics`) : undefined;
+    const after = parts.size === PARTS.length ? await served(child.pid!, `http://127.0.0.1:${http}/metrics`) : undefined;
     return { ...measured, served: after, ...(await v8Figures(child.pid!, reportDir)) };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+/**
+ * Node's own modules the full daemon has loaded once it idles: a preload writes
+ * process.moduleLoadList on SIGWINCH (nothing else in the daemon listens to it).
+ */
+async function daemonBuiltins(how: Launch, fx: Fixtures): Promise<string[]> {
+  const list = join(fx.dir, 'builtins.txt');
+  const preload = join(fx.dir, 'list-builtins.cjs');
+  writeFileSync(
+    preload,
+    `process.on('SIGWINCH', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)).join('\\n')));\n`,
+  );
+  const { child } = await startDaemon(how, fx, new Set(PARTS), '', [`--require=${preload}`]);
+  try {
+    await sleep(SETTLE_MS);
+    child.kill('SIGWINCH');
+    return (await pollUntil('the daemon to list its modules', async () => (existsSync(list) && readFileSync(list, 'utf8')) || undefined, REPORT_POLL)).split('\n');
+  } finally {
+    await stopChild(child);
+  }
+}
+
+/** The flags the launcher gives the runtime for `run`, read from the launcher itself. */
+function launcherFlags(how: Launch): string[] {
+  const m = /\[ "\$\{1:-\}" = run \] && flags="([^"]*)"/.exec(readFileSync(how.command, 'utf8'));
+  if (!m) throw new Error(`${how.command}: no run flags found (the launcher changed; update bench/memory.ts)`);
+  return m[1]!.split(/\s+/).filter(Boolean);
+}
+
+/** The runtime as the launcher starts it, idling after it has required `builtins` (none: the runtime alone). */
+async function runtimeSample(how: Launch, fx: Fixtures, builtins: readonly string[]): Promise<Sample & { failed: string[] }> {
+  const ready = join(fx.dir, `runtime-ready-${builtins.length}`);
+  const script = [
+    `const failed = [];`,
+    `for (const m of ${JSON.stringify(builtins)}) { try { require(m); } catch (err) { failed.push(m + ': ' + err.message); } }`,
+    `require('node:fs').writeFileSync(${JSON.stringify(ready)}, JSON.stringify(failed));`,
+    `setInterval(() => {}, 1 << 30);`,
+  ].join('\n');
+  // --expose-internals: the daemon's list names internal modules too (internal/streams/readable…).
+  const child = spawn(how.runtime, [...launcherFlags(how), '--expose-internals', '-e', script], { stdio: ['ignore', 'ignore', 'ignore'] });
+  try {
+    const failed = JSON.parse(await pollUntil('the runtime to load its modules', async () => (existsSync(ready) && readFileSync(ready, 'utf8')) || undefined, READY_POLL)) as string[];
+    return { ...(await idle(child.pid!)), failed };
   } finally {
     await stopChild(child);
   }
@@ -299,7 +371,11 @@ async function main(): Promise<void> {
   ];
   const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
   const exporter: Sample[] = [];
+  const runtimeAlone: Sample[] = [];
+  const runtimeWithBuiltins: (Sample & { failed: string[] })[] = [];
+  let builtins: string[] = [];
   try {
+    builtins = await daemonBuiltins(how, fx);
     for (let round = 0; round < ROUNDS; round++) {
       for (const variant of variants) {
         if (variant.name === FULL) {
@@ -311,6 +387,8 @@ async function main(): Promise<void> {
           samples.get(variant.name)!.push(await daemonSample(how, fx, variant.parts, variant.settings));
         }
       }
+      runtimeAlone.push(await runtimeSample(how, fx, []));
+      runtimeWithBuiltins.push(await runtimeSample(how, fx, builtins));
     }
   } finally {
     for (const s of servers) s.close();
@@ -337,6 +415,12 @@ async function main(): Promise<void> {
   if (ONE_PART_AT_A_TIME) for (const part of PARTS) report.figure({ name: `  RSS added by ${part}`, value: median(samples.get(`+ ${part}`)!, (s) => s.rssMb)! - base, unit: 'MB' });
   report.figure({ name: 'idle RSS, every part on', value: median(full, (s) => s.rssMb)!, unit: 'MB', baseline: exporterRss, goal: 'idleRss' });
   report.figure({ name: 'idle CPU, every part on', value: median(full, (s) => s.cpuPercent)!, unit: '%', baseline: exporterCpu, goal: 'idleCpu', digits: 2 });
+  const failed = [...new Set(runtimeWithBuiltins.flatMap((r) => r.failed))];
+  report.note(`the floor: ${how.runtime} ${launcherFlags(how).join(' ')} idling alone, and after requiring the ${builtins.length} of Node's own modules the full daemon loaded${failed.length ? ` (${failed.length} would not load: ${failed.join('; ')})` : ''}`);
+  const withBuiltins = median(runtimeWithBuiltins, (s) => s.rssMb)!;
+  report.figure({ name: 'idle RSS, the runtime alone', value: median(runtimeAlone, (s) => s.rssMb)!, unit: 'MB', baseline: exporterRss });
+  report.figure({ name: "idle RSS, the runtime with the daemon's Node modules", value: withBuiltins, unit: 'MB', baseline: exporterRss });
+  report.figure({ name: "  kawatch's own code and data, every part on", value: median(full, (s) => s.rssMb)! - withBuiltins, unit: 'MB' });
   if (SCRAPES) {
     const fmt = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(1));
     report.note(`after ${SCRAPES} scrapes, every part on: RSS = ${fmt(median(full, (s) => s.served?.rssAnonMb))} anonymous + ${fmt(median(full, (s) => s.served?.rssFileMb))} files`);
@@ -354,7 +438,7 @@ async function main(): Promise<void> {
     report.figure({ name: `idle CPU, every part on, ${settings}`, value: median(s, (x) => x.cpuPercent)!, unit: '%', baseline: { name: 'as launched', value: median(full, (x) => x.cpuPercent)! }, digits: 2 });
     if (SCRAPES) report.figure({ name: `RSS after ${SCRAPES} scrapes, every part on, ${settings}`, value: median(s, (x) => x.served?.rssMb)!, unit: 'MB', baseline: { name: 'as launched', value: median(full, (x) => x.served?.rssMb)! } });
   }
-  report.write({ samples: Object.fromEntries(samples), nodeExporter: exporter });
+  report.write({ samples: Object.fromEntries(samples), nodeExporter: exporter, runtimeAlone, runtimeWithBuiltins, builtins });
 }
 
 checkOptions(...REPORT_OPTIONS);
