@@ -13,7 +13,7 @@
  * Every line that does not fit is reported with FILE:LINE; destination lines are attached only to
  * the service line right above them, and to none when that line could not be read.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,32 +55,57 @@ function ipv4FromHex(hex: string): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
+/** The value of hex digit `c` (a character code, either case), or -1. */
+const hexDigit = (c: number) => (c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1);
+
+/** Room for the RFC 5952 text of an IPv6 address: eight groups of four and their colons. */
+const v6Text = Buffer.alloc(39);
+
 /**
- * `%pI6` prints all eight groups in full; compressing them here is the RFC 5952 form
- * `canonicalIp` gives, without a URL parse per backend (it shows at 100k backends).
+ * The 39 bytes of `%pI6` at `from` (all eight groups in full, either case) as the RFC 5952 text
+ * `canonicalIp` gives, or undefined. Written from the printed digits without a number, array or
+ * string per group, and without a URL parse: at 100k real servers all of these showed.
  */
-export function ipv6FromFull(text: string): string | undefined {
-  if (text.length !== 39) return canonicalIp(text);
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) {
-    const group = hexAt(text, i * 5, 4, true);
-    if ((i < 7 && text.charCodeAt(i * 5 + 4) !== 58) || group < 0) return undefined;
-    groups.push(group);
-  }
+function ipv6At(bytes: Uint8Array, from: number): string | undefined {
   let bestStart = -1;
   let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
+  let runStart = -1;
+  for (let g = 0; g < 8; g++) {
+    const at = from + g * 5;
+    if (g < 7 && bytes[at + 4] !== 58) return undefined;
+    let zero = true;
+    for (let i = at; i < at + 4; i++) {
+      const digit = hexDigit(bytes[i]!);
+      if (digit < 0) return undefined;
+      if (digit !== 0) zero = false;
+    }
+    if (!zero) runStart = -1;
+    else if (runStart < 0) runStart = g;
+    if (zero && g + 1 - runStart > bestLength) [bestStart, bestLength] = [runStart, g + 1 - runStart];
+  }
+  let out = 0;
+  for (let g = 0; g < 8; g++) {
+    if (g === bestStart) {
+      v6Text[out++] = 58;
+      v6Text[out++] = 58;
+      g += bestLength - 1;
       continue;
     }
-    let end = i;
-    while (end < 8 && groups[end] === 0) end++;
-    if (end - i > bestLength) [bestStart, bestLength] = [i, end - i];
-    i = end;
+    if (out > 0 && v6Text[out - 1] !== 58) v6Text[out++] = 58;
+    const at = from + g * 5;
+    let i = at;
+    while (i < at + 3 && bytes[i] === 48) i++;
+    // Lower case, as the kernel prints it and canonicalIp gives it: digits are unchanged by the bit.
+    for (; i < at + 4; i++) v6Text[out++] = bytes[i]! | 0x20;
   }
-  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(':');
-  return bestStart < 0 ? hex(0, 8) : `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+  return v6Text.toString('latin1', 0, out);
+}
+
+/** `%pI6` prints all eight groups in full; anything else is left to `canonicalIp`. */
+export function ipv6FromFull(text: string): string | undefined {
+  if (text.length !== 39) return canonicalIp(text);
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length === 39 ? ipv6At(bytes, 0) : undefined;
 }
 
 function address(v4hex: string | undefined, v6text: string | undefined): { family: 4 | 6; address: string } | undefined {
@@ -144,106 +169,117 @@ function parseServiceLine(line: string, hz: number | undefined): ServiceLine {
 }
 
 /**
- * `key` tells real servers of one service apart without a string per line: an IPv4 one is its
- * address × 65536 + port, an IPv6 one its text.
+ * `key` tells real servers of one service apart: an IPv4 one is its address × 65536 + port, an
+ * IPv6 one its text.
  */
 type DestinationLine = { ok: true; destination: IpvsDestination; key: number | string } | { ok: false; error: string };
 
-/** The value of `length` upper-case (or, with `lower`, any case) hex digits at `from`, or -1 (the kernel prints %08X/%04X, and %pI6 in lower case). */
-function hexAt(line: string, from: number, length: number, lower = false): number {
+const SPACE = 32;
+const NEWLINE = 10;
+
+/** The value of `length` upper-case hex digits at `from` (the kernel prints %08X/%04X), or -1. */
+function hexAt(bytes: Uint8Array, from: number, length: number): number {
   let n = 0;
   for (let i = from; i < from + length; i++) {
-    const c = line.charCodeAt(i);
-    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : lower && c >= 97 && c <= 102 ? c - 87 : -1;
+    const c = bytes[i]!;
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : -1;
     if (digit < 0) return -1;
     n = n * 16 + digit;
   }
   return n;
 }
 
-const SPACE = 32;
+/** The forwarding methods as printed, in FORWARDING_METHODS order. */
+const METHODS = ['Route', 'Masq', 'Tunnel', 'Local'].map((name) => Buffer.from(name, 'latin1'));
 
-const METHODS = ['Route', 'Masq', 'Tunnel', 'Local'] as const;
+/** The method printed at `at` and followed by a blank: its index, or -1. */
+function methodAt(bytes: Uint8Array, at: number): number {
+  for (let m = 0; m < METHODS.length; m++) {
+    const name = METHODS[m]!;
+    let i = 0;
+    while (i < name.length && bytes[at + i] === name[i]) i++;
+    if (i === name.length && bytes[at + i] === SPACE) return m;
+  }
+  return -1;
+}
+
+/** A text's UTF-8 bytes and their length, with the newline the parse expects after them. */
+function withNewline(text: string): { bytes: Buffer; length: number } {
+  const bytes = Buffer.allocUnsafe(Buffer.byteLength(text) + 1);
+  const length = bytes.write(text, 0, 'utf8');
+  bytes[length] = NEWLINE;
+  return { bytes, length };
+}
 
 /**
- * A real server line exactly as ip_vs_info_seq_show prints it, read by position in the file's
- * text (`from` to `to`, the newline) into the next row of `backends`; its key, or undefined. At 100k real
- * servers a regular expression per line (its match array and seven captures), and then a string
- * and an object per line, were most of the read. Anything else, or anything out of range, is left
- * to `destinationByPattern` (undefined), which gives the same result for every line this accepts and says
- * what is wrong with the others. Reads past `to` meet the newline, which no check accepts.
+ * A real server line exactly as ip_vs_info_seq_show prints it, read by position from its bytes at
+ * `from` into the next row of `backends`; the index of its newline, or -1. At 100k real servers a
+ * regular expression per line (its match array and seven captures), a string per line and an
+ * object per line were most of the read. Anything else, or anything out of range, is left to
+ * `destinationByPattern` (-1), which gives the same result for every line this accepts and says
+ * what is wrong with the others. Every byte up to the newline is checked in turn before it is
+ * accepted, so a read stops at the newline, which no check accepts, and never runs past it.
  */
-function destinationByPosition(text: string, from: number, to: number, backends: Backends): number | string | undefined {
+function destinationByPosition(bytes: Uint8Array, from: number, backends: Backends): number {
   let v6: string | undefined;
   let address = 0;
   let at: number;
-  if (text.charCodeAt(from + 5) === 91) {
+  if (bytes[from + 5] === 91) {
     // "  -> [" the 39 characters of %pI6 "]:" HEX4, then blanks
-    if (text.charCodeAt(from + 45) !== 93 || text.charCodeAt(from + 46) !== 58) return undefined;
-    v6 = ipv6FromFull(text.slice(from + 6, from + 45));
-    if (v6 === undefined || v6.includes('.')) return undefined;
+    if (bytes[from + 45] !== 93 || bytes[from + 46] !== 58) return -1;
+    v6 = ipv6At(bytes, from + 6);
+    if (v6 === undefined) return -1;
     at = from + 47;
   } else {
     // "  -> " HEX8 ":" HEX4, then blanks
-    if (text.charCodeAt(from + 13) !== 58) return undefined;
-    address = hexAt(text, from + 5, 8);
-    if (address < 0) return undefined;
+    if (bytes[from + 13] !== 58) return -1;
+    address = hexAt(bytes, from + 5, 8);
+    if (address < 0) return -1;
     at = from + 14;
   }
-  const port = hexAt(text, at, 4);
+  const port = hexAt(bytes, at, 4);
   at += 4;
-  if (port < 0 || text.charCodeAt(at) !== SPACE) return undefined;
-  while (text.charCodeAt(at) === SPACE) at++;
-  let method = -1;
-  for (let m = 0; m < METHODS.length; m++) {
-    const name = METHODS[m]!;
-    if (text.startsWith(name, at) && text.charCodeAt(at + name.length) === SPACE) {
-      method = m;
-      at += name.length;
-      break;
-    }
-  }
-  if (method < 0) return undefined;
+  if (port < 0 || bytes[at] !== SPACE) return -1;
+  while (bytes[at] === SPACE) at++;
+  const method = methodAt(bytes, at);
+  if (method < 0) return -1;
+  at += METHODS[method]!.length;
   let weight = 0;
   let active = 0;
   for (let f = 0; f < 3; f++) {
-    if (text.charCodeAt(at) !== SPACE) return undefined;
-    while (text.charCodeAt(at) === SPACE) at++;
+    if (bytes[at] !== SPACE) return -1;
+    while (bytes[at] === SPACE) at++;
     let n = 0;
     const start = at;
-    for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at)) n = n * 10 + (c - 48);
-    if (at === start || at - start > 10 || n > INT_MAX) return undefined;
+    for (let c = bytes[at]!; c >= 48 && c <= 57; c = bytes[++at]!) n = n * 10 + (c - 48);
+    if (at === start || at - start > 10 || n > INT_MAX) return -1;
     if (f === 0) weight = n;
     else if (f === 1) active = n;
     else {
-      while (text.charCodeAt(at) === SPACE) at++;
-      if (at !== to) return undefined;
+      while (bytes[at] === SPACE) at++;
+      if (bytes[at] !== NEWLINE) return -1;
       // METHODS is in FORWARDING_METHODS order.
       backends.stage(v6 === undefined ? 4 : 6, v6 === undefined ? address : backends.intern(v6), port, method, weight, active, n);
     }
   }
-  return v6 === undefined ? address * 65536 + port : `${v6} port ${port}`;
+  return at;
 }
 
-/**
- * Any real server line (`from` to `to` of `text`) into the next row of `backends`, to be committed
- * by the caller: the kernel's IPVS shape by position, everything else by the pattern. Its key, or
- * what is wrong with it.
- */
-export function stageDestinationLine(text: string, from: number, to: number, backends: Backends): number | string | { error: string } {
-  const key = destinationByPosition(text, from, to, backends);
-  if (key !== undefined) return key;
-  const parsed = destinationByPattern(text.slice(from, to));
-  if (!parsed.ok) return { error: parsed.error };
-  backends.stageObject(parsed.destination);
-  return parsed.key;
+/** The key `destinationByPattern` gives for a staged row. */
+function keyOf(backends: Backends, row: number): number | string {
+  return backends.family[row] === 4 ? backends.address[row]! * 65536 + backends.port[row]! : `${backends.addressText(row)} port ${backends.port[row]}`;
 }
 
 /** One real server line as the reference model reads it, through the columns (what the parse does per line). */
 export function parseDestinationLine(line: string): DestinationLine {
   const backends = new Backends(1);
-  const key = stageDestinationLine(line, 0, line.length, backends);
-  return typeof key === 'object' ? { ok: false, error: key.error } : { ok: true, destination: backends.destination(0), key };
+  const { bytes, length } = withNewline(line);
+  if (destinationByPosition(bytes, 0, backends) !== length) {
+    const parsed = destinationByPattern(line);
+    if (!parsed.ok) return parsed;
+    backends.stageObject(parsed.destination);
+  }
+  return { ok: true, destination: backends.destination(0), key: keyOf(backends, 0) };
 }
 
 /** The reference reading of a real server line, and the one that explains a line that does not fit. */
@@ -266,8 +302,66 @@ export function destinationByPattern(line: string): DestinationLine {
   };
 }
 
+/**
+ * The real servers of the current service, as rows of `backends` in an open-addressing set, so
+ * telling a repeated line (a torn read) costs no key per line. A slot belongs to the service that
+ * filled it: the next service finds the table empty without clearing it.
+ */
+class SeenRows {
+  private slots = new Int32Array(256);
+  private owners = new Int32Array(256);
+  /** Slots of no service yet hold 0. */
+  private service = 1;
+  private count = 0;
+
+  constructor(private readonly backends: Backends) {}
+
+  /** Forgets the rows seen so far. */
+  next(): void {
+    this.service++;
+    this.count = 0;
+  }
+
+  /** Adds `row` (family, address and port) unless a row seen has the same; false when one has. */
+  add(row: number): boolean {
+    const b = this.backends;
+    const mask = this.slots.length - 1;
+    for (let slot = this.hash(row) & mask; ; slot = (slot + 1) & mask) {
+      if (this.owners[slot] !== this.service) {
+        this.slots[slot] = row;
+        this.owners[slot] = this.service;
+        if (++this.count * 2 > this.slots.length) this.grow();
+        return true;
+      }
+      const seen = this.slots[slot]!;
+      if (b.address[seen] === b.address[row] && b.port[seen] === b.port[row] && b.family[seen] === b.family[row]) return false;
+    }
+  }
+
+  private hash(row: number): number {
+    const b = this.backends;
+    return Math.imul(b.address[row]! ^ Math.imul(b.port[row]! | (b.family[row]! << 16), 0x85ebca6b), 0x9e3779b1) >>> 8;
+  }
+
+  private grow(): void {
+    const rows = this.slots.filter((_, slot) => this.owners[slot] === this.service);
+    this.slots = new Int32Array(this.slots.length * 2);
+    this.owners = new Int32Array(this.slots.length);
+    this.service = 1;
+    this.count = 0;
+    for (const row of rows) this.add(row);
+  }
+}
+
 /** The identity the kernel keeps unique; a torn read of a changing table can repeat a service. */
 const serviceIdentity = (s: CompactService) => `${s.family} ${s.protocol} ${s.address} ${s.port} ${s.fwmark}`;
+
+const startsWith = (bytes: Uint8Array, from: number, prefix: Uint8Array) => {
+  for (let i = 0; i < prefix.length; i++) if (bytes[from + i] !== prefix[i]) return false;
+  return true;
+};
+const HEADER_BYTES = HEADER.map((h) => Buffer.from(h, 'latin1'));
+const ARROW = Buffer.from('  -> ', 'latin1');
 
 /**
  * `/proc/net/ip_vs` → services, their real servers in columns; `file` names the file in problems.
@@ -275,15 +369,25 @@ const serviceIdentity = (s: CompactService) => `${s.family} ${s.protocol} ${s.ad
  * without it they are unknown. `capacity`: real servers to make room for (the previous read's).
  */
 export function parseIpVsColumns(text: string, file: string, hz?: number, capacity?: number): ParsedIpVsColumns {
+  const { bytes, length } = withNewline(text);
+  return parseIpVsBytes(bytes, length, file, hz, capacity);
+}
+
+/**
+ * `parseIpVsColumns` on the file's bytes, `length` of them, which a newline must follow (at
+ * `bytes[length]`). The text is read as UTF-8, but real server lines, nearly all of the file, are
+ * read from the bytes: no string of the whole file, nor one per line.
+ */
+function parseIpVsBytes(bytes: Buffer, length: number, file: string, hz: number | undefined, capacity: number | undefined): ParsedIpVsColumns {
   const problems: IpvsProblem[] = [];
   const services: CompactService[] = [];
   const backends = new Backends(capacity);
   const seenServices = new Set<string>();
+  const seenDestinations = new SeenRows(backends);
 
   let current: CompactService | undefined;
   let currentMask: string | undefined;
   let currentLine = 0;
-  let seenDestinations = new Set<number | string>();
   /** Why real server lines that follow have no service: set by a service line that was refused. */
   let refusedService: string | undefined;
   /** Real server lines with no service to belong to: reported once per run, never attached. */
@@ -323,44 +427,50 @@ export function parseIpVsColumns(text: string, file: string, hz?: number, capaci
     current = undefined;
   };
 
-  // Line by line without splitting, and real server lines without a string each: an array of
-  // 100k lines would outlive the parse in the old generation.
-  for (let i = 0, start = 0; start < text.length; i++) {
-    const newline = text.indexOf('\n', start);
-    const end = newline < 0 ? text.length : newline;
+  for (let i = 0, start = 0; start < length; i++) {
     const from = start;
-    start = newline < 0 ? text.length : newline + 1;
-    const header = HEADER[i];
+    const header = HEADER_BYTES[i];
     if (header !== undefined) {
-      if (!text.startsWith(header, from) || end - from < header.length) problems.push({ where: `${file}:${i + 1}`, message: `expected the header line ${JSON.stringify(header.trim())}` });
+      start = bytes.indexOf(NEWLINE, from) + 1;
+      if (!startsWith(bytes, from, header)) problems.push({ where: `${file}:${i + 1}`, message: `expected the header line ${JSON.stringify(HEADER[i]!.trim())}` });
       continue;
     }
-    if (text.startsWith('  -> ', from) && end - from >= 5) {
+    if (startsWith(bytes, from, ARROW)) {
       if (!current) {
+        start = bytes.indexOf(NEWLINE, from) + 1;
         if (orphans) orphans.to = i + 1;
         else orphans = { from: i + 1, to: i + 1, reason: refusedService ?? 'no service line before them' };
         continue;
       }
-      const key = stageDestinationLine(text, from, end, backends);
-      if (typeof key === 'object') {
-        problems.push({ where: `${file}:${i + 1}`, message: `${key.error}, got ${JSON.stringify(text.slice(from, Math.min(end, from + 160)))}` });
-        continue;
+      let end = destinationByPosition(bytes, from, backends);
+      if (end < 0) {
+        end = bytes.indexOf(NEWLINE, from);
+        const line = bytes.toString('utf8', from, end);
+        const parsed = destinationByPattern(line);
+        if (!parsed.ok) {
+          problems.push({ where: `${file}:${i + 1}`, message: `${parsed.error}, got ${JSON.stringify(line.slice(0, 160))}` });
+          start = end + 1;
+          continue;
+        }
+        backends.stageObject(parsed.destination);
       }
-      if (seenDestinations.has(key)) {
+      start = end + 1;
+      if (!seenDestinations.add(backends.length)) {
         problems.push({
           where: `${file}:${i + 1}`,
           message: `real server ${backends.addressText(backends.length)} port ${backends.port[backends.length]} is listed twice for the same service (the table changed during the read); the first line is kept`,
         });
         continue;
       }
-      seenDestinations.add(key);
       backends.commit();
       continue;
     }
-    const line = text.slice(from, end);
+    const end = bytes.indexOf(NEWLINE, from);
+    start = end + 1;
+    const line = bytes.toString('utf8', from, end);
     closeOrphans();
     closeService();
-    seenDestinations = new Set();
+    seenDestinations.next();
     refusedService = undefined;
     if (line.trim() === '') {
       problems.push({ where: `${file}:${i + 1}`, message: 'unexpected empty line' });
@@ -446,6 +556,35 @@ export async function kernelHz(procfs: string): Promise<number | undefined> {
     .then((config) => configHz(config.toString('utf8')), () => undefined);
 }
 
+/** The file buffer of a reader's first read; it grows to the table's size and is kept. */
+const FIRST_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * All of `file` in `buffer`, or in a larger one when it does not fit, with a newline after it: the
+ * buffer and the file's length. procfs files have no size to allocate for up front.
+ */
+async function readInto(file: string, buffer: Buffer): Promise<{ bytes: Buffer; length: number }> {
+  const handle = await open(file, 'r');
+  try {
+    let length = 0;
+    for (;;) {
+      // Room to read into, and for the newline after the text.
+      if (buffer.length - length < 2) {
+        const grown = Buffer.allocUnsafeSlow(buffer.length * 2);
+        buffer.copy(grown, 0, 0, length);
+        buffer = grown;
+      }
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - 1 - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    buffer[length] = NEWLINE;
+    return { bytes: buffer, length };
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Reads `<procfs>/net/ip_vs` and `<procfs>/net/ip_vs_stats` at every call. */
 export class ProcfsReader implements IpvsReader {
   readonly path = 'procfs';
@@ -454,6 +593,12 @@ export class ProcfsReader implements IpvsReader {
   private hz?: Promise<number | undefined>;
   /** Real servers of the last read: the next one makes room for as many at once. */
   private lastBackends = 0;
+  /**
+   * The table file's bytes are read into this one buffer at every read (megabytes at 100k real
+   * servers), not into a new buffer and a string each time; a read that finds it taken by another
+   * under way uses one of its own.
+   */
+  private buffer?: Buffer;
 
   /** `hz`: the kernel's tick rate when known (configuration); otherwise read from the kernel's build configuration once. */
   constructor(
@@ -466,15 +611,17 @@ export class ProcfsReader implements IpvsReader {
   }
 
   async read(): Promise<CompactIpvsTable> {
+    const missing = (file: string) => (err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? new Error(`${file} does not exist: no IPVS in this kernel (is the ip_vs module loaded?)`) : err;
+    };
     // One after the other, so a kernel without IPVS is always told by the same file.
-    const read = (file: string) =>
-      readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        throw err.code === 'ENOENT' ? new Error(`${file} does not exist: no IPVS in this kernel (is the ip_vs module loaded?)`) : err;
-      });
-    const table = await read(this.tableFile);
-    const stats = await read(this.statsFile);
+    const buffer = this.buffer ?? Buffer.allocUnsafeSlow(FIRST_BUFFER_BYTES);
+    this.buffer = undefined;
+    const table = await readInto(this.tableFile, buffer).catch(missing(this.tableFile));
+    const stats = await readFile(this.statsFile, 'utf8').catch(missing(this.statsFile));
     this.hz ??= kernelHz(this.procfs);
-    const parsed = parseIpVsColumns(table, this.tableFile, await this.hz, this.lastBackends);
+    const parsed = parseIpVsBytes(table.bytes, table.length, this.tableFile, await this.hz, this.lastBackends);
+    this.buffer = table.bytes;
     this.lastBackends = parsed.backends.length;
     const totals = parseIpVsStats(stats, this.statsFile);
     return {

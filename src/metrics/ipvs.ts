@@ -142,32 +142,50 @@ const SERVICE_FAMILIES: Family<ServiceGroup>[] = [
   },
 ];
 
-/** A backend family: its value for a row of the columns; `counter`: a 64-bit counter (summed exactly). */
+/**
+ * A backend family: its value for a row of the columns; `counter`: a 64-bit counter (summed
+ * exactly). `column`: the column that is its value in every row, read without a call per row.
+ * `none`: true when no row can have a value (procfs gives no statistics), so the rows are not
+ * visited for it.
+ */
 interface BackendFamily {
   name: string;
   type: MetricType;
   help: string;
   value: (b: Backends, row: number) => Value | undefined;
+  column?: (b: Backends) => Int32Array;
+  none?: (b: Backends) => boolean;
   counter?: boolean;
 }
 
+const noStats = (b: Backends) => b.counters === undefined;
+
 const BACKEND_SCOPE = 'of the real server (netlink only)';
 const BACKEND_FAMILIES: BackendFamily[] = [
-  { name: 'ipvs_backend_weight', type: 'gauge', help: 'The current backend weight (summed over the backends that share the labels).', value: (b, row) => b.weight[row] },
-  { name: 'ipvs_backend_connections_active', type: 'gauge', help: 'The current active connections of the backend.', value: (b, row) => b.active[row] },
-  { name: 'ipvs_backend_connections_inactive', type: 'gauge', help: 'The current inactive connections of the backend.', value: (b, row) => b.inactive[row] },
+  { name: 'ipvs_backend_weight', type: 'gauge', help: 'The current backend weight (summed over the backends that share the labels).', value: (b, row) => b.weight[row], column: (b) => b.weight },
+  { name: 'ipvs_backend_connections_active', type: 'gauge', help: 'The current active connections of the backend.', value: (b, row) => b.active[row], column: (b) => b.active },
+  { name: 'ipvs_backend_connections_inactive', type: 'gauge', help: 'The current inactive connections of the backend.', value: (b, row) => b.inactive[row], column: (b) => b.inactive },
   {
     name: 'ipvs_backend_connections_persistent',
     type: 'gauge',
     help: 'The current persistence templates of the backend (netlink only).',
     value: (b, row) => (b.persistent[row]! >= 0 ? b.persistent[row] : undefined),
+    none: (b) => b.persistent.subarray(0, b.length).every((n) => n < 0),
   },
-  ...STATS.map(([, suffix, help], k): BackendFamily => ({ name: `ipvs_backend_${suffix}`, type: 'counter', help: `${help} ${BACKEND_SCOPE}.`, counter: true, value: (b, row) => (b.hasStats[row] ? b.counter(row, k) : undefined) })),
+  ...STATS.map(([, suffix, help], k): BackendFamily => ({
+    name: `ipvs_backend_${suffix}`,
+    type: 'counter',
+    help: `${help} ${BACKEND_SCOPE}.`,
+    counter: true,
+    value: (b, row) => (b.hasStats[row] ? b.counter(row, k) : undefined),
+    none: noStats,
+  })),
   ...RATES.map(([, suffix, help], k): BackendFamily => ({
     name: `ipvs_backend_${suffix}`,
     type: 'gauge',
     help: `${help} ${BACKEND_SCOPE}, the kernel's estimator rate.`,
     value: (b, row) => (b.hasStats[row] ? b.rate(row, k) : undefined),
+    none: noStats,
   })),
 ];
 
@@ -226,34 +244,87 @@ function aggregate(table: CompactIpvsTable, subset: (full: string) => string): B
 }
 
 const ascii = (text: string) => Buffer.from(text, 'utf8');
-const REMOTE_ADDRESS = ascii(',remote_address="');
-const REMOTE_PORT = ascii('",remote_port="');
-const FORWARDING_LABEL = ascii(',forwarding="');
-const FORWARDING_NAMES = FORWARDING_METHODS.map(ascii);
-const QUOTE = 34;
-const COMMA = 44;
-const SPACE = 32;
-const NEWLINE = 10;
-const CLOSE = 125;
-/** Room for the variable parts of a backend line: the remote labels, forwarding and value. */
-const LINE_SLACK = 160;
 
 /**
- * One family over every real server, each line written byte by byte into the chunk from the
- * columns and the service's label bytes (encoded once per exposition): held for the whole scrape,
- * 100k label strings would reach the old generation and stay until a full GC, and made per line
- * they were most of a scrape's time. `info`: ipvs_backend_info, with the forwarding label.
+ * A service's label bytes on either side of a real server's, encoded once per exposition: `head`
+ * ends with `remote_address="`; `tail` starts with the `",` after the remote port and ends with
+ * `} `, and `infoTail` (ipvs_backend_info) with `,forwarding="`.
  */
-function* writeBackendFamily(out: ChunkWriter, family: BackendFamily, table: CompactIpvsTable, labels: readonly [Buffer, Buffer][], info = false): Generator<Buffer> {
-  let started = false;
+interface ServiceLabelBytes {
+  head: Buffer;
+  tail: Buffer;
+  infoTail: Buffer;
+}
+
+function serviceLabelBytes(s: ServiceId): ServiceLabelBytes {
+  const [head, tail] = serviceLabelParts(s);
+  return { head: ascii(`${head},remote_address="`), tail: ascii(`",${tail}} `), infoTail: ascii(`",${tail},forwarding="`) };
+}
+
+/** A table's IPv6 address texts as bytes, encoded once per exposition: text `i` is `bytes[at[i]..at[i + 1])`. */
+interface TextBytes {
+  bytes: Buffer;
+  at: Uint32Array;
+}
+
+function textBytes(texts: readonly string[]): TextBytes {
+  const at = new Uint32Array(texts.length + 1);
+  for (let i = 0; i < texts.length; i++) at[i + 1] = at[i]! + texts[i]!.length;
+  // latin1: one byte per character, so the offsets are the texts' lengths (addresses are ASCII).
+  return { bytes: Buffer.from(texts.join(''), 'latin1'), at };
+}
+
+const REMOTE_PORT = ascii('",remote_port="');
+/** The forwarding label's value and what closes the line, per method. */
+const FORWARDING_ENDS = FORWARDING_METHODS.map((method) => ascii(`${method}"} `));
+const NEWLINE = 10;
+/** Room for the variable parts of a backend line: the remote address and port, forwarding and value. */
+const LINE_SLACK = 160;
+
+/** The decimal digits of 0..255, four bytes each: three digit places, then how many are used. */
+const OCTETS = new Uint8Array(256 * 4);
+for (let n = 0; n < 256; n++) {
+  const digits = String(n);
+  for (let i = 0; i < digits.length; i++) OCTETS[n * 4 + i] = digits.charCodeAt(i);
+  OCTETS[n * 4 + 3] = digits.length;
+}
+
+/** An IPv4 address in dotted decimal at `at`; the end. All three places of an octet are written, the next byte goes over the unused ones. */
+function writeIpv4(chunk: Buffer, at: number, a: number): number {
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    const o = ((a >>> shift) & 255) * 4;
+    chunk[at] = OCTETS[o]!;
+    chunk[at + 1] = OCTETS[o + 1]!;
+    chunk[at + 2] = OCTETS[o + 2]!;
+    at += OCTETS[o + 3]!;
+    chunk[at++] = 46;
+  }
+  return at - 1;
+}
+
+/**
+ * One family over every real server, each line written into the chunk from the columns and the
+ * service's label bytes (encoded once per exposition): held for the whole scrape, 100k label
+ * strings would reach the old generation and stay until a full GC, and made per line they were
+ * most of a scrape's time. A line is a few copies of whole byte runs (the family's name with the
+ * service's labels, the remote port label, the rest of the service's labels) and digits between
+ * them: a copy costs about as much as a few dozen single bytes. `info`: ipvs_backend_info, with
+ * the forwarding label.
+ */
+function* writeBackendFamily(out: ChunkWriter, family: BackendFamily, table: CompactIpvsTable, labels: readonly ServiceLabelBytes[], v6: TextBytes, info = false): Generator<Buffer> {
   const b = table.backends;
+  if (family.none?.(b)) return;
+  const column = family.column?.(b);
   const name = ascii(`${family.name}{`);
+  let started = false;
   for (let i = 0; i < table.services.length; i++) {
     const s = table.services[i]!;
-    const [head, tail] = labels[i]!;
-    const room = name.length + head.length + tail.length + LINE_SLACK;
+    if (s.count === 0) continue;
+    const prefix = Buffer.concat([name, labels[i]!.head]);
+    const tail = info ? labels[i]!.infoTail : labels[i]!.tail;
+    const room = prefix.length + tail.length + LINE_SLACK;
     for (let row = s.first; row < s.first + s.count; row++) {
-      const value = family.value(b, row);
+      const value = column ? column[row]! : family.value(b, row);
       if (value === undefined) continue;
       if (!started) {
         out.family(family.name, family.type, family.help);
@@ -262,41 +333,21 @@ function* writeBackendFamily(out: ChunkWriter, family: BackendFamily, table: Com
       const ready = out.room(room);
       const chunk = out.chunk!;
       let at = out.at;
-      chunk.set(name, at);
-      at += name.length;
-      chunk.set(head, at);
-      at += head.length;
-      chunk.set(REMOTE_ADDRESS, at);
-      at += REMOTE_ADDRESS.length;
-      if (b.family[row] === 4) {
-        const a = b.address[row]!;
-        at = writeUint(chunk, at, a >>> 24);
-        chunk[at++] = 46;
-        at = writeUint(chunk, at, (a >>> 16) & 255);
-        chunk[at++] = 46;
-        at = writeUint(chunk, at, (a >>> 8) & 255);
-        chunk[at++] = 46;
-        at = writeUint(chunk, at, a & 255);
-      } else {
-        at += chunk.write(b.texts[b.address[row]!]!, at, 'latin1');
-      }
+      chunk.set(prefix, at);
+      at += prefix.length;
+      const address = b.address[row]!;
+      if (b.family[row] === 4) at = writeIpv4(chunk, at, address);
+      else at += v6.bytes.copy(chunk, at, v6.at[address]!, v6.at[address + 1]!);
       chunk.set(REMOTE_PORT, at);
       at += REMOTE_PORT.length;
       at = writeUint(chunk, at, b.port[row]!);
-      chunk[at++] = QUOTE;
-      chunk[at++] = COMMA;
       chunk.set(tail, at);
       at += tail.length;
       if (info) {
-        chunk.set(FORWARDING_LABEL, at);
-        at += FORWARDING_LABEL.length;
-        const method = FORWARDING_NAMES[b.forwarding[row]!]!;
-        chunk.set(method, at);
-        at += method.length;
-        chunk[at++] = QUOTE;
+        const end = FORWARDING_ENDS[b.forwarding[row]!]!;
+        chunk.set(end, at);
+        at += end.length;
       }
-      chunk[at++] = CLOSE;
-      chunk[at++] = SPACE;
       at = writeValue(chunk, at, value);
       chunk[at++] = NEWLINE;
       out.at = at;
@@ -311,11 +362,21 @@ function writeUint(chunk: Buffer, at: number, n: number): number {
     chunk[at] = 48 + n;
     return at + 1;
   }
-  let digits = 1;
-  for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+  if (n > 0x7fffffff) {
+    // Beyond 32-bit integer arithmetic (64-bit counters).
+    let digits = 1;
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+    for (let i = at + digits - 1; i >= at; i--) {
+      chunk[i] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    return at + digits;
+  }
+  const digits = n < 100 ? 2 : n < 1000 ? 3 : n < 10_000 ? 4 : n < 100_000 ? 5 : n < 1_000_000 ? 6 : n < 10_000_000 ? 7 : n < 100_000_000 ? 8 : n < 1_000_000_000 ? 9 : 10;
   for (let i = at + digits - 1; i >= at; i--) {
-    chunk[i] = 48 + (n % 10);
-    n = Math.floor(n / 10);
+    const q = (n / 10) | 0;
+    chunk[i] = 48 + n - q * 10;
+    n = q;
   }
   return at + digits;
 }
@@ -485,7 +546,8 @@ export function* ipvsExposition(input: IpvsExpositionInput, buffers = new ChunkB
     for (const family of SERVICE_FAMILIES) yield* writeFamily(out, family, services, (g) => g.labels);
     const subset = subsetOf(input.backendLabels);
     const b = table.backends;
-    const labels = table.services.map((s) => serviceLabelParts(s).map(ascii) as [Buffer, Buffer]);
+    const labels = table.services.map(serviceLabelBytes);
+    const v6 = textBytes(b.texts);
     if (subset) {
       const groups = aggregate(table, subset);
       for (const family of BACKEND_FAMILIES) {
@@ -498,9 +560,9 @@ export function* ipvsExposition(input: IpvsExpositionInput, buffers = new ChunkB
       }
     } else {
       // node_exporter's default: every real server is its own series; no map, no rows held.
-      for (const family of BACKEND_FAMILIES) yield* writeBackendFamily(out, family, table, labels);
+      for (const family of BACKEND_FAMILIES) yield* writeBackendFamily(out, family, table, labels, v6);
     }
-    yield* writeBackendFamily(out, BACKEND_INFO, table, labels, true);
+    yield* writeBackendFamily(out, BACKEND_INFO, table, labels, v6, true);
   }
   writeCheckers(out, input.checkers);
   yield* out.take(true);
