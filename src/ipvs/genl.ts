@@ -69,11 +69,19 @@ const NLA_F_NESTED = 0x8000;
 const align4 = (n: number) => (n + 3) & ~3;
 const littleEndian = endianness() === 'LE';
 
-/** The host-order integers the kernel's nla_put_u16/u32/u64 and nla_get_* use (x86 and arm64 are little-endian). */
-const readU16 = (b: Buffer, offset = 0) => (littleEndian ? b.readUInt16LE(offset) : b.readUInt16BE(offset));
-const readU32 = (b: Buffer, offset = 0) => (littleEndian ? b.readUInt32LE(offset) : b.readUInt32BE(offset));
-const readS32 = (b: Buffer) => (littleEndian ? b.readInt32LE(0) : b.readInt32BE(0));
-const readU64 = (b: Buffer, offset = 0) => (littleEndian ? b.readBigUInt64LE(offset) : b.readBigUInt64BE(offset));
+/**
+ * The host-order integers the kernel's nla_put_u16/u32 and nla_get_* use (x86 and arm64 are
+ * little-endian), and the network-order ones, from bytes: the offsets are within bounds the
+ * attribute walk has checked. Buffer's readUInt* validate their offset through two more calls
+ * each; until V8 optimises them (several scrapes under qemu) those calls were a quarter of a read.
+ */
+const readU16 = littleEndian ? (b: Uint8Array, at = 0) => b[at]! | (b[at + 1]! << 8) : (b: Uint8Array, at = 0) => (b[at]! << 8) | b[at + 1]!;
+const readS32 = littleEndian
+  ? (b: Uint8Array, at = 0) => b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)
+  : (b: Uint8Array, at = 0) => (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!;
+const readU32 = (b: Uint8Array, at = 0) => readS32(b, at) >>> 0;
+const networkReadU16 = (b: Uint8Array, at: number) => (b[at]! << 8) | b[at + 1]!;
+const networkReadU32 = (b: Uint8Array, at: number) => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 const hostU16 = (n: number) => {
   const b = Buffer.alloc(2);
   if (littleEndian) b.writeUInt16LE(n);
@@ -108,8 +116,10 @@ function walkAttributes(buffer: Buffer, visit: (type: number, from: number, to: 
   let offset = from;
   while (offset + NLA_HEADER <= to) {
     // Offsets, not subarrays, for the headers: a Buffer view per read shows at 100k real servers.
-    const length = readU16(buffer, offset);
-    const type = readU16(buffer, offset + 2) & NLA_TYPE_MASK;
+    // The two host-order u16s (length, then type) in one read: this loop is the read's hottest.
+    const header = readS32(buffer, offset);
+    const length = littleEndian ? header & 0xffff : header >>> 16;
+    const type = (littleEndian ? header >>> 16 : header) & NLA_TYPE_MASK;
     if (length < NLA_HEADER || offset + length > to) return `attribute at byte ${offset - from} claims ${length} bytes, ${to - offset} remain`;
     visit(type, offset + NLA_HEADER, offset + length);
     offset += align4(length);
@@ -226,59 +236,86 @@ function expectLength(payload: Buffer, lengths: number[], what: string, where: W
 const STATS_FIGURES = Object.values(STATS).filter((t) => t !== STATS.PAD);
 const ALL_FIGURES = (1 << (STATS.OUTBPS + 1)) - 2;
 
-/**
- * A STATS (`wide` false: 32-bit packet, connection and rate fields) or STATS64 block at
- * `from`..`to` of `buffer` → `figures`, the ten figures in attribute order, each as its high and
- * low 32 bits. False, with the problems pushed, when its figures are not all there.
- */
-function readStats(buffer: Buffer, from: number, to: number, wide: boolean, where: Where, unknown: UnknownAttributes, problems: IpvsProblem[], figures: Float64Array): boolean {
-  let seen = 0;
-  let found = 0;
-  let sizeProblems: IpvsProblem[] | undefined;
-  const error = walkAttributes(
-    buffer,
-    (type, at, end) => {
-      if (type < 31) seen |= 1 << type;
-      if (type === STATS.PAD) return;
-      if (type < STATS.CONNS || type > STATS.OUTBPS) {
-        unknown.note(wide ? 'STATS64' : 'STATS', type);
-        return;
-      }
-      const isBytes = type === STATS.INBYTES || type === STATS.OUTBYTES;
-      const size = wide || isBytes ? 8 : 4;
-      if (end - at !== size) {
-        (sizeProblems ??= []).push({ where: whereText(where), message: `statistics attribute ${type} is ${end - at} bytes, expected ${size}` });
-        return;
-      }
-      found |= 1 << type;
-      const k = (type - STATS.CONNS) * 2;
-      if (size === 4) [figures[k], figures[k + 1]] = [0, readU32(buffer, at)];
-      else if (littleEndian) [figures[k], figures[k + 1]] = [readU32(buffer, at + 4), readU32(buffer, at)];
-      else [figures[k], figures[k + 1]] = [readU32(buffer, at), readU32(buffer, at + 4)];
-    },
-    from,
-    to,
-  );
-  if (error !== undefined) {
-    problems.push({ where: whereText(where), message: `statistics: ${error}` });
-    return false;
-  }
-  if (sizeProblems) problems.push(...sizeProblems);
-  // Every figure there (the usual case): nothing to look for.
-  const missing = found === ALL_FIGURES ? [] : STATS_FIGURES.filter((t) => !(seen & (1 << t)));
-  if (missing.length > 0) problems.push({ where: whereText(where), message: `statistics lack attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; figures left unknown` });
-  return !sizeProblems && missing.length === 0;
-}
-
 /** Figures of one statistics block, reused: read one block at a time. */
 const figures = new Float64Array(STATS_FIGURES.length * 2);
 const figure = (k: number) => (figures[k * 2]! * 2 ** 32) + figures[k * 2 + 1]!;
 const bigFigure = (k: number) => (BigInt(figures[k * 2]!) << 32n) | BigInt(figures[k * 2 + 1]!);
 
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * Reads STATS (`wide` false: 32-bit packet, connection and rate fields) and STATS64 blocks into
+ * `figures`, the ten figures in attribute order, each as its high and low 32 bits. One block at a
+ * time, so the walk's visitor is made once and keeps its state here: a closure per block was one
+ * more allocation per real server.
+ */
+class StatsReader {
+  private buffer: Uint8Array = NO_BYTES;
+  private wide = false;
+  private seen = 0;
+  private found = 0;
+  private where: Where = '';
+  private unknown?: UnknownAttributes;
+  private sizeProblems?: IpvsProblem[];
+  private readonly visit = (type: number, at: number, end: number): void => {
+    if (type < 31) this.seen |= 1 << type;
+    if (type === STATS.PAD) return;
+    if (type < STATS.CONNS || type > STATS.OUTBPS) {
+      this.unknown!.note(this.wide ? 'STATS64' : 'STATS', type);
+      return;
+    }
+    const size = this.wide || type === STATS.INBYTES || type === STATS.OUTBYTES ? 8 : 4;
+    if (end - at !== size) {
+      (this.sizeProblems ??= []).push({ where: whereText(this.where), message: `statistics attribute ${type} is ${end - at} bytes, expected ${size}` });
+      return;
+    }
+    this.found |= 1 << type;
+    const k = (type - STATS.CONNS) * 2;
+    const buffer = this.buffer;
+    if (size === 4) {
+      figures[k] = 0;
+      figures[k + 1] = readU32(buffer, at);
+    } else {
+      figures[k] = readU32(buffer, littleEndian ? at + 4 : at);
+      figures[k + 1] = readU32(buffer, littleEndian ? at : at + 4);
+    }
+  };
+
+  /** The block at `from`..`to` of `buffer`; false, with the problems pushed, when its figures are not all there. */
+  read(buffer: Buffer, from: number, to: number, wide: boolean, where: Where, unknown: UnknownAttributes, problems: IpvsProblem[]): boolean {
+    this.buffer = buffer;
+    this.wide = wide;
+    this.where = where;
+    this.unknown = unknown;
+    this.seen = this.found = 0;
+    this.sizeProblems = undefined;
+    const error = walkAttributes(buffer, this.visit, from, to);
+    // The visitor has set them during the walk, which the compiler cannot see.
+    const sizeProblems = this.sizeProblems as IpvsProblem[] | undefined;
+    const seen = this.seen;
+    const found = this.found;
+    // Nothing of this block is held once it is read.
+    this.buffer = NO_BYTES;
+    this.unknown = this.sizeProblems = undefined;
+    this.where = '';
+    if (error !== undefined) {
+      problems.push({ where: whereText(where), message: `statistics: ${error}` });
+      return false;
+    }
+    if (sizeProblems) problems.push(...sizeProblems);
+    // Every figure there (the usual case): nothing to look for.
+    const missing = found === ALL_FIGURES ? [] : STATS_FIGURES.filter((t) => !(seen & (1 << t)));
+    if (missing.length > 0) problems.push({ where: whereText(where), message: `statistics lack attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; figures left unknown` });
+    return !sizeProblems && missing.length === 0;
+  }
+}
+
+const statsReader = new StatsReader();
+
 /** A STATS or STATS64 block as objects (services). */
 export function decodeStats(payload: Buffer, wide: boolean, where: Where, unknown: UnknownAttributes): Decoded<{ stats: IpvsStats; rates: IpvsRates }> {
   const problems: IpvsProblem[] = [];
-  if (!readStats(payload, 0, payload.length, wide, where, unknown, problems, figures)) return { problems };
+  if (!statsReader.read(payload, 0, payload.length, wide, where, unknown, problems)) return { problems };
   return {
     value: {
       stats: { connections: bigFigure(0), incomingPackets: bigFigure(1), outgoingPackets: bigFigure(2), incomingBytes: bigFigure(3), outgoingBytes: bigFigure(4) },
@@ -390,78 +427,113 @@ const METHOD_INDEX = [1, 3, 2, 0];
 const destSlots = new Slots(DEST.STATS64 + 1);
 
 /**
- * The nested IPVS_CMD_ATTR_DEST at `from`..`to` of a GET_DEST reply → the next row of `backends`;
- * `service` gives the family when the kernel omits the real server's own. What is wrong is pushed
- * to `problems`; a real server whose identity or connection figures do not decode is left out.
+ * Where the real server being decoded is, for its problems: the GET_DEST reply and, once they are
+ * decoded, its address and port. One for all real servers (they are decoded one at a time), its
+ * texts made only when a problem is reported: closures per real server showed in the read's time.
  */
-function decodeDestinationInto(buffer: Buffer, from: number, to: number, service: ServiceKey, where: Where, unknown: UnknownAttributes, backends: Backends, problems: IpvsProblem[]): void {
+class DestinationPlace {
+  service?: ServiceKey;
+  reply = 0;
+  family: 4 | 6 = 4;
+  /** As in Backends: the IPv4 address, or the index of the IPv6 text in `texts`. */
+  address = 0;
+  port = 0;
+  texts: readonly string[] = [];
+  readonly inReply = (): string => `GET_DEST reply ${this.reply} for ${serviceName(this.service!)}`;
+  readonly ofServer = (): string => `${this.inReply()} (real server ${this.addressText(true)}:${this.port})`;
+
+  addressText(bracketed: boolean): string {
+    const a = this.address;
+    if (this.family === 6) return bracketed ? `[${this.texts[a]}]` : this.texts[a]!;
+    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+  }
+}
+
+const place = new DestinationPlace();
+/** The connection figures' problems of the real server being decoded. */
+const ownProblems: IpvsProblem[] = [];
+
+/**
+ * A weight or connection count of the real server being decoded, or -1 with its problem in
+ * `ownProblems`: they are C ints the kernel keeps non-negative, so a negative one is not a figure.
+ */
+function connectionFigure(buffer: Buffer, type: number, what: string): number {
   const a = destSlots;
+  if (!a.has(type) || a.length(type) !== 4) {
+    ownProblems.push({ where: place.ofServer(), message: `${what} missing or not 4 bytes` });
+    return -1;
+  }
+  const n = readS32(buffer, a.from[type]!);
+  if (n >= 0) return n;
+  ownProblems.push({ where: place.ofServer(), message: `${what} ${n} is negative` });
+  return -1;
+}
+
+/**
+ * The nested IPVS_CMD_ATTR_DEST at `from`..`to` of GET_DEST reply `reply` for `service` → the
+ * next row of `backends`; `service` gives the family when the kernel omits the real server's own.
+ * What is wrong is pushed to `problems`; a real server whose identity or connection figures do
+ * not decode is left out.
+ */
+function decodeDestinationInto(buffer: Buffer, from: number, to: number, service: ServiceKey, reply: number, unknown: UnknownAttributes, backends: Backends, problems: IpvsProblem[]): void {
+  const a = destSlots;
+  place.service = service;
+  place.reply = reply;
   const error = a.fill(buffer, from, to);
   if (error !== undefined) {
-    problems.push({ where: whereText(where), message: `real server attributes: ${error}; real server left out` });
+    problems.push({ where: place.inReply(), message: `real server attributes: ${error}; real server left out` });
     return;
   }
-  for (const type of a.beyond) if (!DEST_IGNORED.has(type)) unknown.note('real server', type);
-  for (const type of DEST_IGNORED) if (type < a.from.length) a.from[type] = -1;
-  const u16 = (type: number) => readU16(buffer, a.from[type]!);
-  const u32 = (type: number) => readU32(buffer, a.from[type]!);
+  const beyond = a.beyond;
+  for (let i = 0; i < beyond.length; i++) if (!DEST_IGNORED.has(beyond[i]!)) unknown.note('real server', beyond[i]!);
   let fam: 4 | 6 | undefined = service.family;
   if (a.has(DEST.ADDR_FAMILY)) {
-    const n = a.length(DEST.ADDR_FAMILY) === 2 ? u16(DEST.ADDR_FAMILY) : -1;
+    const n = a.length(DEST.ADDR_FAMILY) === 2 ? readU16(buffer, a.from[DEST.ADDR_FAMILY]!) : -1;
     fam = n === AF_INET ? 4 : n === AF_INET6 ? 6 : undefined;
   }
   if (fam === undefined) {
-    problems.push({ where: whereText(where), message: 'real server address family not AF_INET/AF_INET6; real server left out' });
+    problems.push({ where: place.inReply(), message: 'real server address family not AF_INET/AF_INET6; real server left out' });
     return;
   }
   const addrLength = a.has(DEST.ADDR) ? a.length(DEST.ADDR) : undefined;
   // nf_inet_addr: 16 bytes whatever the family; an IPv4 address is its first four.
   if (addrLength === undefined || !(addrLength === 16 || (fam === 4 && addrLength === 4))) {
-    problems.push({ where: whereText(where), message: `real server address missing or ${addrLength} bytes, expected 16; real server left out` });
+    problems.push({ where: place.inReply(), message: `real server address missing or ${addrLength} bytes, expected 16; real server left out` });
     return;
   }
   const at = a.from[DEST.ADDR]!;
-  const address = fam === 4 ? buffer.readUInt32BE(at) : backends.intern(ipFromBytes(buffer.subarray(at, at + 16))!);
-  const text = () => (fam === 4 ? `${address >>> 24}.${(address >>> 16) & 255}.${(address >>> 8) & 255}.${address & 255}` : `[${backends.texts[address]}]`);
+  const address = fam === 4 ? networkReadU32(buffer, at) : backends.intern(ipFromBytes(buffer.subarray(at, at + 16))!);
+  place.family = fam;
+  place.address = address;
+  place.texts = backends.texts;
   if (!a.has(DEST.PORT) || a.length(DEST.PORT) !== 2) {
-    problems.push({ where: whereText(where), message: `real server ${fam === 4 ? text() : backends.texts[address]}: port missing or not 2 bytes; real server left out` });
+    problems.push({ where: place.inReply(), message: `real server ${place.addressText(false)}: port missing or not 2 bytes; real server left out` });
     return;
   }
-  const port = buffer.readUInt16BE(a.from[DEST.PORT]!);
-  const name = () => `${whereText(where)} (real server ${text()}:${port})`;
-  const fwd = a.has(DEST.FWD_METHOD) && a.length(DEST.FWD_METHOD) === 4 ? u32(DEST.FWD_METHOD) : undefined;
+  const port = networkReadU16(buffer, a.from[DEST.PORT]!);
+  place.port = port;
+  const fwd = a.has(DEST.FWD_METHOD) && a.length(DEST.FWD_METHOD) === 4 ? readU32(buffer, a.from[DEST.FWD_METHOD]!) : undefined;
   const method = fwd === undefined ? undefined : METHOD_INDEX[fwd & IP_VS_CONN_F_FWD_MASK];
   if (method === undefined) {
-    problems.push({ where: name(), message: `forwarding method ${fwd ?? 'missing'} is not masq (0), local (1), tunnel (2) or route (3); real server left out` });
+    problems.push({ where: place.ofServer(), message: `forwarding method ${fwd ?? 'missing'} is not masq (0), local (1), tunnel (2) or route (3); real server left out` });
     return;
   }
-  let own: IpvsProblem[] | undefined;
-  /** Weights and connection counts are C ints the kernel keeps non-negative: a negative one is not a figure. */
-  const int = (type: number, what: string): number => {
-    if (!a.has(type) || a.length(type) !== 4) {
-      (own ??= []).push({ where: name(), message: `${what} missing or not 4 bytes` });
-      return -1;
-    }
-    const n = littleEndian ? buffer.readInt32LE(a.from[type]!) : buffer.readInt32BE(a.from[type]!);
-    if (n >= 0) return n;
-    (own ??= []).push({ where: name(), message: `${what} ${n} is negative` });
-    return -1;
-  };
-  const weight = int(DEST.WEIGHT, 'weight');
-  const active = int(DEST.ACTIVE_CONNS, 'active connections');
-  const inactive = int(DEST.INACT_CONNS, 'inactive connections');
+  ownProblems.length = 0;
+  const weight = connectionFigure(buffer, DEST.WEIGHT, 'weight');
+  const active = connectionFigure(buffer, DEST.ACTIVE_CONNS, 'active connections');
+  const inactive = connectionFigure(buffer, DEST.INACT_CONNS, 'inactive connections');
   if (weight < 0 || active < 0 || inactive < 0) {
-    for (const p of own!) problems.push({ ...p, message: `${p.message}; real server left out` });
+    for (const p of ownProblems) problems.push({ ...p, message: `${p.message}; real server left out` });
     return;
   }
   const row = backends.stage(fam, address, port, method, weight, active, inactive);
-  const persistent = int(DEST.PERSIST_CONNS, 'persistent connections');
+  const persistent = connectionFigure(buffer, DEST.PERSIST_CONNS, 'persistent connections');
   if (persistent >= 0) backends.persistent[row] = persistent;
-  if (own) problems.push(...own);
+  if (ownProblems.length > 0) problems.push(...ownProblems);
   const wide = a.has(DEST.STATS64);
   const stats = wide ? DEST.STATS64 : DEST.STATS;
-  if (!a.has(stats)) problems.push({ where: whereText(name), message: 'no statistics attribute; figures left unknown' });
-  else if (readStats(buffer, a.from[stats]!, a.to[stats]!, wide, name, unknown, problems, figures)) {
+  if (!a.has(stats)) problems.push({ where: place.ofServer(), message: 'no statistics attribute; figures left unknown' });
+  else if (statsReader.read(buffer, a.from[stats]!, a.to[stats]!, wide, place.ofServer, unknown, problems)) {
     for (let k = 0; k < 5; k++) backends.setCounter(row, k, figures[k * 2]!, figures[k * 2 + 1]!);
     for (let k = 5; k < 10; k++) backends.setRate(row, k - 5, figure(k));
   }
@@ -470,33 +542,43 @@ function decodeDestinationInto(buffer: Buffer, from: number, to: number, service
 
 /** One reply's payload (after the genl header) → the nested attribute `container` holds. */
 function nested(payload: Buffer, container: number, what: string, where: Where, unknown: UnknownAttributes): Decoded<Buffer> {
-  const found = nestedRange(payload, 0, payload.length, container, what, where, unknown);
-  return typeof found === 'object' ? { problems: [found] } : { value: payload.subarray(found, nestedEnd), problems: [] };
+  const found = nestedFinder.find(payload, 0, payload.length, container, what, where, unknown);
+  return typeof found === 'object' ? { problems: [found] } : { value: payload.subarray(found, nestedFinder.end), problems: [] };
 }
 
-/** Where the nested attribute found by the last `nestedRange` ends. */
-let nestedEnd = 0;
+/**
+ * Finds the nested attribute of a reply payload, one reply at a time (its visitor is made once, not
+ * per reply): `start` is where its payload begins (-1: not there), `end` where it ends.
+ */
+class NestedFinder {
+  container = 0;
+  start = -1;
+  end = 0;
+  others?: number[];
+  private readonly visit = (type: number, at: number, stop: number): void => {
+    if (type === this.container) {
+      this.start = at;
+      this.end = stop;
+    } else {
+      (this.others ??= []).push(type);
+    }
+  };
 
-/** The start of the nested attribute `container` in a reply payload (`nestedEnd` its end), or the problem. */
-function nestedRange(buffer: Buffer, from: number, to: number, container: number, what: string, where: Where, unknown: UnknownAttributes): number | IpvsProblem {
-  let start = -1;
-  let end = 0;
-  let others: number[] | undefined;
-  const error = walkAttributes(
-    buffer,
-    (type, at, stop) => {
-      if (type === container) [start, end] = [at, stop];
-      else (others ??= []).push(type);
-    },
-    from,
-    to,
-  );
-  if (error !== undefined) return { where: whereText(where), message: `${what} reply: ${error}` };
-  if (others) for (const type of others) unknown.note(`${what} reply`, type);
-  if (start < 0) return { where: whereText(where), message: `${what} reply without its nested attribute ${container}` };
-  nestedEnd = end;
-  return start;
+  /** `start`, or the problem. */
+  find(buffer: Buffer, from: number, to: number, container: number, what: string, where: Where, unknown: UnknownAttributes): number | IpvsProblem {
+    this.container = container;
+    this.start = -1;
+    this.others = undefined;
+    const error = walkAttributes(buffer, this.visit, from, to);
+    if (error !== undefined) return { where: whereText(where), message: `${what} reply: ${error}` };
+    const others = this.others as number[] | undefined;
+    if (others) for (const type of others) unknown.note(`${what} reply`, type);
+    if (this.start < 0) return { where: whereText(where), message: `${what} reply without its nested attribute ${container}` };
+    return this.start;
+  }
 }
+
+const nestedFinder = new NestedFinder();
 
 /** GET_SERVICE dump replies → services in kernel order, without destinations. */
 export function decodeServiceReplies(replies: readonly Buffer[], unknown: UnknownAttributes): { services: IpvsService[]; problems: IpvsProblem[] } {
@@ -514,20 +596,20 @@ export function decodeServiceReplies(replies: readonly Buffer[], unknown: Unknow
   return { services, problems };
 }
 
-/** One GET_DEST reply payload (`from`..`to` of `buffer`, after the genl header) → a row of `backends`. */
-function decodeDestinationReply(buffer: Buffer, from: number, to: number, where: Where, service: ServiceKey, unknown: UnknownAttributes, backends: Backends, problems: IpvsProblem[]): void {
-  const start = nestedRange(buffer, from, to, IPVS_CMD_ATTR_DEST, 'GET_DEST', where, unknown);
+/** GET_DEST reply `reply` for `service` (its payload `from`..`to` of `buffer`, after the genl header) → a row of `backends`. */
+function decodeDestinationReply(buffer: Buffer, from: number, to: number, service: ServiceKey, reply: number, unknown: UnknownAttributes, backends: Backends, problems: IpvsProblem[]): void {
+  place.service = service;
+  place.reply = reply;
+  const start = nestedFinder.find(buffer, from, to, IPVS_CMD_ATTR_DEST, 'GET_DEST', place.inReply, unknown);
   if (typeof start === 'object') problems.push(start);
-  else decodeDestinationInto(buffer, start, nestedEnd, service, where, unknown, backends, problems);
+  else decodeDestinationInto(buffer, start, nestedFinder.end, service, reply, unknown, backends, problems);
 }
-
-const destinationWhere = (service: ServiceKey, n: number) => () => `GET_DEST reply ${n} for ${serviceName(service)}`;
 
 /** GET_DEST dump replies for one service → its real servers (the reference model). */
 export function decodeDestinationReplies(service: ServiceKey, replies: readonly Buffer[], unknown: UnknownAttributes): { destinations: IpvsDestination[]; problems: IpvsProblem[] } {
   const backends = new Backends(replies.length);
   const problems: IpvsProblem[] = [];
-  replies.forEach((reply, i) => decodeDestinationReply(reply, 0, reply.length, destinationWhere(service, i + 1), service, unknown, backends, problems));
+  replies.forEach((reply, i) => decodeDestinationReply(reply, 0, reply.length, service, i + 1, unknown, backends, problems));
   const destinations: IpvsDestination[] = [];
   for (let row = 0; row < backends.length; row++) destinations.push(backends.destination(row));
   return { destinations, problems };
@@ -731,7 +813,7 @@ export class NetlinkReader implements IpvsReader {
       let n = 0;
       // The kernel dumps the real servers of one service per request (ip_vs_genl_dump_dests).
       await this.client.dump(IPVS_CMD_GET_DEST, encodeServiceSelector(service), (buffer, from, to) =>
-        decodeDestinationReply(buffer, from, to, destinationWhere(service, ++n), service, unknown, backends, problems),
+        decodeDestinationReply(buffer, from, to, service, ++n, unknown, backends, problems),
       );
       services.push({ ...service, first, count: backends.length - first });
     }
