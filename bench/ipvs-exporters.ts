@@ -29,6 +29,19 @@ export interface ExporterFigures {
   peakRssMb: number;
   /** Backend series in the first scrape (`…ipvs_backend_weight{` lines). */
   backendSeries: number;
+  /** Bytes of the first scrape's answer. */
+  bytes: number;
+}
+
+/** In the VM: kawatch's scrape cut into its read and its exposition, and the kernel's own side (bench/ipvs-vm.ts). */
+export interface VmStages {
+  readMs: number[];
+  expositionMs: number[];
+  expositionBytes: number;
+  /** `cat /proc/net/ip_vs`: the kernel writing the table node_exporter parses. */
+  procMs: number[];
+  /** `ipvsadm -Ln --stats --exact`: the netlink dumps kawatch makes, by a C client. */
+  ipvsadmMs: number[];
 }
 
 export interface Comparison {
@@ -38,6 +51,7 @@ export interface Comparison {
   exporters: Record<'kawatch' | 'node_exporter', ExporterFigures>;
   /** Another checkout's kawatch on the same table in the same rounds (`--against DIR`): the figures before a change. */
   against?: ExporterFigures & { root: string; flags: string };
+  stages?: VmStages;
 }
 
 interface Exporter {
@@ -147,6 +161,7 @@ export async function compareExporters(procfs: string, kawatchPath: Comparison['
     const times = new Map<Exporter, number[]>(started.map((e) => [e, []]));
     const cpu = new Map<Exporter, number[]>(started.map((e) => [e, []]));
     const series = new Map<Exporter, number>();
+    const bytes = new Map<Exporter, number>();
     const firsts: ExporterName[] = [];
     // Taking turns: whichever goes second may find caches warm or the machine busier.
     for (let round = 0; round < scrapes; round++) {
@@ -158,10 +173,13 @@ export async function compareExporters(procfs: string, kawatchPath: Comparison['
         const { ms, body } = await scrape(e.url);
         times.get(e)!.push(ms);
         cpu.get(e)!.push(cpuMs(e.process.pid!) - cpuBefore);
-        if (!series.has(e)) series.set(e, countLines(body, e.backendSeriesPrefix));
+        if (!series.has(e)) {
+          series.set(e, countLines(body, e.backendSeriesPrefix));
+          bytes.set(e, body.reduce((sum, chunk) => sum + chunk.length, 0));
+        }
       }
     }
-    const figures = (e: Exporter): ExporterFigures => ({ scrapesMs: times.get(e)!, cpuMs: cpu.get(e)!, startRssMb: e.startRssMb, peakRssMb: statusMb(e.process.pid!, 'VmHWM'), backendSeries: series.get(e)! });
+    const figures = (e: Exporter): ExporterFigures => ({ scrapesMs: times.get(e)!, cpuMs: cpu.get(e)!, startRssMb: e.startRssMb, peakRssMb: statusMb(e.process.pid!, 'VmHWM'), backendSeries: series.get(e)!, bytes: bytes.get(e)! });
     return { kawatchPath, firsts, exporters: { kawatch: figures(kawatch), node_exporter: figures(nodeExporter) }, ...(before ? { against: { ...figures(before), root: against?.root ?? root, flags: against?.flags ?? process.env.KAWATCH_NODE_FLAGS ?? '' } } : {}) };
   } finally {
     for (const e of started) await stop(e);

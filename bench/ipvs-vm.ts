@@ -3,10 +3,20 @@
  * table through generic netlink against node_exporter reading the same table from /proc/net/ip_vs.
  * The table is already loaded. Prints the comparison as one JSON object.
  *
+ * Then where kawatch's scrape time goes, and what no exporter on this kernel can go below, timed on
+ * the same table: kawatch's netlink read and its exposition (written to buffers, no socket: the
+ * rest of a scrape is HTTP and the client's reading), the kernel writing /proc/net/ip_vs (the
+ * read node_exporter starts with) and ipvsadm dumping the table over netlink with its statistics
+ * (a C client of the same dumps kawatch makes: the kernel's side and libnl's decoding).
+ *
  *   node dist/bench/ipvs-vm.js --scrapes N --dir DIR [--against CHECKOUT]
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { compareExporters } from './ipvs-exporters.js';
+import { NetlinkReader } from '../src/ipvs/genl.js';
+import { ChunkBuffers, ipvsExposition } from '../src/metrics/ipvs.js';
+import { BACKEND_LABELS } from '../src/model/ipvs.js';
+import { compareExporters, type VmStages } from './ipvs-exporters.js';
 import { checkOptions, countOption, option } from './support.js';
 
 const dir = option('--dir', '/tmp/kawatch-bench-ipvs-vm');
@@ -14,5 +24,48 @@ const against = option('--against', '');
 const scrapes = countOption('--scrapes', 3);
 checkOptions();
 mkdirSync(dir, { recursive: true });
+
+/** kawatch's read and exposition of the table as the daemon makes them, each timed, `rounds` times. */
+async function kawatchStages(rounds: number): Promise<Pick<VmStages, 'readMs' | 'expositionMs' | 'expositionBytes'>> {
+  const reader = new NetlinkReader();
+  const buffers = new ChunkBuffers();
+  const stages = { readMs: [] as number[], expositionMs: [] as number[], expositionBytes: 0 };
+  try {
+    for (let round = 0; round < rounds; round++) {
+      let started = performance.now();
+      const table = await reader.read();
+      stages.readMs.push(performance.now() - started);
+      started = performance.now();
+      let bytes = 0;
+      for (const chunk of ipvsExposition({ table, health: { up: true, durationSeconds: 0, problemsTotal: 0 }, backendLabels: BACKEND_LABELS, checkers: [] }, buffers)) {
+        bytes += chunk.length;
+        buffers.give(chunk);
+      }
+      stages.expositionMs.push(performance.now() - started);
+      stages.expositionBytes = bytes;
+    }
+  } finally {
+    reader.close();
+  }
+  return stages;
+}
+
+/** Wall time of `command`, its output discarded, `rounds` times. */
+function timed(command: string, args: string[], rounds: number): number[] {
+  const times: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const started = performance.now();
+    const run = spawnSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 20 });
+    if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${run.status}: ${run.stderr}`);
+    times.push(performance.now() - started);
+  }
+  return times;
+}
+
 const comparison = await compareExporters('/proc', 'netlink', scrapes, dir, against ? { root: against } : undefined);
-process.stdout.write(`${JSON.stringify(comparison)}\n`);
+const stages: VmStages = {
+  ...(await kawatchStages(scrapes)),
+  procMs: timed('cat', ['/proc/net/ip_vs'], scrapes),
+  ipvsadmMs: timed('ipvsadm', ['-Ln', '--stats', '--exact'], scrapes),
+};
+process.stdout.write(`${JSON.stringify({ ...comparison, stages })}\n`);

@@ -3,7 +3,7 @@
  * kawatch's read paths.
  *
  *   npm run build && node dist/bench/ipvs.js [--backends 1000,10000,100000,300000] [--scrapes N]
- *                                            [--netlink-backends 2000] [--vm-scrapes N] [--no-vm]
+ *                                            [--netlink-backends 100000] [--vm-scrapes N] [--no-vm]
  *                                            [--against DIR] [--against-flags "FLAGS"] [--json FILE]
  *
  * procfs: for each size, `scripts/gen-ipvs-proc` writes a tree (100 real servers per service,
@@ -16,8 +16,10 @@
  * Debian's kernel under /tmp/kawatch-vm.lock, loads a real table of --netlink-backends real servers
  * with `ipvsadm -R`, and runs bench/ipvs-vm.ts there: kawatch reading it through generic netlink,
  * node_exporter reading /proc/net/ip_vs of the same kernel. Under TCG everything is an order of
- * magnitude slower than on the host (a netlink read of 4,000 real servers takes 11–16 s), so the
- * size is small and the figures compare the two exporters with each other, never with the host's.
+ * magnitude slower than on the host (a netlink read of 100,000 real servers takes about 9 s, the
+ * whole run about 10 minutes; a smaller --netlink-backends is quicker), so the figures compare the
+ * two exporters with each other, never with the host's. Beside them: kawatch's read and exposition
+ * timed on their own, and the floor no exporter reading this kernel goes below (bench/ipvs-vm.ts).
  *
  * `--against DIR`: the kawatch of another checkout (built, e.g. the commit before a change) is
  * scraped in the same rounds on the same table, so a change is judged on figures of one run;
@@ -45,7 +47,7 @@ const run = promisify(execFile);
 const SIZES = countsOption('--backends', [1000, 10_000, IPVS_GOAL_BACKENDS, 300_000]).sort((a, b) => a - b);
 const SCRAPES = countOption('--scrapes', 5);
 const WITH_VM = !flag('--no-vm');
-const NETLINK_BACKENDS = countOption('--netlink-backends', 2000);
+const NETLINK_BACKENDS = countOption('--netlink-backends', IPVS_GOAL_BACKENDS);
 const VM_SCRAPES = countOption('--vm-scrapes', 3);
 const AGAINST = option('--against', '');
 const AGAINST_FLAGS = rawOption('--against-flags');
@@ -109,6 +111,8 @@ function report(bench: BenchReport, label: string, backends: number, comparison:
   bench.figure({ name: `${name} peak RSS`, value: kawatch.peakRssMb, unit: 'MB', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.peakRssMb }, goal: 'ipvsPeakRss', ...note });
   bench.figure({ name: `${name} CPU per scrape p50`, value: percentile(kawatch.cpuMs, 50), unit: 'ms', digits: 0, baseline: { name: 'node_exporter', value: percentile(nodeExporter.cpuMs, 50) } });
   bench.figure({ name: `${name} backend series`, value: kawatch.backendSeries, unit: '', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.backendSeries } });
+  bench.figure({ name: `${name} answer size`, value: kawatch.bytes / 2 ** 20, unit: 'MB', digits: 1, baseline: { name: 'node_exporter', value: nodeExporter.bytes / 2 ** 20 } });
+  if (comparison.stages) reportStages(bench, name, comparison);
   if (comparison.against) {
     const before = comparison.against;
     const was = `${name} before (${before.root}${before.flags ? ` ${before.flags}` : ''})`;
@@ -121,6 +125,23 @@ function report(bench: BenchReport, label: string, backends: number, comparison:
   if (kawatch.backendSeries !== backends || nodeExporter.backendSeries !== backends) {
     bench.note(`  DIFFERENT: ${backends} real servers in the table, kawatch exposes ${kawatch.backendSeries} backend series, node_exporter ${nodeExporter.backendSeries}`);
   }
+}
+
+/**
+ * Where kawatch's scrape in the VM goes, and the floor under any exporter there: each stage and
+ * each floor against node_exporter's whole scrape, so that the ratio a stage alone takes is read
+ * off the same run.
+ */
+function reportStages(bench: BenchReport, name: string, comparison: Comparison): void {
+  const stages = comparison.stages!;
+  const baseline = { name: 'node_exporter scrape', value: percentile(comparison.exporters.node_exporter.scrapesMs, 50) };
+  const [read, exposition] = [percentile(stages.readMs, 50), percentile(stages.expositionMs, 50)];
+  const rest = percentile(comparison.exporters.kawatch.scrapesMs, 50) - read - exposition;
+  bench.figure({ name: `${name} kawatch's stages: netlink read p50`, value: read, unit: 'ms', digits: 0, baseline });
+  bench.figure({ name: `${name} kawatch's stages: exposition p50 (${(stages.expositionBytes / 2 ** 20).toFixed(1)} MB to buffers)`, value: exposition, unit: 'ms', digits: 0, baseline });
+  bench.figure({ name: `${name} kawatch's stages: the rest of a scrape (HTTP, the client reading)`, value: Math.max(0, rest), unit: 'ms', digits: 0, baseline });
+  bench.figure({ name: `${name} floor: the kernel writing /proc/net/ip_vs p50`, value: percentile(stages.procMs, 50), unit: 'ms', digits: 0, baseline });
+  bench.figure({ name: `${name} floor: ipvsadm -Ln --stats, the same netlink dumps in C, p50`, value: percentile(stages.ipvsadmMs, 50), unit: 'ms', digits: 0, baseline });
 }
 
 /** Per 1,000 added real servers from one size to the next, for one exporter's figure. Pure. */
@@ -165,9 +186,11 @@ async function procfsComparison(backends: number): Promise<Comparison> {
 async function netlinkComparison(bench: BenchReport, backends: number): Promise<Comparison> {
   const release = await holdLock(VM_LOCK);
   try {
-    const vm = await TestVm.boot();
+    // The scrapes' answers are read whole inside the VM (tens of MB per 10k real servers), beside both exporters.
+    const memoryMb = Math.max(1536, Math.ceil(backends / 1000) * 40);
+    const vm = await TestVm.boot({ memoryMb });
     try {
-      bench.note(`VM booted in ${vm.bootSeconds.toFixed(1)} s (qemu TCG, 1 vCPU)`);
+      bench.note(`VM booted in ${vm.bootSeconds.toFixed(1)} s (qemu TCG, 1 vCPU, ${memoryMb} MB)`);
       writeFileSync(join(vm.exchange, 'ipvs.rules'), ipvsadmRules(backends, BACKENDS_PER_SERVICE));
       const loaded = await vm.ok('ipvsadm -C && ipvsadm -R < /tmp/vm-exchange/ipvs.rules && ipvsadm -Ln | grep -c "^  -> [0-9[]"', VM_RUN_TIMEOUT_MS);
       if (Number(loaded.trim()) !== backends) throw new Error(`the VM's IPVS table has ${loaded.trim()} real servers after ipvsadm -R, expected ${backends}`);

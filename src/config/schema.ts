@@ -249,6 +249,11 @@ export function configSchema() {
       .array(z.enum(BACKEND_LABELS, { error: `expected one of ${BACKEND_LABELS.join(', ')}` }))
       .default([...BACKEND_LABELS])
       .refine((labels) => new Set(labels).size === labels.length, { message: 'a label is listed twice' }),
+    /**
+     * The kernel's estimator rates per real server (ipvs_backend_*_per_second, netlink): five series
+     * per real server, a third of them at scale, that rate() over the backend counters draws too.
+     */
+    backend_rates: z.boolean().default(false),
   });
 
   const vrrpWireSchema = z.strictObject({

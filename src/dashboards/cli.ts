@@ -65,7 +65,7 @@ export function registerDashboardCommands(program: Command): void {
     .argument('[files...]', 'dashboard JSON files')
     .requiredOption('--prometheus <url>', 'Prometheus base URL, e.g. http://127.0.0.1:9090')
     .option('--var <name=value>', 'value(s) of a dashboard variable, comma-separated; repeatable (default: every value, as "All")', collect, [])
-    .option('--without <capability>', 'skip panels that need this (kawatch, mail, ipvs, ipvs-netlink, checker, sorry-server); repeatable', collect, [])
+    .option('--without <capability>', 'skip panels that need this (kawatch, mail, ipvs, ipvs-netlink, ipvs-backend-rates, checker, sorry-server); repeatable', collect, [])
     .option('--interval <duration>', 'value of $__interval', '15s')
     .option('--rate-interval <duration>', 'value of $__rate_interval', '1m')
     .option('--range <duration>', 'the time range ($__range)', '1h')

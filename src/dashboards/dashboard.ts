@@ -43,7 +43,8 @@ export interface Dashboard {
  *   `Event-only: WHY`   — the panel shows data only around events (an action taken, a VIP lost);
  *   `Needs CAPABILITY: WHY` — it shows data only where the daemon has that capability:
  *     `kawatch` (kawatch's own metrics, absent with mehdy/keepalived-exporter), `mail` (a mail section),
- *     `ipvs` (the IPVS collector), `ipvs-netlink` (its netlink path), `checker` (keepalived's health
+ *     `ipvs` (the IPVS collector), `ipvs-netlink` (its netlink path), `ipvs-backend-rates` (the
+ *     estimator rates per real server, `ipvs.backend_rates`), `checker` (keepalived's health
  *     checkers report on real servers), `sorry-server` (a sorry_server in keepalived.conf).
  * A dashboard's own markers apply to each of its panels.
  */

@@ -22,6 +22,8 @@ export interface IpvsExpositionInput {
   table?: CompactIpvsTable | IpvsTable;
   health: IpvsHealth;
   backendLabels: readonly BackendLabel[];
+  /** The kernel's estimator rates per real server too (`ipvs.backend_rates`); by default not. */
+  backendRates?: boolean;
   checkers: Iterable<CheckerView>;
   /** Services whose sorry_server is known; without it no ipvs_service_sorry_server_active series. */
   sorryServers?: readonly SorryServer[];
@@ -156,6 +158,8 @@ interface BackendFamily {
   column?: (b: Backends) => Int32Array;
   none?: (b: Backends) => boolean;
   counter?: boolean;
+  /** One of the kernel's estimator rates: written only with `backendRates`. */
+  rate?: boolean;
 }
 
 const noStats = (b: Backends) => b.counters === undefined;
@@ -186,8 +190,12 @@ const BACKEND_FAMILIES: BackendFamily[] = [
     help: `${help} ${BACKEND_SCOPE}, the kernel's estimator rate.`,
     value: (b, row) => (b.hasStats[row] ? b.rate(row, k) : undefined),
     none: noStats,
+    rate: true,
   })),
 ];
+
+/** The backend families without the estimator rates: what a scrape writes by default. */
+const BACKEND_COUNTS = BACKEND_FAMILIES.filter((family) => !family.rate);
 
 const BACKEND_INFO: BackendFamily = {
   name: 'ipvs_backend_info',
@@ -545,12 +553,13 @@ export function* ipvsExposition(input: IpvsExpositionInput, buffers = new ChunkB
     writeServiceInfo(out, services);
     for (const family of SERVICE_FAMILIES) yield* writeFamily(out, family, services, (g) => g.labels);
     const subset = subsetOf(input.backendLabels);
+    const families = input.backendRates ? BACKEND_FAMILIES : BACKEND_COUNTS;
     const b = table.backends;
     const labels = table.services.map(serviceLabelBytes);
     const v6 = textBytes(b.texts);
     if (subset) {
       const groups = aggregate(table, subset);
-      for (const family of BACKEND_FAMILIES) {
+      for (const family of families) {
         // Counters are summed as bigints: a sum of 64-bit counters is exact.
         const value = (row: number) => {
           const v = family.value(b, row);
@@ -560,7 +569,7 @@ export function* ipvsExposition(input: IpvsExpositionInput, buffers = new ChunkB
       }
     } else {
       // node_exporter's default: every real server is its own series; no map, no rows held.
-      for (const family of BACKEND_FAMILIES) yield* writeBackendFamily(out, family, table, labels, v6);
+      for (const family of families) yield* writeBackendFamily(out, family, table, labels, v6);
     }
     yield* writeBackendFamily(out, BACKEND_INFO, table, labels, v6, true);
   }

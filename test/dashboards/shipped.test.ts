@@ -11,7 +11,7 @@ const files = readdirSync(dashboardDir).filter((f) => f.endsWith('.json')).sort(
 const dashboards = files.map((f) => [f, JSON.parse(readFileSync(join(dashboardDir, f), 'utf8')) as Dashboard & Record<string, unknown>] as const);
 
 const BUILTINS = new Set(['__interval', '__interval_ms', '__rate_interval', '__range', '__range_s', '__range_ms']);
-const CAPABILITIES = new Set(['kawatch', 'mail', 'ipvs', 'ipvs-netlink', 'checker', 'sorry-server']);
+const CAPABILITIES = new Set(['kawatch', 'mail', 'ipvs', 'ipvs-netlink', 'ipvs-backend-rates', 'checker', 'sorry-server']);
 
 it('ships the three dashboards', () => {
   expect(files).toEqual(['kawatch-ipvs.json', 'kawatch-overview.json', 'kawatch-watchdog.json']);

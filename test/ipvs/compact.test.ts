@@ -116,7 +116,7 @@ function referenceBackendLines(t: IpvsTable): string[] {
 }
 
 const backendLines = (t: IpvsTable) =>
-  [...ipvsExposition({ table: compactTable(t), health: { up: true, durationSeconds: 0, problemsTotal: 0 }, backendLabels: BACKEND_LABELS, checkers: [] })]
+  [...ipvsExposition({ table: compactTable(t), health: { up: true, durationSeconds: 0, problemsTotal: 0 }, backendLabels: BACKEND_LABELS, backendRates: true, checkers: [] })]
     .join('')
     .split('\n')
     .filter((l) => l.startsWith('ipvs_backend_'));

@@ -3,8 +3,13 @@ import { parseConfig } from '../../src/config/load.js';
 import { BACKEND_LABELS } from '../../src/model/ipvs.js';
 
 describe('ipvs configuration', () => {
-  it('is on by default, through auto, with all six backend labels', () => {
-    expect(parseConfig('', 'k.yml').ipvs).toEqual({ enabled: true, path: 'auto', backend_labels: [...BACKEND_LABELS] });
+  it('is on by default, through auto, with all six backend labels and no estimator rates per real server', () => {
+    expect(parseConfig('', 'k.yml').ipvs).toEqual({ enabled: true, path: 'auto', backend_labels: [...BACKEND_LABELS], backend_rates: false });
+  });
+
+  it('takes the estimator rates per real server when asked, and says what it expects otherwise', () => {
+    expect(parseConfig('ipvs: { backend_rates: true }\n', 'k.yml').ipvs.backend_rates).toBe(true);
+    expect(() => parseConfig('ipvs:\n  backend_rates: yes\n', 'k.yml')).toThrow(/k\.yml:2: ipvs\.backend_rates: .*boolean/);
   });
 
   it('takes a subset of the backend labels', () => {
@@ -12,6 +17,7 @@ describe('ipvs configuration', () => {
       enabled: true,
       path: 'procfs',
       backend_labels: ['remote_address', 'remote_port'],
+      backend_rates: false,
     });
   });
 

@@ -89,7 +89,7 @@ describe('ipvsExposition', () => {
 
 describe('the figures only netlink gives', () => {
   const table = withNetlinkFigures(shapesTable());
-  const { text, samples } = expose({ table });
+  const { text, samples } = expose({ table, backendRates: true });
 
   it('per real server: exact 64-bit counters, rates and persistent connections', () => {
     const d = table.services[0]!.destinations[1]!;
@@ -107,6 +107,19 @@ describe('the figures only netlink gives', () => {
     expect(text).toContain(`ipvs_service_outgoing_bytes_total{local_address="",local_port="0",proto="FWM",local_mark="00000007"} ${mark7[0]!.stats!.outgoingBytes + mark7[1]!.stats!.outgoingBytes}\n`);
     expect(text).toMatch(/# TYPE ipvs_service_incoming_packets_total counter\n/);
     expect(text).toMatch(/# TYPE ipvs_backend_outgoing_packets_per_second gauge\n/);
+  });
+
+  it("writes the kernel's estimator rates per real server only with ipvs.backend_rates, and every other series either way", () => {
+    const byDefault = expose({ table });
+    const rates = ['connections', 'incoming_packets', 'outgoing_packets', 'incoming_bytes', 'outgoing_bytes'].map((what) => `${what}_per_second`);
+    for (const rate of rates) {
+      expect(text).toContain(`\nipvs_backend_${rate}{`);
+      expect(byDefault.text).not.toContain(`ipvs_backend_${rate}`);
+      expect(byDefault.text).toContain(`\nipvs_service_${rate}{`);
+      expect(byDefault.text).toContain(`\nipvs_${rate} `);
+    }
+    const withoutRates = (t: string) => t.split('\n').filter((line) => !rates.some((rate) => line.includes(`ipvs_backend_${rate}`)));
+    expect(byDefault.text.split('\n')).toEqual(withoutRates(text));
   });
 });
 

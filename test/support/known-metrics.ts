@@ -36,6 +36,7 @@ export function knownMetrics(): Set<string> {
       table: { services: [service], totals: stats, totalRates: rates, problems: [] },
       health: { up: true, durationSeconds: 0.001, path: 'netlink', problemsTotal: 0 },
       backendLabels: ['local_address', 'local_port', 'remote_address', 'remote_port', 'proto', 'local_mark'],
+      backendRates: true,
       checkers: [{ virtualServer: '[10.0.0.1]:tcp:80', realServer: '[10.0.0.2]:tcp:80', up: true, since: 0 }],
       sorryServers: [{ service: { protocol: 'TCP', address: '10.0.0.1', port: 80, fwmark: 0 }, address: '10.0.0.9', port: 80 }],
     }),
