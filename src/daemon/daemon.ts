@@ -202,7 +202,7 @@ export class Daemon {
     const { ipvs, sorryServers } = this.built ?? {};
     if (!ipvs) return undefined;
     const { table, health } = await ipvs.scrape();
-    return ipvs.released(ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, backendRates: this.config.ipvs.backend_rates, checkers: Object.values(this.store.snapshot.checkers), sorryServers: await sorryServers?.current() }, this.ipvsChunks));
+    return ipvsExposition({ table, health, backendLabels: this.config.ipvs.backend_labels, backendRates: this.config.ipvs.backend_rates, checkers: Object.values(this.store.snapshot.checkers), sorryServers: await sorryServers?.current() }, this.ipvsChunks);
   }
 
   private build(config: Config): Built {

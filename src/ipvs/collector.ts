@@ -22,16 +22,6 @@ export interface IpvsScrape {
 const LOGGED_PROBLEMS = 5;
 
 /**
- * From this many real servers on, a table is collected as soon as its exposition was written (when
- * the runtime exposes `gc`: bin/kawatch starts the daemon with --expose-gc). V8 would otherwise let
- * the old generation grow by a factor first, holding two or three 100k-backend tables and their
- * text at once (bench/ipvs.ts shows the peak RSS); the collection runs after the answer, never in it.
- */
-export const COLLECT_AFTER_BACKENDS = 10_000;
-
-const backendsOf = (table: CompactIpvsTable | undefined) => table?.backends.length ?? 0;
-
-/**
  * Owns the reader: picks the path (`auto`: generic netlink, else procfs when netlink is refused
  * or absent), reads the table at scrape time — one read at a time, shared by concurrent scrapes —
  * and keeps the health the metrics show. A host without IPVS logs that once and shows up 0.
@@ -42,8 +32,6 @@ export class IpvsCollector implements DaemonPart {
   private readonly flight = new CoalescingTask(() => this.readOnce());
   private last: IpvsScrape = { health: { up: false, durationSeconds: 0, problemsTotal: 0 } };
   private problemsTotal = 0;
-  /** Real servers of the last table read. */
-  private lastBackends = 0;
   /** What was last logged, so the same failure or the same problems are not logged at every scrape. */
   private lastLogged?: string;
 
@@ -76,17 +64,6 @@ export class IpvsCollector implements DaemonPart {
     return result;
   }
 
-  /** `chunks` of an exposition of the last read; once they are all taken (or the client left), a large table is collected. */
-  *released<T>(chunks: Iterable<T>): Generator<T> {
-    try {
-      yield* chunks;
-    } finally {
-      const gc = (globalThis as { gc?: () => void }).gc;
-      // After the macrotask that wrote the last chunk: by then the handler holds the table no more.
-      if (gc && this.lastBackends >= COLLECT_AFTER_BACKENDS) setImmediate(gc);
-    }
-  }
-
   private async readOnce(): Promise<void> {
     const started = performance.now();
     let table: CompactIpvsTable | undefined;
@@ -96,7 +73,6 @@ export class IpvsCollector implements DaemonPart {
       this.logOnce('warn', { error: (err as Error).message, path: this.reader?.path }, 'IPVS table unreadable; kawatch_ipvs_up is 0 until it is');
       if (this.path === 'auto') this.drop();
     }
-    this.lastBackends = backendsOf(table);
     if (table) {
       this.problemsTotal += table.problems.length;
       if (table.problems.length > 0) {

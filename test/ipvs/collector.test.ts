@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/log.js';
-import { COLLECT_AFTER_BACKENDS, IpvsCollector, type IpvsPath } from '../../src/ipvs/collector.js';
+import { IpvsCollector, type IpvsPath } from '../../src/ipvs/collector.js';
 import { NetlinkReader } from '../../src/ipvs/genl.js';
-import { compactTable, type IpvsReader } from '../../src/model/ipvs-backends.js';
+import type { IpvsReader } from '../../src/model/ipvs-backends.js';
 import { ProcfsReader } from '../../src/ipvs/procfs.js';
 import { ipvsFixtures } from './fixtures.js';
 
@@ -96,61 +96,5 @@ describe('IpvsCollector', () => {
     expect(reads() - before).toBe(2);
     expect(new Set(results.slice(1).map((r) => r.table)).size).toBe(1);
     await c.stop();
-  });
-});
-
-describe('IpvsCollector.released', () => {
-  // Whether V8 collected cannot be observed from a test; the runtime's `gc` (bin/kawatch's
-  // --expose-gc) is replaced by a counter to see when the collector asks for a collection.
-  const withGc = async (run: (calls: () => number) => Promise<void>) => {
-    const saved = (globalThis as { gc?: () => void }).gc;
-    let calls = 0;
-    (globalThis as { gc?: () => void }).gc = () => void calls++;
-    try {
-      await run(() => calls);
-    } finally {
-      (globalThis as { gc?: () => void }).gc = saved;
-    }
-  };
-  const tableOf = (backends: number): IpvsReader => ({
-    path: 'procfs',
-    read: async () => compactTable({
-      services: [{ protocol: 'TCP', family: 4, address: '10.0.0.1', port: 80, fwmark: 0, scheduler: 'wlc', flags: [], destinations: Array.from({ length: backends }, (_, i) => ({ family: 4, address: `10.1.${i >> 8 & 255}.${i & 255}`, port: 80, forwarding: 'masq', weight: 1, activeConnections: 0, inactiveConnections: 0 })) }],
-      totals: { connections: 0n, incomingPackets: 0n, outgoingPackets: 0n, incomingBytes: 0n, outgoingBytes: 0n },
-      totalRates: { connectionsPerSecond: 0, incomingPacketsPerSecond: 0, outgoingPacketsPerSecond: 0, incomingBytesPerSecond: 0, outgoingBytesPerSecond: 0 },
-      problems: [],
-    }),
-  });
-  const nextMacrotask = () => new Promise((resolve) => setImmediate(resolve));
-
-  it('passes every chunk on, then asks for a collection once a large table was written', async () => {
-    await withGc(async (calls) => {
-      const c = new IpvsCollector('procfs', { procfs: () => tableOf(COLLECT_AFTER_BACKENDS), netlink: () => tableOf(0) }, createLogger('error'));
-      await c.scrape();
-      expect([...c.released(['a', 'b'])]).toEqual(['a', 'b']);
-      expect(calls()).toBe(0); // not while the handler may still hold the table
-      await nextMacrotask();
-      expect(calls()).toBe(1);
-    });
-  });
-
-  it('asks for one as well when the client leaves halfway', async () => {
-    await withGc(async (calls) => {
-      const c = new IpvsCollector('procfs', { procfs: () => tableOf(COLLECT_AFTER_BACKENDS), netlink: () => tableOf(0) }, createLogger('error'));
-      await c.scrape();
-      for (const chunk of c.released(['a', 'b', 'c'])) if (chunk === 'a') break;
-      await nextMacrotask();
-      expect(calls()).toBe(1);
-    });
-  });
-
-  it('leaves a small table to V8', async () => {
-    await withGc(async (calls) => {
-      const c = new IpvsCollector('procfs', { procfs: () => tableOf(COLLECT_AFTER_BACKENDS - 1), netlink: () => tableOf(0) }, createLogger('error'));
-      await c.scrape();
-      expect([...c.released(['a'])]).toEqual(['a']);
-      await nextMacrotask();
-      expect(calls()).toBe(0);
-    });
   });
 });
