@@ -195,7 +195,7 @@ const BACKEND_FAMILIES: BackendFamily[] = [
 ];
 
 /** The backend families without the estimator rates: what a scrape writes by default. */
-const BACKEND_COUNTS = BACKEND_FAMILIES.filter((family) => !family.rate);
+const BACKEND_FAMILIES_WITHOUT_RATES = BACKEND_FAMILIES.filter((family) => !family.rate);
 
 const BACKEND_INFO: BackendFamily = {
   name: 'ipvs_backend_info',
@@ -553,7 +553,7 @@ export function* ipvsExposition(input: IpvsExpositionInput, buffers = new ChunkB
     writeServiceInfo(out, services);
     for (const family of SERVICE_FAMILIES) yield* writeFamily(out, family, services, (g) => g.labels);
     const subset = subsetOf(input.backendLabels);
-    const families = input.backendRates ? BACKEND_FAMILIES : BACKEND_COUNTS;
+    const families = input.backendRates ? BACKEND_FAMILIES : BACKEND_FAMILIES_WITHOUT_RATES;
     const b = table.backends;
     const labels = table.services.map(serviceLabelBytes);
     const v6 = textBytes(b.texts);
