@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { NetlinkReader } from '../src/ipvs/genl.js';
 import { ChunkBuffers, ipvsExposition } from '../src/metrics/ipvs.js';
-import { BACKEND_LABELS } from '../src/model/ipvs.js';
+import { parseConfig } from '../src/config/load.js';
 import { compareExporters, type VmStages } from './ipvs-exporters.js';
 import { checkOptions, countOption, option } from './support.js';
 
@@ -25,8 +25,9 @@ const scrapes = countOption('--scrapes', 3);
 checkOptions();
 mkdirSync(dir, { recursive: true });
 
-/** kawatch's read and exposition of the table as the daemon makes them, each timed, `rounds` times. */
+/** kawatch's read and exposition of the table as the daemon makes them (its default ipvs settings, as the compared daemon runs), each timed, `rounds` times. */
 async function kawatchStages(rounds: number): Promise<Pick<VmStages, 'readMs' | 'expositionMs' | 'expositionBytes'>> {
+  const { ipvs } = parseConfig('', 'defaults');
   const reader = new NetlinkReader();
   const buffers = new ChunkBuffers();
   const stages = { readMs: [] as number[], expositionMs: [] as number[], expositionBytes: 0 };
@@ -37,7 +38,7 @@ async function kawatchStages(rounds: number): Promise<Pick<VmStages, 'readMs' | 
       stages.readMs.push(performance.now() - started);
       started = performance.now();
       let bytes = 0;
-      for (const chunk of ipvsExposition({ table, health: { up: true, durationSeconds: 0, problemsTotal: 0 }, backendLabels: BACKEND_LABELS, checkers: [] }, buffers)) {
+      for (const chunk of ipvsExposition({ table, health: { up: true, durationSeconds: 0, problemsTotal: 0 }, backendLabels: ipvs.backend_labels, backendRates: ipvs.backend_rates, checkers: [] }, buffers)) {
         bytes += chunk.length;
         buffers.give(chunk);
       }

@@ -40,7 +40,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TestVm } from '../test/support/vm.js';
-import { compareExporters, type Comparison } from './ipvs-exporters.js';
+import { compareExporters, type Comparison, type VmStages } from './ipvs-exporters.js';
 import { BenchReport, checkOptions, countOption, countsOption, flag, IPVS_GOAL_BACKENDS, option, percentile, rawOption, REPORT_OPTIONS } from './support.js';
 
 const run = promisify(execFile);
@@ -112,7 +112,7 @@ function report(bench: BenchReport, label: string, backends: number, comparison:
   bench.figure({ name: `${name} CPU per scrape p50`, value: percentile(kawatch.cpuMs, 50), unit: 'ms', digits: 0, baseline: { name: 'node_exporter', value: percentile(nodeExporter.cpuMs, 50) } });
   bench.figure({ name: `${name} backend series`, value: kawatch.backendSeries, unit: '', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.backendSeries } });
   bench.figure({ name: `${name} answer size`, value: kawatch.bytes / 2 ** 20, unit: 'MB', digits: 1, baseline: { name: 'node_exporter', value: nodeExporter.bytes / 2 ** 20 } });
-  if (comparison.stages) reportStages(bench, name, comparison);
+  if (comparison.stages) reportStages(bench, name, comparison.stages, comparison.exporters);
   if (comparison.against) {
     const before = comparison.against;
     const was = `${name} before (${before.root}${before.flags ? ` ${before.flags}` : ''})`;
@@ -132,11 +132,10 @@ function report(bench: BenchReport, label: string, backends: number, comparison:
  * each floor against node_exporter's whole scrape, so that the ratio a stage alone takes is read
  * off the same run.
  */
-function reportStages(bench: BenchReport, name: string, comparison: Comparison): void {
-  const stages = comparison.stages!;
-  const baseline = { name: 'node_exporter scrape', value: percentile(comparison.exporters.node_exporter.scrapesMs, 50) };
+function reportStages(bench: BenchReport, name: string, stages: VmStages, exporters: Comparison['exporters']): void {
+  const baseline = { name: 'node_exporter scrape', value: percentile(exporters.node_exporter.scrapesMs, 50) };
   const [read, exposition] = [percentile(stages.readMs, 50), percentile(stages.expositionMs, 50)];
-  const rest = percentile(comparison.exporters.kawatch.scrapesMs, 50) - read - exposition;
+  const rest = percentile(exporters.kawatch.scrapesMs, 50) - read - exposition;
   bench.figure({ name: `${name} kawatch's stages: netlink read p50`, value: read, unit: 'ms', digits: 0, baseline });
   bench.figure({ name: `${name} kawatch's stages: exposition p50 (${(stages.expositionBytes / 2 ** 20).toFixed(1)} MB to buffers)`, value: exposition, unit: 'ms', digits: 0, baseline });
   bench.figure({ name: `${name} kawatch's stages: the rest of a scrape (HTTP, the client reading)`, value: Math.max(0, rest), unit: 'ms', digits: 0, baseline });
