@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { consistentSnapshot, expectReadersMatchIpvsadm } from '../support/ipvsadm.js';
+import { consistentSnapshot, expectReadersMatchIpvsadm, waitForConnections } from '../support/ipvsadm.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { TestVm, vmPrereqs } from '../support/vm.js';
 import { waitFor } from '../support/wait.js';
@@ -37,6 +37,7 @@ describeWithPrereqs('IPVS readers on the table a real keepalived makes (qemu)', 
       throw new Error(`${err.message}\nkeepalived log:\n${await vm.ok('cat /tmp/ka/log')}`);
     });
     await vm.ok(`sh ${VM}/load.sh 3`);
+    await waitForConnections((s) => vm.ok(s), '10.20.0.2:8080', 3);
     const reference = expectReadersMatchIpvsadm(await consistentSnapshot((s) => vm.ok(s)));
     expect(reference[SERVICE]).toMatchObject({ scheduler: 'wrr', persistence: { timeoutSeconds: 120, netmask: '255.255.255.255' } });
     expect(reference[SERVICE]!.destinations).toMatchObject({

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { IpvsTable } from '../../src/model/ipvs.js';
-import { consistentSnapshot, expectReadersMatchIpvsadm, ipvsadmServiceKey, parseIpvsadm, type VmSnapshot } from '../support/ipvsadm.js';
+import { consistentSnapshot, expectReadersMatchIpvsadm, ipvsadmServiceKey, parseIpvsadm, type VmSnapshot, waitForConnections } from '../support/ipvsadm.js';
 import { describeWithPrereqs } from '../support/prereq.js';
 import { TestVm, vmPrereqs } from '../support/vm.js';
 import { waitFor } from '../support/wait.js';
@@ -62,6 +62,7 @@ describeWithPrereqs('IPVS readers on a real IPVS kernel (qemu)', vmPrereqs(['ipv
     await vm.ok(`sh ${VM}/nat.sh && ipvsadm -A -t 10.40.0.100:80 -s rr && ipvsadm -a -t 10.40.0.100:80 -r 10.20.0.2:8080 -m -w 1 && ipvsadm -Z`);
     const connections = 12;
     await vm.ok(`sh ${VM}/load.sh ${connections}`);
+    await waitForConnections((s) => vm.ok(s), '10.40.0.100:80', connections);
     // The estimator works in 2 s periods; wait until it has seen the traffic.
     await waitFor(async () => /^TCP {2}10\.40\.0\.100:80 .*[1-9]\d* +[1-9]\d*$/m.test(await vm.ok('ipvsadm -Ln --rate --exact')), 'non-zero byte rates on the NAT service', 30_000);
     const snapshot = await consistentSnapshot((s) => vm.ok(s));

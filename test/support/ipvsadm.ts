@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import { waitFor } from './wait.js';
 import type { IpvsRates, IpvsService, IpvsStats, IpvsTable } from '../../src/model/ipvs.js';
 
 /**
@@ -171,6 +172,17 @@ export interface VmSnapshot {
 /** read.mjs output → snapshot, counters back to bigint. */
 export function parseSnapshot(json: string): Omit<VmSnapshot, 'attempts'> {
   return JSON.parse(json, (key, value: unknown) => (COUNTER_FIELDS.has(key) && typeof value === 'string' ? BigInt(value) : value)) as Omit<VmSnapshot, 'attempts'>;
+}
+
+/**
+ * Waits (bounded) until `ipvsadm -Ln --stats --exact` shows `connections` on the service or real server
+ * listed as `address` (`10.40.0.100:80`). The kernel adds its per-CPU counters into the figures it
+ * reports only on its estimator's 2 s tick, so a listing taken right after the traffic can miss the last
+ * connections.
+ */
+export async function waitForConnections(run: (script: string) => Promise<string>, address: string, connections: number, timeoutMs = 30_000): Promise<void> {
+  const line = new RegExp(`(?:^|\\s)${address.replace(/[.[\]]/g, '\\$&')} +${connections} `, 'm');
+  await waitFor(async () => line.test(await run('ipvsadm -Ln --stats --exact')), `ipvsadm to count ${connections} connections on ${address}`, timeoutMs);
 }
 
 /** The VM sees the host's root, so the checkout's paths are the same there. */

@@ -22,3 +22,10 @@ mkdir -p /tmp/www
 head -c 100000 /dev/zero | tr '\0' x > /tmp/www/index.html
 ip netns exec kwbe busybox httpd -f -p 10.20.0.2:8080 -h /tmp/www > /dev/null 2>&1 &
 echo $! > /tmp/httpd.pid
+# Listening before the first request (at most 10 s).
+i=0
+until ip netns exec kwbe ss -Hltn 'sport = :8080' | grep -q .; do
+  i=$((i + 1))
+  [ $i -le 100 ] || { echo "busybox httpd is not listening on 10.20.0.2:8080 after 10 s" >&2; exit 1; }
+  sleep 0.1
+done
