@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { freePort } from '../src/core/net.js';
 import { pollUntil } from './support.js';
 
@@ -29,7 +30,7 @@ export interface ExporterFigures {
   peakRssMb: number;
   /** Backend series in the first scrape (`…ipvs_backend_weight{` lines). */
   backendSeries: number;
-  /** Bytes of the first scrape's answer. */
+  /** Bytes of the first scrape's answer, as it came over the wire (compressed with --gzip). */
   bytes: number;
 }
 
@@ -46,6 +47,8 @@ export interface VmStages {
 
 export interface Comparison {
   kawatchPath: 'procfs' | 'netlink';
+  /** Scraped with `Accept-Encoding: gzip`, as Prometheus scrapes by default. */
+  gzip: boolean;
   /** Which exporter was scraped first in each round: they take turns. */
   firsts: ExporterName[];
   exporters: Record<'kawatch' | 'node_exporter', ExporterFigures>;
@@ -62,14 +65,18 @@ interface Exporter {
   startRssMb: number;
 }
 
-/** One uncompressed GET, timed from the request to the last byte. */
-function scrape(url: string): Promise<{ ms: number; body: Buffer[] }> {
+/**
+ * One GET, timed from the request to the last byte; with `gzip`, asking for a compressed answer as
+ * Prometheus does (the time does not include decompressing, which is the scraper's).
+ */
+function scrape(url: string, gzip: boolean): Promise<{ ms: number; body: Buffer[]; compressed: boolean }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const request = get(url, { timeout: SCRAPE_TIMEOUT_MS }, (res) => {
+    const request = get(url, { timeout: SCRAPE_TIMEOUT_MS, headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (res) => {
       const body: Buffer[] = [];
+      const compressed = res.headers['content-encoding'] === 'gzip';
       res.on('data', (chunk: Buffer) => body.push(chunk));
-      res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - started, body }) : reject(new Error(`${url} answered ${res.statusCode}`))));
+      res.on('end', () => (res.statusCode === 200 ? resolve({ ms: performance.now() - started, body, compressed }) : reject(new Error(`${url} answered ${res.statusCode}`))));
       res.on('error', reject);
     });
     request.on('timeout', () => request.destroy(new Error(`${url}: no answer within ${SCRAPE_TIMEOUT_MS} ms`)));
@@ -93,8 +100,9 @@ function waitUntilAnswering(url: string, child: ChildProcess): Promise<void> {
   ).then(() => undefined);
 }
 
-function countLines(body: Buffer[], prefix: string): number {
-  const text = Buffer.concat(body).toString('latin1');
+function countLines(body: Buffer[], compressed: boolean, prefix: string): number {
+  const whole = Buffer.concat(body);
+  const text = (compressed ? gunzipSync(whole) : whole).toString('latin1');
   let count = 0;
   for (let at = text.indexOf(`\n${prefix}`); at >= 0; at = text.indexOf(`\n${prefix}`, at + 1)) count++;
   return count;
@@ -146,13 +154,21 @@ async function stop(exporter: Exporter): Promise<void> {
   await once(exporter.process, 'exit');
 }
 
+export interface CompareOptions {
+  scrapes: number;
+  /** Holds kawatch's config and state. */
+  dir: string;
+  /** Another checkout (built), or this one with other runtime flags in KAWATCH_NODE_FLAGS. */
+  against?: { root?: string; flags?: string };
+  gzip: boolean;
+}
+
 /**
  * Starts both exporters on `procfs` (kawatch reading IPVS through `kawatchPath`), scrapes each
- * `scrapes` times, taking turns at going first, and stops them. `dir` holds kawatch's config and state.
- * With `against` (another checkout, built, or this one with other runtime flags in KAWATCH_NODE_FLAGS),
- * that kawatch takes its turns too.
+ * `scrapes` times, taking turns at going first, and stops them. With `against`, that kawatch takes
+ * its turns too.
  */
-export async function compareExporters(procfs: string, kawatchPath: Comparison['kawatchPath'], scrapes: number, dir: string, against?: { root?: string; flags?: string }): Promise<Comparison> {
+export async function compareExporters(procfs: string, kawatchPath: Comparison['kawatchPath'], { scrapes, dir, against, gzip }: CompareOptions): Promise<Comparison> {
   const started: Exporter[] = [];
   try {
     started.push(await startNodeExporter(procfs), await startKawatch(procfs, kawatchPath, dir));
@@ -170,17 +186,18 @@ export async function compareExporters(procfs: string, kawatchPath: Comparison['
       firsts.push(order[0]!.name);
       for (const e of order) {
         const cpuBefore = cpuMs(e.process.pid!);
-        const { ms, body } = await scrape(e.url);
+        const { ms, body, compressed } = await scrape(e.url, gzip);
+        if (compressed !== gzip) throw new Error(`${e.name} answered ${compressed ? 'gzip' : 'uncompressed'} to a scrape ${gzip ? 'asking for gzip' : 'that did not ask for it'}`);
         times.get(e)!.push(ms);
         cpu.get(e)!.push(cpuMs(e.process.pid!) - cpuBefore);
         if (!series.has(e)) {
-          series.set(e, countLines(body, e.backendSeriesPrefix));
+          series.set(e, countLines(body, compressed, e.backendSeriesPrefix));
           bytes.set(e, body.reduce((sum, chunk) => sum + chunk.length, 0));
         }
       }
     }
     const figures = (e: Exporter): ExporterFigures => ({ scrapesMs: times.get(e)!, cpuMs: cpu.get(e)!, startRssMb: e.startRssMb, peakRssMb: statusMb(e.process.pid!, 'VmHWM'), backendSeries: series.get(e)!, bytes: bytes.get(e)! });
-    return { kawatchPath, firsts, exporters: { kawatch: figures(kawatch), node_exporter: figures(nodeExporter) }, ...(before ? { against: { ...figures(before), root: against?.root ?? root, flags: against?.flags ?? process.env.KAWATCH_NODE_FLAGS ?? '' } } : {}) };
+    return { kawatchPath, gzip, firsts, exporters: { kawatch: figures(kawatch), node_exporter: figures(nodeExporter) }, ...(before ? { against: { ...figures(before), root: against?.root ?? root, flags: against?.flags ?? process.env.KAWATCH_NODE_FLAGS ?? '' } } : {}) };
   } finally {
     for (const e of started) await stop(e);
   }

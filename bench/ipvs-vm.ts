@@ -9,7 +9,7 @@
  * read node_exporter starts with) and ipvsadm dumping the table over netlink with its statistics
  * (a C client of the same dumps kawatch makes: the kernel's side and libnl's decoding).
  *
- *   node dist/bench/ipvs-vm.js --scrapes N --dir DIR [--against CHECKOUT]
+ *   node dist/bench/ipvs-vm.js --scrapes N --dir DIR [--against CHECKOUT] [--gzip]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -17,11 +17,12 @@ import { NetlinkReader } from '../src/ipvs/genl.js';
 import { ChunkBuffers, ipvsExposition } from '../src/metrics/ipvs.js';
 import { parseConfig } from '../src/config/load.js';
 import { compareExporters, type VmStages } from './ipvs-exporters.js';
-import { checkOptions, countOption, option } from './support.js';
+import { checkOptions, countOption, flag, option } from './support.js';
 
 const dir = option('--dir', '/tmp/kawatch-bench-ipvs-vm');
 const against = option('--against', '');
 const scrapes = countOption('--scrapes', 3);
+const gzip = flag('--gzip');
 checkOptions();
 mkdirSync(dir, { recursive: true });
 
@@ -63,7 +64,7 @@ function timed(command: string, args: string[], rounds: number): number[] {
   return times;
 }
 
-const comparison = await compareExporters('/proc', 'netlink', scrapes, dir, against ? { root: against } : undefined);
+const comparison = await compareExporters('/proc', 'netlink', { scrapes, dir, against: against ? { root: against } : undefined, gzip });
 const stages: VmStages = {
   ...(await kawatchStages(scrapes)),
   procMs: timed('cat', ['/proc/net/ip_vs'], scrapes),

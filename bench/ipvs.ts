@@ -4,13 +4,15 @@
  *
  *   npm run build && node dist/bench/ipvs.js [--backends 1000,10000,100000,300000] [--scrapes N]
  *                                            [--netlink-backends 100000] [--vm-scrapes N] [--no-vm]
- *                                            [--against DIR] [--against-flags "FLAGS"] [--json FILE]
+ *                                            [--against DIR] [--against-flags "FLAGS"] [--gzip] [--json FILE]
  *
  * procfs: for each size, `scripts/gen-ipvs-proc` writes a tree (100 real servers per service,
  * IPv4/IPv6 TCP/UDP, FWM and persistent services in the kernel's formats); Debian's
  * prometheus-node-exporter (`--path.procfs DIR --collector.disable-defaults --collector.ipvs`) and
  * a kawatch daemon (`kawatch run --procfs DIR`, IPVS through procfs, every other source off) are
- * scraped N times each, uncompressed, from loopback, taking turns at going first.
+ * scraped N times each from loopback, taking turns at going first: uncompressed, or with `--gzip`
+ * asking `Accept-Encoding: gzip` as Prometheus does by default (both exporters then answer gzip, and
+ * the answer size is what crosses the wire).
  *
  * netlink: the host kernel has no IPVS, so the test VM (qemu, TCG; test/support/vm.ts) boots with
  * Debian's kernel under /tmp/kawatch-vm.lock, loads a real table of --netlink-backends real servers
@@ -51,6 +53,7 @@ const NETLINK_BACKENDS = countOption('--netlink-backends', IPVS_GOAL_BACKENDS);
 const VM_SCRAPES = countOption('--vm-scrapes', 3);
 const AGAINST = option('--against', '');
 const AGAINST_FLAGS = rawOption('--against-flags');
+const GZIP = flag('--gzip');
 const BACKENDS_PER_SERVICE = 100;
 const VM_LOCK = '/tmp/kawatch-vm.lock';
 const VM_LOCK_WAIT_S = 1800;
@@ -111,7 +114,7 @@ function report(bench: BenchReport, label: string, backends: number, comparison:
   bench.figure({ name: `${name} peak RSS`, value: kawatch.peakRssMb, unit: 'MB', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.peakRssMb }, goal: 'ipvsPeakRss', ...note });
   bench.figure({ name: `${name} CPU per scrape p50`, value: percentile(kawatch.cpuMs, 50), unit: 'ms', digits: 0, baseline: { name: 'node_exporter', value: percentile(nodeExporter.cpuMs, 50) } });
   bench.figure({ name: `${name} backend series`, value: kawatch.backendSeries, unit: '', digits: 0, baseline: { name: 'node_exporter', value: nodeExporter.backendSeries } });
-  bench.figure({ name: `${name} answer size`, value: kawatch.bytes / 2 ** 20, unit: 'MB', digits: 1, baseline: { name: 'node_exporter', value: nodeExporter.bytes / 2 ** 20 } });
+  bench.figure({ name: `${name} answer size${comparison.gzip ? ' (gzip)' : ''}`, value: kawatch.bytes / 2 ** 20, unit: 'MB', digits: 1, baseline: { name: 'node_exporter', value: nodeExporter.bytes / 2 ** 20 } });
   if (comparison.stages) reportStages(bench, name, comparison.stages, comparison.exporters);
   if (comparison.against) {
     const before = comparison.against;
@@ -176,7 +179,7 @@ async function procfsComparison(backends: number): Promise<Comparison> {
   try {
     const procfs = join(dir, 'proc');
     await run('python3', [join(root, 'scripts/gen-ipvs-proc'), procfs, String(Math.ceil(backends / BACKENDS_PER_SERVICE)), String(BACKENDS_PER_SERVICE)]);
-    return await compareExporters(procfs, 'procfs', SCRAPES, dir, AGAINST || AGAINST_FLAGS !== undefined ? { root: AGAINST || undefined, flags: AGAINST_FLAGS } : undefined);
+    return await compareExporters(procfs, 'procfs', { scrapes: SCRAPES, dir, against: AGAINST || AGAINST_FLAGS !== undefined ? { root: AGAINST || undefined, flags: AGAINST_FLAGS } : undefined, gzip: GZIP });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -194,7 +197,7 @@ async function netlinkComparison(bench: BenchReport, backends: number): Promise<
       const loaded = await vm.ok('ipvsadm -C && ipvsadm -R < /tmp/vm-exchange/ipvs.rules && ipvsadm -Ln | grep -c "^  -> [0-9[]"', VM_RUN_TIMEOUT_MS);
       if (Number(loaded.trim()) !== backends) throw new Error(`the VM's IPVS table has ${loaded.trim()} real servers after ipvsadm -R, expected ${backends}`);
       const against = AGAINST ? ` --against ${AGAINST}` : '';
-      const out = await vm.ok(`node ${join(root, 'dist/bench/ipvs-vm.js')} --scrapes ${VM_SCRAPES} --dir /tmp/kawatch-bench-ipvs-vm${against}`, VM_RUN_TIMEOUT_MS);
+      const out = await vm.ok(`node ${join(root, 'dist/bench/ipvs-vm.js')} --scrapes ${VM_SCRAPES} --dir /tmp/kawatch-bench-ipvs-vm${against}${GZIP ? ' --gzip' : ''}`, VM_RUN_TIMEOUT_MS);
       return JSON.parse(out) as Comparison;
     } finally {
       await vm.shutdown();
@@ -205,9 +208,10 @@ async function netlinkComparison(bench: BenchReport, backends: number): Promise<
 }
 
 async function main(): Promise<void> {
-  const bench = new BenchReport('ipvs', { backends: SIZES, scrapes: SCRAPES, netlinkBackends: WITH_VM ? NETLINK_BACKENDS : null, vmScrapes: VM_SCRAPES, backendsPerService: BACKENDS_PER_SERVICE });
+  const bench = new BenchReport('ipvs', { backends: SIZES, scrapes: SCRAPES, netlinkBackends: WITH_VM ? NETLINK_BACKENDS : null, vmScrapes: VM_SCRAPES, backendsPerService: BACKENDS_PER_SERVICE, gzip: GZIP });
   const comparisons: (Comparison & { backends: number; where: string })[] = [];
-  bench.note(`IPVS scrape: kawatch (procfs, streamed exposition) vs prometheus-node-exporter --collector.ipvs on the same generated tree, ${SCRAPES} scrapes each, taking turns, uncompressed`);
+  const encoding = GZIP ? 'asking for gzip' : 'uncompressed';
+  bench.note(`IPVS scrape: kawatch (procfs, streamed exposition) vs prometheus-node-exporter --collector.ipvs on the same generated tree, ${SCRAPES} scrapes each, taking turns, ${encoding}`);
   const procfs: { backends: number; comparison: Comparison }[] = [];
   for (const backends of SIZES) {
     const comparison = await procfsComparison(backends);
@@ -217,7 +221,7 @@ async function main(): Promise<void> {
   }
   reportGrowth(bench, procfs);
   if (WITH_VM) {
-    bench.note(`IPVS scrape in the test VM (real IPVS kernel, qemu TCG): kawatch through generic netlink vs node_exporter on /proc/net/ip_vs of the same table, ${VM_SCRAPES} scrapes each, taking turns`);
+    bench.note(`IPVS scrape in the test VM (real IPVS kernel, qemu TCG): kawatch through generic netlink vs node_exporter on /proc/net/ip_vs of the same table, ${VM_SCRAPES} scrapes each, taking turns, ${encoding}`);
     const comparison = await netlinkComparison(bench, NETLINK_BACKENDS);
     comparisons.push({ ...comparison, backends: NETLINK_BACKENDS, where: 'VM, real IPVS table' });
     report(bench, 'netlink (VM, TCG)', NETLINK_BACKENDS, comparison);

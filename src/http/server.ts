@@ -3,6 +3,8 @@ import type { Logger } from '../core/log.js';
 import { parseListen } from '../core/listen.js';
 import { createLimitedServer, HTTP_LIMITS, SCRAPE_IDLE_TIMEOUT_MS, type ListenerLimits } from '../core/limited-server.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 import type { DaemonPart } from '../core/daemon-part.js';
 import type { HistoryEntry } from '../jobs/history.js';
 import type { StateStore } from '../state/store.js';
@@ -10,6 +12,7 @@ import type { Verdict } from '../watchdog/diagnose.js';
 import type { JournalEntry } from '../watchdog/journal.js';
 import { renderStatusPage, STATUS_PAGE_HEADERS, type StatusView } from './status-page.js';
 import { bearerMatches } from '../core/api-token.js';
+import { acceptsGzip, createGzipStream } from './compression.js';
 import type { Drills } from '../drill/drills.js';
 import { parseDrillRequest, parseRestoreRequest } from '../drill/api.js';
 
@@ -35,29 +38,51 @@ export interface AppContext {
 const MAX_BODY = 16 * 1024;
 
 /**
- * Writes the chunks as the client takes them, so a large body is never held whole; a byte chunk
- * goes to `recycle` once written (or once the write failed), never before.
+ * Writes the chunks as `out` takes them, so a large body is never held whole. A byte chunk goes to
+ * `recycle` once written, never before; the one or two a cut connection held may not come back
+ * (Node calls no callback for them) and are left to the collector.
  */
-async function writeChunks(res: ServerResponse, recycle: ((chunk: Uint8Array) => void) | undefined, ...parts: Iterable<string | Uint8Array>[]): Promise<void> {
+async function writeChunks(out: Writable, recycle: ((chunk: Uint8Array) => void) | undefined, parts: readonly Iterable<string | Uint8Array>[]): Promise<void> {
   for (const part of parts) {
     for (const chunk of part) {
-      if (res.destroyed) return;
-      const written = typeof chunk === 'string' || !recycle ? res.write(chunk) : res.write(chunk, () => recycle(chunk));
-      if (!written) await drained(res);
+      if (out.destroyed) return;
+      const written = typeof chunk === 'string' || !recycle ? out.write(chunk) : out.write(chunk, () => recycle(chunk));
+      if (!written) await drained(out);
     }
   }
-  res.end();
+  out.end();
 }
 
-/** Resolves when the client has taken what was written, or has gone. */
-function drained(res: ServerResponse): Promise<void> {
+/** Resolves when `out` has taken what was written, or has gone. */
+function drained(out: Writable): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      res.off('drain', done).off('close', done);
+      out.off('drain', done).off('close', done);
       resolve();
     };
-    res.on('drain', done).on('close', done);
+    out.on('drain', done).on('close', done);
   });
+}
+
+/**
+ * The exposition, gzipped when the scraper takes it (Prometheus asks by default; at 100k real
+ * servers that is 21× fewer bytes on the wire), prom-client's series first. A byte chunk is
+ * recycled once zlib has read it. A scraper that leaves mid-answer is no failure of the daemon's,
+ * compressed or not.
+ */
+async function sendExposition(req: IncomingMessage, res: ServerResponse, type: string, body: string, streamed: Iterable<string | Uint8Array> | undefined, recycle?: (chunk: Uint8Array) => void): Promise<void> {
+  const parts = streamed ? [[body], streamed] : [[body]];
+  if (!acceptsGzip(req.headers['accept-encoding'])) {
+    if (!streamed) return send(res, 200, type, body, VARY);
+    res.writeHead(200, { ...VARY, 'Content-Type': type });
+    return writeChunks(res, recycle, parts);
+  }
+  res.writeHead(200, { ...VARY, 'Content-Type': type, 'Content-Encoding': 'gzip' });
+  const compressor = createGzipStream();
+  const sent = pipeline(compressor, res).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
+  });
+  await Promise.all([sent, writeChunks(compressor, recycle, parts)]);
 }
 
 /** The listener's answer to one request; a rejection is answered 500 (or cuts a body already under way) and logged. */
@@ -78,6 +103,8 @@ function sendJson(res: ServerResponse, status: number, value: unknown, headers: 
 }
 
 const CLOSE: Readonly<Record<string, string>> = { Connection: 'close' };
+/** Caches must not give a gzipped exposition to a client that did not ask for one, nor the other way round. */
+const VARY: Readonly<Record<string, string>> = { Vary: 'Accept-Encoding' };
 
 /** The request's path without its query, one trailing slash ignored (`/healthz/` is `/healthz`). */
 function pathOf(req: IncomingMessage): string {
@@ -137,12 +164,7 @@ export function createApp({ store, registry, version, verdicts, actions, recent,
     '/metrics': async (req, res) => {
       req.socket.setTimeout(SCRAPE_IDLE_TIMEOUT_MS);
       const [body, streamed] = await Promise.all([registry.metrics(), streamedMetrics?.()]);
-      if (!streamed) {
-        send(res, 200, registry.contentType, body);
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': registry.contentType });
-      await writeChunks(res, recycleChunk, [body], streamed);
+      await sendExposition(req, res, registry.contentType, body, streamed, recycleChunk);
     },
     '/': (_req, res) => {
       const page = renderStatusPage({ version, now: Date.now(), snapshot: store.snapshot, verdicts: verdicts(), actions: actions(), recent: recent(), drill: drillView(drills?.()) });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { get } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
@@ -78,6 +79,40 @@ describeWithPrereqs('the metrics/API listener of a daemon under load', { files: 
     rss.stop();
     expect(rss.peak() - baseline).toBeLessThan(60);
     expect(await healthy(d.httpPort)).toBe(true);
+  });
+
+  it('gzips a large streamed exposition to the same series, for scrapers side by side and one that leaves half-way', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kawatch-gzip-scrape-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync(genIpvsProc, [join(dir, 'proc'), '50', '100']);
+    const d = await daemon({ procfs: join(dir, 'proc') });
+    const url = `http://127.0.0.1:${d.httpPort}/metrics`;
+    const scrape = (headers: Record<string, string>) =>
+      new Promise<{ encoding?: string; body: Buffer }>((resolve, reject) => {
+        get(url, { headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) })).on('error', reject);
+        }).on('error', reject);
+      });
+    // The table is generated once: every IPVS series is the same in every scrape.
+    const ipvsLines = (text: string) => text.split('\n').filter((l) => l.startsWith('ipvs_'));
+    // A scraper that takes the first bytes of a compressed answer and goes.
+    const leaver = new Promise<void>((resolve, reject) => {
+      const request = get(url, { headers: { 'accept-encoding': 'gzip' } }, (res) => res.once('data', () => (request.destroy(), resolve())));
+      request.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve() : reject(err)));
+    });
+    const [plain, first, second] = await Promise.all([scrape({}), scrape({ 'accept-encoding': 'gzip' }), scrape({ 'accept-encoding': 'gzip' }), leaver]);
+    const expected = ipvsLines(plain.body.toString());
+    expect(expected.filter((l) => l.startsWith('ipvs_backend_weight{'))).toHaveLength(5000);
+    for (const answer of [first, second]) {
+      expect(answer.encoding).toBe('gzip');
+      expect(answer.body.length).toBeLessThan(plain.body.length / 10);
+      expect(ipvsLines(gunzipSync(answer.body).toString())).toEqual(expected);
+    }
+    // Chunks that went back to the pool while the leaver's answer was cut serve the next scrape intact.
+    const after = await scrape({ 'accept-encoding': 'gzip' });
+    expect(ipvsLines(gunzipSync(after.body).toString())).toEqual(expected);
+    expect(d.output()).not.toMatch(/request failed/);
   });
 
   it('streams a large exposition whole to a scraper that reads it slowly for longer than the request timeout', async () => {
