@@ -40,6 +40,8 @@ export interface DrillsContext {
   keepalivedUp?: () => Promise<boolean>;
   /** Mails a report through the outbox; undefined without mail. */
   report?: (subject: string, text: string) => Promise<void>;
+  /** Where the steps are written before they are taken; by default a DrillJournal on options.journalFile. */
+  journal?: Pick<DrillJournal, 'read' | 'append'>;
   log: Logger;
 }
 
@@ -91,7 +93,7 @@ class Aborted extends Error {
  */
 export class Drills implements DaemonPart {
   readonly name = 'drill';
-  private readonly journal: DrillJournal;
+  private readonly journal: Pick<DrillJournal, 'read' | 'append'>;
   private reports: DrillReport[] = [];
   private summaryCache: DrillSummary = { failures: {} };
   private running?: { id: string; instance: string; step: string; since: number };
@@ -103,7 +105,7 @@ export class Drills implements DaemonPart {
     private readonly options: DrillsOptions,
     private readonly context: DrillsContext,
   ) {
-    this.journal = new DrillJournal(options.journalFile);
+    this.journal = context.journal ?? new DrillJournal(options.journalFile);
   }
 
   async start(): Promise<void> {
