@@ -8,6 +8,7 @@ import { createApp, HttpServer } from '../../src/http/server.js';
 import { StateStore } from '../../src/state/store.js';
 import { silentLog } from '../support/log.js';
 import { waitFor } from '../support/wait.js';
+import { getRaw } from './support.js';
 
 // The metrics/API routes on a real listener on loopback.
 describe('the metrics/API routes', () => {
@@ -47,13 +48,7 @@ describe('the metrics/API routes', () => {
   });
 
   it('gzips the exposition for a scraper that asks as Prometheus does, and for no other', async () => {
-    const raw = (acceptEncoding?: string) =>
-      new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
-        get(`${base}/metrics`, { headers: acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) })).on('error', reject);
-        }).on('error', reject);
-      });
+    const raw = (acceptEncoding?: string) => getRaw(`${base}/metrics`, acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding });
     const plain = await raw();
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(plain.headers.vary).toBe('Accept-Encoding');

@@ -8,6 +8,7 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { HTTP_LIMITS } from '../../src/core/limited-server.js';
 import { cli, closeAll, healthy, openFds, openMany, startDaemon, watchRss, rssMb, type Daemon } from '../peer/daemon.js';
 import { describeWithPrereqs } from '../support/prereq.js';
+import { getRaw } from './support.js';
 import { waitFor } from '../support/wait.js';
 
 // Clients of the metrics/API listener of a real daemon process, on loopback. The attackers
@@ -27,6 +28,15 @@ async function daemon(options: Partial<Parameters<typeof startDaemon>[0]> = {}):
   const d = await startDaemon({ name: 'lb1', ...options });
   daemons.push(d);
   return d;
+}
+
+/** A daemon reading IPVS from a generated table of 50 services of 100 real servers each, and its /metrics. */
+async function ipvsDaemon(): Promise<{ d: Daemon; url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'kawatch-ipvs-scrape-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync(genIpvsProc, [join(dir, 'proc'), '50', '100']);
+  const d = await daemon({ procfs: join(dir, 'proc') });
+  return { d, url: `http://127.0.0.1:${d.httpPort}/metrics` };
 }
 
 /** A request whose headers never end: the slow client that holds a connection open. */
@@ -82,18 +92,11 @@ describeWithPrereqs('the metrics/API listener of a daemon under load', { files: 
   });
 
   it('gzips a large streamed exposition to the same series, for scrapers side by side and one that leaves half-way', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kawatch-gzip-scrape-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    execFileSync(genIpvsProc, [join(dir, 'proc'), '50', '100']);
-    const d = await daemon({ procfs: join(dir, 'proc') });
-    const url = `http://127.0.0.1:${d.httpPort}/metrics`;
-    const scrape = (headers: Record<string, string>) =>
-      new Promise<{ encoding?: string; body: Buffer }>((resolve, reject) => {
-        get(url, { headers }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) })).on('error', reject);
-        }).on('error', reject);
-      });
+    const { d, url } = await ipvsDaemon();
+    const scrape = async (headers: Record<string, string>) => {
+      const answer = await getRaw(url, headers);
+      return { encoding: answer.headers['content-encoding'], body: answer.body };
+    };
     // The table is generated once: every IPVS series is the same in every scrape.
     const ipvsLines = (text: string) => text.split('\n').filter((l) => l.startsWith('ipvs_'));
     // A scraper that takes the first bytes of a compressed answer and goes.
@@ -116,11 +119,7 @@ describeWithPrereqs('the metrics/API listener of a daemon under load', { files: 
   });
 
   it('streams a large exposition whole to a scraper that reads it slowly for longer than the request timeout', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kawatch-slow-scrape-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    execFileSync(genIpvsProc, [join(dir, 'proc'), '50', '100']);
-    const d = await daemon({ procfs: join(dir, 'proc') });
-    const url = `http://127.0.0.1:${d.httpPort}/metrics`;
+    const { url } = await ipvsDaemon();
     const whole = await (await fetch(url)).text();
     const backendSeries = (text: string) => text.split('\n').filter((l) => l.startsWith('ipvs_backend_weight{')).length;
     expect(backendSeries(whole)).toBe(5000);

@@ -1,3 +1,15 @@
+import { get, type IncomingHttpHeaders } from 'node:http';
+
+/** One GET with these headers, its body as the wire brought it (not decompressed, unlike fetch). */
+export function getRaw(url: string, headers: Record<string, string>): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) })).on('error', reject);
+    }).on('error', reject);
+  });
+}
+
 const ENTITIES: Record<string, string> = { '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&amp;': '&' };
 
 /** What a reader sees of some markup: the text without tags, entities decoded, spaces collapsed. */
