@@ -14,6 +14,22 @@ function run(updates: Update[], start: Snapshot = emptySnapshot('lb2')): { s: Sn
   return { s, transitions: changes.flatMap((c) => (c.type === 'transition' && c.scope === 'instance' ? [[c.from, c.to] as [VrrpState, VrrpState]] : [])) };
 }
 
+/**
+ * The updates after which VI_1's onset moved later with no transition: every source reads a
+ * transition at or after keepalived made it, so another reading may only move it earlier.
+ */
+function onsetsMovedLater(updates: Update[], start: Snapshot): Update[] {
+  const moved: Update[] = [];
+  let s = start;
+  for (const u of updates) {
+    const { snapshot, changes } = reduce(s, u);
+    const [before, after] = [s.instances.VI_1?.stateSince, snapshot.instances.VI_1?.stateSince];
+    if (!changes.some((c) => c.type === 'transition') && before !== undefined && after !== undefined && after > before) moved.push(u);
+    s = snapshot;
+  }
+  return moved;
+}
+
 const report = (source: 'hook' | 'fifo', at: number, state: VrrpState, name = 'VI_1'): Update => ({ type: 'report', source, at, report: { kind: 'state', scope: 'instance', name, state, priority: 100 } });
 
 function stats(becomeMaster: number, releaseMaster: number): VrrpStats {
@@ -118,7 +134,8 @@ describe('one identity per keepalived transition', () => {
         report('hook', t1 + 402, 'MASTER'),
       ],
       told: states('INIT', 'MASTER', 'FAULT', 'BACKUP', 'MASTER'),
-      since: t1 + 402,
+      // The FIFO line, read before the hook ran.
+      since: t1 + 401,
     },
     {
       // keepalived: BACKUP -> MASTER at t1, -> FAULT 1 s later, -> MASTER 1.5 s after t1 (within the
@@ -135,7 +152,7 @@ describe('one identity per keepalived transition', () => {
         report('hook', t1 + 1002, 'FAULT'),
       ],
       told: states('INIT', 'BACKUP', 'MASTER', 'FAULT', 'MASTER'),
-      since: t1 + 1503,
+      since: t1 + 1501,
     },
     {
       // keepalived: MASTER -> BACKUP, then FAULT 3 ms later; the BACKUP hook runs 60 ms late, after
@@ -308,6 +325,7 @@ describe('any interleaving of the sources', () => {
           const before = run(updates.slice(0, cut));
           const restarted = restartAfter === undefined ? before.s : reduce(emptySnapshot('lb2'), parseLastKnown(serializeLastKnown(before.s)).restore).snapshot;
           const { s, transitions } = run(updates.slice(cut), restarted);
+          expect([...onsetsMovedLater(updates.slice(0, cut), emptySnapshot('lb2')), ...onsetsMovedLater(updates.slice(cut), restarted)]).toEqual([]);
           expect([...before.transitions, ...transitions]).toEqual([['INIT', initial], ...truth.map((t) => [t.from, t.to])]);
           expect(s.instances.VI_1!.state).toBe(stateAt(truth.length).state);
           const masterMoves = truth.filter((t) => t.to === 'MASTER' || t.from === 'MASTER').length;

@@ -35,8 +35,8 @@ describe('reduce', () => {
       ['INIT', 'BACKUP', 'fifo'],
       ['BACKUP', 'MASTER', 'fifo'],
     ]);
-    // The FIFO line was stamped when read; the hook's stamp is keepalived's own time, and replaces it.
-    expect(s.instances.VI_1).toMatchObject({ state: 'MASTER', stateSince: 2003, effectivePriority: 100 });
+    // Both read the transition after keepalived made it: the FIFO line, read before the hook ran, bounds it best.
+    expect(s.instances.VI_1).toMatchObject({ state: 'MASTER', stateSince: 2000, effectivePriority: 100 });
     expect(s.sources.fifo.events).toBe(2);
     expect(s.sources.hook.events).toBe(1);
   });
@@ -209,8 +209,8 @@ describe('reduce', () => {
     it('knows a group first from a dump, as an instance: its state, no transition; the hook then telling it is no transition either', () => {
       const { s, changes } = run([dumped(1000, 990, ['G', 'MASTER']), groupReport(1100, 'MASTER')]);
       expect(run([dumped(1000, 990, ['G', 'MASTER'])]).s.groups.G).toMatchObject({ name: 'G', state: 'MASTER', stateSince: 1000 });
-      // The hook's stamp is keepalived's own time of the state: more exact than when the dump was read.
-      expect(s.groups.G).toMatchObject({ name: 'G', state: 'MASTER', stateSince: 1100 });
+      // The dump, read at 1000, showed the state already: the hook's later stamp does not move its onset.
+      expect(s.groups.G).toMatchObject({ name: 'G', state: 'MASTER', stateSince: 1000 });
       expect(transitions(changes)).toEqual([]);
     });
 

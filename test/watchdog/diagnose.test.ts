@@ -432,3 +432,19 @@ describe('a MASTER leaving (its VIPs gone, its FIFO line or hook not read yet) i
     );
   });
 });
+
+describe('a split brain through later readings of its onset', () => {
+  const hook = (at: number, state: 'MASTER' | 'BACKUP', priority: number): Update => ({ type: 'report', source: 'hook', at, report: { kind: 'state', scope: 'instance', name: 'VI_1', state, priority } });
+
+  it('stands when the hook, run after the FIFO line was read and the peer last heard, stamps the same transition', () => {
+    // d1 the MASTER all along; d2 went MASTER hearing nobody: its FIFO line read at NOW - 1000, d1's
+    // view heard at NOW - 990, then the hook keepalived ran stamps the transition at NOW - 989.
+    const d1 = director('d1', [netlink(LONG_AGO, '198.18.0.1', true), dump(LONG_AGO, { state: 'MASTER', basePriority: 100, effectivePriority: 100 })]);
+    const before = [netlink(LONG_AGO, '198.18.0.2', true), dump(LONG_AGO, { basePriority: 80, effectivePriority: 80 }), fifo(NOW - 1000, 'MASTER', 80)];
+    const fifoOnly = group(director('d2', before), [{ of: d1, heardAt: NOW - 990 }]);
+    const withHook = group(director('d2', [...before, hook(NOW - 989, 'MASTER', 80)]), [{ of: d1, heardAt: NOW - 990 }]);
+    expect(kindsAt(fifoOnly, NOW)).toContain('split-brain');
+    expect(withHook.instances.VI_1!.stateSince).toBe(NOW - 1000);
+    expect(kindsAt(withHook, NOW)).toContain('split-brain');
+  });
+});
