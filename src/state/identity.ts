@@ -89,7 +89,7 @@ export type Identified =
    * is of the state the subject is in now (not of an older transition); `since`: keepalived's time
    * of that state, when this sighting told it.
    */
-  | { kind: 'known'; log: TransitionRecord[]; since?: number; current: boolean }
+  | { kind: 'known'; log: TransitionRecord[]; since?: number; sinceClock?: Clock; current: boolean }
   /** Older than what keepalived already said: nothing changes. */
   | { kind: 'stale' };
 
@@ -107,7 +107,19 @@ function known(log: readonly TransitionRecord[], index: number, s: Sighting): Id
   const next = log.map((r, i) => (i === index ? withSeen(r, s) : r));
   const updated = next[index]!;
   const current = index === log.length - 1;
-  return { kind: 'known', log: next, current, since: current && s.clock !== 'read' && updated.clock !== 'read' ? updated.at : undefined };
+  const timed = current && s.clock !== 'read' && updated.clock !== 'read';
+  return { kind: 'known', log: next, current, ...(timed ? { since: updated.at, sinceClock: updated.clock } : {}) };
+}
+
+/**
+ * The onset of the current state after another reading of it, `since` on `clock`. Every reading
+ * is at or after keepalived's time, so one that can be the same moment as the onset known (not
+ * later than it by more than its clock's lag) only bounds it closer: the earlier of the two. One
+ * that cannot be is a later entry into the state (a round trip no source told) and begins it.
+ */
+export function refinedOnset(known: number | undefined, since: number, clock: Clock): number {
+  if (known === undefined) return since;
+  return since - LAG[clock] > known ? since : Math.min(known, since);
 }
 
 function appended(log: readonly TransitionRecord[], current: VrrpState, s: Sighting): Identified {

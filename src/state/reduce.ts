@@ -3,7 +3,7 @@ import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
 import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type KnownKeepalived, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
 import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
-import { countInBaseline, identify, reconcile, type Clock, type Identified, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
+import { countInBaseline, identify, reconcile, refinedOnset, type Clock, type Identified, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
 
 export interface Reduced {
   snapshot: Snapshot;
@@ -112,16 +112,13 @@ function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: 
 type NamedStateReport = StateReport & { name: string };
 
 /**
- * When the current state began, after another reading of its transition: every source reads a
- * transition at or after keepalived made it (a FIFO line when read, the hook when it ran, a dump
- * at keepalived's own time), so the earliest reading bounds it best, whichever clock is more
- * precise. Taking a later one would move the onset past what the peers were last heard saying
- * (a FIFO line read before the hook ran, then the hook's stamp), and a split brain judged on
- * views heard since the onset would clear and be raised again.
+ * When the current state began, after another reading of its transition (identity.ts
+ * `refinedOnset`): never later for a reading of the same transition. A hook run after its FIFO
+ * line was read would otherwise move the onset past what the peers were last heard saying, and a
+ * split brain judged on views heard since the onset would clear and be raised again.
  */
 function refinedSince(id: Extract<Identified, { kind: 'known' }>, stateSince: number | undefined): number | undefined {
-  if (id.since === undefined) return stateSince;
-  return stateSince === undefined ? id.since : Math.min(id.since, stateSince);
+  return id.since === undefined || id.sinceClock === undefined ? stateSince : refinedOnset(stateSince, id.since, id.sinceClock);
 }
 
 /** What the hook and the FIFO say: the hook's stamp is within SAME_TRANSITION_MS of keepalived's time, a FIFO line's only when it was read. */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { VRRP_STAT_KEYS, type DumpInstance, type VrrpState, type VrrpStats } from '../../src/model/vrrp.js';
-import { identify, reconcile, SAME_TRANSITION_MS, type TransitionRecord } from '../../src/state/identity.js';
+import { identify, reconcile, refinedOnset, SAME_TRANSITION_MS, type TransitionRecord } from '../../src/state/identity.js';
 import { parseLastKnown, serializeLastKnown } from '../../src/state/last-known.js';
 import { reduce } from '../../src/state/reduce.js';
 import { emptySnapshot, type Snapshot, type Update } from '../../src/state/snapshot.js';
@@ -227,6 +227,19 @@ describe('one identity per keepalived transition', () => {
  * right `from`, and keepalived's counters agree — also when kawatch restarts anywhere in between
  * with only what state_dir kept.
  */
+describe('refinedOnset', () => {
+  it('keeps the earlier of two readings that can be one moment, and takes one that cannot as a new onset', () => {
+    // A hook stamp 11 ms after the FIFO line was read: the same transition, the read bounds it best.
+    expect(refinedOnset(T0, T0 + 11, 'hook')).toBe(T0);
+    expect(refinedOnset(T0, T0 + SAME_TRANSITION_MS, 'hook')).toBe(T0);
+    expect(refinedOnset(T0, T0 + SAME_TRANSITION_MS + 1, 'hook')).toBe(T0 + SAME_TRANSITION_MS + 1);
+    // keepalived's own time: exact, never after a reading of the same transition.
+    expect(refinedOnset(T0 + 5, T0, 'keepalived')).toBe(T0);
+    expect(refinedOnset(T0, T0 + 1, 'keepalived')).toBe(T0 + 1);
+    expect(refinedOnset(undefined, T0, 'hook')).toBe(T0);
+  });
+});
+
 describe('any interleaving of the sources', () => {
   /** IDENTITY_PROPERTY_RUNS=20000 for a long search (about 10 s). */
   const RUNS = Number(process.env.IDENTITY_PROPERTY_RUNS ?? 500);

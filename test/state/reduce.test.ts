@@ -29,6 +29,16 @@ describe('reduce', () => {
     expect(s.sources.fifo.events).toBe(4);
   });
 
+  it("takes a dump's later time of the same state as a new onset: a round trip to it that no source told", () => {
+    const { s, changes } = run([
+      state(1000, 'VI_1', 'MASTER', 'hook'),
+      { type: 'dump', at: 62_000, takenAfter: 61_900, instances: [{ name: 'VI_1', vrid: 51, state: 'MASTER', lastTransition: 61, vips: [] }] },
+    ]);
+    expect(changes.filter((c) => c.type === 'transition')).toHaveLength(1);
+    // keepalived's own time is exact: its MASTER since 61 s cannot be the transition the hook stamped at 1 s.
+    expect(s.instances.VI_1!.stateSince).toBe(61_000);
+  });
+
   it('records a transition once when the hook and the FIFO both report it', () => {
     const { s, changes } = run([state(1000, 'VI_1', 'BACKUP'), state(2000, 'VI_1', 'MASTER', 'fifo'), state(2003, 'VI_1', 'MASTER', 'hook')]);
     expect(changes.filter((c) => c.type === 'transition').map((c) => c.type === 'transition' && [c.from, c.to, c.source])).toEqual([
