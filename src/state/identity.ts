@@ -86,10 +86,10 @@ export type Identified =
   | { kind: 'new'; record: TransitionRecord; log: TransitionRecord[] }
   /**
    * Known already, or no transition: only the log's bookkeeping changed. `current`: the sighting
-   * is of the state the subject is in now (not of an older transition); `since`: keepalived's time
-   * of that state, when this sighting told it.
+   * is of the state the subject is in now (not of an older transition); `onset`: the best reading
+   * of when that state began, on its clock, when this sighting told it (see `onsetAfter`).
    */
-  | { kind: 'known'; log: TransitionRecord[]; since?: number; sinceClock?: Clock; current: boolean }
+  | { kind: 'known'; log: TransitionRecord[]; onset?: { at: number; clock: Clock }; current: boolean }
   /** Older than what keepalived already said: nothing changes. */
   | { kind: 'stale' };
 
@@ -108,7 +108,17 @@ function known(log: readonly TransitionRecord[], index: number, s: Sighting): Id
   const updated = next[index]!;
   const current = index === log.length - 1;
   const timed = current && s.clock !== 'read' && updated.clock !== 'read';
-  return { kind: 'known', log: next, current, ...(timed ? { since: updated.at, sinceClock: updated.clock } : {}) };
+  return { kind: 'known', log: next, current, ...(timed ? { onset: { at: updated.at, clock: updated.clock } } : {}) };
+}
+
+/**
+ * When the current state began, after a sighting identified as a transition already known:
+ * never later for a reading of the same transition (`refinedOnset`). A hook run after its FIFO
+ * line was read would otherwise move the onset past what the peers were last heard saying, and a
+ * split brain judged on views heard since the onset would clear and be raised again.
+ */
+export function onsetAfter(id: Extract<Identified, { kind: 'known' }>, known: number | undefined): number | undefined {
+  return id.onset ? refinedOnset(known, id.onset.at, id.onset.clock) : known;
 }
 
 /**

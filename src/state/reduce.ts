@@ -3,7 +3,7 @@ import type { KeepalivedReport, StateReport } from '../model/vrrp.js';
 import type { VrrpState } from '../model/vrrp.js';
 import { checkerKey, type AddressView, type Change, type GroupView, type InstanceView, type KnownKeepalived, type PeerState, type RestoredSubject, type Snapshot, type SourceName, type Update } from './snapshot.js';
 import { dictFrom, emptyDict, entryOf, withEntry } from '../core/dict.js';
-import { countInBaseline, identify, reconcile, refinedOnset, type Clock, type Identified, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
+import { countInBaseline, identify, onsetAfter, reconcile, type Clock, type Reconciled, type Sighting, type SightingSource, type TransitionRecord } from './identity.js';
 
 export interface Reduced {
   snapshot: Snapshot;
@@ -111,16 +111,6 @@ function applyReport(s: Snapshot, report: KeepalivedReport, at: number, source: 
 
 type NamedStateReport = StateReport & { name: string };
 
-/**
- * When the current state began, after another reading of its transition (identity.ts
- * `refinedOnset`): never later for a reading of the same transition. A hook run after its FIFO
- * line was read would otherwise move the onset past what the peers were last heard saying, and a
- * split brain judged on views heard since the onset would clear and be raised again.
- */
-function refinedSince(id: Extract<Identified, { kind: 'known' }>, stateSince: number | undefined): number | undefined {
-  return id.since === undefined || id.sinceClock === undefined ? stateSince : refinedOnset(stateSince, id.since, id.sinceClock);
-}
-
 /** What the hook and the FIFO say: the hook's stamp is within SAME_TRANSITION_MS of keepalived's time, a FIFO line's only when it was read. */
 function sightingOf(source: 'hook' | 'fifo', to: VrrpState, at: number): Sighting {
   return { source, to, at, clock: source === 'hook' ? 'hook' : 'read', inOrder: true };
@@ -138,7 +128,7 @@ function applyInstanceState(s: Snapshot, report: NamedStateReport, at: number, s
   // A priority belongs to the state it came with: one replayed from an older transition is not current.
   const priority = id.kind === 'new' || report.state === current.state ? (report.priority ?? current.effectivePriority) : current.effectivePriority;
   if (id.kind === 'known') {
-    const next: InstanceView = { ...current, effectivePriority: priority, log: id.log, stateSince: refinedSince(id, current.stateSince) };
+    const next: InstanceView = { ...current, effectivePriority: priority, log: id.log, stateSince: onsetAfter(id, current.stateSince) };
     return { snapshot: { ...s, instances: withEntry(s.instances, report.name, next) }, changes: [] };
   }
   const { from, to } = id.record;
@@ -155,7 +145,7 @@ function applyGroupState(s: Snapshot, report: NamedStateReport, at: number, sour
   const id = identify(current.log ?? [], current.state, sightingOf(source, report.state, at));
   // A sync group first reported in INIT has not moved: nothing to record yet.
   if (id.kind === 'stale' || (id.kind === 'known' && !known)) return { snapshot: s, changes: [] };
-  if (id.kind === 'known') return { snapshot: { ...s, groups: withEntry(s.groups, report.name, { ...current, log: id.log, stateSince: refinedSince(id, current.stateSince) }) }, changes: [] };
+  if (id.kind === 'known') return { snapshot: { ...s, groups: withEntry(s.groups, report.name, { ...current, log: id.log, stateSince: onsetAfter(id, current.stateSince) }) }, changes: [] };
   const { from, to } = id.record;
   return {
     snapshot: { ...s, groups: withEntry(s.groups, report.name, { name: report.name, state: to, stateSince: at, log: id.log }) },
@@ -206,7 +196,7 @@ function applyDump(s: Snapshot, dumped: DumpInstance[], at: number, pid: number 
       const id = identify(current.log ?? [], current.state, { source: 'dump', to: state, at: keepalivedSince, clock, inOrder: false, takenAfter });
       // A dump of an older transition (keepalived wrote it before a change the hook already told) is stale too.
       stale = id.kind === 'stale' || (id.kind === 'known' && !id.current);
-      if (id.kind === 'known') next = { ...base, log: id.log, stateSince: refinedSince(id, current.stateSince) };
+      if (id.kind === 'known') next = { ...base, log: id.log, stateSince: onsetAfter(id, current.stateSince) };
       else if (id.kind === 'new') {
         const { from, to } = id.record;
         next = { ...base, state: to, stateSince: keepalivedSince, log: id.log, counters: countInBaseline(current.counters, from, to) };
@@ -247,7 +237,7 @@ function dumpedGroup(current: GroupView | undefined, g: DumpGroup, at: number, a
   if (latest && !latest.seenBy.includes('dump') && latest.at >= askedAt) return current;
   const id = identify(current.log ?? [], current.state, { source: 'dump', to: g.state, at, clock: 'read', inOrder: false });
   if (id.kind === 'stale') return current;
-  if (id.kind === 'known') return { ...current, log: id.log, stateSince: refinedSince(id, current.stateSince) };
+  if (id.kind === 'known') return { ...current, log: id.log, stateSince: onsetAfter(id, current.stateSince) };
   const { from, to } = id.record;
   changes.push({ type: 'transition', scope: 'group', name: g.name, from, to, at, source: 'dump' });
   return { name: g.name, state: to, stateSince: at, log: id.log };
